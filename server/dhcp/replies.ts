@@ -1,0 +1,126 @@
+/**
+ * Building reply packets and choosing where they go (pure).
+ */
+import type { BootAnswer } from './boot-decision';
+import {
+  BOOTREPLY,
+  BROADCAST_FLAG,
+  encodeValue,
+  MessageType,
+  Option,
+  type ClientRequest,
+  type DhcpPacket,
+} from './codec';
+
+export const ZERO_IP = '0.0.0.0';
+export const BROADCAST_IP = '255.255.255.255';
+export const CLIENT_PORT = 68;
+export const SERVER_PORT = 67;
+
+/** PXE option 43 sub-option 6 (discovery control) = 8: skip boot server discovery, boot the file named here. */
+const PXE_BOOT_FROM_FILE = new Map([[6, Buffer.from([8])]]);
+
+export interface NetworkOptions {
+  subnetMask: string;
+  router?: string;
+  dns?: string[];
+  domain?: string;
+}
+
+export interface ReplySpec {
+  messageType: number;
+  serverId: string;
+  yiaddr?: string;
+  /** ACK to INFORM and renewals carries the client's own address back. */
+  ciaddr?: string;
+  leaseSeconds?: number;
+  network?: NetworkOptions;
+  hostname?: string;
+  boot?: BootAnswer;
+  message?: string;
+}
+
+export function buildReply(request: DhcpPacket, client: ClientRequest, spec: ReplySpec): DhcpPacket {
+  const options = new Map<number, Buffer>();
+  options.set(Option.MESSAGE_TYPE, encodeValue.u8(spec.messageType));
+  options.set(Option.SERVER_ID, encodeValue.ip(spec.serverId));
+  if (spec.leaseSeconds !== undefined) addLeaseTimes(options, spec.leaseSeconds);
+  if (spec.network) addNetworkOptions(options, spec.network);
+  if (spec.hostname) options.set(Option.HOSTNAME, encodeValue.text(spec.hostname));
+  if (spec.message) options.set(Option.MESSAGE, encodeValue.text(spec.message));
+
+  const reply: DhcpPacket = {
+    op: BOOTREPLY,
+    htype: request.htype,
+    hlen: request.hlen,
+    hops: 0,
+    xid: request.xid,
+    secs: 0,
+    // RFC 2131 4.3.2: a NAK through a relay asks the relay to broadcast it.
+    flags: spec.messageType === MessageType.NAK && request.giaddr !== ZERO_IP ? request.flags | BROADCAST_FLAG : request.flags,
+    ciaddr: spec.ciaddr ?? ZERO_IP,
+    yiaddr: spec.yiaddr ?? ZERO_IP,
+    siaddr: ZERO_IP,
+    giaddr: request.giaddr,
+    chaddr: request.chaddr,
+    sname: '',
+    file: '',
+    options,
+  };
+  if (spec.boot) addBootInfo(reply, client, spec.boot);
+  return reply;
+}
+
+function addLeaseTimes(options: Map<number, Buffer>, leaseSeconds: number): void {
+  options.set(Option.LEASE_TIME, encodeValue.u32(leaseSeconds));
+  // RFC 2131 4.4.5 defaults: T1 = 0.5, T2 = 0.875 of the lease.
+  options.set(Option.RENEWAL_TIME, encodeValue.u32(Math.floor(leaseSeconds * 0.5)));
+  options.set(Option.REBINDING_TIME, encodeValue.u32(Math.floor(leaseSeconds * 0.875)));
+}
+
+function addNetworkOptions(options: Map<number, Buffer>, network: NetworkOptions): void {
+  options.set(Option.SUBNET_MASK, encodeValue.ip(network.subnetMask));
+  if (network.router) options.set(Option.ROUTER, encodeValue.ip(network.router));
+  if (network.dns?.length) options.set(Option.DNS_SERVERS, encodeValue.ips(network.dns));
+  if (network.domain) options.set(Option.DOMAIN_NAME, encodeValue.text(network.domain));
+}
+
+/**
+ * Boot file in the header (siaddr + file, read by every firmware) and, when
+ * the client asked for them, in options 66/67 too. Option 60 tells PXE and
+ * HTTP-boot firmware that this reply is meant for them; 97 is echoed (PXE spec).
+ */
+function addBootInfo(reply: DhcpPacket, client: ClientRequest, boot: BootAnswer): void {
+  if (boot.kind === 'none') return;
+  const options = reply.options;
+  reply.file = boot.bootFile;
+  options.set(Option.VENDOR_CLASS, encodeValue.text(boot.vendorClass));
+  if (boot.kind !== 'http') options.set(Option.VENDOR_SPECIFIC, encodeValue.subOptions(PXE_BOOT_FROM_FILE));
+  if (boot.kind === 'tftp') {
+    reply.siaddr = boot.nextServer;
+    if (client.parameterRequestList.includes(Option.TFTP_SERVER_NAME)) {
+      options.set(Option.TFTP_SERVER_NAME, encodeValue.text(boot.nextServer));
+    }
+  }
+  if (client.parameterRequestList.includes(Option.BOOTFILE_NAME)) {
+    options.set(Option.BOOTFILE_NAME, encodeValue.text(boot.bootFile));
+  }
+  if (client.uuid) options.set(Option.CLIENT_UUID, encodeValue.uuid(client.uuid));
+}
+
+export interface Destination {
+  address: string;
+  port: number;
+}
+
+/**
+ * RFC 2131 4.1: through a relay, to the relay's server port; a NAK, or a
+ * client without an address, by broadcast (we cannot unicast to an address
+ * the client does not have yet: that needs an ARP entry Node cannot set);
+ * otherwise to the client's address.
+ */
+export function replyDestination(request: DhcpPacket, messageType: number): Destination {
+  if (request.giaddr !== ZERO_IP) return { address: request.giaddr, port: SERVER_PORT };
+  const broadcast = messageType === MessageType.NAK || request.ciaddr === ZERO_IP || (request.flags & BROADCAST_FLAG) !== 0;
+  return broadcast ? { address: BROADCAST_IP, port: CLIENT_PORT } : { address: request.ciaddr, port: CLIENT_PORT };
+}

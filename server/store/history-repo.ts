@@ -1,0 +1,74 @@
+import type { Knex } from 'knex';
+
+export interface HistoryEntry {
+  id: number;
+  nodeId: number;
+  phase: string;
+  status: string;
+  message: string | null;
+  progress: number | null;
+  source: string;
+  sourceIp: string | null;
+  applied: boolean;
+  at: number;
+}
+
+export type NewHistoryEntry = Omit<HistoryEntry, 'id'>;
+
+function rowToEntry(row: Record<string, unknown>): HistoryEntry {
+  return {
+    id: Number(row.id),
+    nodeId: Number(row.node_id),
+    phase: String(row.phase),
+    status: String(row.status),
+    message: (row.message as string | null) ?? null,
+    progress: row.progress === null || row.progress === undefined ? null : Number(row.progress),
+    source: String(row.source),
+    sourceIp: (row.source_ip as string | null) ?? null,
+    applied: row.applied === true || row.applied === 1,
+    at: Number(row.at),
+  };
+}
+
+function entryToRow(entry: NewHistoryEntry): Record<string, unknown> {
+  return {
+    node_id: entry.nodeId,
+    phase: entry.phase,
+    status: entry.status,
+    message: entry.message,
+    progress: entry.progress,
+    source: entry.source,
+    source_ip: entry.sourceIp,
+    applied: entry.applied,
+    at: entry.at,
+  };
+}
+
+export interface HistoryPage {
+  entries: HistoryEntry[];
+  total: number;
+}
+
+export class HistoryRepo {
+  constructor(private readonly knex: Knex) {}
+
+  async append(entry: NewHistoryEntry, trx: Knex = this.knex): Promise<HistoryEntry> {
+    const [row] = await trx('deployment_history').insert(entryToRow(entry)).returning('*');
+    return rowToEntry(row as Record<string, unknown>);
+  }
+
+  async page(nodeId: number, options: { order: 'asc' | 'desc'; limit: number; offset: number }): Promise<HistoryPage> {
+    const rows = await this.knex('deployment_history')
+      .where({ node_id: nodeId })
+      .orderBy('id', options.order)
+      .limit(options.limit)
+      .offset(options.offset);
+    const [{ count }] = (await this.knex('deployment_history').where({ node_id: nodeId }).count({ count: '*' })) as [{ count: number | string }];
+    return { entries: rows.map(rowToEntry), total: Number(count) };
+  }
+
+  async count(): Promise<number> {
+    const [{ count }] = (await this.knex('deployment_history').count({ count: '*' })) as [{ count: number | string }];
+    return Number(count);
+  }
+}

@@ -1,0 +1,166 @@
+import type { Knex } from 'knex';
+import type { PhaseStatus, ReprovisionStatus } from '../nodes/phases';
+
+export interface Node {
+  id: number;
+  mac: string;
+  hostname: string | null;
+  ip: string | null;
+  uuid: string | null;
+  arch: string | null;
+  type: string | null;
+  profile: string | null;
+  cluster: string | null;
+  labels: Record<string, string>;
+  status: string;
+  deploymentStatus: string;
+  deploymentPhaseStatus: PhaseStatus | null;
+  progress: number | null;
+  reprovisionStatus: ReprovisionStatus | null;
+  netbootEnabled: boolean;
+  registeredAt: number;
+  lastUpdate: number;
+  phaseStartedAt: number | null;
+  reprovisionStarted: number | null;
+  reprovisionTimeoutMin: number | null;
+}
+
+type NodeRow = Record<string, unknown>;
+
+export function rowToNode(row: NodeRow): Node {
+  return {
+    id: Number(row.id),
+    mac: String(row.mac),
+    hostname: (row.hostname as string | null) ?? null,
+    ip: (row.ip as string | null) ?? null,
+    uuid: (row.uuid as string | null) ?? null,
+    arch: (row.arch as string | null) ?? null,
+    type: (row.type as string | null) ?? null,
+    profile: (row.profile as string | null) ?? null,
+    cluster: (row.cluster as string | null) ?? null,
+    labels: parseLabels(row.labels),
+    status: String(row.status),
+    deploymentStatus: String(row.deployment_status),
+    deploymentPhaseStatus: (row.deployment_phase_status as PhaseStatus | null) ?? null,
+    progress: row.progress === null || row.progress === undefined ? null : Number(row.progress),
+    reprovisionStatus: (row.reprovision_status as ReprovisionStatus | null) ?? null,
+    // SQLite stores booleans as 0/1.
+    netbootEnabled: row.netboot_enabled === true || row.netboot_enabled === 1,
+    registeredAt: Number(row.registered_at),
+    lastUpdate: Number(row.last_update),
+    phaseStartedAt: nullableNumber(row.phase_started_at),
+    reprovisionStarted: nullableNumber(row.reprovision_started),
+    reprovisionTimeoutMin: nullableNumber(row.reprovision_timeout_min),
+  };
+}
+
+function nullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+function parseLabels(value: unknown): Record<string, string> {
+  if (typeof value !== 'string') return {};
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Domain field name -> column name, for partial updates. */
+const COLUMNS: Record<string, string> = {
+  hostname: 'hostname',
+  ip: 'ip',
+  uuid: 'uuid',
+  arch: 'arch',
+  type: 'type',
+  profile: 'profile',
+  cluster: 'cluster',
+  status: 'status',
+  deploymentStatus: 'deployment_status',
+  deploymentPhaseStatus: 'deployment_phase_status',
+  progress: 'progress',
+  reprovisionStatus: 'reprovision_status',
+  netbootEnabled: 'netboot_enabled',
+  lastUpdate: 'last_update',
+  phaseStartedAt: 'phase_started_at',
+  reprovisionStarted: 'reprovision_started',
+  reprovisionTimeoutMin: 'reprovision_timeout_min',
+};
+
+export type NodeChanges = Partial<Omit<Node, 'id' | 'mac' | 'registeredAt' | 'labels'>> & { labels?: Record<string, string> };
+
+export function changesToRow(changes: NodeChanges): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(changes)) {
+    if (value === undefined) continue;
+    if (field === 'labels') row.labels = JSON.stringify(value);
+    else if (COLUMNS[field]) row[COLUMNS[field]] = value;
+  }
+  return row;
+}
+
+export interface NodeFilter {
+  cluster?: string;
+  profile?: string;
+  deploymentStatus?: string;
+  reprovisionStatus?: string;
+  status?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export class NodesRepo {
+  constructor(private readonly knex: Knex) {}
+
+  async byId(id: number, trx: Knex = this.knex): Promise<Node | null> {
+    const row = await trx('nodes').where({ id }).first();
+    return row ? rowToNode(row) : null;
+  }
+
+  async byMac(mac: string, trx: Knex = this.knex): Promise<Node | null> {
+    const row = await trx('nodes').where({ mac }).first();
+    return row ? rowToNode(row) : null;
+  }
+
+  async byHostname(hostname: string): Promise<Node | null> {
+    const row = await this.knex('nodes').where({ hostname }).orderBy('id').first();
+    return row ? rowToNode(row) : null;
+  }
+
+  /** The most recently updated node with this IP (DHCP may have moved an address). */
+  async byIp(ip: string, trx: Knex = this.knex): Promise<Node | null> {
+    const row = await trx('nodes').where({ ip }).orderBy('last_update', 'desc').first();
+    return row ? rowToNode(row) : null;
+  }
+
+  async list(filter: NodeFilter = {}): Promise<Node[]> {
+    const query = this.knex('nodes').orderBy('id');
+    if (filter.cluster) query.where('cluster', filter.cluster);
+    if (filter.profile) query.where('profile', filter.profile);
+    if (filter.deploymentStatus) query.where('deployment_status', filter.deploymentStatus);
+    if (filter.reprovisionStatus) query.where('reprovision_status', filter.reprovisionStatus);
+    if (filter.status) query.where('status', filter.status);
+    if (filter.limit) query.limit(filter.limit);
+    if (filter.offset) query.offset(filter.offset);
+    return (await query).map(rowToNode);
+  }
+
+  async insert(mac: string, fields: NodeChanges, now: number, trx: Knex = this.knex): Promise<Node> {
+    const row = { ...changesToRow(fields), mac, registered_at: now, last_update: now };
+    const [inserted] = await trx('nodes').insert(row).returning('*');
+    return rowToNode(inserted as NodeRow);
+  }
+
+  async update(id: number, changes: NodeChanges, trx: Knex = this.knex): Promise<Node | null> {
+    const row = changesToRow(changes);
+    if (Object.keys(row).length === 0) return this.byId(id, trx);
+    const [updated] = await trx('nodes').where({ id }).update(row).returning('*');
+    return updated ? rowToNode(updated as NodeRow) : null;
+  }
+
+  async delete(id: number): Promise<boolean> {
+    return (await this.knex('nodes').where({ id }).delete()) > 0;
+  }
+}

@@ -1,0 +1,6 @@
+import { stopTestPostgres } from '../helpers/postgres';
+
+// Mocha global fixtures: PostgreSQL starts lazily on first use and stops here.
+export async function mochaGlobalTeardown(): Promise<void> {
+  await stopTestPostgres();
+}
