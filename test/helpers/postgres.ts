@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports';
 
 /**
  * A real PostgreSQL from Debian's packages, started once per test process on
@@ -24,17 +25,6 @@ function postgresBinDir(): string {
   const found = versions.map((v) => path.join(root, v, 'bin')).find((dir) => fs.existsSync(path.join(dir, 'initdb')));
   if (!found) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql: run `make test` (it installs postgresql)');
   return found;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** initdb refuses to run as root; the server runs as the postgres system user. */

@@ -1,0 +1,147 @@
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, type LoadedConfig } from '../config/load';
+import { createLogger } from '../log/logger';
+import { startHomeport } from '../main';
+import { migrateLatest, openDatabase } from '../store/db';
+import { NodesRepo, type Node } from '../store/nodes-repo';
+import { normalizeMac } from '../nodes/mac';
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config, 3 not found. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
+
+class CliExit extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function configFrom(options: { config?: string }): LoadedConfig {
+  try {
+    return loadConfig(options.config);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliExit(EXIT.usage, err.message);
+    throw err;
+  }
+}
+
+async function withStore<T>(options: { config?: string }, use: (nodes: NodesRepo) => Promise<T>): Promise<T> {
+  const { config } = configFrom(options);
+  const db = openDatabase({ url: config.database.url, ...config.database });
+  try {
+    await migrateLatest(db.knex);
+    return await use(new NodesRepo(db.knex));
+  } finally {
+    await db.close();
+  }
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+function nodeLine(n: Node): string {
+  const cols = [String(n.id), n.mac, n.hostname ?? '-', n.ip ?? '-', n.cluster ?? '-', n.deploymentStatus, n.reprovisionStatus ?? '-', n.netbootEnabled ? 'on' : 'off'];
+  return cols.join('\t');
+}
+
+async function serve(options: { config?: string }): Promise<void> {
+  const { config, file } = configFrom(options);
+  const log = createLogger(config.log.level);
+  log.info({ configFile: file ?? '(defaults)' }, 'starting homeport');
+  const homeport = await startHomeport(config, { log });
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'signal received');
+      homeport.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
+
+export function buildCli(): Command {
+  const program = new Command('homeport')
+    .description('Network-boot server with a phone-home API')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const configOption = () => new Option('-c, --config <file>', 'config file (YAML or JSON); default $HOMEPORT_CONFIG or ./homeport.yaml');
+
+  program.command('serve').description('run the server (HTTP, and DHCP/TFTP when configured)').addOption(configOption()).action(serve);
+
+  program
+    .command('migrate')
+    .description('apply database migrations and exit')
+    .addOption(configOption())
+    .action(async (options: { config?: string }) => {
+      await withStore(options, async () => undefined);
+      process.stdout.write('database migrated\n');
+    });
+
+  const configCmd = program.command('config').description('configuration commands');
+  configCmd
+    .command('check')
+    .description('validate the configuration without starting; exit 2 when invalid')
+    .addOption(configOption())
+    .option('--json', 'print the effective configuration as JSON')
+    .action((options: { config?: string; json?: boolean }) => {
+      const { config, file } = configFrom(options);
+      if (options.json) printJson({ file, config });
+      else process.stdout.write(`config ok (${file ?? 'defaults'})\n`);
+    });
+
+  const nodesCmd = program.command('nodes').description('inspect registered nodes');
+  nodesCmd
+    .command('ls')
+    .description('list nodes')
+    .addOption(configOption())
+    .option('--cluster <name>', 'only nodes of this cluster')
+    .option('--json', 'JSON output')
+    .action(async (options: { config?: string; cluster?: string; json?: boolean }) => {
+      const list = await withStore(options, (nodes) => nodes.list({ cluster: options.cluster }));
+      if (options.json) return printJson(list);
+      process.stdout.write(['ID\tMAC\tHOSTNAME\tIP\tCLUSTER\tPHASE\tREPROVISION\tNETBOOT', ...list.map(nodeLine)].join('\n') + '\n');
+    });
+  nodesCmd
+    .command('show <node>')
+    .description('show one node by id, MAC or hostname')
+    .addOption(configOption())
+    .option('--json', 'JSON output')
+    .action(async (ref: string, options: { config?: string; json?: boolean }) => {
+      const node = await withStore(options, (nodes) => findNode(nodes, ref));
+      if (!node) throw new CliExit(EXIT.notFound, `no node ${ref}`);
+      if (options.json) return printJson(node);
+      for (const [key, value] of Object.entries(node)) process.stdout.write(`${key.padEnd(22)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);
+    });
+  return program;
+}
+
+async function findNode(nodes: NodesRepo, ref: string): Promise<Node | null> {
+  if (/^\d+$/.test(ref)) return nodes.byId(Number(ref));
+  const mac = normalizeMac(ref);
+  if (mac) return nodes.byMac(mac);
+  return nodes.byHostname(ref);
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  try {
+    await buildCli().parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (err instanceof CliExit) {
+      process.stderr.write(`homeport: ${err.message}\n`);
+      return err.code;
+    }
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      // --help and --version exit 0; usage errors were already printed by commander.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    process.stderr.write(`homeport: ${(err as Error).message}\n`);
+    return EXIT.failure;
+  }
+}
+
+runCli(process.argv.slice(2)).then((code) => process.exit(code));

@@ -1,0 +1,44 @@
+import type Koa from 'koa';
+
+/** An error with an HTTP status that the error middleware turns into `{error, detail}`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly detail: string,
+  ) {
+    super(`${error}: ${detail}`);
+  }
+}
+
+export const badRequest = (detail: string) => new HttpError(400, 'bad_request', detail);
+export const unauthorized = (detail: string) => new HttpError(401, 'unauthorized', detail);
+export const notFound = (detail: string) => new HttpError(404, 'not_found', detail);
+export const conflict = (detail: string) => new HttpError(409, 'conflict', detail);
+
+/** Body-parser and Koa errors carry a status; map the common ones to our codes. */
+function classify(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  const e = err as { status?: number; statusCode?: number; type?: string; message?: string; expose?: boolean };
+  const status = e.status ?? e.statusCode ?? 500;
+  if (status === 413 || e.type === 'entity.too.large') return new HttpError(413, 'payload_too_large', 'request body is over the size limit');
+  if (status === 415) return new HttpError(415, 'unsupported_media_type', e.message ?? 'unsupported content type');
+  if (status >= 400 && status < 500) return new HttpError(status, 'bad_request', e.expose !== false && e.message ? e.message : 'bad request');
+  return new HttpError(500, 'internal_error', 'the server failed to handle this request; see its log');
+}
+
+/** Every error leaves as JSON `{error, detail}` with the right status; 5xx are logged. */
+export function errorMiddleware(onServerError: (err: unknown, ctx: Koa.Context) => void): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+    } catch (err) {
+      const httpError = classify(err);
+      if (httpError.status >= 500) onServerError(err, ctx);
+      ctx.status = httpError.status;
+      ctx.type = 'application/json';
+      ctx.body = { error: httpError.error, detail: httpError.detail };
+    }
+  };
+}

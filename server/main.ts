@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import type Router from '@koa/router';
+import { readOrCreateSecret } from './auth/tokens';
+import type { Config } from './config/schema';
+import { createHttpApp } from './http/app';
+import { listenHttp, type RunningHttpServer } from './http/server';
+import type { Logger } from './log/logger';
+import { createRegistry } from './metrics/registry';
+import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db';
+
+export type Clock = () => number;
+
+export interface Homeport {
+  http: RunningHttpServer;
+  db: Database;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log: Logger;
+  clock?: Clock;
+  /** Where the one-time admin token notice goes (stdout by default). */
+  announce?: (line: string) => void;
+}
+
+/** The composition root: opens the store, builds every domain, starts the listeners. */
+export async function startHomeport(config: Config, options: StartOptions): Promise<Homeport> {
+  const { log } = options;
+  const announce = options.announce ?? ((line: string) => process.stdout.write(line + '\n'));
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
+  const admin = readOrCreateSecret(config.auth.adminTokenFile);
+  if (admin.created) {
+    // Printed once, on the run that creates it, and never logged.
+    announce(`homeport: generated admin token (stored in ${config.auth.adminTokenFile}, mode 0600): ${admin.value}`);
+  }
+  readOrCreateSecret(config.auth.secretFile);
+
+  const db = openDatabase({ url: config.database.url, ...config.database });
+  await migrateLatest(db.knex);
+  log.info({ database: db.kind, path: db.kind === 'sqlite' ? config.database.sqlitePath : undefined }, 'database ready');
+
+  const registry = createRegistry();
+  const routers: Router[] = [];
+  const app = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
+  let http: RunningHttpServer;
+  try {
+    http = await listenHttp(app, config.http.host, config.http.port);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  log.info({ host: http.address.address, port: http.address.port }, 'http listening');
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info('shutting down');
+      await http.close();
+      await db.close();
+      log.info('stopped');
+    })());
+  return { http, db, adminToken: admin.value, stop };
+}

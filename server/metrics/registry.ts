@@ -1,0 +1,35 @@
+import type Koa from 'koa';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'homeport_process_' });
+  return registry;
+}
+
+/**
+ * Counts and times every HTTP request. The route label is the matched route
+ * pattern (e.g. /boot/:mac.ipxe), never the raw path, so MACs do not explode
+ * the label set.
+ */
+export function httpMetricsMiddleware(registry: Registry): Koa.Middleware {
+  const requests = new Counter({ name: 'homeport_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] });
+  const duration = new Histogram({
+    name: 'homeport_http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['route', 'method'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      requests.inc({ route, method: ctx.method, status: String(ctx.status) });
+      duration.observe({ route, method: ctx.method }, seconds);
+    }
+  };
+}

@@ -1,0 +1,101 @@
+import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runHomeport, startServerProcess } from '../helpers/cli';
+
+describe('homeport CLI', function () {
+  this.timeout(60_000);
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-cli-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // No HOMEPORT_CONFIG file: each test passes -c or runs on defaults.
+  const env = () => ({ HOMEPORT_DATADIR: path.join(dir, 'data'), HOMEPORT_CONFIG: '' });
+
+  it('prints help for every subcommand and exits 0', () => {
+    for (const args of [['--help'], ['serve', '--help'], ['migrate', '--help'], ['config', 'check', '--help'], ['nodes', 'ls', '--help'], ['nodes', 'show', '--help']]) {
+      const result = runHomeport(args, env());
+      expect(result.status, args.join(' ')).to.equal(0);
+      expect(result.stdout, args.join(' ')).to.match(/Usage: homeport/);
+    }
+  });
+
+  it('validates a good config file and prints the effective config as JSON', () => {
+    const file = path.join(dir, 'homeport.yaml');
+    fs.writeFileSync(file, 'http:\n  port: 9090\nlog:\n  level: debug\n');
+    const result = runHomeport(['config', 'check', '-c', file, '--json'], env());
+    expect(result.status).to.equal(0);
+    const parsed = JSON.parse(result.stdout) as { config: { http: { port: number }; log: { level: string } } };
+    expect(parsed.config.http.port).to.equal(9090);
+    expect(parsed.config.log.level).to.equal('debug');
+  });
+
+  const badConfigs: [string, string, RegExp][] = [
+    ['a port that is text', 'http:\n  port: "eighty"\n', /http\.port: must be number/],
+    ['a port out of range', 'http:\n  port: 70000\n', /http\.port: must be at most 65535/],
+    ['an unknown log level', 'log:\n  level: loud\n', /log\.level: must be one of fatal, error, warn, info, debug, trace, silent/],
+    ['an unknown key', 'htp:\n  port: 80\n', /unknown key htp/],
+    ['a database URL that is not postgres', 'database:\n  url: mysql://x\n', /database\.url: must be a postgres:\/\/ URL/],
+    ['a file that is not YAML', 'http: [1, 2\n', /not valid YAML\/JSON/],
+  ];
+  for (const [name, text, expected] of badConfigs) {
+    it(`rejects ${name} with one line naming the key, exit 2`, () => {
+      const file = path.join(dir, 'bad.yaml');
+      fs.writeFileSync(file, text);
+      const result = runHomeport(['config', 'check', '-c', file], env());
+      expect(result.status).to.equal(2);
+      expect(result.stderr.trim().split('\n')).to.have.length(1);
+      expect(result.stderr).to.match(expected);
+    });
+  }
+
+  it('applies environment overrides and names the variable key on error', () => {
+    const result = runHomeport(['config', 'check'], { ...env(), HOMEPORT_HTTP__PORT: '0' });
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.match(/http\.port: must be at least 1/);
+  });
+
+  it('serve refuses to start on a bad config with the same one-line error', () => {
+    const result = runHomeport(['serve'], { ...env(), HOMEPORT_HTTP__BODYLIMITKB: 'big' });
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.match(/http\.bodyLimitKb: must be number/);
+  });
+
+  it('migrates, lists no nodes as JSON, and says when a node is not found (exit 3)', () => {
+    expect(runHomeport(['migrate'], env()).status).to.equal(0);
+    const ls = runHomeport(['nodes', 'ls', '--json'], env());
+    expect(ls.status).to.equal(0);
+    expect(JSON.parse(ls.stdout)).to.deep.equal([]);
+    const show = runHomeport(['nodes', 'show', 'aa:bb:cc:dd:ee:ff'], env());
+    expect(show.status).to.equal(3);
+    expect(show.stderr).to.match(/no node aa:bb:cc:dd:ee:ff/);
+  });
+
+  it('serves /healthz, prints the generated admin token once (0600 file) and stops cleanly on SIGTERM', async () => {
+    const first = await startServerProcess(env());
+    const health = await fetch(`${first.baseUrl}/healthz`);
+    expect(await health.json()).to.deep.equal({ status: 'ok', database: 'ok' });
+    expect(await first.stop('SIGTERM')).to.equal(0);
+    const tokenFile = path.join(dir, 'data', 'admin.token');
+    const token = fs.readFileSync(tokenFile, 'utf8').trim();
+    expect(token).to.have.length.greaterThan(30);
+    expect(fs.statSync(tokenFile).mode & 0o777).to.equal(0o600);
+    expect(first.stdout()).to.contain(token);
+    expect(first.stderr(), 'the token is never logged').not.to.contain(token);
+
+    const second = await startServerProcess(env());
+    expect(await second.stop('SIGINT')).to.equal(0);
+    expect(second.stdout(), 'printed only on the run that generated it').not.to.contain(token);
+  });
+
+  it('answers unknown routes with JSON {error, detail}', async () => {
+    const server = await startServerProcess(env());
+    try {
+      const response = await fetch(`${server.baseUrl}/nope`);
+      expect(response.status).to.equal(404);
+      expect(await response.json()).to.deep.equal({ error: 'not_found', detail: 'no route for GET /nope' });
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,70 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { freePort } from './ports';
+
+export const HOMEPORT_BIN = path.resolve('bin/homeport');
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runHomeport(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): CliResult {
+  const result = spawnSync(HOMEPORT_BIN, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: timeoutMs });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  baseUrl: string;
+  port: number;
+  stdout: () => string;
+  stderr: () => string;
+  /** SIGTERM, then wait for exit (SIGKILL after the timeout); resolves to the exit code. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
+
+/** Starts `homeport serve` as a real process and waits for /healthz. */
+export async function startServerProcess(env: NodeJS.ProcessEnv, args: string[] = []): Promise<ServerProcess> {
+  const port = env.HOMEPORT_HTTP__PORT ? Number(env.HOMEPORT_HTTP__PORT) : await freePort();
+  const child = spawn(HOMEPORT_BIN, ['serve', ...args], {
+    env: { ...process.env, HOMEPORT_HTTP__HOST: '127.0.0.1', ...env, HOMEPORT_HTTP__PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`homeport exited ${child.exitCode}:\n${err}`);
+    try {
+      if ((await fetch(`${baseUrl}/healthz`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`homeport did not answer /healthz within 20 s:\n${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    child,
+    baseUrl,
+    port,
+    stdout: () => out,
+    stderr: () => err,
+    stop: async (signal = 'SIGTERM', timeoutMs = 15_000) => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
