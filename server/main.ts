@@ -6,14 +6,21 @@ import { createHttpApp } from './http/app';
 import { listenHttp, type RunningHttpServer } from './http/server';
 import type { Logger } from './log/logger';
 import { createRegistry } from './metrics/registry';
+import { buildCatalogue } from './nodes/phases';
+import { nodeRouters } from './nodes/routes';
+import { NodesService } from './nodes/service';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db';
 
-export type Clock = () => number;
+import type { Clock } from './nodes/service';
+
+export type { Clock };
 
 export interface Homeport {
   http: RunningHttpServer;
   db: Database;
   adminToken: string;
+  secret: string;
+  nodes: NodesService;
   stop(): Promise<void>;
 }
 
@@ -34,14 +41,16 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
     // Printed once, on the run that creates it, and never logged.
     announce(`homeport: generated admin token (stored in ${config.auth.adminTokenFile}, mode 0600): ${admin.value}`);
   }
-  readOrCreateSecret(config.auth.secretFile);
+  const secret = readOrCreateSecret(config.auth.secretFile).value;
 
   const db = openDatabase({ url: config.database.url, ...config.database });
   await migrateLatest(db.knex);
   log.info({ database: db.kind, path: db.kind === 'sqlite' ? config.database.sqlitePath : undefined }, 'database ready');
 
   const registry = createRegistry();
-  const routers: Router[] = [];
+  const clock = options.clock ?? Date.now;
+  const nodes = new NodesService(db.knex, buildCatalogue(config.phases.extra), clock);
+  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } })];
   const app = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {
@@ -57,8 +66,9 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
     (stopping ??= (async () => {
       log.info('shutting down');
       await http.close();
+      await nodes.flush();
       await db.close();
       log.info('stopped');
     })());
-  return { http, db, adminToken: admin.value, stop };
+  return { http, db, adminToken: admin.value, secret, nodes, stop };
 }

@@ -11,6 +11,16 @@ export class HttpError extends Error {
   }
 }
 
+/** A request field that failed validation: 400 naming the field and the rule. */
+export class ValidationError extends HttpError {
+  constructor(
+    readonly field: string,
+    readonly rule: string,
+  ) {
+    super(400, 'invalid_request', `${field}: ${rule}`);
+  }
+}
+
 export const badRequest = (detail: string) => new HttpError(400, 'bad_request', detail);
 export const unauthorized = (detail: string) => new HttpError(401, 'unauthorized', detail);
 export const notFound = (detail: string) => new HttpError(404, 'not_found', detail);

@@ -1,0 +1,116 @@
+import net from 'node:net';
+import { z, type ZodIssue } from 'zod';
+import { ValidationError } from '../http/errors';
+import { normalizeMac } from './mac';
+import { PHASE_STATUSES } from './phases';
+
+/**
+ * Request bodies of the phone-home and admin APIs. Everything an installer
+ * sends passes through here first; a value that could break out of a
+ * template (newline, quote, `${`, `;`) cannot pass a hostname, label or
+ * cluster check, so rendering stays safe even before escaping.
+ */
+export const HOSTNAME_RULE = 'must be an RFC 1123 hostname: letters, digits and hyphens, dot-separated labels of 1-63 characters, at most 253 in all';
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const NAME = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/i;
+const NAME_RULE = 'must be 1-63 letters, digits, - or _, starting and ending with a letter or digit';
+
+export const macField = z
+  .string({ invalid_type_error: 'must be a string' })
+  .max(32, 'is too long for a MAC address')
+  .transform((value, ctx) => {
+    const mac = normalizeMac(value);
+    if (!mac) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a MAC address (aa:bb:cc:dd:ee:ff, aa-bb-..., aabb.ccdd.eeff or aabbccddeeff)' });
+      return z.NEVER;
+    }
+    return mac;
+  });
+
+export const hostnameField = z.string({ invalid_type_error: 'must be a string' }).regex(HOSTNAME, HOSTNAME_RULE).transform((h) => h.toLowerCase());
+export const nameField = z.string({ invalid_type_error: 'must be a string' }).regex(NAME, NAME_RULE);
+export const ipField = z
+  .string({ invalid_type_error: 'must be a string' })
+  .max(45)
+  .refine((ip) => net.isIP(ip) !== 0, 'must be an IPv4 or IPv6 address');
+const labelsField = z.record(z.string().regex(NAME, `label names ${NAME_RULE}`), z.string().max(253).regex(/^[A-Za-z0-9._:/-]*$/, 'label values may hold letters, digits and . _ : / -'));
+const messageField = z.string({ invalid_type_error: 'must be a string' }).max(2000, 'must be at most 2000 characters');
+const tokenField = z.string().max(128).optional();
+
+export const registerBody = z
+  .object({
+    mac: macField,
+    hostname: hostnameField.optional(),
+    ip: ipField.optional(),
+    type: nameField.optional(),
+    cluster: nameField.optional(),
+    status: z.enum(['registered', 'post-install-complete']).optional(),
+    uuid: z.string().uuid('must be a UUID').optional(),
+    token: tokenField,
+  })
+  .strict();
+export type RegisterBody = z.infer<typeof registerBody>;
+
+/** Shell clients post forms, where numbers arrive as text. */
+const intFromText = (min: number, max: number) =>
+  z.preprocess((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v), z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer').min(min).max(max));
+
+export const phaseBody = z
+  .object({
+    mac: macField.optional(),
+    node_id: intFromText(1, 2 ** 31 - 1).optional(),
+    ip: ipField.optional(),
+    phase: z.string({ required_error: 'is required', invalid_type_error: 'must be a string' }).max(32),
+    status: z.enum(PHASE_STATUSES).default('in_progress'),
+    message: messageField.optional(),
+    progress: intFromText(0, 100).optional(),
+    token: tokenField,
+  })
+  .strict()
+  .refine((b) => b.mac !== undefined || b.node_id !== undefined || b.ip !== undefined, { message: 'one of mac, node_id or ip is required', path: ['mac'] });
+export type PhaseBody = z.infer<typeof phaseBody>;
+
+export const nodeCreateBody = z
+  .object({
+    mac: macField,
+    hostname: hostnameField.optional(),
+    ip: ipField.optional(),
+    type: nameField.optional(),
+    profile: nameField.optional(),
+    cluster: nameField.optional(),
+    labels: labelsField.optional(),
+    netboot_enabled: z.boolean().optional(),
+  })
+  .strict();
+export type NodeCreateBody = z.infer<typeof nodeCreateBody>;
+
+export const nodeUpdateBody = z
+  .object({
+    hostname: hostnameField.nullable().optional(),
+    ip: ipField.nullable().optional(),
+    type: nameField.nullable().optional(),
+    profile: nameField.nullable().optional(),
+    cluster: nameField.nullable().optional(),
+    labels: labelsField.optional(),
+    netboot_enabled: z.boolean().optional(),
+  })
+  .strict();
+export type NodeUpdateBody = z.infer<typeof nodeUpdateBody>;
+
+/** Parses a body with a schema; the first problem becomes one message naming the field. */
+export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.infer<T> {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ValidationError('body', 'must be a JSON object (or a form)');
+  }
+  const result = schema.safeParse(body);
+  if (!result.success) throw toValidationError(result.error.issues[0]!);
+  return result.data as z.infer<T>;
+}
+
+function toValidationError(issue: ZodIssue): ValidationError {
+  if (issue.code === 'unrecognized_keys') return new ValidationError(issue.keys.join(', '), 'unknown field');
+  const field = issue.path.join('.') || 'body';
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') return new ValidationError(field, 'is required');
+  if (issue.code === 'invalid_enum_value') return new ValidationError(field, `must be one of ${issue.options.join(', ')}`);
+  return new ValidationError(field, issue.message);
+}

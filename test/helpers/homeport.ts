@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { nodeToken } from '../../server/auth/tokens';
+import { loadConfig } from '../../server/config/load';
+import { startHomeport, type Homeport } from '../../server/main';
+import type { DatabaseKind } from './databases';
+import { freePort } from './ports';
+import { createTestDatabase } from './postgres';
+
+export interface TestHomeport {
+  homeport: Homeport;
+  baseUrl: string;
+  adminToken: string;
+  dataDir: string;
+  tokenFor(mac: string): string;
+  /** fetch with JSON body and the admin token when `admin` is set. `body` is the parsed JSON: any, since each test asserts its shape. */
+  request(method: string, urlPath: string, options?: { body?: unknown; admin?: boolean; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string; headers: Headers }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * homeport in this process on loopback with a fresh data dir; env-style
+ * overrides as in production (HOMEPORT_* keys). Runs on SQLite, or on a
+ * fresh database of the test PostgreSQL.
+ */
+export async function startTestHomeport(options: { kind?: DatabaseKind; env?: Record<string, string> } = {}): Promise<TestHomeport> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-test-'));
+  const port = await freePort();
+  const env: Record<string, string> = { HOMEPORT_DATADIR: dataDir, HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port), ...options.env };
+  if (options.kind === 'postgres') env.DATABASE_URL = await createTestDatabase();
+  const { config } = loadConfig(undefined, env);
+  const homeport = await startHomeport(config, { log: pino({ level: process.env.HOMEPORT_TEST_LOG ?? 'silent' }), announce: () => undefined });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    homeport,
+    baseUrl,
+    adminToken: homeport.adminToken,
+    dataDir,
+    tokenFor: (mac) => nodeToken(homeport.secret, mac),
+    async request(method, urlPath, { body, admin, headers = {} } = {}) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (admin) (init.headers as Record<string, string>).authorization = `Bearer ${homeport.adminToken}`;
+      if (body !== undefined) {
+        (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+      }
+      const response = await fetch(baseUrl + urlPath, init);
+      const text = await response.text();
+      let parsed: unknown = null;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        parsed = null;
+      }
+      return { status: response.status, body: parsed, text, headers: response.headers };
+    },
+    async stop() {
+      await homeport.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
