@@ -27,7 +27,7 @@ export interface TestHomeport {
  */
 export async function startTestHomeport(options: { kind?: DatabaseKind; env?: Record<string, string> } = {}): Promise<TestHomeport> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-test-'));
-  const port = await freePort();
+  const port = options.env?.HOMEPORT_HTTP__PORT ? Number(options.env.HOMEPORT_HTTP__PORT) : await freePort();
   const env: Record<string, string> = { HOMEPORT_DATADIR: dataDir, HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port), ...options.env };
   if (options.kind === 'postgres') env.DATABASE_URL = await createTestDatabase();
   const { config } = loadConfig(undefined, env);
