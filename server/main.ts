@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type Router from '@koa/router';
 import { readOrCreateSecret } from './auth/tokens';
+import { bootRouters, loadBootCatalog } from './boot';
 import type { Config } from './config/schema';
 import { createHttpApp } from './http/app';
 import { listenHttp, type RunningHttpServer } from './http/server';
@@ -43,14 +44,15 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   }
   const secret = readOrCreateSecret(config.auth.secretFile).value;
 
+  const bootCatalog = loadBootCatalog(config.boot);
   const db = openDatabase({ url: config.database.url, ...config.database });
   await migrateLatest(db.knex);
   log.info({ database: db.kind, path: db.kind === 'sqlite' ? config.database.sqlitePath : undefined }, 'database ready');
 
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
-  const nodes = new NodesService(db.knex, buildCatalogue(config.phases.extra), clock);
-  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } })];
+  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock);
+  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } }), ...bootRouters({ config, catalog: bootCatalog, nodes, secret, log })];
   const app = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {

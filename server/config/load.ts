@@ -105,7 +105,8 @@ function setPath(target: Record<string, unknown>, keys: string[], value: unknown
   node[keys[keys.length - 1]!] = value;
 }
 
-function describeIssue(issue: ZodIssue, file: string | null): string {
+/** One line naming the key and the rule; also used for files the config points to (boot profiles). */
+export function describeIssue(issue: ZodIssue, file: string | null): string {
   const key = issue.path.join('.') || '(root)';
   const where = file ? `config file ${file}` : 'config';
   if (issue.code === 'unrecognized_keys') {
@@ -137,5 +138,6 @@ function resolvePaths(config: Config): Config {
     ...config,
     database: { ...config.database, sqlitePath: underData(config.database.sqlitePath) },
     auth: { ...config.auth, adminTokenFile: underData(config.auth.adminTokenFile), secretFile: underData(config.auth.secretFile) },
+    boot: { ...config.boot, assetsDir: underData(config.boot.assetsDir) },
   };
 }

@@ -74,6 +74,8 @@ export interface DhcpServerOptions {
   registry?: Registry;
   pool?: DhcpPoolOptions;
   bootFiles?: BootFiles;
+  /** Path under httpBaseUrl where UEFI HTTP-boot clients fetch their EFI binary; '/ipxe' by default. */
+  httpBootPath?: string;
   port?: number;
   proxyPort?: number;
   onBootRequest?: (info: BootRequestInfo) => void;
@@ -99,6 +101,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const bootSettings: BootSettings = {
     httpBaseUrl: opts.httpBaseUrl.replace(/\/+$/, ''),
     tftpServerIp: opts.tftpServerIp ?? opts.serverIp,
+    httpBootPath: opts.httpBootPath,
     bootFiles: { ...DEFAULT_BOOT_FILES, ...opts.bootFiles },
   };
   const bootFor = (client: ClientRequest): BootAnswer | undefined => {

@@ -16,7 +16,9 @@ export async function listenHttp(app: Koa, host: string, port: number): Promise<
   server.requestTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // A rack powering on at once opens hundreds of connections together; the
+    // default backlog (511) drops SYNs and installers see connect timeouts.
+    server.listen({ port, host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve();
     });

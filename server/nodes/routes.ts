@@ -65,13 +65,15 @@ function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): Router {
     if (!service.catalogue.ordered.includes(body.phase) && !service.catalogue.failure.includes(body.phase)) {
       throw new ValidationError('phase', `unknown phase; one of ${[...service.catalogue.ordered, ...service.catalogue.failure].join(', ')}`);
     }
-    const node = await findReportingNode(service, body);
-    checkNodeToken(phoneHome, ctx, node.mac, body.token);
+    // By MAC the token is checked before any database access (the hot path);
+    // by id or IP the node is looked up first to learn its MAC.
+    const mac = body.mac ?? (await findReportingNode(service, body)).mac;
+    checkNodeToken(phoneHome, ctx, mac, body.token);
     try {
-      const result = await service.reportPhase({ nodeId: node.id, phase: body.phase, status: body.status, message: body.message, progress: body.progress, source: 'installer', sourceIp: ctx.ip });
+      const result = await service.reportPhase({ mac }, { phase: body.phase, status: body.status, message: body.message, progress: body.progress, source: 'installer', sourceIp: ctx.ip });
       ctx.body = { node: json(result.node), entry: historyToJson(result.entry), applied: result.decision.apply, reason: result.decision.reason };
     } catch (err) {
-      if (err instanceof NodeNotFoundError) throw notFound(err.message);
+      if (err instanceof NodeNotFoundError) throw notFound(`no node with mac ${mac}; register it first (POST /api/nodes/register)`);
       if (err instanceof UnknownPhaseError) throw new ValidationError('phase', err.message);
       throw err;
     }

@@ -2,24 +2,16 @@ import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
 import { HistoryRepo, type HistoryEntry } from '../store/history-repo';
 import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo';
+import type { Database } from '../store/db';
+import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store';
 import { WriteBatcher } from '../store/write-batcher';
+import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan';
+import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases';
 import { deploymentSummary, type DeploymentSummary } from './summary';
-import { decidePhase, isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases';
 
 export type Clock = () => number;
 
-/** Where a history row came from. */
-export type HistorySource = 'installer' | 'server' | 'dhcp' | 'watcher' | 'admin';
-
-export interface PhaseReportInput {
-  nodeId: number;
-  phase: string;
-  status: PhaseStatus;
-  message?: string | null;
-  progress?: number | null;
-  source: HistorySource;
-  sourceIp?: string | null;
-}
+export type { HistorySource, PhaseReportInput };
 
 export interface PhaseReportResult {
   node: Node;
@@ -49,77 +41,33 @@ export class NodesService {
   readonly nodes: NodesRepo;
   readonly history: HistoryRepo;
   readonly events = new EventEmitter<{ change: [NodeEvent] }>();
-  private readonly writer: WriteBatcher;
+  private readonly writer: WriteBatcher<PhaseWrite, PhaseWriteResult>;
+  private readonly knex: Knex;
 
   constructor(
-    private readonly knex: Knex,
+    db: Database,
     readonly catalogue: PhaseCatalogue,
     private readonly clock: Clock,
   ) {
-    this.nodes = new NodesRepo(knex);
-    this.history = new HistoryRepo(knex);
-    this.writer = new WriteBatcher(knex);
+    this.knex = db.knex;
+    this.nodes = new NodesRepo(db.knex);
+    this.history = new HistoryRepo(db.knex);
+    const store = createPhaseStore(db);
+    this.writer = new WriteBatcher((writes) => store.writeBatch(writes));
     this.events.setMaxListeners(1000);
   }
 
-  /** Reads the node row with a row lock on PostgreSQL, so concurrent reports for one node serialise. */
-  private async lockNode(trx: Knex.Transaction, where: Record<string, unknown>): Promise<Node | null> {
-    const query = trx('nodes').where(where).first();
-    if (this.knex.client.config.client === 'pg') query.forUpdate();
-    const row = await query;
-    return row ? (await this.nodes.byId(Number(row.id), trx)) : null;
-  }
-
-  async reportPhase(input: PhaseReportInput): Promise<PhaseReportResult> {
+  /** Records a phase report for a node (by id or MAC); resolves after commit. */
+  async reportPhase(ref: NodeRef, input: PhaseReportInput): Promise<PhaseReportResult> {
     if (!isKnownPhase(this.catalogue, input.phase)) throw new UnknownPhaseError(input.phase);
-    const result = await this.writer.run(async (trx) => {
-      const node = await this.lockNode(trx, { id: input.nodeId });
-      if (!node) throw new NodeNotFoundError(`node ${input.nodeId} not found`);
-      return this.applyPhase(trx, node, input);
-    });
+    const result = await this.writer.run({ ref, plan: (node) => planPhaseReport(this.catalogue, node, input, this.clock()) });
+    if (!result.ok) throw new NodeNotFoundError(`no node ${'id' in ref ? ref.id : ref.mac}`);
     this.events.emit('change', { type: 'phase', node: result.node, entry: result.entry });
-    return result;
-  }
-
-  /** The decision, node update and history row of one report, inside a transaction. */
-  private async applyPhase(trx: Knex.Transaction, node: Node, input: PhaseReportInput): Promise<PhaseReportResult> {
-    const now = this.clock();
-    const decision = decidePhase(this.catalogue, { phase: node.deploymentStatus, phaseStatus: node.deploymentPhaseStatus }, { phase: input.phase, status: input.status });
-    let updated = node;
-    if (decision.apply) {
-      const changes: NodeChanges = {
-        deploymentStatus: decision.next.phase,
-        deploymentPhaseStatus: decision.next.phaseStatus,
-        progress: input.progress ?? null,
-        lastUpdate: now,
-      };
-      if (decision.next.phase !== node.deploymentStatus) changes.phaseStartedAt = now;
-      if (this.isDeployed(decision.next.phase, decision.next.phaseStatus)) {
-        // Boot-once: a deployed node boots from its disk until reprovisioned.
-        changes.netbootEnabled = false;
-      }
-      if (decision.reason === 'failure' && node.reprovisionStatus === 'in_progress') changes.reprovisionStatus = 'error';
-      updated = (await this.nodes.update(node.id, changes, trx)) ?? node;
-    }
-    const entry = await this.history.append(
-      {
-        nodeId: node.id,
-        phase: input.phase,
-        status: input.status,
-        message: input.message ?? null,
-        progress: input.progress ?? null,
-        source: input.source,
-        sourceIp: input.sourceIp ?? null,
-        applied: decision.apply,
-        at: now,
-      },
-      trx,
-    );
-    return { node: updated, entry, decision };
+    return { node: result.node, entry: result.entry, decision: result.plan.decision };
   }
 
   isDeployed(phase: string, status: PhaseStatus | null): boolean {
-    return phase === this.catalogue.ordered[this.catalogue.ordered.length - 1] && status === 'completed';
+    return isDeployed(this.catalogue, phase, status);
   }
 
   /**
@@ -128,22 +76,21 @@ export class NodesService {
    * it is recorded as a `deployed` report.
    */
   async register(input: { mac: string; hostname?: string; ip?: string; type?: string; cluster?: string; uuid?: string; status?: 'registered' | 'post-install-complete'; sourceIp?: string | null }): Promise<{ node: Node; created: boolean }> {
-    const result = await this.writer.run(async (trx) => {
-      const now = this.clock();
-      const fields: NodeChanges = { hostname: input.hostname, ip: input.ip, type: input.type, cluster: input.cluster, uuid: input.uuid, lastUpdate: now };
-      if (input.status) fields.status = input.status;
-      const existing = await this.lockNode(trx, { mac: input.mac });
-      let node = existing ? ((await this.nodes.update(existing.id, fields, trx)) ?? existing) : await this.nodes.insert(input.mac, { ...fields, status: input.status ?? 'registered' }, now, trx);
-      const created = !existing;
-      await this.history.append({ nodeId: node.id, phase: 'registered', status: 'completed', message: input.status ?? null, progress: null, source: 'installer', sourceIp: input.sourceIp ?? null, applied: true, at: now }, trx);
-      if (input.status === 'post-install-complete') {
-        const deployed = this.catalogue.ordered[this.catalogue.ordered.length - 1]!;
-        node = (await this.applyPhase(trx, node, { nodeId: node.id, phase: deployed, status: 'completed', message: 'post-install-complete', source: 'installer', sourceIp: input.sourceIp })).node;
-      }
-      return { node, created };
+    const now = this.clock();
+    const fields: NodeChanges = { hostname: input.hostname, ip: input.ip, type: input.type, cluster: input.cluster, uuid: input.uuid, status: input.status, lastUpdate: now };
+    let { node, created } = await this.knex.transaction(async (trx) => {
+      const existing = await this.nodes.byMac(input.mac, trx);
+      const saved = existing ? ((await this.nodes.update(existing.id, fields, trx)) ?? existing) : await this.nodes.insert(input.mac, { ...fields, status: input.status ?? 'registered' }, now, trx);
+      await this.history.append({ nodeId: saved.id, phase: 'registered', status: 'completed', message: input.status ?? null, progress: null, source: 'installer', sourceIp: input.sourceIp ?? null, applied: true, at: now }, trx);
+      return { node: saved, created: !existing };
     });
-    this.events.emit('change', { type: 'node', node: result.node });
-    return result;
+    if (input.status === 'post-install-complete') {
+      const deployed = this.catalogue.ordered[this.catalogue.ordered.length - 1]!;
+      node = (await this.reportPhase({ id: node.id }, { phase: deployed, status: 'completed', message: 'post-install-complete', source: 'installer', sourceIp: input.sourceIp })).node;
+    } else {
+      this.events.emit('change', { type: 'node', node });
+    }
+    return { node, created };
   }
 
   async create(mac: string, fields: NodeChanges): Promise<Node> {

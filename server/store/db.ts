@@ -27,6 +27,11 @@ export interface DatabaseOptions {
 export interface Database {
   knex: Knex;
   kind: 'sqlite' | 'postgres';
+  /**
+   * SQLite only: the one better-sqlite3 connection knex's pool holds, for the
+   * synchronous hot path (phase reports). Null on PostgreSQL.
+   */
+  sqliteConnection: () => SqliteConnection | null;
   close(): Promise<void>;
 }
 
@@ -46,11 +51,12 @@ export function openDatabase(options: DatabaseOptions): Database {
 
 function openPostgres(url: string): Database {
   const knex = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 10 } });
-  return { knex, kind: 'postgres', close: () => knex.destroy() };
+  return { knex, kind: 'postgres', sqliteConnection: () => null, close: () => knex.destroy() };
 }
 
 function openSqlite(options: DatabaseOptions): Database {
   fs.mkdirSync(path.dirname(path.resolve(options.sqlitePath)), { recursive: true });
+  let connection: SqliteConnection | null = null;
   const knex = knexFactory({
     client: 'better-sqlite3',
     connection: { filename: options.sqlitePath },
@@ -66,6 +72,7 @@ function openSqlite(options: DatabaseOptions): Database {
           conn.pragma(`synchronous = ${options.synchronous}`);
           conn.pragma('foreign_keys = ON');
           conn.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+          connection = conn;
           done(null, conn);
         } catch (err) {
           done(err as Error, conn);
@@ -73,11 +80,20 @@ function openSqlite(options: DatabaseOptions): Database {
       },
     },
   });
-  return { knex, kind: 'sqlite', close: () => knex.destroy() };
+  return { knex, kind: 'sqlite', sqliteConnection: () => connection, close: () => knex.destroy() };
 }
 
-interface SqliteConnection {
+/** The parts of a better-sqlite3 Database we use directly. */
+export interface SqliteConnection {
   pragma(source: string): unknown;
+  prepare(source: string): SqliteStatement;
+  transaction<T>(fn: () => T): () => T;
+  readonly inTransaction: boolean;
+}
+
+export interface SqliteStatement {
+  get(...params: unknown[]): unknown;
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
 }
 
 export async function migrateLatest(knex: Knex): Promise<string[]> {

@@ -15,7 +15,7 @@ export interface HistoryEntry {
 
 export type NewHistoryEntry = Omit<HistoryEntry, 'id'>;
 
-function rowToEntry(row: Record<string, unknown>): HistoryEntry {
+export function rowToHistoryEntry(row: Record<string, unknown>): HistoryEntry {
   return {
     id: Number(row.id),
     nodeId: Number(row.node_id),
@@ -54,7 +54,7 @@ export class HistoryRepo {
 
   async append(entry: NewHistoryEntry, trx: Knex = this.knex): Promise<HistoryEntry> {
     const [row] = await trx('deployment_history').insert(entryToRow(entry)).returning('*');
-    return rowToEntry(row as Record<string, unknown>);
+    return rowToHistoryEntry(row as Record<string, unknown>);
   }
 
   async page(nodeId: number, options: { order: 'asc' | 'desc'; limit: number; offset: number }): Promise<HistoryPage> {
@@ -64,7 +64,7 @@ export class HistoryRepo {
       .limit(options.limit)
       .offset(options.offset);
     const [{ count }] = (await this.knex('deployment_history').where({ node_id: nodeId }).count({ count: '*' })) as [{ count: number | string }];
-    return { entries: rows.map(rowToEntry), total: Number(count) };
+    return { entries: rows.map(rowToHistoryEntry), total: Number(count) };
   }
 
   async count(): Promise<number> {

@@ -178,7 +178,7 @@ for (const kind of DATABASE_KINDS) {
       for (const [name, body, status, detail] of badPhase) {
         it(`phase: ${name}`, async () => {
           await register({ mac: MAC });
-          const response = await hp.request('POST', '/api/status/phase', { body: { ...body, token: hp.tokenFor(MAC) } });
+          const response = await hp.request('POST', '/api/status/phase', { body: { ...body, token: hp.tokenFor(typeof body.mac === 'string' ? body.mac : MAC) } });
           expect(response.status).to.equal(status);
           expect(response.body.detail).to.match(detail);
           expect((await hp.request('GET', `/api/status/history/${MAC}`)).body.total, 'no history row written').to.equal(1);

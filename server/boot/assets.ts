@@ -1,0 +1,101 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type Koa from 'koa';
+import { badRequest, HttpError, notFound } from '../http/errors';
+import { etagOf, isNotModified, parseRange, rangeStillValid, type Validators } from './ranges';
+
+/**
+ * Static files (kernels, initrds, iPXE binaries) streamed from a directory:
+ * never buffered whole, Range (206/416), ETag/Last-Modified with 304s, and
+ * confined to the directory: `..` segments are refused, and the resolved
+ * real path (after symlinks) must still be inside the directory's real path.
+ */
+const TYPES: Record<string, string> = {
+  '.ipxe': 'text/plain; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.cfg': 'text/plain; charset=utf-8',
+  '.sh': 'text/x-shellscript; charset=utf-8',
+  '.gz': 'application/gzip',
+  '.iso': 'application/x-iso9660-image',
+  '.efi': 'application/efi',
+};
+
+/** Splits a URL path (still percent-encoded) into safe segments, or refuses it. */
+export function safeSegments(rawPath: string): string[] {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rawPath);
+  } catch {
+    throw badRequest('asset path is not valid percent-encoding');
+  }
+  if (decoded.includes('\0') || decoded.includes('\\')) throw badRequest('asset path holds a NUL or a backslash');
+  const segments = decoded.split('/').filter((s) => s !== '');
+  if (segments.some((s) => s === '..' || s === '.')) throw badRequest('asset path may not contain . or .. segments');
+  if (segments.length === 0) throw notFound('no asset named');
+  return segments;
+}
+
+/** The real path of root/segments if it is a file inside root's real path; null otherwise. */
+async function confinedRealPath(root: string, segments: string[]): Promise<string | null> {
+  try {
+    const realRoot = await fs.promises.realpath(root);
+    const real = await fs.promises.realpath(path.join(realRoot, ...segments));
+    return real.startsWith(realRoot + path.sep) ? real : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function serveFile(ctx: Koa.Context, root: string, rawPath: string): Promise<void> {
+  const segments = safeSegments(rawPath);
+  const shown = segments.join('/');
+  const real = await confinedRealPath(root, segments);
+  if (!real) throw notFound(`no asset ${shown}`);
+  let handle: fs.promises.FileHandle;
+  try {
+    // O_NOFOLLOW: the checked path cannot have been swapped for a symlink since.
+    handle = await fs.promises.open(real, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    throw notFound(`no asset ${shown}`);
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw notFound(`no asset ${shown}`);
+    respond(ctx, handle, stat, shown);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/** Sets status, headers and body; hands the handle to the body stream (which closes it) or closes it. */
+function respond(ctx: Koa.Context, handle: fs.promises.FileHandle, stat: fs.Stats, name: string): void {
+  const validators: Validators = { etag: etagOf(stat.size, stat.mtimeMs), mtimeMs: stat.mtimeMs };
+  ctx.set('ETag', validators.etag);
+  ctx.set('Last-Modified', stat.mtime.toUTCString());
+  ctx.set('Accept-Ranges', 'bytes');
+  if (isNotModified({ ifNoneMatch: ctx.get('if-none-match') || undefined, ifModifiedSince: ctx.get('if-modified-since') || undefined }, validators)) {
+    ctx.status = 304;
+    void handle.close();
+    return;
+  }
+  const range = rangeStillValid(ctx.get('if-range') || undefined, validators) ? parseRange(ctx.get('range') || undefined, stat.size) : ({ kind: 'full' } as const);
+  if (range.kind === 'unsatisfiable') {
+    ctx.set('Content-Range', `bytes */${stat.size}`);
+    throw new HttpError(416, 'range_not_satisfiable', `${name} has ${stat.size} bytes`);
+  }
+  const start = range.kind === 'partial' ? range.start : 0;
+  const end = range.kind === 'partial' ? range.end : stat.size - 1;
+  if (range.kind === 'partial') {
+    ctx.status = 206;
+    ctx.set('Content-Range', `bytes ${start}-${end}/${stat.size}`);
+  }
+  ctx.type = TYPES[path.extname(name).toLowerCase()] ?? 'application/octet-stream';
+  if (ctx.method === 'HEAD' || stat.size === 0) {
+    void handle.close();
+    ctx.body = '';
+  } else {
+    ctx.body = handle.createReadStream({ start, end });
+  }
+  ctx.length = end - start + 1;
+}

@@ -1,0 +1,37 @@
+import type Router from '@koa/router';
+import type { Config } from '../config/schema';
+import type { Logger } from '../log/logger';
+import type { NodesService } from '../nodes/service';
+import { loadCatalog, type BootCatalog } from './catalog';
+import { SHIPPED_CLIENTS_DIR } from './paths';
+import { bootRouter } from './routes';
+import { BootService } from './service';
+
+/** Loads and checks profiles and templates; throws ConfigError (one line) on any mistake. Call before opening anything. */
+export function loadBootCatalog(boot: Config['boot']): BootCatalog {
+  return loadCatalog({ templatesDir: boot.templatesDir, configProfiles: boot.profiles, groups: boot.groups, defaultProfile: boot.defaultProfile });
+}
+
+/** The HTTP boot routes: /boot.ipxe, /boot/:mac.ipxe, /config/:mac/:name, /assets/, /ipxe/, /clients/. */
+export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes: NodesService; secret: string; log: Logger }): Router[] {
+  const { boot, http } = input.config;
+  const service = new BootService({
+    nodes: input.nodes,
+    catalog: input.catalog,
+    policy: { unknown: boot.unknown, groups: boot.groups, defaultProfile: boot.defaultProfile, profiles: new Set(input.catalog.keys()) },
+    localBoot: boot.localBoot,
+    secret: input.secret,
+    log: input.log,
+  });
+  return [
+    bootRouter({
+      service,
+      log: input.log,
+      publicUrl: http.publicUrl,
+      retrySeconds: boot.retrySeconds,
+      assetsDir: boot.assetsDir,
+      ipxeDir: boot.ipxeDir,
+      clientsDir: SHIPPED_CLIENTS_DIR,
+    }),
+  ];
+}

@@ -1,0 +1,144 @@
+import { nodeToken } from '../auth/tokens';
+import type { Logger } from '../log/logger';
+import type { NodesService } from '../nodes/service';
+import type { Node } from '../store/nodes-repo';
+import type { BootCatalog, LoadedProfile } from './catalog';
+import { assetUrl, buildContext, imageName, type ContextNode, type TemplateContext } from './context';
+import { decideBoot, type BootDecision, type BootPolicy } from './decide';
+import { escapeFor } from './escape';
+import { denyScript, errorScript, installScript, localBootScript, waitScript, type LocalBootInput } from './ipxe';
+import { chooseProfile, type MachineFacts } from './profiles';
+
+/**
+ * What homeport serves a booting machine, with the side effects: a machine
+ * met for the first time under `discover` is registered, uuid/arch reported
+ * by iPXE are stored, and serving an install script or config records the
+ * `ipxe_boot` / `config_download` phase (through NodesService, group commit).
+ */
+export interface BootServiceOptions {
+  nodes: NodesService;
+  catalog: BootCatalog;
+  policy: BootPolicy;
+  localBoot: Omit<LocalBootInput, 'mac'>;
+  secret: string;
+  log: Logger;
+}
+
+/** What iPXE tells us about itself in the entry script's query string. */
+export interface IpxeFacts {
+  uuid: string | null;
+  arch: string | null;
+}
+
+export interface Served {
+  kind: BootDecision['kind'];
+  body: string;
+}
+
+export class ConfigNotFound extends Error {}
+
+export class BootService {
+  constructor(private readonly options: BootServiceOptions) {}
+
+  /** The per-MAC iPXE script. */
+  async scriptFor(mac: string, facts: IpxeFacts, baseUrl: string, sourceIp: string): Promise<Served> {
+    let node = await this.options.nodes.nodes.byMac(mac);
+    const machine: MachineFacts = { mac, ...facts, cluster: null, labels: {}, profile: null };
+    let decision = decideBoot(this.options.policy, node, machine);
+    if (decision.kind === 'discover') {
+      node = await this.discover(mac, facts);
+      decision = decideBoot(this.options.policy, node, node);
+    } else if (node) {
+      node = await this.rememberFacts(node, facts);
+    }
+    return { kind: decision.kind, body: await this.scriptForDecision(decision, node, machine, baseUrl, sourceIp) };
+  }
+
+  private async scriptForDecision(decision: BootDecision, node: Node | null, machine: MachineFacts, baseUrl: string, sourceIp: string): Promise<string> {
+    switch (decision.kind) {
+      case 'install': {
+        const loaded = this.options.catalog.get(decision.profile)!;
+        const body = this.installScriptFor(loaded, contextNode(node, machine), baseUrl);
+        if (node) await this.record(node, 'ipxe_boot', `served profile ${loaded.name} (${decision.via})`, sourceIp);
+        return body;
+      }
+      case 'local':
+        return localBootScript({ mac: machine.mac, ...this.options.localBoot });
+      case 'wait':
+        return waitScript({ mac: machine.mac, reason: decision.reason });
+      case 'deny':
+        return denyScript({ mac: machine.mac });
+      case 'error':
+        this.options.log.warn({ mac: machine.mac, reason: decision.reason }, 'boot script refused');
+        return errorScript(decision.reason);
+      case 'discover':
+        throw new Error('discover is decided before rendering');
+    }
+  }
+
+  private installScriptFor(loaded: LoadedProfile, node: ContextNode, baseUrl: string): string {
+    const context = this.context(loaded, node, baseUrl);
+    if (loaded.ipxe) return loaded.ipxe.render(context);
+    const image = (ref: string) => ({ url: escapeFor('ipxe', assetUrl(baseUrl, ref), 'kernel/initrd URL'), name: escapeFor('ipxe', imageName(ref), 'kernel/initrd name') });
+    return installScript({
+      mac: node.mac,
+      profile: loaded.name,
+      kernel: image(loaded.profile.kernel!),
+      initrds: loaded.profile.initrds.map(image),
+      args: loaded.args.render(context),
+    });
+  }
+
+  /** A rendered install config; throws ConfigNotFound when the node has no such config. */
+  async configFor(mac: string, name: string, baseUrl: string, sourceIp: string): Promise<string> {
+    const node = await this.options.nodes.nodes.byMac(mac);
+    if (!node && this.options.policy.unknown !== 'default') throw new ConfigNotFound(`no node ${mac}`);
+    const machine: MachineFacts = node ?? { mac, uuid: null, arch: null, cluster: null, labels: {}, profile: null };
+    const choice = chooseProfile(machine, this.options.policy.groups, this.options.policy.defaultProfile);
+    const loaded = choice ? this.options.catalog.get(choice.name) : undefined;
+    if (!loaded) throw new ConfigNotFound(`node ${mac} has no profile`);
+    const template = loaded.configs.get(name);
+    if (!template) throw new ConfigNotFound(`profile ${loaded.name} has no config ${name} (it has: ${[...loaded.configs.keys()].join(', ') || 'none'})`);
+    const body = template.render(this.context(loaded, contextNode(node, machine), baseUrl));
+    if (node) {
+      await this.record(node, 'config_download', `served config ${name}`, sourceIp);
+      if (loaded.profile.netbootOffAfter === name && node.netbootEnabled) await this.options.nodes.update(node.id, { netbootEnabled: false });
+    }
+    return body;
+  }
+
+  private context(loaded: LoadedProfile, node: ContextNode, baseUrl: string): TemplateContext {
+    return buildContext({ node, profileName: loaded.name, profile: loaded.profile, baseUrl, token: nodeToken(this.options.secret, node.mac) });
+  }
+
+  private async record(node: Node, phase: string, message: string, sourceIp: string): Promise<void> {
+    await this.options.nodes.reportPhase({ id: node.id }, { phase, status: 'completed', message, source: 'server', sourceIp });
+  }
+
+  /** Registers an unknown machine as discovered; a concurrent request may have done so first. */
+  private async discover(mac: string, facts: IpxeFacts): Promise<Node> {
+    try {
+      const node = await this.options.nodes.create(mac, { status: 'discovered', uuid: facts.uuid, arch: facts.arch });
+      this.options.log.info({ mac }, 'discovered a new machine');
+      return node;
+    } catch (err) {
+      const existing = await this.options.nodes.nodes.byMac(mac);
+      if (existing) return existing;
+      throw err;
+    }
+  }
+
+  /** Stores the uuid/arch iPXE reported when they changed (a write only then). */
+  private async rememberFacts(node: Node, facts: IpxeFacts): Promise<Node> {
+    const changes = { uuid: facts.uuid ?? node.uuid, arch: facts.arch ?? node.arch };
+    if (changes.uuid === node.uuid && changes.arch === node.arch) return node;
+    return (await this.options.nodes.update(node.id, changes)) ?? node;
+  }
+}
+
+/** Template data for a node row, or for an unknown machine booted under `unknown: default`. */
+function contextNode(node: Node | null, machine: MachineFacts): ContextNode {
+  if (!node) return { id: null, mac: machine.mac, hostname: null, ip: null, uuid: machine.uuid, arch: machine.arch, type: null, cluster: null, profile: null, status: null, labels: {} };
+  const { id, mac, hostname, ip, uuid, arch, type, cluster, profile, status, labels } = node;
+  return { id, mac, hostname, ip, uuid, arch, type, cluster, profile, status, labels };
+}

@@ -1,0 +1,121 @@
+import type { Knex } from 'knex';
+import type { PhaseFields, PhasePlan } from '../nodes/phase-plan';
+import type { Database, SqliteConnection, SqliteStatement } from './db';
+import { rowToHistoryEntry, type HistoryEntry } from './history-repo';
+import { rowToNode, type Node } from './nodes-repo';
+
+export type NodeRef = { id: number } | { mac: string };
+
+export interface PhaseWrite {
+  ref: NodeRef;
+  plan: (node: Node) => PhasePlan;
+}
+
+export type PhaseWriteResult = { ok: true; node: Node; entry: HistoryEntry; plan: PhasePlan } | { ok: false; error: 'node_not_found' };
+
+/**
+ * Writes a batch of phase reports in ONE transaction: for each, read the
+ * node (current state, including earlier reports of the same batch), plan,
+ * update the node, append the history row. Two backends with the same
+ * steps: SQLite runs them synchronously on better-sqlite3 prepared
+ * statements (knex's per-query overhead was 0.75 ms a report, measured);
+ * PostgreSQL runs them through knex with a row lock.
+ */
+export interface PhaseStore {
+  writeBatch(writes: PhaseWrite[]): Promise<PhaseWriteResult[]>;
+}
+
+export function createPhaseStore(db: Database): PhaseStore {
+  return db.kind === 'sqlite' ? new SqlitePhaseStore(db) : new KnexPhaseStore(db.knex);
+}
+
+const UPDATE_SQL =
+  'UPDATE nodes SET deployment_status = ?, deployment_phase_status = ?, progress = ?, last_update = ?, phase_started_at = ?, netboot_enabled = ?, reprovision_status = ? WHERE id = ?';
+const INSERT_HISTORY_SQL =
+  'INSERT INTO deployment_history (node_id, phase, status, message, progress, source, source_ip, applied, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *';
+
+function updateParams(fields: PhaseFields, id: number): Knex.Value[] {
+  return [fields.deploymentStatus, fields.deploymentPhaseStatus, fields.progress, fields.lastUpdate, fields.phaseStartedAt, fields.netbootEnabled, fields.reprovisionStatus, id];
+}
+
+function historyParams(nodeId: number, plan: PhasePlan): Knex.Value[] {
+  const h = plan.history;
+  return [nodeId, h.phase, h.status, h.message, h.progress, h.source, h.sourceIp, h.applied, h.at];
+}
+
+function applyFields(node: Node, fields: PhaseFields | null): Node {
+  return fields ? { ...node, ...fields } : node;
+}
+
+class SqlitePhaseStore implements PhaseStore {
+  private statements: { conn: SqliteConnection; byId: SqliteStatement; byMac: SqliteStatement; update: SqliteStatement; insert: SqliteStatement } | null = null;
+
+  constructor(private readonly db: Database) {}
+
+  async writeBatch(writes: PhaseWrite[]): Promise<PhaseWriteResult[]> {
+    const conn = await this.idleConnection();
+    const s = this.prepared(conn);
+    // better-sqlite3 booleans are 0/1.
+    const sqliteParams = (params: unknown[]) => params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
+    return conn.transaction(() =>
+      writes.map((write): PhaseWriteResult => {
+        const row = 'id' in write.ref ? s.byId.get(write.ref.id) : s.byMac.get(write.ref.mac);
+        if (!row) return { ok: false, error: 'node_not_found' };
+        const node = rowToNode(row as Record<string, unknown>);
+        const plan = write.plan(node);
+        if (plan.fields) s.update.run(...sqliteParams(updateParams(plan.fields, node.id)));
+        const entry = rowToHistoryEntry(s.insert.get(...sqliteParams(historyParams(node.id, plan))) as Record<string, unknown>);
+        return { ok: true, node: applyFields(node, plan.fields), entry, plan };
+      }),
+    )();
+  }
+
+  /**
+   * The connection knex holds, once no knex transaction is open on it: a
+   * synchronous batch must never run inside someone else's transaction.
+   */
+  private async idleConnection(): Promise<SqliteConnection> {
+    for (let waited = 0; ; waited++) {
+      const conn = this.db.sqliteConnection() ?? (await this.db.knex.raw('select 1'), this.db.sqliteConnection());
+      if (conn && !conn.inTransaction) return conn;
+      if (waited > 10_000) throw new Error('SQLite connection stayed inside a transaction for too long');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private prepared(conn: SqliteConnection) {
+    if (this.statements?.conn !== conn) {
+      this.statements = {
+        conn,
+        byId: conn.prepare('SELECT * FROM nodes WHERE id = ?'),
+        byMac: conn.prepare('SELECT * FROM nodes WHERE mac = ?'),
+        update: conn.prepare(UPDATE_SQL),
+        insert: conn.prepare(INSERT_HISTORY_SQL),
+      };
+    }
+    return this.statements;
+  }
+}
+
+class KnexPhaseStore implements PhaseStore {
+  constructor(private readonly knex: Knex) {}
+
+  writeBatch(writes: PhaseWrite[]): Promise<PhaseWriteResult[]> {
+    return this.knex.transaction(async (trx) => {
+      const results: PhaseWriteResult[] = [];
+      for (const write of writes) {
+        const row = await trx('nodes').where(write.ref).forUpdate().first();
+        if (!row) {
+          results.push({ ok: false, error: 'node_not_found' });
+          continue;
+        }
+        const node = rowToNode(row);
+        const plan = write.plan(node);
+        if (plan.fields) await trx.raw(UPDATE_SQL, updateParams(plan.fields, node.id));
+        const inserted = (await trx.raw(INSERT_HISTORY_SQL, historyParams(node.id, plan))) as { rows: Record<string, unknown>[] };
+        results.push({ ok: true, node: applyFields(node, plan.fields), entry: rowToHistoryEntry(inserted.rows[0]!), plan });
+      }
+      return results;
+    });
+  }
+}
