@@ -10,6 +10,7 @@ import { createRegistry } from './metrics/registry';
 import { buildCatalogue } from './nodes/phases';
 import { nodeRouters } from './nodes/routes';
 import { NodesService } from './nodes/service';
+import { startNetbootListeners, type NetbootListeners } from './netboot';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db';
 
 import type { Clock } from './nodes/service';
@@ -52,7 +53,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
   const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock);
-  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } }), ...bootRouters({ config, catalog: bootCatalog, nodes, secret, log })];
+  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log })];
   const app = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {
@@ -62,11 +63,20 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
     throw err;
   }
   log.info({ host: http.address.address, port: http.address.port }, 'http listening');
+  let netboot: NetbootListeners;
+  try {
+    netboot = await startNetbootListeners({ config, knex: db.knex, log, registry, nodes, httpPort: http.address.port });
+  } catch (err) {
+    await http.close();
+    await db.close();
+    throw err;
+  }
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       log.info('shutting down');
+      await netboot.close();
       await http.close();
       await nodes.flush();
       await db.close();

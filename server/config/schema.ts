@@ -11,6 +11,61 @@ import { nameField } from '../nodes/validation';
 const port = z.number().int().min(1).max(65535);
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address');
+
+/** DHCP: off, proxyDHCP beside an existing DHCP server, or full DHCP with a pool. */
+const dhcpSchema = z
+  .object({
+    mode: z.enum(['off', 'proxy', 'full']).default('off'),
+    /** The interface machines boot on; it must own serverIp. */
+    interface: z.string().min(1).max(15).optional(),
+    /** homeport's address on that interface: DHCP server id, TFTP server, HTTP host for iPXE. */
+    serverIp: ipv4.optional(),
+    port: port.default(67),
+    proxyPort: port.default(4011),
+    /** Record a `dhcp_discover` history event for known nodes. */
+    recordDiscover: z.boolean().default(true),
+    /** Boot file per client architecture (option 93), e.g. {"7": "ipxe.efi"}. */
+    bootFiles: z.record(z.string().regex(/^\d{1,5}$/, 'keys are architecture numbers'), z.string().min(1).max(128)).default({}),
+    pool: z
+      .object({
+        start: ipv4,
+        end: ipv4,
+        subnetMask: ipv4,
+        router: ipv4.optional(),
+        dns: z.array(ipv4).default([]),
+        domain: z.string().regex(/^[a-z0-9.-]{1,253}$/i, 'must be a DNS domain').optional(),
+        leaseSeconds: z.number().int().min(60).max(7 * 24 * 3600).default(3600),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((dhcp, ctx) => {
+    if (dhcp.mode === 'off') return;
+    if (!dhcp.interface) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['interface'], message: `is required when dhcp.mode is ${dhcp.mode}` });
+    if (!dhcp.serverIp) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['serverIp'], message: `is required when dhcp.mode is ${dhcp.mode}` });
+    if (dhcp.mode === 'full' && !dhcp.pool) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pool'], message: 'is required when dhcp.mode is full (start, end, subnetMask)' });
+  })
+  .default({});
+
+/** TFTP: read-only, for firmware that is not yet iPXE. */
+const tftpSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    host: z.string().min(1).default('0.0.0.0'),
+    port: port.default(69),
+    /** Files served before Debian's iPXE directory; relative paths are under dataDir. */
+    root: z.string().min(1).default('tftp'),
+    maxSessions: z.number().int().min(1).max(10000).default(256),
+    maxBlksize: z.number().int().min(512).max(65464).default(65464),
+    maxWindowsize: z.number().int().min(1).max(64).default(64),
+    timeoutMs: z.number().int().min(100).max(60000).default(1000),
+    retries: z.number().int().min(1).max(20).default(5),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     dataDir: z.string().min(1).default('./data'),
@@ -84,6 +139,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    dhcp: dhcpSchema,
+    tftp: tftpSchema,
   })
   .strict();
 

@@ -60,7 +60,7 @@ export interface PhaseReport {
 
 export type PhaseDecision =
   | { apply: true; next: NodePhaseState; reason: 'advance' | 'same_phase_update' | 'failure' | 'restart' }
-  | { apply: false; reason: 'late' | 'duplicate' | 'after_failure' };
+  | { apply: false; reason: 'late' | 'duplicate' | 'after_failure' | 'event' };
 
 /**
  * Whether a report moves the node, or is only recorded in history.

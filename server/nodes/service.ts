@@ -66,6 +66,18 @@ export class NodesService {
     return { node: result.node, entry: result.entry, decision: result.plan.decision };
   }
 
+  /**
+   * Records an event that is not an install phase (e.g. `dhcp_discover`) in
+   * the node's history; it never changes the node's phase.
+   */
+  async recordEvent(ref: NodeRef, event: { name: string; message?: string | null; source: HistorySource; sourceIp?: string | null }): Promise<HistoryEntry | null> {
+    const history = { phase: event.name, status: 'completed' as const, message: event.message ?? null, progress: null, source: event.source, sourceIp: event.sourceIp ?? null, applied: false, at: 0 };
+    const result = await this.writer.run({ ref, plan: () => ({ decision: { apply: false, reason: 'event' }, fields: null, history: { ...history, at: this.clock() } }) });
+    if (!result.ok) return null;
+    this.events.emit('change', { type: 'phase', node: result.node, entry: result.entry });
+    return result.entry;
+  }
+
   isDeployed(phase: string, status: PhaseStatus | null): boolean {
     return isDeployed(this.catalogue, phase, status);
   }

@@ -1,0 +1,94 @@
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { Registry } from 'prom-client';
+import type { Config } from './config/schema';
+import { startDhcpServer, type BootRequestInfo } from './dhcp/server';
+import type { Logger } from './log/logger';
+import type { NodesService } from './nodes/service';
+import { startTftpServer } from './tftp/server';
+
+/** Debian's ipxe package installs its binaries here; TFTP serves them after the configured root. */
+export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
+
+export interface NetbootListeners {
+  close(): Promise<void>;
+}
+
+interface NetbootDeps {
+  config: Config;
+  knex: Knex;
+  log: Logger;
+  registry: Registry;
+  nodes: NodesService;
+  httpPort: number;
+}
+
+/** The base URL machines use for HTTP: the configured public URL, else the DHCP server address. */
+export function machineBaseUrl(config: Config, httpPort: number): string | undefined {
+  if (config.http.publicUrl) return config.http.publicUrl.replace(/\/+$/, '');
+  return config.dhcp.serverIp ? `http://${config.dhcp.serverIp}:${httpPort}` : undefined;
+}
+
+/** Starts the UDP listeners the config asks for (DHCP, TFTP); closes what started if one fails. */
+export async function startNetbootListeners(deps: NetbootDeps): Promise<NetbootListeners> {
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const closeOne of closers.reverse()) await closeOne();
+  };
+  try {
+    if (deps.config.tftp.enabled) closers.push((await startTftp(deps)).close);
+    if (deps.config.dhcp.mode !== 'off') closers.push((await startDhcp(deps)).close);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { close };
+}
+
+async function startTftp({ config, log, registry }: NetbootDeps) {
+  const tftp = config.tftp;
+  const root = path.isAbsolute(tftp.root) ? tftp.root : path.join(config.dataDir, tftp.root);
+  const server = await startTftpServer({
+    host: tftp.host,
+    port: tftp.port,
+    roots: [root, config.boot.ipxeDir, DEBIAN_IPXE_DIR].filter((dir, i, all) => all.indexOf(dir) === i),
+    log: log.child({ component: 'tftp' }),
+    registry,
+    maxSessions: tftp.maxSessions,
+    maxBlksize: tftp.maxBlksize,
+    maxWindowsize: tftp.maxWindowsize,
+    timeoutMs: tftp.timeoutMs,
+    retries: tftp.retries,
+  });
+  log.info({ host: server.address.host, port: server.address.port }, 'tftp listening');
+  return server;
+}
+
+async function startDhcp({ config, knex, log, registry, nodes, httpPort }: NetbootDeps) {
+  const dhcp = config.dhcp;
+  if (dhcp.mode === 'off' || !dhcp.interface || !dhcp.serverIp) throw new Error('dhcp: mode, interface and serverIp are required');
+  const server = await startDhcpServer({
+    mode: dhcp.mode,
+    interface: dhcp.interface,
+    serverIp: dhcp.serverIp,
+    httpBaseUrl: machineBaseUrl(config, httpPort)!,
+    tftpServerIp: dhcp.serverIp,
+    knex,
+    log: log.child({ component: 'dhcp' }),
+    registry,
+    pool: dhcp.pool,
+    bootFiles: Object.fromEntries(Object.entries(dhcp.bootFiles).map(([arch, file]) => [Number(arch), file])),
+    port: dhcp.port,
+    proxyPort: dhcp.proxyPort,
+    onBootRequest: dhcp.recordDiscover ? (info) => recordDiscover(nodes, log, info) : undefined,
+  });
+  log.info({ mode: dhcp.mode, interface: dhcp.interface, serverIp: dhcp.serverIp }, 'dhcp listening');
+  return server;
+}
+
+/** A DISCOVER from a known node lands in its history as `dhcp_discover`. */
+function recordDiscover(nodes: NodesService, log: Logger, info: BootRequestInfo): void {
+  if (info.messageType !== 'DISCOVER') return;
+  const firmware = info.ipxe ? 'iPXE' : `arch ${info.arch ?? 'unknown'}`;
+  nodes.recordEvent({ mac: info.mac }, { name: 'dhcp_discover', message: `DHCP DISCOVER from ${firmware}`, source: 'dhcp' }).catch((err: unknown) => log.warn({ err, mac: info.mac }, 'could not record dhcp_discover'));
+}

@@ -1,0 +1,141 @@
+import { expect } from 'chai';
+import { LeaseRepository } from '../../server/dhcp/lease-repo';
+import { declinedPlaceholderMac, LeaseBook, type Lease } from '../../server/dhcp/leases';
+import { DATABASE_KINDS, freshDatabase } from '../helpers/databases';
+
+const timings = { offerHoldMs: 60_000, declineQuarantineMs: 600_000 };
+const pool = { start: '10.77.1.100', end: '10.77.1.103', excluded: ['10.77.1.101'] };
+const HOUR = 3_600_000;
+const T0 = 1_700_000_000_000;
+const mac = (n: number) => `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
+
+describe('dhcp lease book (address allocation)', () => {
+  it('offers pool addresses in order, skipping excluded ones', () => {
+    const book = new LeaseBook(pool, timings);
+    expect(book.offer(mac(1), undefined, T0)?.ip).to.equal('10.77.1.100');
+    expect(book.offer(mac(2), undefined, T0)?.ip).to.equal('10.77.1.102');
+  });
+
+  it('offers a client its existing address again', () => {
+    const book = new LeaseBook(pool, timings);
+    const first = book.offer(mac(1), undefined, T0)!;
+    book.request(mac(1), first.ip, HOUR, T0);
+    expect(book.offer(mac(1), undefined, T0 + 10 * HOUR)?.ip).to.equal(first.ip);
+  });
+
+  it('honours a requested address when it is free', () => {
+    const book = new LeaseBook(pool, timings);
+    expect(book.offer(mac(1), '10.77.1.103', T0)?.ip).to.equal('10.77.1.103');
+  });
+
+  it('never gives one address to two clients', () => {
+    const book = new LeaseBook(pool, timings);
+    const a = book.offer(mac(1), '10.77.1.100', T0)!;
+    expect(book.request(mac(1), a.ip, HOUR, T0).ok).to.equal(true);
+    const b = book.offer(mac(2), '10.77.1.100', T0)!;
+    expect(b.ip).to.not.equal(a.ip);
+    expect(book.request(mac(2), a.ip, HOUR, T0)).to.deep.include({ ok: false });
+  });
+
+  it('returns null when every address is held, and reuses expired ones', () => {
+    const book = new LeaseBook(pool, timings);
+    for (const n of [1, 2, 3]) {
+      const lease = book.offer(mac(n), undefined, T0)!;
+      book.request(mac(n), lease.ip, HOUR, T0);
+    }
+    expect(book.offer(mac(4), undefined, T0)).to.equal(null);
+    expect(book.offer(mac(4), undefined, T0 + 2 * HOUR)?.ip).to.be.a('string');
+  });
+
+  it('gives a reservation to its node only, even outside the pool', () => {
+    const book = new LeaseBook(pool, timings);
+    book.setReservations(new Map([[mac(9), '10.77.1.100'], [mac(8), '10.77.1.50']]));
+    expect(book.offer(mac(1), '10.77.1.100', T0)?.ip).to.equal('10.77.1.102');
+    expect(book.offer(mac(9), undefined, T0)?.ip).to.equal('10.77.1.100');
+    expect(book.offer(mac(8), undefined, T0)?.ip).to.equal('10.77.1.50');
+    expect(book.request(mac(8), '10.77.1.102', HOUR, T0)).to.deep.include({ ok: false });
+  });
+
+  it('quarantines a declined address, then offers the client another one', () => {
+    const book = new LeaseBook(pool, timings);
+    const first = book.offer(mac(1), undefined, T0)!;
+    book.request(mac(1), first.ip, HOUR, T0);
+    const quarantined = book.decline(mac(1), first.ip, T0)!;
+    expect(quarantined).to.deep.include({ ip: first.ip, state: 'declined', mac: declinedPlaceholderMac(first.ip) });
+    expect(book.offer(mac(1), first.ip, T0)?.ip).to.not.equal(first.ip);
+    expect(book.offer(mac(2), first.ip, T0)?.ip).to.not.equal(first.ip);
+    expect(book.mayHave(mac(2), first.ip, T0 + timings.declineQuarantineMs + 1)).to.equal(true);
+  });
+
+  it('frees a released address but remembers who had it', () => {
+    const book = new LeaseBook(pool, timings);
+    const first = book.offer(mac(1), undefined, T0)!;
+    book.request(mac(1), first.ip, HOUR, T0);
+    expect(book.release(mac(1), first.ip, T0)?.state).to.equal('released');
+    expect(book.mayHave(mac(2), first.ip, T0)).to.equal(true);
+    expect(book.offer(mac(1), undefined, T0)?.ip).to.equal(first.ip);
+  });
+
+  it('NAKs addresses outside the pool and excluded ones', () => {
+    const book = new LeaseBook(pool, timings);
+    expect(book.request(mac(1), '10.77.1.99', HOUR, T0).ok).to.equal(false);
+    expect(book.request(mac(1), '10.77.1.101', HOUR, T0).ok).to.equal(false);
+  });
+
+  it('allocates 10,000 addresses from a /16 without repeats', () => {
+    const big = new LeaseBook({ start: '10.78.0.10', end: '10.78.255.250' }, timings);
+    const seen = new Set<string>();
+    for (let n = 0; n < 10_000; n++) {
+      const m = `02:00:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`;
+      const lease = big.offer(m, undefined, T0)!;
+      expect(big.request(m, lease.ip, HOUR, T0).ok).to.equal(true);
+      seen.add(lease.ip);
+    }
+    expect(seen.size).to.equal(10_000);
+  });
+});
+
+for (const kind of DATABASE_KINDS) {
+  describe(`dhcp lease repository on ${kind}`, () => {
+    let db: Awaited<ReturnType<typeof freshDatabase>>;
+    beforeEach(async () => {
+      db = await freshDatabase(kind);
+    });
+    afterEach(async () => {
+      await db?.close();
+    });
+
+    it('persists leases, replacing rows that held the same MAC or address', async () => {
+      const repo = new LeaseRepository(db.knex);
+      const a: Lease = { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR, hostname: 'n1', clientId: '01' };
+      await repo.save([a, { mac: mac(2), ip: '10.77.1.102', state: 'bound', expiresAt: T0 + HOUR }], T0);
+      // mac(2) moves onto mac(1)'s address: both old rows go.
+      await repo.save([{ mac: mac(2), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + 2 * HOUR }], T0);
+      const rows = await repo.loadAll();
+      expect(rows).to.have.length(1);
+      expect(rows[0]).to.deep.include({ mac: mac(2), ip: '10.77.1.100', expiresAt: T0 + 2 * HOUR });
+    });
+
+    it('gives a client the same address after a restart (a new book from the table)', async () => {
+      const repo = new LeaseRepository(db.knex);
+      const before = new LeaseBook(pool, timings);
+      for (const n of [1, 2]) {
+        const outcome = before.request(mac(n), before.offer(mac(n), undefined, T0)!.ip, HOUR, T0);
+        if (outcome.ok) await repo.save([outcome.lease], T0);
+      }
+      const after = new LeaseBook(pool, timings, await new LeaseRepository(db.knex).loadAll());
+      expect(after.offer(mac(2), undefined, T0 + 1000)?.ip).to.equal(before.leaseOf(mac(2))!.ip);
+      expect(after.offer(mac(3), before.leaseOf(mac(1))!.ip, T0 + 1000)?.ip).to.not.equal(before.leaseOf(mac(1))!.ip);
+    });
+
+    it('reads static reservations from nodes with an address', async () => {
+      const now = T0;
+      await db.knex('nodes').insert([
+        { mac: mac(1), ip: '10.77.1.50', hostname: 'pve1', registered_at: now, last_update: now },
+        { mac: mac(2), ip: null, registered_at: now, last_update: now },
+      ]);
+      const reservations = await new LeaseRepository(db.knex).loadReservations();
+      expect([...reservations]).to.deep.equal([[mac(1), { ip: '10.77.1.50', hostname: 'pve1' }]]);
+    });
+  });
+}

@@ -1,0 +1,40 @@
+/**
+ * Runs homeport's DHCP server in its own process, for tests that start it
+ * inside a network namespace:
+ *   ip netns exec NS node --import tsx test/helpers/dhcp-runner.ts '<json>'
+ * The JSON is DhcpServerOptions minus knex/log/registry, plus sqlitePath.
+ * Prints "ready" once listening; exits cleanly on SIGTERM.
+ */
+import pino from 'pino';
+import { migrateLatest, openDatabase } from '../../server/store/db';
+import { startDhcpServer, type DhcpServerOptions } from '../../server/dhcp/server';
+
+type RunnerConfig = Omit<DhcpServerOptions, 'knex' | 'log' | 'registry' | 'onBootRequest' | 'now'> & {
+  sqlitePath: string;
+  logLevel?: string;
+};
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2] ?? '{}') as RunnerConfig;
+  const log = pino({ level: config.logLevel ?? 'info' }, pino.destination(2));
+  const db = openDatabase({ sqlitePath: config.sqlitePath, synchronous: 'FULL', busyTimeoutMs: 5000 });
+  await migrateLatest(db.knex);
+  const server = await startDhcpServer({
+    ...config,
+    knex: db.knex,
+    log,
+    onBootRequest: (info) => process.stdout.write(`boot-request ${JSON.stringify(info)}\n`),
+  });
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => {
+    void server
+      .close()
+      .then(() => db.close())
+      .finally(() => process.exit(0));
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`dhcp-runner failed: ${String(err instanceof Error ? err.stack : err)}\n`);
+  process.exit(1);
+});
