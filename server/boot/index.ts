@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import type { NodesService } from '../nodes/service';
+import type { Database } from '../store/db';
 import { loadCatalog, type BootCatalog } from './catalog';
 import { SHIPPED_CLIENTS_DIR } from './paths';
 import { bootRouter } from './routes';
@@ -13,10 +14,11 @@ export function loadBootCatalog(boot: Config['boot']): BootCatalog {
 }
 
 /** The HTTP boot routes: /boot.ipxe, /boot/:mac.ipxe, /config/:mac/:name, /assets/, /ipxe/, /clients/. */
-export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes: NodesService; secret: string; log: Logger }): Router[] {
+export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes: NodesService; db: Database; secret: string; log: Logger }): Router[] {
   const { boot, http } = input.config;
   const service = new BootService({
     nodes: input.nodes,
+    knex: input.db.knex,
     catalog: input.catalog,
     policy: { unknown: boot.unknown, groups: boot.groups, defaultProfile: boot.defaultProfile, profiles: new Set(input.catalog.keys()) },
     localBoot: boot.localBoot,

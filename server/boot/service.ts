@@ -1,7 +1,9 @@
 import { nodeToken } from '../auth/tokens';
 import type { Logger } from '../log/logger';
 import type { NodesService } from '../nodes/service';
+import type { Knex } from 'knex';
 import type { Node } from '../store/nodes-repo';
+import { WriteBatcher } from '../store/write-batcher';
 import type { BootCatalog, LoadedProfile } from './catalog';
 import { assetUrl, buildContext, imageName, type ContextNode, type TemplateContext } from './context';
 import { decideBoot, type BootDecision, type BootPolicy } from './decide';
@@ -17,6 +19,8 @@ import { chooseProfile, type MachineFacts } from './profiles';
  */
 export interface BootServiceOptions {
   nodes: NodesService;
+  /** For the batched uuid/arch updates. */
+  knex: Knex;
   catalog: BootCatalog;
   policy: BootPolicy;
   localBoot: Omit<LocalBootInput, 'mac'>;
@@ -37,8 +41,31 @@ export interface Served {
 
 export class ConfigNotFound extends Error {}
 
+interface FactsUpdate {
+  id: number;
+  uuid: string | null;
+  arch: string | null;
+}
+
 export class BootService {
-  constructor(private readonly options: BootServiceOptions) {}
+  /**
+   * uuid/arch updates share a transaction (group commit), like phase reports:
+   * a fleet booting at once has many first sightings, and a commit of its own
+   * for each would cost one fsync each (synchronous=FULL).
+   */
+  private readonly factsWriter: WriteBatcher<FactsUpdate, Node | null>;
+
+  constructor(private readonly options: BootServiceOptions) {
+    this.factsWriter = new WriteBatcher((updates) => this.writeFacts(updates));
+  }
+
+  private writeFacts(updates: FactsUpdate[]): Promise<(Node | null)[]> {
+    return this.options.knex.transaction(async (trx) => {
+      const saved: (Node | null)[] = [];
+      for (const { id, uuid, arch } of updates) saved.push(await this.options.nodes.nodes.update(id, { uuid, arch }, trx));
+      return saved;
+    });
+  }
 
   /** The per-MAC iPXE script. */
   async scriptFor(mac: string, facts: IpxeFacts, baseUrl: string, sourceIp: string): Promise<Served> {
@@ -132,7 +159,9 @@ export class BootService {
   private async rememberFacts(node: Node, facts: IpxeFacts): Promise<Node> {
     const changes = { uuid: facts.uuid ?? node.uuid, arch: facts.arch ?? node.arch };
     if (changes.uuid === node.uuid && changes.arch === node.arch) return node;
-    return (await this.options.nodes.update(node.id, changes)) ?? node;
+    const saved = await this.factsWriter.run({ id: node.id, ...changes });
+    if (saved) this.options.nodes.events.emit('change', { type: 'node', node: saved });
+    return saved ?? node;
   }
 }
 

@@ -1,0 +1,93 @@
+import { expect } from 'chai';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SHIPPED_CLIENTS_DIR } from '../../server/boot/paths';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { rawGet } from './helpers';
+
+describe('HTTP boot: assets, iPXE binaries and clients', function () {
+  this.timeout(30_000);
+  let hp: TestHomeport;
+  let kernel: Buffer;
+  before(async () => {
+    hp = await startTestHomeport();
+    const assets = path.join(hp.dataDir, 'assets');
+    fs.mkdirSync(path.join(assets, 'linux'), { recursive: true });
+    kernel = crypto.randomBytes(3 * 1024 * 1024 + 17);
+    fs.writeFileSync(path.join(assets, 'linux', 'vmlinuz'), kernel);
+    fs.writeFileSync(path.join(hp.dataDir, 'outside.txt'), 'SECRET outside the assets directory');
+    fs.symlinkSync(path.join(assets, 'linux', 'vmlinuz'), path.join(assets, 'alias'));
+    fs.symlinkSync(path.join(hp.dataDir, 'outside.txt'), path.join(assets, 'escape'));
+    fs.symlinkSync(hp.dataDir, path.join(assets, 'escape-dir'));
+  });
+  after(async () => hp?.stop());
+
+  const get = (urlPath: string, headers: Record<string, string> = {}) => fetch(hp.baseUrl + urlPath, { headers });
+
+  it('streams a whole file with its validators', async () => {
+    const response = await get('/assets/linux/vmlinuz');
+    expect(response.status).to.equal(200);
+    expect(response.headers.get('content-length')).to.equal(String(kernel.length));
+    expect(response.headers.get('accept-ranges')).to.equal('bytes');
+    expect(response.headers.get('etag')).to.match(/^"[0-9a-f]+-[0-9a-f]+"$/);
+    expect(Date.parse(response.headers.get('last-modified')!)).to.be.greaterThan(0);
+    expect(Buffer.from(await response.arrayBuffer()).equals(kernel)).to.equal(true);
+  });
+
+  it('serves ranges (206) and refuses unsatisfiable ones (416)', async () => {
+    const middle = await get('/assets/linux/vmlinuz', { range: 'bytes=1000-1999' });
+    expect(middle.status).to.equal(206);
+    expect(middle.headers.get('content-range')).to.equal(`bytes 1000-1999/${kernel.length}`);
+    expect(Buffer.from(await middle.arrayBuffer()).equals(kernel.subarray(1000, 2000))).to.equal(true);
+    const tail = await get('/assets/linux/vmlinuz', { range: 'bytes=-17' });
+    expect(Buffer.from(await tail.arrayBuffer()).equals(kernel.subarray(kernel.length - 17))).to.equal(true);
+    const open = await get('/assets/linux/vmlinuz', { range: `bytes=${kernel.length - 5}-` });
+    expect(open.headers.get('content-length')).to.equal('5');
+    await open.arrayBuffer();
+    const beyond = await get('/assets/linux/vmlinuz', { range: `bytes=${kernel.length}-` });
+    expect(beyond.status).to.equal(416);
+    expect(beyond.headers.get('content-range')).to.equal(`bytes */${kernel.length}`);
+    expect(((await beyond.json()) as { error: string }).error).to.equal('range_not_satisfiable');
+  });
+
+  it('answers 304 to a current ETag or date, and ignores a stale If-Range', async () => {
+    const first = await get('/assets/linux/vmlinuz', { range: 'bytes=0-0' });
+    const etag = first.headers.get('etag')!;
+    const lastModified = first.headers.get('last-modified')!;
+    await first.arrayBuffer();
+    expect((await get('/assets/linux/vmlinuz', { 'if-none-match': etag })).status).to.equal(304);
+    expect((await get('/assets/linux/vmlinuz', { 'if-modified-since': lastModified })).status).to.equal(304);
+    const stale = await get('/assets/linux/vmlinuz', { range: 'bytes=0-9', 'if-range': '"stale"' });
+    expect(stale.status).to.equal(200);
+    await stale.arrayBuffer();
+    const head = await fetch(`${hp.baseUrl}/assets/linux/vmlinuz`, { method: 'HEAD' });
+    expect(head.status).to.equal(200);
+    expect(head.headers.get('content-length')).to.equal(String(kernel.length));
+  });
+
+  it('keeps every request inside the assets directory: .., encoded .., symlinks out', async () => {
+    for (const urlPath of ['/assets/../outside.txt', '/assets/%2e%2e/outside.txt', '/assets/linux/..%2f..%2foutside.txt', '/assets/%2e%2e%2foutside.txt', '/assets/..%5coutside.txt', '/assets/escape', '/assets/escape-dir/outside.txt', '/assets/linux', '/assets/nope', '/assets/%00', '/assets/%zz']) {
+      const response = await rawGet(hp.baseUrl, urlPath);
+      expect(response.status, urlPath).to.be.oneOf([400, 404]);
+      expect(response.body.toString(), urlPath).not.to.contain('SECRET');
+    }
+    const inside = await get('/assets/alias');
+    expect(inside.status, 'a symlink that stays inside is fine').to.equal(200);
+    expect(Buffer.from(await inside.arrayBuffer()).equals(kernel)).to.equal(true);
+  });
+
+  it("serves Debian's iPXE binaries and only the installer clients from scripts/", async () => {
+    const undionly = await get('/ipxe/undionly.kpxe');
+    expect(undionly.status).to.equal(200);
+    expect(Buffer.from(await undionly.arrayBuffer()).equals(fs.readFileSync('/usr/lib/ipxe/undionly.kpxe'))).to.equal(true);
+    expect((await rawGet(hp.baseUrl, '/ipxe/../../etc/passwd')).body.toString()).not.to.contain('root:');
+    for (const client of ['homeport-register', 'homeport-phase']) {
+      const response = await get(`/clients/${client}`);
+      expect(response.status, client).to.equal(fs.existsSync(path.join(SHIPPED_CLIENTS_DIR, client)) ? 200 : 404);
+      await response.arrayBuffer();
+    }
+    expect((await get('/clients/setup')).status).to.equal(404);
+    expect((await rawGet(hp.baseUrl, '/clients/..%2fpackage.json')).status).to.equal(404);
+  });
+});
