@@ -16,6 +16,7 @@
  * or in proxy mode, where stray answers carry no address.
  */
 import dgram from 'node:dgram';
+import fs from 'node:fs';
 import os from 'node:os';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -363,8 +364,12 @@ class BatchedWriter {
 // ---------------------------------------------------------------- sockets and addresses
 
 function assertInterfaceOwns(name: string, ip: string): void {
+  if (!fs.existsSync(`/sys/class/net/${name}`)) throw new Error(`dhcp: no network interface named ${name}`);
   const addresses = os.networkInterfaces()[name];
-  if (!addresses) throw new Error(`dhcp: no network interface named ${name}`);
+  // libuv lists only interfaces that are up with carrier: a bridge whose
+  // machines are still powered off has none yet. Binding serverIp:67 below
+  // still proves the address is ours (EADDRNOTAVAIL otherwise).
+  if (!addresses) return;
   if (!addresses.some((a) => a.family === 'IPv4' && a.address === ip)) {
     throw new Error(`dhcp: interface ${name} has no IPv4 address ${ip}`);
   }

@@ -1,0 +1,193 @@
+import { expect } from 'chai';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLab, sleep, stopChild, type Lab } from '../helpers/netns';
+
+/**
+ * End to end: real QEMU machines network-boot from homeport inside a network
+ * namespace. homeport runs there with full DHCP, TFTP and HTTP on the bridge
+ * address; a BIOS machine uses QEMU's iPXE ROM, a UEFI machine uses OVMF's own
+ * PXE (NIC ROM disabled), fetches snponly.efi over TFTP, then chains to HTTP.
+ * Both boot Debian's kernel and a busybox initramfs that phones home with the
+ * project's scripts/ clients, then power off.
+ */
+const REPO = path.resolve('.');
+const SUBNET = '10.77.9';
+const SERVER_IP = `${SUBNET}.1`;
+const HTTP_PORT = 8080;
+const PHASES = ['foundation_start', 'network_config', 'storage_discovery', 'image_download', 'installation', 'post_install', 'deployed'];
+const VM_TIMEOUT_MS = 300_000;
+
+interface Machine {
+  name: string;
+  mac: string;
+  firmware: 'bios' | 'uefi';
+  tap?: string;
+  serialLog: string;
+}
+
+const KVM_USABLE = fs.existsSync('/dev/kvm') && /\b(vmx|svm)\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+
+function qemuArgs(machine: Machine, workDir: string): string[] {
+  const accel = KVM_USABLE ? 'kvm' : 'tcg'; // KVM without vmx/svm hangs silently (DESIGN.md)
+  const nic = `virtio-net-pci,netdev=n0,mac=${machine.mac},bootindex=1${machine.firmware === 'uefi' ? ',romfile=' : ''}`;
+  const args = ['-machine', `q35,accel=${accel}`, '-m', '512', '-smp', '1', '-display', 'none', '-monitor', 'none', '-no-reboot'];
+  args.push('-serial', `file:${machine.serialLog}`, '-netdev', `tap,id=n0,ifname=${machine.tap},script=no,downscript=no`, '-device', nic);
+  if (machine.firmware === 'uefi') {
+    const vars = path.join(workDir, `${machine.name}-vars.fd`);
+    fs.copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
+    args.push('-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${vars}`);
+  } else {
+    args.push('-boot', 'n');
+  }
+  return args;
+}
+
+describe('end to end: QEMU machines network-boot from homeport', function () {
+  this.timeout(VM_TIMEOUT_MS + 120_000);
+  let lab: Lab;
+  let workDir: string;
+  let homeport: ChildProcess;
+  let homeportLog = '';
+  let adminToken = '';
+  const machines: Machine[] = [];
+
+  const api = async (method: string, urlPath: string, body?: unknown): Promise<any> => {
+    const args = ['-sS', '-X', method, '-H', `authorization: Bearer ${adminToken}`, `http://${SERVER_IP}:${HTTP_PORT}${urlPath}`];
+    if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
+    const result = await lab.exec(lab.ns, 'curl', args, { timeoutMs: 15_000 });
+    if (result.code !== 0) throw new Error(`curl ${urlPath}: ${result.stderr}`);
+    return result.stdout ? JSON.parse(result.stdout) : null;
+  };
+
+  const dumpLogs = () => {
+    for (const m of machines) {
+      const serial = fs.existsSync(m.serialLog) ? fs.readFileSync(m.serialLog, 'utf8') : '(no serial log)';
+      console.error(`\n===== serial console of ${m.name} (${m.firmware}, ${m.mac}) =====\n${serial.slice(-6000)}`);
+    }
+    console.error(`\n===== homeport log =====\n${homeportLog.slice(-15000)}`);
+  };
+
+  before(async function () {
+    this.timeout(240_000);
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-e2e-'));
+    const dataDir = path.join(workDir, 'data');
+    execFileSync('sh', [path.join(REPO, 'test/e2e/build-machine-image.sh'), path.join(dataDir, 'assets/e2e')], { stdio: 'inherit', timeout: 180_000 });
+    const templates = path.join(workDir, 'templates');
+    fs.mkdirSync(path.join(templates, 'profiles'), { recursive: true });
+    fs.mkdirSync(path.join(templates, 'e2e'));
+    fs.writeFileSync(path.join(templates, 'e2e/phases.txt'), PHASES.join('\n') + '\n');
+    fs.writeFileSync(
+      path.join(templates, 'profiles/e2e.yaml'),
+      [
+        'description: e2e test machine (busybox initramfs that phones home)',
+        'kernel: e2e/vmlinuz',
+        'initrds: [e2e/initrd.gz]',
+        'args: >-',
+        '  console=ttyS0 quiet panic=5',
+        '  homeport.url={{server.baseUrl}} homeport.mac={{node.mac}} homeport.token={{token}}',
+        '  homeport.hostname={{node.hostname}} homeport.config={{configs.phases}}',
+        'configs:',
+        '  phases: e2e/phases.txt',
+        '',
+      ].join('\n'),
+    );
+    const configFile = path.join(workDir, 'homeport.yaml');
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({
+        dataDir,
+        log: { level: 'debug' },
+        http: { host: '0.0.0.0', port: HTTP_PORT },
+        dhcp: { mode: 'full', interface: 'br0', serverIp: SERVER_IP, pool: { start: `${SUBNET}.100`, end: `${SUBNET}.150`, subnetMask: '255.255.255.0', leaseSeconds: 600 } },
+        tftp: { enabled: true },
+        boot: { templatesDir: templates, unknown: 'deny' },
+      }),
+    );
+
+    lab = await createLab({ subnet: SUBNET });
+    machines.push(
+      { name: 'bios1', mac: '52:54:00:e2:e0:01', firmware: 'bios', serialLog: path.join(workDir, 'bios1.log') },
+      { name: 'uefi1', mac: '52:54:00:e2:e0:02', firmware: 'uefi', serialLog: path.join(workDir, 'uefi1.log') },
+    );
+    for (const m of machines) m.tap = await lab.addTap();
+
+    homeport = lab.spawn(lab.ns, process.execPath, ['--import', 'tsx', path.join(REPO, 'server/cli/main.ts'), 'serve', '-c', configFile], { cwd: REPO });
+    homeport.stdout?.on('data', (c: Buffer) => (homeportLog += c.toString()));
+    homeport.stderr?.on('data', (c: Buffer) => (homeportLog += c.toString()));
+    for (let i = 0; ; i++) {
+      const health = await lab.exec(lab.ns, 'curl', ['-sf', `http://${SERVER_IP}:${HTTP_PORT}/healthz`], { timeoutMs: 5000 });
+      if (health.code === 0) break;
+      if (i > 120 || homeport.exitCode !== null) throw new Error(`homeport did not start:\n${homeportLog}`);
+      await sleep(250);
+    }
+    adminToken = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+    for (const m of machines) {
+      await api('POST', '/api/nodes', { mac: m.mac, hostname: `e2e-${m.name}`, profile: 'e2e', cluster: 'e2e' });
+    }
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    if (this.currentTest?.state === 'failed') dumpLogs();
+    if (homeport) await stopChild(homeport, 5000);
+    if (lab) await lab.destroy();
+    if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') dumpLogs();
+  });
+
+  /** Boots a machine and resolves when it powers itself off; kills it at the time limit. */
+  const boot = (machine: Machine, until?: RegExp): Promise<'poweroff' | 'matched'> =>
+    new Promise((resolve, reject) => {
+      fs.rmSync(machine.serialLog, { force: true });
+      const vm = lab.spawn(lab.ns, 'qemu-system-x86_64', qemuArgs(machine, workDir), { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      vm.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+      const started = Date.now();
+      const poll = setInterval(() => {
+        const serial = fs.existsSync(machine.serialLog) ? fs.readFileSync(machine.serialLog, 'utf8') : '';
+        if (until && until.test(serial)) finish(() => resolve('matched'));
+        else if (Date.now() - started > VM_TIMEOUT_MS) finish(() => reject(new Error(`${machine.name} did not finish within ${VM_TIMEOUT_MS / 1000} s`)));
+      }, 1000);
+      const finish = (settle: () => void) => {
+        clearInterval(poll);
+        if (vm.exitCode === null) vm.kill('SIGKILL');
+        settle();
+      };
+      vm.once('exit', (code) => finish(() => (code === 0 ? resolve('poweroff') : reject(new Error(`${machine.name}: qemu exited ${code}: ${stderr}`)))));
+    });
+
+  it('boots a BIOS machine (iPXE ROM) and a UEFI machine (OVMF PXE, snponly.efi over TFTP); both phone home and are deployed', async () => {
+    const results = await Promise.all(machines.map((m) => boot(m)));
+    expect(results).to.deep.equal(['poweroff', 'poweroff']);
+    for (const m of machines) {
+      const serial = fs.readFileSync(m.serialLog, 'utf8');
+      expect(serial, `${m.name} serial`).to.contain('homeport-e2e: reported deployed');
+      const history = await api('GET', `/api/status/history/${m.mac}?limit=1000`);
+      const phases = (history.entries as { phase: string; applied: boolean }[]).map((e) => e.phase);
+      const firstOf = (phase: string) => phases.indexOf(phase);
+      expect(firstOf('dhcp_discover'), `${m.name}: ${phases.join(' ')}`).to.be.at.least(0);
+      expect(firstOf('ipxe_boot')).to.be.greaterThan(firstOf('dhcp_discover'));
+      expect(firstOf('config_download')).to.be.greaterThan(firstOf('ipxe_boot'));
+      const reported = phases.slice(firstOf('config_download') + 1).filter((p) => PHASES.includes(p));
+      expect(reported, `${m.name} reported phases in order`).to.deep.equal(PHASES);
+      const node = await api('GET', `/api/status/nodes/${m.mac}`);
+      expect(node).to.include({ deployment_status: 'deployed', phase_status: 'completed', netboot_enabled: false, hostname: `e2e-${m.name}` });
+      expect(node.ip, `${m.name} registered its DHCP address`).to.match(new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.1[0-5]\\d$`));
+    }
+    if (machines[1]!.firmware === 'uefi') {
+      expect(homeportLog, 'the UEFI firmware fetched its iPXE over TFTP').to.match(/snponly\.efi/);
+    }
+  });
+
+  it('boots a deployed machine from its local disk the second time (boot-once)', async () => {
+    const bios = machines[0]!;
+    const outcome = await boot(bios, /is installed - booting from the local disk/);
+    expect(outcome).to.equal('matched');
+  });
+});
