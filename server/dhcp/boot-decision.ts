@@ -28,7 +28,8 @@ export const DEFAULT_BOOT_FILES: BootFiles = {
   [Arch.EFI_X64]: 'snponly.efi', // Debian's snponly.efi works with OVMF; 'ipxe.efi' carries its own drivers
   [Arch.EFI_BC]: 'snponly.efi',
   [Arch.EFI_ARM64]: 'ipxe-arm64.efi',
-  [Arch.EFI_X64_HTTP]: 'ipxe.efi',
+  // Debian's ipxe.efi is a symlink into /boot, which path confinement refuses; snponly.efi is a plain file.
+  [Arch.EFI_X64_HTTP]: 'snponly.efi',
   [Arch.EFI_ARM64_HTTP]: 'ipxe-arm64.efi',
 };
 

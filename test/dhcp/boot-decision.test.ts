@@ -54,13 +54,13 @@ describe('dhcp boot decision', () => {
     {
       what: 'UEFI HTTP boot (arch 16, HTTPClient)',
       request: { vendorClass: 'HTTPClient:Arch:00016:UNDI:003001', arch: 16 },
-      answer: { kind: 'http', bootFile: 'http://10.77.1.1:8080/ipxe/ipxe.efi', vendorClass: 'HTTPClient' },
+      answer: { kind: 'http', bootFile: 'http://10.77.1.1:8080/ipxe/snponly.efi', vendorClass: 'HTTPClient' },
     },
     {
       what: 'UEFI HTTP boot with a custom path',
       request: { vendorClass: 'HTTPClient', arch: 16 },
       settings: { httpBootPath: '/static' },
-      answer: { kind: 'http', bootFile: 'http://10.77.1.1:8080/static/ipxe.efi', vendorClass: 'HTTPClient' },
+      answer: { kind: 'http', bootFile: 'http://10.77.1.1:8080/static/snponly.efi', vendorClass: 'HTTPClient' },
     },
     { what: 'iPXE by user class', request: { vendorClass: 'PXEClient:Arch:00000:UNDI:002001', arch: 0, userClasses: ['iPXE'] }, answer: script },
     { what: 'iPXE by option 175 alone', request: { vendorClass: 'PXEClient:Arch:00007:UNDI:003016', arch: 7, ipxeOptions: true }, answer: script },
