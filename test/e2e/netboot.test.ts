@@ -14,8 +14,6 @@ import { createLab, sleep, stopChild, type Lab } from '../helpers/netns';
  * project's scripts/ clients, then power off.
  */
 const REPO = path.resolve('.');
-const SUBNET = '10.77.9';
-const SERVER_IP = `${SUBNET}.1`;
 const HTTP_PORT = 8080;
 const PHASES = ['foundation_start', 'network_config', 'storage_discovery', 'image_download', 'installation', 'post_install', 'deployed'];
 const VM_TIMEOUT_MS = 300_000;
@@ -45,149 +43,179 @@ function qemuArgs(machine: Machine, workDir: string): string[] {
   return args;
 }
 
-describe('end to end: QEMU machines network-boot from homeport', function () {
-  this.timeout(VM_TIMEOUT_MS + 120_000);
-  let lab: Lab;
-  let workDir: string;
-  let homeport: ChildProcess;
-  let homeportLog = '';
-  let adminToken = '';
-  const machines: Machine[] = [];
+interface Scenario {
+  mode: 'full' | 'proxy';
+  subnet: string;
+  macPrefix: string;
+}
 
-  const api = async (method: string, urlPath: string, body?: unknown): Promise<any> => {
-    const args = ['-sS', '-X', method, '-H', `authorization: Bearer ${adminToken}`, `http://${SERVER_IP}:${HTTP_PORT}${urlPath}`];
-    if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
-    const result = await lab.exec(lab.ns, 'curl', args, { timeoutMs: 15_000 });
-    if (result.code !== 0) throw new Error(`curl ${urlPath}: ${result.stderr}`);
-    return result.stdout ? JSON.parse(result.stdout) : null;
-  };
+for (const scenario of [
+  { mode: 'full', subnet: '10.77.9', macPrefix: '52:54:00:e2:e0' },
+  { mode: 'proxy', subnet: '10.77.8', macPrefix: '52:54:00:e2:e1' },
+] satisfies Scenario[]) {
+  describeNetboot(scenario);
+}
 
-  const dumpLogs = () => {
-    for (const m of machines) {
-      const serial = fs.existsSync(m.serialLog) ? fs.readFileSync(m.serialLog, 'utf8') : '(no serial log)';
-      console.error(`\n===== serial console of ${m.name} (${m.firmware}, ${m.mac}) =====\n${serial.slice(-6000)}`);
-    }
-    console.error(`\n===== homeport log =====\n${homeportLog.slice(-15000)}`);
-  };
+function describeNetboot({ mode, subnet: SUBNET, macPrefix }: Scenario): void {
+  const SERVER_IP = `${SUBNET}.1`;
+  describe(`end to end: QEMU machines network-boot from homeport (${mode} DHCP${mode === 'proxy' ? ' beside dnsmasq' : ''})`, function () {
+    this.timeout(VM_TIMEOUT_MS + 120_000);
+    let lab: Lab;
+    let workDir: string;
+    let homeport: ChildProcess;
+    let homeportLog = '';
+    let adminToken = '';
+    const machines: Machine[] = [];
 
-  before(async function () {
-    this.timeout(240_000);
-    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-e2e-'));
-    const dataDir = path.join(workDir, 'data');
-    execFileSync('sh', [path.join(REPO, 'test/e2e/build-machine-image.sh'), path.join(dataDir, 'assets/e2e')], { stdio: 'inherit', timeout: 180_000 });
-    const templates = path.join(workDir, 'templates');
-    fs.mkdirSync(path.join(templates, 'profiles'), { recursive: true });
-    fs.mkdirSync(path.join(templates, 'e2e'));
-    fs.writeFileSync(path.join(templates, 'e2e/phases.txt'), PHASES.join('\n') + '\n');
-    fs.writeFileSync(
-      path.join(templates, 'profiles/e2e.yaml'),
-      [
-        'description: e2e test machine (busybox initramfs that phones home)',
-        'kernel: e2e/vmlinuz',
-        'initrds: [e2e/initrd.gz]',
-        'args: >-',
-        '  console=ttyS0 quiet panic=5',
-        '  homeport.url={{server.baseUrl}} homeport.mac={{node.mac}} homeport.token={{token}}',
-        '  homeport.hostname={{node.hostname}} homeport.config={{configs.phases}}',
-        'configs:',
-        '  phases: e2e/phases.txt',
-        '',
-      ].join('\n'),
-    );
-    const configFile = path.join(workDir, 'homeport.yaml');
-    fs.writeFileSync(
-      configFile,
-      JSON.stringify({
-        dataDir,
-        log: { level: 'debug' },
-        http: { host: '0.0.0.0', port: HTTP_PORT },
-        dhcp: { mode: 'full', interface: 'br0', serverIp: SERVER_IP, pool: { start: `${SUBNET}.100`, end: `${SUBNET}.150`, subnetMask: '255.255.255.0', leaseSeconds: 600 } },
-        tftp: { enabled: true },
-        boot: { templatesDir: templates, unknown: 'deny' },
-      }),
-    );
+    const api = async (method: string, urlPath: string, body?: unknown): Promise<any> => {
+      const args = ['-sS', '-X', method, '-H', `authorization: Bearer ${adminToken}`, `http://${SERVER_IP}:${HTTP_PORT}${urlPath}`];
+      if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
+      const result = await lab.exec(lab.ns, 'curl', args, { timeoutMs: 15_000 });
+      if (result.code !== 0) throw new Error(`curl ${urlPath}: ${result.stderr}`);
+      return result.stdout ? JSON.parse(result.stdout) : null;
+    };
 
-    lab = await createLab({ subnet: SUBNET });
-    machines.push(
-      { name: 'bios1', mac: '52:54:00:e2:e0:01', firmware: 'bios', serialLog: path.join(workDir, 'bios1.log') },
-      { name: 'uefi1', mac: '52:54:00:e2:e0:02', firmware: 'uefi', serialLog: path.join(workDir, 'uefi1.log') },
-    );
-    for (const m of machines) m.tap = await lab.addTap();
+    const dumpLogs = () => {
+      for (const m of machines) {
+        const serial = fs.existsSync(m.serialLog) ? fs.readFileSync(m.serialLog, 'utf8') : '(no serial log)';
+        console.error(`\n===== serial console of ${m.name} (${m.firmware}, ${m.mac}) =====\n${serial.slice(-6000)}`);
+      }
+      console.error(`\n===== homeport log =====\n${homeportLog.slice(-15000)}`);
+    };
 
-    homeport = lab.spawn(lab.ns, process.execPath, ['--import', 'tsx', path.join(REPO, 'server/cli/main.ts'), 'serve', '-c', configFile], { cwd: REPO });
-    homeport.stdout?.on('data', (c: Buffer) => (homeportLog += c.toString()));
-    homeport.stderr?.on('data', (c: Buffer) => (homeportLog += c.toString()));
-    for (let i = 0; ; i++) {
-      const health = await lab.exec(lab.ns, 'curl', ['-sf', `http://${SERVER_IP}:${HTTP_PORT}/healthz`], { timeoutMs: 5000 });
-      if (health.code === 0) break;
-      if (i > 120 || homeport.exitCode !== null) throw new Error(`homeport did not start:\n${homeportLog}`);
-      await sleep(250);
-    }
-    adminToken = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
-    for (const m of machines) {
-      await api('POST', '/api/nodes', { mac: m.mac, hostname: `e2e-${m.name}`, profile: 'e2e', cluster: 'e2e' });
-    }
-  });
+    before(async function () {
+      this.timeout(240_000);
+      workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-e2e-'));
+      const dataDir = path.join(workDir, 'data');
+      execFileSync('sh', [path.join(REPO, 'test/e2e/build-machine-image.sh'), path.join(dataDir, 'assets/e2e')], { stdio: 'inherit', timeout: 180_000 });
+      const templates = path.join(workDir, 'templates');
+      fs.mkdirSync(path.join(templates, 'profiles'), { recursive: true });
+      fs.mkdirSync(path.join(templates, 'e2e'));
+      fs.writeFileSync(path.join(templates, 'e2e/phases.txt'), PHASES.join('\n') + '\n');
+      fs.writeFileSync(
+        path.join(templates, 'profiles/e2e.yaml'),
+        [
+          'description: e2e test machine (busybox initramfs that phones home)',
+          'kernel: e2e/vmlinuz',
+          'initrds: [e2e/initrd.gz]',
+          'args: >-',
+          '  console=ttyS0 quiet panic=5',
+          '  homeport.url={{server.baseUrl}} homeport.mac={{node.mac}} homeport.token={{token}}',
+          '  homeport.hostname={{node.hostname}} homeport.config={{configs.phases}}',
+          'configs:',
+          '  phases: e2e/phases.txt',
+          '',
+        ].join('\n'),
+      );
+      const configFile = path.join(workDir, 'homeport.yaml');
+      fs.writeFileSync(
+        configFile,
+        JSON.stringify({
+          dataDir,
+          log: { level: 'debug' },
+          http: { host: '0.0.0.0', port: HTTP_PORT },
+          dhcp:
+            mode === 'full'
+              ? { mode, interface: 'br0', serverIp: SERVER_IP, pool: { start: `${SUBNET}.100`, end: `${SUBNET}.150`, subnetMask: '255.255.255.0', leaseSeconds: 600 } }
+              : { mode, interface: 'br0', serverIp: SERVER_IP },
+          tftp: { enabled: true },
+          boot: { templatesDir: templates, unknown: 'deny' },
+        }),
+      );
 
-  after(async function () {
-    this.timeout(60_000);
-    if (this.currentTest?.state === 'failed') dumpLogs();
-    if (homeport) await stopChild(homeport, 5000);
-    if (lab) await lab.destroy();
-    if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
-  });
+      lab = await createLab({ subnet: SUBNET });
+      machines.push(
+        { name: `${mode}-bios`, mac: `${macPrefix}:01`, firmware: 'bios', serialLog: path.join(workDir, 'bios.log') },
+        { name: `${mode}-uefi`, mac: `${macPrefix}:02`, firmware: 'uefi', serialLog: path.join(workDir, 'uefi.log') },
+      );
+      for (const m of machines) m.tap = await lab.addTap();
+      if (mode === 'proxy') {
+        // The site's own DHCP server hands out addresses; homeport only adds boot information.
+        const dhcpHost = await lab.addHost('dnsmasq', { address: `${SUBNET}.2` });
+        lab.spawn(dhcpHost.ns, 'dnsmasq', ['--no-daemon', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', '--interface=eth0', `--dhcp-range=${SUBNET}.100,${SUBNET}.150,255.255.255.0,10m`, `--dhcp-leasefile=${path.join(workDir, 'dnsmasq.leases')}`, '--pid-file=']);
+      }
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') dumpLogs();
-  });
-
-  /** Boots a machine and resolves when it powers itself off; kills it at the time limit. */
-  const boot = (machine: Machine, until?: RegExp): Promise<'poweroff' | 'matched'> =>
-    new Promise((resolve, reject) => {
-      fs.rmSync(machine.serialLog, { force: true });
-      const vm = lab.spawn(lab.ns, 'qemu-system-x86_64', qemuArgs(machine, workDir), { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      vm.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-      const started = Date.now();
-      const poll = setInterval(() => {
-        const serial = fs.existsSync(machine.serialLog) ? fs.readFileSync(machine.serialLog, 'utf8') : '';
-        if (until && until.test(serial)) finish(() => resolve('matched'));
-        else if (Date.now() - started > VM_TIMEOUT_MS) finish(() => reject(new Error(`${machine.name} did not finish within ${VM_TIMEOUT_MS / 1000} s`)));
-      }, 1000);
-      const finish = (settle: () => void) => {
-        clearInterval(poll);
-        if (vm.exitCode === null) vm.kill('SIGKILL');
-        settle();
-      };
-      vm.once('exit', (code) => finish(() => (code === 0 ? resolve('poweroff') : reject(new Error(`${machine.name}: qemu exited ${code}: ${stderr}`)))));
+      homeport = lab.spawn(lab.ns, process.execPath, ['--import', 'tsx', path.join(REPO, 'server/cli/main.ts'), 'serve', '-c', configFile], { cwd: REPO });
+      homeport.stdout?.on('data', (c: Buffer) => (homeportLog += c.toString()));
+      homeport.stderr?.on('data', (c: Buffer) => (homeportLog += c.toString()));
+      for (let i = 0; ; i++) {
+        const health = await lab.exec(lab.ns, 'curl', ['-sf', `http://${SERVER_IP}:${HTTP_PORT}/healthz`], { timeoutMs: 5000 });
+        if (health.code === 0) break;
+        if (i > 120 || homeport.exitCode !== null) throw new Error(`homeport did not start:\n${homeportLog}`);
+        await sleep(250);
+      }
+      adminToken = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+      for (const m of machines) {
+        await api('POST', '/api/nodes', { mac: m.mac, hostname: `e2e-${m.name}`, profile: 'e2e', cluster: 'e2e' });
+      }
     });
 
-  it('boots a BIOS machine (iPXE ROM) and a UEFI machine (OVMF PXE, snponly.efi over TFTP); both phone home and are deployed', async () => {
-    const results = await Promise.all(machines.map((m) => boot(m)));
-    expect(results).to.deep.equal(['poweroff', 'poweroff']);
-    for (const m of machines) {
-      const serial = fs.readFileSync(m.serialLog, 'utf8');
-      expect(serial, `${m.name} serial`).to.contain('homeport-e2e: reported deployed');
-      const history = await api('GET', `/api/status/history/${m.mac}?limit=1000`);
-      const phases = (history.entries as { phase: string; applied: boolean }[]).map((e) => e.phase);
-      const firstOf = (phase: string) => phases.indexOf(phase);
-      expect(firstOf('dhcp_discover'), `${m.name}: ${phases.join(' ')}`).to.be.at.least(0);
-      expect(firstOf('ipxe_boot')).to.be.greaterThan(firstOf('dhcp_discover'));
-      expect(firstOf('config_download')).to.be.greaterThan(firstOf('ipxe_boot'));
-      const reported = phases.slice(firstOf('config_download') + 1).filter((p) => PHASES.includes(p));
-      expect(reported, `${m.name} reported phases in order`).to.deep.equal(PHASES);
-      const node = await api('GET', `/api/status/nodes/${m.mac}`);
-      expect(node).to.include({ deployment_status: 'deployed', phase_status: 'completed', netboot_enabled: false, hostname: `e2e-${m.name}` });
-      expect(node.ip, `${m.name} registered its DHCP address`).to.match(new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.1[0-5]\\d$`));
-    }
-    if (machines[1]!.firmware === 'uefi') {
-      expect(homeportLog, 'the UEFI firmware fetched its iPXE over TFTP').to.match(/snponly\.efi/);
-    }
-  });
+    after(async function () {
+      this.timeout(60_000);
+      if (this.currentTest?.state === 'failed') dumpLogs();
+      if (homeport) await stopChild(homeport, 5000);
+      if (lab) await lab.destroy();
+      if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+    });
 
-  it('boots a deployed machine from its local disk the second time (boot-once)', async () => {
-    const bios = machines[0]!;
-    const outcome = await boot(bios, /is installed - booting from the local disk/);
-    expect(outcome).to.equal('matched');
+    afterEach(function () {
+      if (this.currentTest?.state === 'failed') dumpLogs();
+    });
+
+    /** Boots a machine and resolves when it powers itself off; kills it at the time limit. */
+    const boot = (machine: Machine, until?: RegExp): Promise<'poweroff' | 'matched'> =>
+      new Promise((resolve, reject) => {
+        fs.rmSync(machine.serialLog, { force: true });
+        const vm = lab.spawn(lab.ns, 'qemu-system-x86_64', qemuArgs(machine, workDir), { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        vm.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+        const started = Date.now();
+        const poll = setInterval(() => {
+          const serial = fs.existsSync(machine.serialLog) ? fs.readFileSync(machine.serialLog, 'utf8') : '';
+          if (until && until.test(serial)) finish(() => resolve('matched'));
+          else if (Date.now() - started > VM_TIMEOUT_MS) finish(() => reject(new Error(`${machine.name} did not finish within ${VM_TIMEOUT_MS / 1000} s`)));
+        }, 1000);
+        const finish = (settle: () => void) => {
+          clearInterval(poll);
+          if (vm.exitCode === null) vm.kill('SIGKILL');
+          settle();
+        };
+        vm.once('exit', (code) => finish(() => (code === 0 ? resolve('poweroff') : reject(new Error(`${machine.name}: qemu exited ${code}: ${stderr}`)))));
+      });
+
+    it('boots a BIOS machine (iPXE ROM) and a UEFI machine (OVMF PXE, snponly.efi over TFTP); both phone home and are deployed', async () => {
+      const results = await Promise.all(machines.map((m) => boot(m)));
+      expect(results).to.deep.equal(['poweroff', 'poweroff']);
+      for (const m of machines) {
+        const serial = fs.readFileSync(m.serialLog, 'utf8');
+        expect(serial, `${m.name} serial`).to.contain('homeport-e2e: reported deployed');
+        const history = await api('GET', `/api/status/history/${m.mac}?limit=1000`);
+        const phases = (history.entries as { phase: string; applied: boolean }[]).map((e) => e.phase);
+        const firstOf = (phase: string) => phases.indexOf(phase);
+        expect(firstOf('dhcp_discover'), `${m.name}: ${phases.join(' ')}`).to.be.at.least(0);
+        expect(firstOf('ipxe_boot')).to.be.greaterThan(firstOf('dhcp_discover'));
+        expect(firstOf('config_download')).to.be.greaterThan(firstOf('ipxe_boot'));
+        const reported = phases.slice(firstOf('config_download') + 1).filter((p) => PHASES.includes(p));
+        expect(reported, `${m.name} reported phases in order`).to.deep.equal(PHASES);
+        const node = await api('GET', `/api/status/nodes/${m.mac}`);
+        expect(node).to.include({ deployment_status: 'deployed', phase_status: 'completed', netboot_enabled: false, hostname: `e2e-${m.name}` });
+        expect(node.ip, `${m.name} registered its DHCP address`).to.match(new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.1[0-5]\\d$`));
+        if (mode === 'proxy') {
+          const leases = fs.readFileSync(path.join(workDir, 'dnsmasq.leases'), 'utf8');
+          expect(leases, `${m.name}'s address came from dnsmasq`).to.contain(node.ip);
+        }
+      }
+      if (machines[1]!.firmware === 'uefi') {
+        expect(homeportLog, 'the UEFI firmware fetched its iPXE over TFTP').to.match(/snponly\.efi/);
+      }
+    });
+
+    if (mode === 'full') {
+      it('boots a deployed machine from its local disk the second time (boot-once)', async () => {
+        const bios = machines[0]!;
+        const outcome = await boot(bios, /is installed - booting from the local disk/);
+        expect(outcome).to.equal('matched');
+      });
+    }
   });
-});
+}
