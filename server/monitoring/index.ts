@@ -1,0 +1,37 @@
+/** The status page and event stream, wired from their parts. */
+import type Router from '@koa/router';
+import type { Knex } from 'knex';
+import type { Config } from '../config/schema';
+import type { Logger } from '../log/logger';
+import { historyToJson, nodeToJson } from '../nodes/present';
+import type { NodeEvent, NodesService } from '../nodes/service';
+import { EventHub } from './events';
+import { createRenderer } from './render';
+import { monitoringRouter } from './routes';
+
+export interface MonitoringOptions {
+  config: Config['monitoring'];
+  service: NodesService;
+  knex: Knex;
+  adminToken: string;
+  clock: () => number;
+  log: Logger;
+}
+
+export interface Monitoring {
+  routers: Router[];
+  hub: EventHub;
+  /** Ends the event streams; call before closing the HTTP server, or it waits for them. */
+  close(): void;
+}
+
+export function createMonitoring({ config, service, knex, adminToken, clock, log }: MonitoringOptions): Monitoring {
+  const toJson = (event: NodeEvent) =>
+    event.type === 'node_deleted'
+      ? { type: event.type, id: event.id }
+      : { type: event.type, node: nodeToJson(event.node, service.catalogue), entry: event.type === 'phase' ? historyToJson(event.entry) : null };
+  const hub = new EventHub(service.events, toJson, { maxClients: config.maxEventClients, heartbeatMs: config.heartbeatMs, retryMs: config.retryMs, log });
+  const access = { required: config.requireAdmin, adminToken, sessionHours: config.sessionHours, clock };
+  const router = monitoringRouter({ service, knex, hub, renderer: createRenderer(), access, log });
+  return { routers: [router], hub, close: () => hub.close() };
+}

@@ -1,0 +1,36 @@
+import type { HistoryEntry } from '../../server/store/history-repo';
+import type { Node } from '../../server/store/nodes-repo';
+
+export const NOW = Date.parse('2026-11-23T12:00:00Z');
+
+/** A node as the store returns it; only what a test names differs. */
+export function node(id: number, fields: Partial<Node> = {}): Node {
+  return {
+    id,
+    mac: `52:54:00:00:00:${id.toString(16).padStart(2, '0')}`,
+    hostname: `node${id}`,
+    ip: null,
+    uuid: null,
+    arch: null,
+    type: null,
+    profile: null,
+    cluster: null,
+    labels: {},
+    status: 'registered',
+    deploymentStatus: 'pending',
+    deploymentPhaseStatus: null,
+    progress: null,
+    reprovisionStatus: null,
+    netbootEnabled: true,
+    registeredAt: NOW - 3_600_000,
+    lastUpdate: NOW - 60_000,
+    phaseStartedAt: null,
+    reprovisionStarted: null,
+    reprovisionTimeoutMin: null,
+    ...fields,
+  };
+}
+
+export function entry(id: number, fields: Partial<HistoryEntry> = {}): HistoryEntry {
+  return { id, nodeId: 1, phase: 'installation', status: 'in_progress', message: null, progress: null, source: 'installer', sourceIp: null, applied: true, at: NOW, ...fields };
+}
