@@ -8,7 +8,7 @@ MOCHA := node_modules/.bin/mocha
 MOCHA_FLAGS := $(if $(CI),--forbid-pending,)
 TESTS ?= test/**/*.test.ts
 
-.PHONY: run test deps-run deps-test typecheck bench clean
+.PHONY: run test e2e deps-run deps-test typecheck bench bench-phase bench-http bench-tftp bench-dhcp clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -29,6 +29,25 @@ typecheck: $(NPM_STAMP)
 
 test: deps-test typecheck
 	$(MOCHA) $(MOCHA_FLAGS) '$(TESTS)'
+
+# The QEMU end-to-end test alone (also part of `make test`).
+e2e: deps-test
+	$(MOCHA) $(MOCHA_FLAGS) 'test/e2e/**/*.test.ts'
+
+# Benchmarks: each runs homeport and its reference tool side by side in one run.
+bench: bench-phase bench-http bench-tftp bench-dhcp
+
+bench-phase: deps-test
+	node --import tsx scripts/bench/phase-bench.ts --nodes 1000
+
+bench-http: deps-test
+	bash scripts/bench/http-boot-bench.sh
+
+bench-tftp: deps-test
+	node --import tsx scripts/bench/tftp-bench.ts
+
+bench-dhcp: deps-test
+	node --import tsx scripts/bench/dhcp-bench.ts
 
 clean:
 	rm -rf node_modules test-output
