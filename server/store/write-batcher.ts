@@ -16,7 +16,9 @@ export class WriteBatcher<In, Out> {
   run(input: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
-      this.running ??= this.drain();
+      // Start after the current I/O phase (setImmediate), not in a microtask:
+      // requests parsed in the same event-loop turn then share one commit.
+      this.running ??= new Promise<void>((start) => setImmediate(start)).then(() => this.drain());
     });
   }
 
