@@ -149,9 +149,10 @@ function optionStrings(options: Options): string[] {
   return [...options].flat();
 }
 
-/** The 4-byte DATA header; sent together with the payload to avoid copying it. */
-export function encodeDataHeader(block: number): Buffer {
-  return header(Opcode.DATA, block);
+/** Writes a 4-byte DATA header at `offset`, so that packets can be built in place. */
+export function writeDataHeader(target: Buffer, offset: number, block: number): void {
+  target.writeUInt16BE(Opcode.DATA, offset);
+  target.writeUInt16BE(block & 0xffff, offset + 2);
 }
 
 export function encodePacket(packet: Packet): Buffer {
@@ -163,7 +164,7 @@ export function encodePacket(packet: Packet): Buffer {
       return Buffer.concat([opcode, strings([packet.filename, packet.mode, ...optionStrings(packet.options)])]);
     }
     case 'DATA':
-      return Buffer.concat([encodeDataHeader(packet.block), packet.data]);
+      return Buffer.concat([header(Opcode.DATA, packet.block), packet.data]);
     case 'ACK':
       return header(Opcode.ACK, packet.block);
     case 'ERROR':

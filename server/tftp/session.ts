@@ -4,8 +4,7 @@
  * socket, the timer and the block source and carries the actions out.
  */
 import type { Socket } from 'node:dgram';
-import type { Logger } from 'pino';
-import { encodeDataHeader, encodeError, encodePacket, ErrorCode, parsePacket } from './packet';
+import { encodeError, encodePacket, ErrorCode, parsePacket } from './packet';
 import { lastBlockNumber, type BlockSource } from './source';
 
 // ---------------------------------------------------------------- pure core
@@ -55,6 +54,23 @@ export function initialState(opts: { size: number; blksize: number; windowsize: 
 }
 
 /**
+ * A copy of `state` with `changes` applied. Spelled out field by field because
+ * it runs once per packet and V8 handles a fixed-shape literal much faster
+ * than an object spread with overrides.
+ */
+function update(state: TransferState, changes: Partial<Pick<TransferState, 'acked' | 'sent' | 'retriesLeft' | 'finished'>>): TransferState {
+  return {
+    lastBlock: state.lastBlock,
+    windowsize: state.windowsize,
+    maxRetries: state.maxRetries,
+    acked: changes.acked ?? state.acked,
+    sent: changes.sent ?? state.sent,
+    retriesLeft: changes.retriesLeft ?? state.retriesLeft,
+    finished: changes.finished ?? state.finished,
+  };
+}
+
+/**
  * Block numbers on the wire wrap from 65535 to 0. An ACK can only refer to a
  * block already sent, so it is the most recent sent block with those 16 bits.
  */
@@ -66,11 +82,11 @@ function sendWindow(state: TransferState, retransmit: boolean): Step {
   if (state.acked < 0) return { state, actions: [{ type: 'send-oack' }] };
   const from = state.acked + 1;
   const to = Math.min(state.acked + state.windowsize, state.lastBlock);
-  return { state: { ...state, sent: Math.max(state.sent, to) }, actions: [{ type: 'send-data', from, to, retransmit }] };
+  return { state: update(state, { sent: Math.max(state.sent, to) }), actions: [{ type: 'send-data', from, to, retransmit }] };
 }
 
 function finish(state: TransferState, outcome: TransferOutcome): Step {
-  return { state: { ...state, finished: true }, actions: [{ type: 'finish', outcome }] };
+  return { state: update(state, { finished: true }), actions: [{ type: 'finish', outcome }] };
 }
 
 function onAck(state: TransferState, wire: number): Step {
@@ -78,15 +94,15 @@ function onAck(state: TransferState, wire: number): Step {
   // A duplicate or old ACK changes nothing: answering it would double the
   // traffic for the rest of the transfer (the Sorcerer's Apprentice bug).
   if (block <= state.acked) return { state, actions: [] };
-  if (block === state.lastBlock) return finish({ ...state, acked: block }, 'completed');
+  if (block === state.lastBlock) return finish(update(state, { acked: block }), 'completed');
   // A window ACKed short of its end means the client missed a block: RFC 7440
   // restarts the window right after the last block it has.
-  return sendWindow({ ...state, acked: block, retriesLeft: state.maxRetries }, false);
+  return sendWindow(update(state, { acked: block, retriesLeft: state.maxRetries }), false);
 }
 
 function onTimeout(state: TransferState): Step {
   if (state.retriesLeft === 0) return finish(state, 'timed-out');
-  return sendWindow({ ...state, retriesLeft: state.retriesLeft - 1 }, true);
+  return sendWindow(update(state, { retriesLeft: state.retriesLeft - 1 }), true);
 }
 
 export function step(state: TransferState, event: TransferEvent): Step {
@@ -111,6 +127,13 @@ export interface SessionResult {
   blocksRetransmitted: number;
 }
 
+/** The logging a transfer needs: a pino Logger fits, and so does a worker's relay to the main thread. */
+export interface TransferLog {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
 export interface SessionOptions {
   socket: Socket; // already connected to the client's address and port (its TID)
   source: BlockSource;
@@ -119,16 +142,18 @@ export interface SessionOptions {
   oack: ReadonlyMap<string, string>;
   timeoutMs: number;
   maxRetries: number;
-  log: Logger;
+  log: TransferLog;
 }
 
 export class Session {
   private state: TransferState;
   private timer: NodeJS.Timeout | undefined;
+  private lastSendAt = 0;
   /** Bumped by every transmission so that a superseded one (e.g. awaiting a disk read) is dropped. */
   private generation = 0;
-  /** Transmissions run one after the other: sources read sequentially. */
+  /** Transmissions that wait for a read run one after the other: sources read sequentially. */
   private queue: Promise<void> = Promise.resolve();
+  private loadsPending = 0;
   private blocksRetransmitted = 0;
   private resolveDone!: (result: SessionResult) => void;
   readonly done: Promise<SessionResult>;
@@ -155,7 +180,7 @@ export class Session {
     if (this.state.finished) return;
     this.opts.log.warn({ err: reason }, 'tftp transfer aborted');
     this.sendError(ErrorCode.NotDefined, message);
-    this.state = { ...this.state, finished: true };
+    this.state = update(this.state, { finished: true });
     void this.close('aborted');
   }
 
@@ -182,8 +207,7 @@ export class Session {
   private perform(action: TransferAction): void {
     switch (action.type) {
       case 'send-oack':
-        this.opts.socket.send(encodePacket({ type: 'OACK', options: this.opts.oack }));
-        this.armTimer();
+        this.send([encodePacket({ type: 'OACK', options: this.opts.oack })]);
         return;
       case 'send-data':
         if (action.retransmit) this.blocksRetransmitted += action.to - action.from + 1;
@@ -195,25 +219,56 @@ export class Session {
     }
   }
 
+  /**
+   * Sends blocks from..to: at once when they are in memory (the common case,
+   * kept free of promises), else after reading them, unless a newer
+   * transmission has been asked for in the meantime.
+   */
   private transmit(from: number, to: number): void {
     const generation = ++this.generation;
-    const current = () => generation === this.generation && !this.state.finished;
+    if (this.loadsPending === 0) {
+      const packets = this.opts.source.ready(from, to, this.opts.blksize);
+      if (packets) return this.send(packets);
+    }
+    this.loadsPending++;
     this.queue = this.queue
       .then(async () => {
-        if (!current()) return;
-        const payloads = await this.opts.source.blocks(from, to, this.opts.blksize);
-        if (!current()) return;
-        payloads.forEach((payload, i) => this.opts.socket.send([encodeDataHeader(from + i), payload]));
-        this.armTimer();
+        if (!this.isCurrent(generation)) return;
+        const packets = await this.opts.source.load(from, to, this.opts.blksize);
+        if (this.isCurrent(generation)) this.send(packets);
       })
-      .catch((err: Error) => this.abort(err, 'read error'));
+      .catch((err: Error) => this.abort(err, 'read error'))
+      .finally(() => this.loadsPending--);
   }
 
-  /** (Re)starts the retransmission timer; refresh() reuses one timer instead of one per packet. */
-  private armTimer(): void {
-    if (this.timer) this.timer.refresh();
-    else this.timer = setTimeout(() => this.handle({ type: 'timeout' }), this.opts.timeoutMs);
+  private isCurrent(generation: number): boolean {
+    return generation === this.generation && !this.state.finished;
   }
+
+  private send(packets: Buffer[]): void {
+    for (const packet of packets) this.opts.socket.send(packet);
+    this.armTimer();
+  }
+
+  /**
+   * Restarts the retransmission timeout. Sends only note the time; the timer
+   * re-arms itself for the remainder when it fires early, so a busy transfer
+   * does not touch the timer list once per packet.
+   */
+  private armTimer(): void {
+    this.lastSendAt = performance.now();
+    this.timer ??= setTimeout(this.onTimer, this.opts.timeoutMs);
+  }
+
+  private readonly onTimer = (): void => {
+    const remaining = this.opts.timeoutMs - (performance.now() - this.lastSendAt);
+    if (remaining > 1) {
+      this.timer = setTimeout(this.onTimer, remaining);
+      return;
+    }
+    this.timer = undefined;
+    this.handle({ type: 'timeout' });
+  };
 
   private sendError(code: ErrorCode, message: string): void {
     try {

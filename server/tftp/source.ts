@@ -1,20 +1,27 @@
 /**
- * Where the payload of DATA blocks comes from: a file read in chunks (shared
- * between sessions through a small cache), a netascii conversion of a file, or
- * an in-memory rendered file. Block numbers here are absolute and 1-based:
- * block b carries bytes [(b-1)*blksize, b*blksize) of what the client receives.
+ * Where DATA packets come from: a file read in chunks (shared between sessions
+ * through a small cache), a netascii conversion of a file, or an in-memory
+ * rendered file. Block numbers here are absolute and 1-based: block b carries
+ * bytes [(b-1)*blksize, b*blksize) of what the client receives.
+ *
+ * Sources hand out whole DATA packets (header included). The header depends
+ * only on the block number, so packets built once are shared as they are by
+ * every session reading the same file with the same blksize.
  */
-import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { writeDataHeader } from './packet';
 
 export interface BlockSource {
   /** Bytes the client receives (after netascii conversion, if any). */
   readonly size: number;
+  /** DATA packets for blocks from..to (inclusive) if they are in memory now. */
+  ready(from: number, to: number, blksize: number): Buffer[] | undefined;
   /**
-   * Payloads of blocks `from..to` (inclusive). A transfer never asks for a block
-   * below one it asked for before as `from`, so sources may forget older data.
+   * Reads blocks from..to and returns their packets. A transfer never asks for
+   * a block below a `from` it asked for before, so sources may forget older data.
    */
-  blocks(from: number, to: number, blksize: number): Promise<Buffer[]>;
+  load(from: number, to: number, blksize: number): Promise<Buffer[]>;
   close(): Promise<void>;
 }
 
@@ -23,19 +30,66 @@ export function lastBlockNumber(size: number, blksize: number): number {
   return Math.floor(size / blksize) + 1;
 }
 
-function sliceBlocks(data: Buffer, dataStart: number, from: number, to: number, blksize: number): Buffer[] {
-  const blocks: Buffer[] = [];
-  for (let b = from; b <= to; b++) {
-    const start = (b - 1) * blksize - dataStart;
-    blocks.push(data.subarray(start, start + blksize));
+const HEADER_BYTES = 4;
+
+/** DATA packets of consecutive blocks, back to back in one buffer. */
+class PacketRun {
+  constructor(
+    readonly firstBlock: number,
+    readonly lastBlock: number,
+    private readonly buffer: Buffer,
+    private readonly blksize: number,
+  ) {}
+
+  /** Frames `payload` (the bytes of blocks firstBlock.., the last one possibly short). */
+  static frame(payload: Buffer, firstBlock: number, lastBlock: number, blksize: number): PacketRun {
+    const count = lastBlock - firstBlock + 1;
+    const buffer = Buffer.allocUnsafe(payload.length + count * HEADER_BYTES);
+    for (let i = 0; i < count; i++) {
+      const at = i * (blksize + HEADER_BYTES);
+      writeDataHeader(buffer, at, firstBlock + i);
+      payload.copy(buffer, at + HEADER_BYTES, i * blksize, (i + 1) * blksize);
+    }
+    return new PacketRun(firstBlock, lastBlock, buffer, blksize);
   }
-  return blocks;
+
+  covers(from: number, to: number): boolean {
+    return from >= this.firstBlock && to <= this.lastBlock;
+  }
+
+  packet(block: number): Buffer {
+    const start = (block - this.firstBlock) * (this.blksize + HEADER_BYTES);
+    return this.buffer.subarray(start, start + this.blksize + HEADER_BYTES);
+  }
+
+  packets(from: number, to: number): Buffer[] {
+    const packets: Buffer[] = [];
+    for (let b = from; b <= to; b++) packets.push(this.packet(b));
+    return packets;
+  }
+}
+
+/** Frames the blocks from..to of `data`, which starts at byte `dataStart` of the transfer. */
+function frameRange(data: Buffer, dataStart: number, from: number, to: number, blksize: number): PacketRun {
+  const start = (from - 1) * blksize - dataStart;
+  return PacketRun.frame(data.subarray(start, start + (to - from + 1) * blksize), from, to, blksize);
 }
 
 export function memorySource(data: Buffer): BlockSource {
+  // Rendered files are a few KB: frame them whole, once per blksize.
+  const framed = new Map<number, PacketRun>();
+  function run(blksize: number): PacketRun {
+    let packets = framed.get(blksize);
+    if (!packets) {
+      packets = PacketRun.frame(data, 1, lastBlockNumber(data.length, blksize), blksize);
+      framed.set(blksize, packets);
+    }
+    return packets;
+  }
   return {
     size: data.length,
-    blocks: async (from, to, blksize) => sliceBlocks(data, 0, from, to, blksize),
+    ready: (from, to, blksize) => run(blksize).packets(from, to),
+    load: async (from, to, blksize) => run(blksize).packets(from, to),
     close: async () => {},
   };
 }
@@ -52,38 +106,53 @@ async function readExactly(handle: FileHandle, position: number, length: number)
   return buffer;
 }
 
+interface CacheEntry {
+  loading: Promise<PacketRun>;
+  /** Set once loaded, so that hits need no promise. */
+  run?: PacketRun;
+  bytes: number;
+}
+
 /**
- * A bounded LRU of file chunks. Many PXE clients booting at once fetch the same
- * initrd: they then share one disk read (and one promise while it is in flight)
- * per chunk instead of one per block per client.
+ * A bounded LRU of framed file chunks. Many PXE clients booting at once fetch
+ * the same initrd: they then share one disk read (and one promise while it is
+ * in flight) per chunk instead of one per block per client.
  */
 export class ChunkCache {
-  private readonly entries = new Map<string, { chunk: Promise<Buffer>; bytes: number }>();
+  private readonly entries = new Map<string, CacheEntry>();
   private totalBytes = 0;
 
   constructor(private readonly maxBytes: number) {}
 
-  get(key: string, bytes: number, load: () => Promise<Buffer>): Promise<Buffer> {
-    const hit = this.entries.get(key);
-    if (hit) {
-      // Re-insert to mark it most recently used (Map keeps insertion order).
-      this.entries.delete(key);
-      this.entries.set(key, hit);
-      return hit.chunk;
-    }
-    const chunk = load();
-    if (bytes <= this.maxBytes) {
-      this.entries.set(key, { chunk, bytes });
-      this.totalBytes += bytes;
-      chunk.catch(() => this.remove(key));
-      this.evict();
-    }
-    return chunk;
+  /** The chunk if it is loaded, marked most recently used. */
+  peek(key: string): PacketRun | undefined {
+    const entry = this.entries.get(key);
+    if (!entry?.run) return undefined;
+    // Re-insert to mark it most recently used (a Map keeps insertion order).
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.run;
   }
 
-  private remove(key: string): void {
+  get(key: string, bytes: number, load: () => Promise<PacketRun>): Promise<PacketRun> {
+    const hit = this.entries.get(key);
+    if (hit) return hit.loading;
+    const entry: CacheEntry = { loading: load(), bytes };
+    entry.loading.then(
+      (run) => (entry.run = run),
+      () => this.remove(key, entry),
+    );
+    if (bytes <= this.maxBytes) {
+      this.entries.set(key, entry);
+      this.totalBytes += bytes;
+      this.evict();
+    }
+    return entry.loading;
+  }
+
+  private remove(key: string, expected?: CacheEntry): void {
     const entry = this.entries.get(key);
-    if (!entry) return;
+    if (!entry || (expected && entry !== expected)) return;
     this.entries.delete(key);
     this.totalBytes -= entry.bytes;
   }
@@ -107,27 +176,45 @@ const CHUNK_TARGET_BYTES = 256 * 1024;
 export function fileSource(handle: FileHandle, stat: Stats, cache: ChunkCache): BlockSource {
   const size = stat.size;
   const identity = `${stat.dev}:${stat.ino}:${size}:${stat.mtimeMs}`;
+  /** The chunk this session used last: most packets come from it without a cache look-up. */
+  let current: PacketRun | undefined;
 
-  function chunk(index: number, blksize: number, blocksPerChunk: number): Promise<Buffer> {
-    const start = index * blocksPerChunk * blksize;
-    const length = Math.max(0, Math.min(blocksPerChunk * blksize, size - start));
-    if (length === 0) return Promise.resolve(Buffer.alloc(0));
-    return cache.get(`${identity}:${blksize}:${index}`, length, () => readExactly(handle, start, length));
+  const blocksPerChunk = (blksize: number) => Math.max(1, Math.floor(CHUNK_TARGET_BYTES / blksize));
+  const chunkOf = (block: number, blksize: number) => Math.floor((block - 1) / blocksPerChunk(blksize));
+  const keyOf = (index: number, blksize: number) => `${identity}:${blksize}:${index}`;
+
+  function readChunk(index: number, blksize: number): Promise<PacketRun> {
+    const perChunk = blocksPerChunk(blksize);
+    const first = index * perChunk + 1;
+    const last = Math.min((index + 1) * perChunk, lastBlockNumber(size, blksize));
+    const start = (first - 1) * blksize;
+    const length = Math.min(perChunk * blksize, size - start);
+    const bytes = length + (last - first + 1) * HEADER_BYTES;
+    return cache.get(keyOf(index, blksize), bytes, async () =>
+      PacketRun.frame(await readExactly(handle, start, length), first, last, blksize),
+    );
   }
 
   return {
     size,
-    async blocks(from, to, blksize) {
-      const blocksPerChunk = Math.max(1, Math.floor(CHUNK_TARGET_BYTES / blksize));
-      const chunkOf = (b: number) => Math.floor((b - 1) / blocksPerChunk);
-      const blocks: Buffer[] = [];
-      for (let index = chunkOf(from); index <= chunkOf(to); index++) {
-        const data = await chunk(index, blksize, blocksPerChunk);
-        const first = Math.max(from, index * blocksPerChunk + 1);
-        const last = Math.min(to, (index + 1) * blocksPerChunk);
-        blocks.push(...sliceBlocks(data, index * blocksPerChunk * blksize, first, last, blksize));
+    ready(from, to, blksize) {
+      if (current?.covers(from, to)) return current.packets(from, to);
+      const packets: Buffer[] = [];
+      for (let index = chunkOf(from, blksize); index <= chunkOf(to, blksize); index++) {
+        const run = cache.peek(keyOf(index, blksize));
+        if (!run) return undefined;
+        current = run;
+        packets.push(...run.packets(Math.max(from, run.firstBlock), Math.min(to, run.lastBlock)));
       }
-      return blocks;
+      return packets;
+    },
+    async load(from, to, blksize) {
+      const packets: Buffer[] = [];
+      for (let index = chunkOf(from, blksize); index <= chunkOf(to, blksize); index++) {
+        current = await readChunk(index, blksize);
+        packets.push(...current.packets(Math.max(from, current.firstBlock), Math.min(to, current.lastBlock)));
+      }
+      return packets;
     },
     // FileHandle.close() waits for reads still in flight, so the fd is never reused under them.
     close: () => handle.close(),
@@ -175,21 +262,32 @@ export async function netasciiFileSource(handle: FileHandle, rawSize: number): P
   let pendingStart = 0;
   let rawOffset = 0;
 
+  function dropBefore(from: number, blksize: number): void {
+    const start = (from - 1) * blksize;
+    if (start < pendingStart) throw new Error('netascii source asked to go backwards');
+    pending = pending.subarray(start - pendingStart);
+    pendingStart = start;
+  }
+
+  const endOf = (to: number, blksize: number) => Math.min(to * blksize, size);
+  const have = (to: number, blksize: number) => pendingStart + pending.length >= endOf(to, blksize);
+
   return {
     size,
-    async blocks(from, to, blksize) {
-      const start = (from - 1) * blksize;
-      if (start < pendingStart) throw new Error('netascii source asked to go backwards');
-      pending = pending.subarray(start - pendingStart);
-      pendingStart = start;
-      const end = Math.min(to * blksize, size);
-      while (pendingStart + pending.length < end && rawOffset < rawSize) {
+    ready(from, to, blksize) {
+      if (!have(to, blksize)) return undefined;
+      dropBefore(from, blksize);
+      return frameRange(pending, pendingStart, from, to, blksize).packets(from, to);
+    },
+    async load(from, to, blksize) {
+      dropBefore(from, blksize);
+      while (!have(to, blksize) && rawOffset < rawSize) {
         const length = Math.min(NETASCII_READ_BYTES, rawSize - rawOffset);
         const converted = toNetascii(await readExactly(handle, rawOffset, length));
         rawOffset += length;
         pending = Buffer.concat([pending, converted]);
       }
-      return sliceBlocks(pending, pendingStart, from, to, blksize);
+      return frameRange(pending, pendingStart, from, to, blksize).packets(from, to);
     },
     close: () => handle.close(),
   };

@@ -1,0 +1,194 @@
+/**
+ * TFTP benchmark: homeport against the reference tftpd-hpa (Debian's in.tftpd),
+ * same machine, same run, on 127.0.0.1 and unprivileged ports:
+ *   node --import tsx scripts/bench/tftp-bench.ts [--clients 1,10,50] [--sizes 1,32] [--blksizes 512,1468] [--workers N]
+ *
+ * 1. N concurrent real clients (curl, lock-step with --tftp-blksize: what PXE
+ *    firmware does) fetch a file of each size; aggregate MB/s = N × size / wall time.
+ * 2. One 32 MiB transfer with atftp: windowsize 16 (blksize 1468) against
+ *    lock-step 512-byte blocks (tftpd-hpa 5.2 has no windowsize).
+ * Both servers run as child processes started and killed (by pid) here, and
+ * each serves a few warm-up transfers before anything is measured.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { startTftpServer } from '../../server/tftp/server';
+import { clients, freeUdpPort, run, writeRandomFile } from '../../test/tftp/helpers';
+
+const MiB = 1024 * 1024;
+const CLIENT_TIMEOUT_MS = 300_000;
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '1,10,50' },
+    sizes: { type: 'string', default: '1,32' },
+    blksizes: { type: 'string', default: '512,1468' },
+    workers: { type: 'string' },
+    serve: { type: 'string' }, // internal: "PORT:DIR", run homeport's server in this process
+  },
+});
+const list = (csv: string) => csv.split(',').map(Number);
+
+/** Child mode: homeport's TFTP server alone in its process, like in.tftpd. */
+async function serve(spec: string): Promise<void> {
+  const [port = '', dir = ''] = spec.split(':');
+  const server = await startTftpServer({
+    host: '127.0.0.1',
+    port: Number(port),
+    roots: [dir],
+    log: pino({ level: 'warn' }),
+    workers: values.workers === undefined ? undefined : Number(values.workers),
+  });
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
+}
+
+interface Server {
+  name: string;
+  port: number;
+  child: ChildProcess;
+}
+
+async function startHomeport(dir: string): Promise<Server> {
+  const port = await freeUdpPort();
+  const args = ['--import', 'tsx', import.meta.filename, '--serve', `${port}:${dir}`];
+  if (values.workers !== undefined) args.push('--workers', values.workers);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('homeport did not start in 20 s')), 20_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`homeport exited with ${code}`)));
+  });
+  return { name: 'homeport', port, child };
+}
+
+async function startReference(dir: string): Promise<Server> {
+  const port = await freeUdpPort();
+  // -L: stay in the foreground, so that this pid is the server's; -s: chroot to dir.
+  const child = spawn('in.tftpd', ['-L', '-s', dir, '-a', `127.0.0.1:${port}`], { stdio: 'inherit' });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const probe = await run(...clients.curl(port, 'probe', '/dev/null'), 5_000);
+    if (probe.code === 0) return { name: 'tftpd-hpa', port, child };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill();
+  throw new Error('in.tftpd did not answer');
+}
+
+function stop(server: Server): void {
+  if (server.child.exitCode === null) server.child.kill('SIGTERM');
+}
+
+/** Runs the clients at once; returns aggregate MB/s, after checking every client got every byte. */
+async function measure(commands: [string, string[]][], bytesEach: number, received: (i: number, stdout: string) => number): Promise<number> {
+  const started = performance.now();
+  const results = await Promise.all(commands.map(([command, args]) => run(command, args, CLIENT_TIMEOUT_MS)));
+  const seconds = (performance.now() - started) / 1000;
+  results.forEach((result, i) => {
+    if (result.code !== 0 || received(i, result.stdout) !== bytesEach) {
+      throw new Error(`client ${i} failed (exit ${result.code}): ${result.stderr.trim()} ${result.stdout}`);
+    }
+  });
+  return (commands.length * bytesEach) / MiB / seconds;
+}
+
+interface Row {
+  scenario: string;
+  homeport: number;
+  reference: number | undefined;
+}
+
+function printTable(rows: Row[]): void {
+  const header = ['scenario', 'homeport MB/s', 'tftpd-hpa MB/s', 'ratio'];
+  const lines = rows.map((r) => [
+    r.scenario,
+    r.homeport.toFixed(1),
+    r.reference === undefined ? '-' : r.reference.toFixed(1),
+    r.reference === undefined ? '-' : (r.homeport / r.reference).toFixed(2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]?.length ?? 0)));
+  const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  console.log(format(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const line of lines) console.log(format(line));
+}
+
+async function concurrentRows(servers: Server[], sizes: number[], blksizes: number[], counts: number[]): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const size of sizes) {
+    for (const blksize of blksizes) {
+      for (const count of counts) {
+        const rates = new Map<string, number>();
+        // Alternate which server goes first, so that neither always meets a warmer machine.
+        const order = rows.length % 2 === 0 ? servers : [...servers].reverse();
+        for (const server of order) {
+          const commands = Array.from({ length: count }, () => clients.curl(server.port, `${size}m.bin`, '/dev/null', blksize));
+          rates.set(server.name, await measure(commands, size * MiB, (_, stdout) => Number(stdout)));
+        }
+        const row = { scenario: `${count} x ${size} MiB, blksize ${blksize} (curl)`, homeport: rates.get('homeport') ?? 0, reference: rates.get('tftpd-hpa') };
+        console.error(`  ${row.scenario}: homeport ${row.homeport.toFixed(1)} MB/s, tftpd-hpa ${row.reference?.toFixed(1)} MB/s`);
+        rows.push(row);
+      }
+    }
+  }
+  return rows;
+}
+
+async function windowRows(homeport: Server, reference: Server, tmp: string): Promise<Row[]> {
+  const out = path.join(tmp, 'out.bin');
+  const size = () => fs.statSync(out).size;
+  const single = (server: Server, options: Record<string, number>) => measure([clients.atftp(server.port, '32m.bin', out, options)], 32 * MiB, size);
+  const lockstepHomeport = await single(homeport, {});
+  const lockstepReference = await single(reference, {});
+  const windowed = await single(homeport, { blksize: 1468, windowsize: 16 });
+  const windowed512 = await single(homeport, { blksize: 512, windowsize: 16 });
+  fs.rmSync(out, { force: true });
+  return [
+    { scenario: '1 x 32 MiB, lock-step 512 (atftp)', homeport: lockstepHomeport, reference: lockstepReference },
+    { scenario: '1 x 32 MiB, blksize 512 windowsize 16 (atftp)', homeport: windowed512, reference: undefined },
+    { scenario: '1 x 32 MiB, blksize 1468 windowsize 16 (atftp)', homeport: windowed, reference: undefined },
+    { scenario: '  windowsize 16 / lock-step 512, homeport', homeport: windowed / lockstepHomeport, reference: undefined },
+  ];
+}
+
+async function main(): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hp-tftp-bench-'));
+  const dir = path.join(tmp, 'root');
+  fs.mkdirSync(dir);
+  fs.chmodSync(tmp, 0o755); // in.tftpd drops to user nobody
+  fs.chmodSync(dir, 0o755);
+  const servers: Server[] = [];
+  try {
+    fs.writeFileSync(path.join(dir, 'probe'), 'probe');
+    for (const size of new Set([...list(values.sizes), 32])) writeRandomFile(path.join(dir, `${size}m.bin`), size * MiB);
+    for (const file of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, file), 0o644);
+    servers.push(await startHomeport(dir), await startReference(dir));
+    const [homeport, reference] = servers as [Server, Server];
+    // A long-running server is warm: let both serve a few transfers (JIT, page cache) before measuring.
+    for (const server of servers) {
+      for (const blksize of list(values.blksizes)) {
+        const warmUp = Array.from({ length: 8 }, () => clients.curl(server.port, '32m.bin', '/dev/null', blksize));
+        await measure(warmUp, 32 * MiB, (_, stdout) => Number(stdout));
+      }
+    }
+    console.error(`homeport on :${homeport.port} (workers: ${values.workers ?? `one per core, ${os.availableParallelism()}`}), tftpd-hpa on :${reference.port}`);
+    const rows = await concurrentRows(servers, list(values.sizes), list(values.blksizes), list(values.clients));
+    rows.push(...(await windowRows(homeport, reference, tmp)));
+    printTable(rows);
+  } finally {
+    servers.forEach(stop);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (values.serve !== undefined) await serve(values.serve);
+else await main();
