@@ -6,11 +6,15 @@ import type { Config } from './config/schema';
 import { createHttpApp } from './http/app';
 import { listenHttp, type RunningHttpServer } from './http/server';
 import type { Logger } from './log/logger';
+import { countPhaseReports, createDomainMetrics, type DomainMetrics } from './metrics/domain';
 import { createRegistry } from './metrics/registry';
+import { createMonitoring } from './monitoring';
+import { countNodes } from './monitoring/queries';
 import { buildCatalogue } from './nodes/phases';
 import { nodeRouters } from './nodes/routes';
 import { NodesService } from './nodes/service';
 import { startNetbootListeners, type NetbootListeners } from './netboot';
+import { createReprovisioning, type Reprovisioning } from './reprovision';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db';
 
 import type { Clock } from './nodes/service';
@@ -23,6 +27,10 @@ export interface Homeport {
   adminToken: string;
   secret: string;
   nodes: NodesService;
+  /** Domain metrics (phases, nodes, watcher, clusters, SSH) for the modules that record them. */
+  metrics: DomainMetrics;
+  /** Reprovision API, watcher (tick() for tests) and cluster formation. */
+  reprovisioning: Reprovisioning;
   stop(): Promise<void>;
 }
 
@@ -53,12 +61,17 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
   const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock);
-  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log })];
+  const metrics = createDomainMetrics({ registry, catalogue: nodes.catalogue, countNodes: () => countNodes(db.knex), onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes') });
+  countPhaseReports(nodes.events, metrics, nodes.catalogue);
+  const monitoring = createMonitoring({ config: config.monitoring, service: nodes, knex: db.knex, adminToken: admin.value, clock, log });
+  const reprovisioning = await createReprovisioning({ config, db, nodes, adminToken: admin.value, log, clock, metrics });
+  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log }), ...monitoring.routers, ...reprovisioning.routers];
   const app = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {
     http = await listenHttp(app, config.http.host, config.http.port);
   } catch (err) {
+    monitoring.close();
     await db.close();
     throw err;
   }
@@ -67,20 +80,25 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   try {
     netboot = await startNetbootListeners({ config, knex: db.knex, log, registry, nodes, httpPort: http.address.port });
   } catch (err) {
+    monitoring.close();
     await http.close();
     await db.close();
     throw err;
   }
 
+  if (config.watcher.enabled) reprovisioning.watcher.start();
+
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       log.info('shutting down');
+      await reprovisioning.stop(); // before the database closes: the watcher hands its lease over
       await netboot.close();
+      monitoring.close(); // open event streams would hold http.close() for its whole grace period
       await http.close();
       await nodes.flush();
       await db.close();
       log.info('stopped');
     })());
-  return { http, db, adminToken: admin.value, secret, nodes, stop };
+  return { http, db, adminToken: admin.value, secret, nodes, metrics, reprovisioning, stop };
 }

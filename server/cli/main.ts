@@ -5,18 +5,10 @@ import { startHomeport } from '../main';
 import { migrateLatest, openDatabase } from '../store/db';
 import { NodesRepo, type Node } from '../store/nodes-repo';
 import { normalizeMac } from '../nodes/mac';
+import { CliExit, EXIT } from './exit';
+import { registerReprovisionCommands } from './reprovision';
 
-/** Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config, 3 not found. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
-
-class CliExit extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { EXIT } from './exit';
 
 function configFrom(options: { config?: string }): LoadedConfig {
   try {
@@ -115,6 +107,7 @@ export function buildCli(): Command {
       if (options.json) return printJson(node);
       for (const [key, value] of Object.entries(node)) process.stdout.write(`${key.padEnd(22)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);
     });
+  registerReprovisionCommands(program, configOption);
   return program;
 }
 

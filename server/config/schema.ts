@@ -3,6 +3,7 @@ import { UNKNOWN_POLICIES } from '../boot/decide';
 import { SHIPPED_TEMPLATES_DIR } from '../boot/paths';
 import { groupSchema, profileSchema } from '../boot/profiles';
 import { nameField } from '../nodes/validation';
+import { clustersSchema, reprovisionSchema, sshSchema, watcherSchema } from '../reprovision/config';
 
 /**
  * The whole configuration. Every key has a default, so an empty file (or no
@@ -62,6 +63,23 @@ const tftpSchema = z
     maxWindowsize: z.number().int().min(1).max(64).default(64),
     timeoutMs: z.number().int().min(100).max(60000).default(1000),
     retries: z.number().int().min(1).max(20).default(5),
+  })
+  .strict()
+  .default({});
+
+/** The status page (/monitoring) and its event stream (/api/events). */
+const monitoringSchema = z
+  .object({
+    /** Require the admin token (login form or bearer) to read the page and the events; open (read-only) otherwise. */
+    requireAdmin: z.boolean().default(false),
+    /** How long a login lasts. */
+    sessionHours: z.number().int().min(1).max(24 * 30).default(12),
+    /** Concurrent event-stream clients; more get 503. */
+    maxEventClients: z.number().int().min(1).max(10000).default(100),
+    /** Heartbeat comment interval on event streams (keeps proxies from closing idle streams). */
+    heartbeatMs: z.number().int().min(1000).max(300000).default(15000),
+    /** Reconnect delay the server suggests to EventSource clients (`retry:`). */
+    retryMs: z.number().int().min(500).max(60000).default(3000),
   })
   .strict()
   .default({});
@@ -141,6 +159,11 @@ export const configSchema = z
       .default({}),
     dhcp: dhcpSchema,
     tftp: tftpSchema,
+    ssh: sshSchema,
+    reprovision: reprovisionSchema,
+    watcher: watcherSchema,
+    clusters: clustersSchema,
+    monitoring: monitoringSchema,
   })
   .strict();
 

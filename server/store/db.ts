@@ -3,6 +3,7 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import * as initial from '../../db/migrations/001_initial';
+import * as leaderLeases from '../../db/migrations/002_leader_leases';
 
 // PostgreSQL returns bigint (int8) as a string by default; our bigints are
 // millisecond timestamps and ids, well inside Number's exact range.
@@ -36,7 +37,7 @@ export interface Database {
 }
 
 /** Migrations are imported, not globbed from disk, so they load the same under tsx and in tests. */
-const migrations: Record<string, Knex.Migration> = { '001_initial': initial };
+const migrations: Record<string, Knex.Migration> = { '001_initial': initial, '002_leader_leases': leaderLeases };
 
 const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => Object.keys(migrations).sort(),

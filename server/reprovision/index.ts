@@ -1,0 +1,100 @@
+import crypto from 'node:crypto';
+import os from 'node:os';
+import type Router from '@koa/router';
+import { createDriver } from '../cluster/drivers';
+import type { ClusterDriver } from '../cluster/driver';
+import { ClustersRepo } from '../cluster/repo';
+import { clusterRouter } from '../cluster/routes';
+import { ClustersService, FORM_CLUSTER_JOB } from '../cluster/service';
+import type { Config } from '../config/schema';
+import type { Logger } from '../log/logger';
+import type { DomainMetrics } from '../metrics/domain';
+import type { Clock, NodesService } from '../nodes/service';
+import { createSshClient, type SshClient } from '../ssh/client';
+import type { Database } from '../store/db';
+import { JobsRepo } from '../store/jobs-repo';
+import { JobRunner } from '../watcher/job-runner';
+import { LeaderLease } from '../watcher/lease';
+import { createReadinessCheck } from '../watcher/readiness';
+import { Watcher } from '../watcher/watcher';
+import { NodeLifecycle } from './lifecycle';
+import { createPowerControl } from './power';
+import { reprovisionRouter } from './routes';
+import { ReprovisionService } from './service';
+
+export interface ReprovisioningOptions {
+  config: Pick<Config, 'ssh' | 'reprovision' | 'watcher' | 'clusters'>;
+  db: Database;
+  nodes: NodesService;
+  adminToken: string;
+  log: Logger;
+  clock: Clock;
+  metrics?: Pick<DomainMetrics, 'recordWatcherTick' | 'recordClusterFormation' | 'recordSshError'>;
+  /** Tests hand in their own; default: ssh2 with config.ssh. */
+  ssh?: SshClient;
+  /** Names this instance in the leader lease and job claims. */
+  instanceId?: string;
+}
+
+export interface Reprovisioning {
+  routers: Router[];
+  watcher: Watcher;
+  clusters: ClustersService;
+  reprovision: ReprovisionService;
+  instanceId: string;
+  /** Stops the watcher (and a running formation), hands the lease over, closes clients. */
+  stop(): Promise<void>;
+}
+
+/** Wires seed 000's workflow: reprovision API, watcher, cluster formation jobs. */
+export async function createReprovisioning(o: ReprovisioningOptions): Promise<Reprovisioning> {
+  const { config, log, clock } = o;
+  const instanceId = o.instanceId ?? `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  const ssh = o.ssh ?? createSshClient({ ...config.ssh, log: log.child({ component: 'ssh' }), onError: o.metrics?.recordSshError });
+  const retry = { attempts: config.ssh.retries, baseDelayMs: config.ssh.retryDelayMs, maxDelayMs: config.ssh.retryDelayMs * 16 };
+  const drivers = new Map<string, ClusterDriver>(
+    Object.entries(config.clusters).map(([name, settings]) => [name, createDriver({ ssh, retry, log: log.child({ component: 'cluster', cluster: name }), clock }, settings)]),
+  );
+  const lifecycle = new NodeLifecycle(o.db.knex, o.nodes, clock);
+  const jobs = new JobsRepo(o.db.knex);
+  const clusters = new ClustersService({
+    clusters: new ClustersRepo(o.db.knex),
+    jobs,
+    nodes: o.nodes,
+    lifecycle,
+    settings: config.clusters,
+    driverFor: (name) => drivers.get(name) ?? null,
+    clock,
+    log: log.child({ component: 'clusters' }),
+    recordFormation: o.metrics?.recordClusterFormation,
+  });
+  await clusters.syncConfig();
+  const power = createPowerControl(config.reprovision, ssh);
+  const reprovision = new ReprovisionService({ nodes: o.nodes, lifecycle, resetCluster: (name) => clusters.resetForRound(name), power, clock, log: log.child({ component: 'reprovision' }), defaultTimeoutMin: config.watcher.reprovisionTimeoutMin });
+  const runner = new JobRunner({ jobs, handlers: { [FORM_CLUSTER_JOB]: clusters.runFormation }, workerId: instanceId, clock, log: log.child({ component: 'jobs' }), leaseMs: config.watcher.jobLeaseMs, maxAttempts: config.watcher.jobAttempts });
+  const watcher = new Watcher({
+    nodes: o.nodes,
+    lifecycle,
+    clusters,
+    lease: new LeaderLease(o.db.knex, 'watcher', instanceId),
+    runner,
+    readiness: createReadinessCheck({ ssh, sshTimeoutMs: config.watcher.sshTimeoutMs, portTimeoutMs: config.watcher.portTimeoutMs }),
+    readinessPorts: (cluster) => (cluster ? (drivers.get(cluster)?.readinessPorts ?? []) : []),
+    settings: config.watcher,
+    clock,
+    log: log.child({ component: 'watcher' }),
+    recordTick: o.metrics?.recordWatcherTick,
+  });
+  const routers = [reprovisionRouter({ service: reprovision, catalogue: o.nodes.catalogue, adminToken: o.adminToken }), clusterRouter({ service: clusters, adminToken: o.adminToken })];
+  return {
+    routers,
+    watcher,
+    clusters,
+    reprovision,
+    instanceId,
+    async stop() {
+      await watcher.stop();
+      await power.close();
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import { configSchema, type Config } from '../../server/config/schema';
+import type { Logger } from '../../server/log/logger';
+import { buildCatalogue } from '../../server/nodes/phases';
+import { NodesService } from '../../server/nodes/service';
+import { createReprovisioning, type Reprovisioning } from '../../server/reprovision';
+import type { Database } from '../../server/store/db';
+import type { TestSshd } from './sshd';
+
+export interface Harness {
+  nodes: NodesService;
+  rp: Reprovisioning;
+  config: Config;
+}
+
+/**
+ * The reprovision workflow wired as in startHomeport, on a given database
+ * with an injected clock, no cron (tests call watcher.tick()), SSH to the
+ * test sshd. `config` holds extra config keys (watcher, reprovision, clusters).
+ */
+export async function reprovisioningHarness(db: Database, options: { clock: () => number; log: Logger; sshd?: TestSshd; config?: Record<string, unknown>; instanceId?: string }): Promise<Harness> {
+  const extra = options.config ?? {};
+  const config = configSchema.parse({
+    ...extra,
+    ssh: { connectTimeoutMs: 20_000, retryDelayMs: 100, ...(options.sshd ? { port: options.sshd.port, keyFile: options.sshd.keyFile } : {}), ...(extra.ssh as object | undefined) },
+    watcher: { enabled: false, sshTimeoutMs: 20_000, ...(extra.watcher as object | undefined) },
+  });
+  const nodes = new NodesService(db, buildCatalogue(), options.clock);
+  const rp = await createReprovisioning({ config, db, nodes, adminToken: 'test-admin-token', log: options.log, clock: options.clock, instanceId: options.instanceId });
+  return { nodes, rp, config };
+}
