@@ -82,6 +82,8 @@ function ipxe(options: BootRoutesOptions, handler: ScriptHandler): Koa.Middlewar
     } catch (err) {
       outcome = { kind: 'error', body: errorScript(scriptErrorMessage(err, options.log, ctx.path)) };
     }
+    // Which script a machine got is the first thing to know when it does not boot.
+    options.log.info({ path: ctx.path, outcome: outcome.kind, client: ctx.ip }, 'boot script served');
     ctx.status = 200;
     ctx.type = 'text/plain; charset=utf-8';
     ctx.set(OUTCOME_HEADER, outcome.kind);

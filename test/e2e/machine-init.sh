@@ -27,6 +27,8 @@ until udhcpc -i "$iface" -n -q -t 5 -T 2 -s /etc/udhcpc.script; do
   tries=$((tries + 1))
   [ "$tries" -ge 3 ] && { echo "homeport-e2e: no DHCP lease"; poweroff -f; }
 done
+HOMEPORT_IP=$(cat /tmp/leased-ip 2>/dev/null)
+export HOMEPORT_IP
 # The install config lists the phases this "installer" reports.
 if wget -q -O /tmp/phases "$CONFIG_URL"; then
   echo "homeport-e2e: config downloaded"

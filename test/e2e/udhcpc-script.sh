@@ -5,6 +5,7 @@ case "$1" in
     ip addr flush dev "$interface"
     ip addr add "$ip/${mask:-24}" dev "$interface"
     [ -n "${router:-}" ] && ip route add default via "${router%% *}" dev "$interface"
+    echo "$ip" > /tmp/leased-ip
     echo "udhcpc: $interface bound to $ip"
     ;;
 esac
