@@ -10,6 +10,23 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Runs a program to its end without blocking the event loop (a server in this process keeps answering), bounded in time. */
+export function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ status: code, stdout, stderr });
+    });
+  });
+}
+
 export function runHomeport(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): CliResult {
   const result = spawnSync(HOMEPORT_BIN, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: timeoutMs });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { nodeToken } from '../../server/auth/tokens';
-import { HOMEPORT_BIN, runHomeport, startServerProcess, type ServerProcess } from '../helpers/cli';
+import { HOMEPORT_BIN, runHomeport, runProcess, startServerProcess, type ServerProcess } from '../helpers/cli';
 import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
 import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
 import { sshEnv } from '../helpers/ssh-fixture';
@@ -17,20 +17,9 @@ const NODES: SimulatedNode[] = [
 ];
 
 /** Runs the CLI as a child (stdout is a pipe, so not a TTY) without blocking the test's event loop. */
-function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(HOMEPORT_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const result = await runProcess(HOMEPORT_BIN, args, { ...process.env, ...env }, timeoutMs);
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 describe('homeport reprovision --wait against a running server', function () {

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runProcess } from '../helpers/cli';
 import { freePort } from '../helpers/ports';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
 
@@ -16,20 +16,9 @@ interface Run {
 }
 
 /** Runs a script under the given shell with a PATH holding only what an installer has. */
-function runScript(shell: string[], script: string, args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(shell[0]!, [...shell.slice(1), path.join(SCRIPTS, script), ...args], { env: { PATH: env.PATH ?? process.env.PATH!, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+async function runScript(shell: string[], script: string, args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
+  const result = await runProcess(shell[0]!, [...shell.slice(1), path.join(SCRIPTS, script), ...args], { PATH: env.PATH ?? process.env.PATH!, ...env }, timeoutMs);
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 /**
