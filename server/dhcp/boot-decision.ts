@@ -47,8 +47,11 @@ export interface BootSettings {
 
 export type BootAnswer =
   | { kind: 'none'; reason: string }
-  /** iPXE already running: hand it the HTTP entry script. */
-  | { kind: 'ipxe-script'; bootFile: string; vendorClass: 'PXEClient' }
+  /**
+   * iPXE already running: hand it the HTTP entry script. nextServer is set
+   * too: iPXE ignores a ProxyDHCP answer without siaddr and a boot file.
+   */
+  | { kind: 'ipxe-script'; bootFile: string; nextServer: string; vendorClass: 'PXEClient' }
   /** Firmware PXE: load an iPXE binary from TFTP at nextServer. */
   | { kind: 'tftp'; bootFile: string; nextServer: string; vendorClass: 'PXEClient' }
   /** UEFI HTTP boot: the file is a URL, and HTTPClient must be echoed in option 60. */
@@ -61,7 +64,7 @@ export function decideBoot(request: ClientRequest, settings: BootSettings): Boot
   const isPxe = vendor.startsWith('PXEClient');
   const isHttpClient = vendor.startsWith('HTTPClient');
   if (isIpxe(request)) {
-    return { kind: 'ipxe-script', bootFile: `${settings.httpBaseUrl}${IPXE_SCRIPT_PATH}`, vendorClass: 'PXEClient' };
+    return { kind: 'ipxe-script', bootFile: `${settings.httpBaseUrl}${IPXE_SCRIPT_PATH}`, nextServer: settings.tftpServerIp, vendorClass: 'PXEClient' };
   }
   if (!isPxe && !isHttpClient) return { kind: 'none', reason: 'not a network-boot client' };
 

@@ -96,8 +96,8 @@ function addBootInfo(reply: DhcpPacket, client: ClientRequest, boot: BootAnswer)
   reply.file = boot.bootFile;
   options.set(Option.VENDOR_CLASS, encodeValue.text(boot.vendorClass));
   if (boot.kind !== 'http') options.set(Option.VENDOR_SPECIFIC, encodeValue.subOptions(PXE_BOOT_FROM_FILE));
+  if (boot.kind !== 'http') reply.siaddr = boot.nextServer;
   if (boot.kind === 'tftp') {
-    reply.siaddr = boot.nextServer;
     if (client.parameterRequestList.includes(Option.TFTP_SERVER_NAME)) {
       options.set(Option.TFTP_SERVER_NAME, encodeValue.text(boot.nextServer));
     }

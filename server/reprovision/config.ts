@@ -95,6 +95,11 @@ const clusterSchema = z
     expectedNodes: z.number().int().min(1).max(1000).optional(),
     /** TCP ports that must accept before a node counts as ready; default per driver (proxmox 8006). */
     readinessPorts: z.array(port).max(16).optional(),
+    /**
+     * Require SSH to answer before a node counts as ready. Off for installers
+     * whose nodes run no sshd: their `deployed` report is the readiness signal.
+     */
+    readinessSsh: z.boolean().default(true),
     /** Limit for one mutating step (create, join, script run). */
     stepTimeoutMs: ms(1000, 3_600_000).default(600_000),
     /** How long verification waits for every member to show up. */

@@ -79,7 +79,10 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
     lease: new LeaderLease(o.db.knex, 'watcher', instanceId),
     runner,
     readiness: createReadinessCheck({ ssh, sshTimeoutMs: config.watcher.sshTimeoutMs, portTimeoutMs: config.watcher.portTimeoutMs }),
-    readinessPorts: (cluster) => (cluster ? (drivers.get(cluster)?.readinessPorts ?? []) : []),
+    readinessFor: (cluster) => ({
+      ssh: cluster ? (config.clusters[cluster]?.readinessSsh ?? true) : true,
+      ports: cluster ? (drivers.get(cluster)?.readinessPorts ?? []) : [],
+    }),
     settings: config.watcher,
     clock,
     log: log.child({ component: 'watcher' }),

@@ -7,7 +7,14 @@ export interface Readiness {
   detail: string;
 }
 
-export type ReadinessCheck = (ip: string, ports: readonly number[]) => Promise<Readiness>;
+export interface ReadinessRequirements {
+  /** SSH must connect and authenticate. */
+  ssh: boolean;
+  /** Service ports that must accept a TCP connection. */
+  ports: readonly number[];
+}
+
+export type ReadinessCheck = (ip: string, requirements: ReadinessRequirements) => Promise<Readiness>;
 
 /**
  * Seed 000's "node accessible and services ready": SSH answers (connect and
@@ -15,17 +22,20 @@ export type ReadinessCheck = (ip: string, ports: readonly number[]) => Promise<R
  * connection (e.g. Proxmox's API on 8006).
  */
 export function createReadinessCheck(options: { ssh: SshClient; sshTimeoutMs: number; portTimeoutMs: number }): ReadinessCheck {
-  return async (ip, ports) => {
-    try {
-      await options.ssh.probe(ip, options.sshTimeoutMs);
-    } catch (err) {
-      return { ready: false, detail: (err as Error).message };
+  return async (ip, { ssh, ports }) => {
+    if (ssh) {
+      try {
+        await options.ssh.probe(ip, options.sshTimeoutMs);
+      } catch (err) {
+        return { ready: false, detail: (err as Error).message };
+      }
     }
     for (const port of ports) {
       const error = await tcpCheck(ip, port, options.portTimeoutMs);
       if (error) return { ready: false, detail: `${ip}:${port}: ${error}` };
     }
-    return { ready: true, detail: ['ssh', ...ports.map((p) => `port ${p}`)].join(' + ') + ' ok' };
+    const checked = [...(ssh ? ['ssh'] : []), ...ports.map((p) => `port ${p}`)];
+    return { ready: true, detail: checked.length ? `${checked.join(' + ')} ok` : 'installed (no readiness check configured)' };
   };
 }
 

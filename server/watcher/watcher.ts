@@ -9,7 +9,7 @@ import type { Node } from '../store/nodes-repo';
 import { decideNode } from './decide';
 import type { JobRunner } from './job-runner';
 import type { LeaderLease } from './lease';
-import type { ReadinessCheck } from './readiness';
+import type { ReadinessCheck, ReadinessRequirements } from './readiness';
 
 export interface WatcherOptions {
   nodes: NodesService;
@@ -18,8 +18,8 @@ export interface WatcherOptions {
   lease: LeaderLease;
   runner: JobRunner;
   readiness: ReadinessCheck;
-  /** Service ports a node of this cluster must accept on (the cluster driver's). */
-  readinessPorts: (cluster: string | null) => readonly number[];
+  /** What a node of this cluster must pass to be ready (SSH, the cluster driver's service ports). */
+  readinessFor: (cluster: string | null) => ReadinessRequirements;
   settings: WatcherSettings;
   clock: Clock;
   log: Logger;
@@ -121,7 +121,7 @@ export class Watcher {
       report.notReady.push({ id: node.id, detail: 'no IP address to check' });
       return;
     }
-    const readiness = await this.o.readiness(node.ip, this.o.readinessPorts(node.cluster));
+    const readiness = await this.o.readiness(node.ip, this.o.readinessFor(node.cluster));
     if (readiness.ready) {
       const changed = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: { reprovisionStatus: 'completed' }, history: { phase: REPROVISION_EVENT, status: 'completed', message: `ready: ${readiness.detail}`, source: 'watcher' } });
       if (changed) report.completed.push(node.id);

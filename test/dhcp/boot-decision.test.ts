@@ -29,7 +29,7 @@ function request(fields: Partial<ClientRequest>): ClientRequest {
 }
 
 const tftp = (bootFile: string) => ({ kind: 'tftp', bootFile, nextServer: '10.77.1.1', vendorClass: 'PXEClient' });
-const script = { kind: 'ipxe-script', bootFile: 'http://10.77.1.1:8080/boot.ipxe', vendorClass: 'PXEClient' };
+const script = { kind: 'ipxe-script', bootFile: 'http://10.77.1.1:8080/boot.ipxe', nextServer: '10.77.1.1', vendorClass: 'PXEClient' };
 
 describe('dhcp boot decision', () => {
   const table: { what: string; request: Partial<ClientRequest>; settings?: Partial<BootSettings>; answer: object }[] = [

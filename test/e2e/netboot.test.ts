@@ -16,7 +16,7 @@ import { createLab, sleep, stopChild, type Lab } from '../helpers/netns';
 const REPO = path.resolve('.');
 const HTTP_PORT = 8080;
 const PHASES = ['foundation_start', 'network_config', 'storage_discovery', 'image_download', 'installation', 'post_install', 'deployed'];
-const VM_TIMEOUT_MS = 300_000;
+const VM_TIMEOUT_MS = Number(process.env.E2E_VM_TIMEOUT_MS ?? 300_000);
 
 interface Machine {
   name: string;
@@ -51,6 +51,7 @@ interface Scenario {
 
 for (const scenario of [
   { mode: 'full', subnet: '10.77.9', macPrefix: '52:54:00:e2:e0' },
+  { mode: 'proxy', subnet: '10.77.8', macPrefix: '52:54:00:e2:e1' },
 ] satisfies Scenario[]) {
   describeNetboot(scenario);
 }

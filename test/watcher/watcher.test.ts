@@ -76,6 +76,20 @@ describe('watcher: timeouts and readiness', function () {
     expect((await history(node.id)).at(-1)).to.equal('watcher reprovision completed: ready: ssh ok');
   });
 
+  it('completes a node of a cluster with readinessSsh off on its deployed report alone (sshd down)', async () => {
+    await harness({ clusters: { lab: { driver: 'script', script: '/bin/true', readinessSsh: false } } });
+    const node = await h.nodes.create('52:54:00:dd:00:06', { hostname: 'e2e1', ip: '127.0.0.2', cluster: 'lab' });
+    await h.rp.reprovision.start({ all: true });
+    await h.nodes.reportPhase({ id: node.id }, { phase: 'deployed', status: 'completed', source: 'installer' });
+    await sshd.stop();
+    try {
+      expect((await h.rp.watcher.tick()).completed).to.deep.equal([node.id]);
+      expect(await history(node.id)).to.include('watcher reprovision completed: ready: installed (no readiness check configured)');
+    } finally {
+      await sshd.start();
+    }
+  });
+
   it('also waits for the cluster driver\'s service port, and times out an installed node that never gets ready', async () => {
     const port = await freePort();
     await harness({ clusters: { lab: { driver: 'proxmox', readinessPorts: [port] } } });
