@@ -47,16 +47,19 @@ interface Scenario {
   mode: 'full' | 'proxy';
   subnet: string;
   macPrefix: string;
+  firmwares: Machine['firmware'][];
+  /** Reprovision the machines first, so the watcher forms their cluster (script driver) once all are done. */
+  formsCluster: boolean;
 }
 
 for (const scenario of [
-  { mode: 'full', subnet: '10.77.9', macPrefix: '52:54:00:e2:e0' },
-  { mode: 'proxy', subnet: '10.77.8', macPrefix: '52:54:00:e2:e1' },
+  { mode: 'full', subnet: '10.77.9', macPrefix: '52:54:00:e2:e0', firmwares: ['bios', 'uefi', 'bios'], formsCluster: true },
+  { mode: 'proxy', subnet: '10.77.8', macPrefix: '52:54:00:e2:e1', firmwares: ['bios', 'uefi'], formsCluster: false },
 ] satisfies Scenario[]) {
   describeNetboot(scenario);
 }
 
-function describeNetboot({ mode, subnet: SUBNET, macPrefix }: Scenario): void {
+function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsCluster }: Scenario): void {
   const SERVER_IP = `${SUBNET}.1`;
   describe(`end to end: QEMU machines network-boot from homeport (${mode} DHCP${mode === 'proxy' ? ' beside dnsmasq' : ''})`, function () {
     this.timeout(VM_TIMEOUT_MS + 120_000);
@@ -65,6 +68,7 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix }: Scenario): void {
     let homeport: ChildProcess;
     let homeportLog = '';
     let adminToken = '';
+    let formLog = '';
     const machines: Machine[] = [];
 
     const api = async (method: string, urlPath: string, body?: unknown): Promise<any> => {
@@ -107,6 +111,10 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix }: Scenario): void {
           '',
         ].join('\n'),
       );
+      formLog = path.join(workDir, 'formed.log');
+      const formScript = path.join(workDir, 'form-cluster.sh');
+      // The cluster driver here is a recording script: it appends one line per formation.
+      fs.writeFileSync(formScript, `#!/bin/sh\necho "$CLUSTER $NODES" >> ${formLog}\n`, { mode: 0o755 });
       const configFile = path.join(workDir, 'homeport.yaml');
       fs.writeFileSync(
         configFile,
@@ -120,14 +128,20 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix }: Scenario): void {
               : { mode, interface: 'br0', serverIp: SERVER_IP },
           tftp: { enabled: true },
           boot: { templatesDir: templates, unknown: 'deny' },
+          ...(formsCluster && {
+            // The test machines run no sshd: their `deployed` report is the readiness signal.
+            reprovision: { method: 'none' },
+            watcher: { schedule: '*/2 * * * * *' },
+            clusters: { e2e: { driver: 'script', script: formScript, readinessSsh: false, expectedNodes: firmwares.length } },
+          }),
         }),
       );
 
       lab = await createLab({ subnet: SUBNET });
-      machines.push(
-        { name: `${mode}-bios`, mac: `${macPrefix}:01`, firmware: 'bios', serialLog: path.join(workDir, 'bios.log') },
-        { name: `${mode}-uefi`, mac: `${macPrefix}:02`, firmware: 'uefi', serialLog: path.join(workDir, 'uefi.log') },
-      );
+      firmwares.forEach((firmware, i) => {
+        const name = `${mode}-${firmware}${i + 1}`;
+        machines.push({ name, mac: `${macPrefix}:0${i + 1}`, firmware, serialLog: path.join(workDir, `${name}.log`) });
+      });
       for (const m of machines) m.tap = await lab.addTap();
       if (mode === 'proxy') {
         // The site's own DHCP server hands out addresses; homeport only adds boot information.
@@ -147,6 +161,10 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix }: Scenario): void {
       adminToken = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
       for (const m of machines) {
         await api('POST', '/api/nodes', { mac: m.mac, hostname: `e2e-${m.name}`, profile: 'e2e', cluster: 'e2e' });
+      }
+      if (formsCluster) {
+        const started = await api('POST', '/api/reprovision', { nodes: machines.map((m) => m.mac) });
+        expect(started.nodes, 'reprovision started').to.have.length(machines.length);
       }
     });
 
@@ -182,9 +200,9 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix }: Scenario): void {
         vm.once('exit', (code) => finish(() => (code === 0 ? resolve('poweroff') : reject(new Error(`${machine.name}: qemu exited ${code}: ${stderr}`)))));
       });
 
-    it('boots a BIOS machine (iPXE ROM) and a UEFI machine (OVMF PXE, snponly.efi over TFTP); both phone home and are deployed', async () => {
+    it(`boots ${firmwares.join(' + ')} machines (BIOS: iPXE ROM; UEFI: OVMF PXE, snponly.efi over TFTP); all phone home and are deployed`, async () => {
       const results = await Promise.all(machines.map((m) => boot(m)));
-      expect(results).to.deep.equal(['poweroff', 'poweroff']);
+      expect(results).to.deep.equal(machines.map(() => 'poweroff'));
       for (const m of machines) {
         const serial = fs.readFileSync(m.serialLog, 'utf8');
         expect(serial, `${m.name} serial`).to.contain('homeport-e2e: reported deployed');
@@ -204,10 +222,24 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix }: Scenario): void {
           expect(leases, `${m.name}'s address came from dnsmasq`).to.contain(node.ip);
         }
       }
-      if (machines[1]!.firmware === 'uefi') {
-        expect(homeportLog, 'the UEFI firmware fetched its iPXE over TFTP').to.match(/snponly\.efi/);
-      }
+      expect(homeportLog, 'the UEFI firmware fetched its iPXE over TFTP').to.match(/snponly\.efi/);
     });
+
+    if (formsCluster) {
+      it('forms the cluster exactly once, with every machine, after the last one reported', async () => {
+        let cluster: { state?: string } = {};
+        for (let i = 0; i < 60 && cluster.state !== 'formed'; i++) {
+          await sleep(1000);
+          cluster = await api('GET', '/api/clusters/e2e');
+        }
+        expect(cluster.state, JSON.stringify(cluster)).to.equal('formed');
+        await sleep(5000); // two more watcher ticks: nothing may form it again
+        const lines = fs.readFileSync(formLog, 'utf8').trim().split('\n');
+        expect(lines, 'one formation').to.have.length(1);
+        for (const m of machines) expect(lines[0], `${m.name} in the formation`).to.contain(`e2e-${m.name}`);
+        for (const m of machines) expect((await api('GET', `/api/status/nodes/${m.mac}`)).reprovision_status).to.equal('clustered');
+      });
+    }
 
     if (mode === 'full') {
       it('boots a deployed machine from its local disk the second time (boot-once)', async () => {
