@@ -25,12 +25,14 @@ async function runScript(shell: string[], script: string, args: string[], env: R
  * A PATH with busybox applets only (wget, sed, tr, awk, ...), so the wget
  * branch runs exactly as in a busybox initramfs without curl.
  */
+let busyboxDir: string | null = null;
 function busyboxOnlyPath(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-bb-'));
+  if (busyboxDir) return busyboxDir;
+  busyboxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-bb-'));
   for (const applet of ['sh', 'wget', 'sed', 'tr', 'awk', 'cat', 'mktemp', 'rm', 'sleep', 'basename', 'hostname', 'head', 'printf']) {
-    fs.symlinkSync('/bin/busybox', path.join(dir, applet));
+    fs.symlinkSync('/bin/busybox', path.join(busyboxDir, applet));
   }
-  return dir;
+  return busyboxDir;
 }
 
 const variants: { name: string; shell: string[]; env: () => Record<string, string> }[] = [
@@ -43,7 +45,11 @@ describe('phone-home shell clients (scripts/)', function () {
   this.timeout(60_000);
   let hp: TestHomeport;
   before(async () => (hp = await startTestHomeport()));
-  after(async () => hp.stop());
+  after(async () => {
+    await hp.stop();
+    if (busyboxDir) fs.rmSync(busyboxDir, { recursive: true, force: true });
+    busyboxDir = null;
+  });
 
   for (const variant of variants) {
     describe(variant.name, () => {
