@@ -15,6 +15,7 @@ import { nodeRouters } from './nodes/routes';
 import { NodesService } from './nodes/service';
 import { startNetbootListeners, type NetbootListeners } from './netboot';
 import { createReprovisioning, type Reprovisioning } from './reprovision';
+import { startWebhooks } from './webhooks/delivery';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db';
 
 import type { Clock } from './nodes/service';
@@ -87,12 +88,14 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   }
 
   if (config.watcher.enabled) reprovisioning.watcher.start();
+  const webhooks = startWebhooks({ targets: config.webhooks, nodeEvents: nodes.events, clusterEvents: reprovisioning.clusters.events, log: log.child({ component: 'webhooks' }) });
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       log.info('shutting down');
       await reprovisioning.stop(); // before the database closes: the watcher hands its lease over
+      await webhooks.close();
       await netboot.close();
       monitoring.close(); // open event streams would hold http.close() for its whole grace period
       await http.close();

@@ -3,6 +3,7 @@ import { UNKNOWN_POLICIES } from '../boot/decide';
 import { SHIPPED_TEMPLATES_DIR } from '../boot/paths';
 import { groupSchema, profileSchema } from '../boot/profiles';
 import { nameField } from '../nodes/validation';
+import { WEBHOOK_EVENTS, type WebhookEventName } from '../webhooks/events';
 import { clustersSchema, reprovisionSchema, sshSchema, watcherSchema } from '../reprovision/config';
 
 /**
@@ -84,6 +85,21 @@ const monitoringSchema = z
   .strict()
   .default({});
 
+/** Where events go (phase changes, timeouts, cluster formed/failed). */
+const webhooksSchema = z
+  .array(
+    z
+      .object({
+        url: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'),
+        /** HMAC-SHA256 key for the X-Homeport-Signature header. */
+        secret: z.string().min(16, 'must be at least 16 characters').optional(),
+        events: z.array(z.enum(WEBHOOK_EVENTS as [WebhookEventName, ...WebhookEventName[]])).min(1).optional(),
+      })
+      .strict(),
+  )
+  .max(16)
+  .default([]);
+
 export const configSchema = z
   .object({
     dataDir: z.string().min(1).default('./data'),
@@ -164,6 +180,7 @@ export const configSchema = z
     watcher: watcherSchema,
     clusters: clustersSchema,
     monitoring: monitoringSchema,
+    webhooks: webhooksSchema,
   })
   .strict();
 
