@@ -27,9 +27,15 @@ function postgresBinDir(): string {
   return found;
 }
 
-/** initdb refuses to run as root; the server runs as the postgres system user. */
-function asPostgresUser(args: string[]): string[] {
-  return process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', ...args] : args;
+/**
+ * initdb refuses to run as root: as root, initdb and the server run as the
+ * postgres system user, set directly on the child (not through runuser, whose
+ * exit does not mean the server stopped).
+ */
+function postgresUser(): { uid: number; gid: number } | {} {
+  if (process.getuid?.() !== 0) return {};
+  const [uid, gid] = ['-u', '-g'].map((flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()));
+  return { uid: uid!, gid: gid! };
 }
 
 async function start(): Promise<RunningPostgres> {
@@ -37,14 +43,11 @@ async function start(): Promise<RunningPostgres> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-pg-'));
   fs.chmodSync(dataDir, 0o755);
   if (process.getuid?.() === 0) execFileSync('chown', ['postgres:postgres', dataDir]);
-  const [initCmd, ...initArgs] = asPostgresUser([path.join(bin, 'initdb'), '-D', path.join(dataDir, 'db'), '-A', 'trust', '-U', 'homeport', '--no-sync']);
-  execFileSync(initCmd!, initArgs, { stdio: 'pipe' });
+  const user = postgresUser();
+  execFileSync(path.join(bin, 'initdb'), ['-D', path.join(dataDir, 'db'), '-A', 'trust', '-U', 'homeport', '--no-sync'], { stdio: 'pipe', cwd: dataDir, ...user });
   const port = await freePort();
-  const [cmd, ...args] = asPostgresUser([
-    path.join(bin, 'postgres'), '-D', path.join(dataDir, 'db'), '-p', String(port), '-k', dataDir,
-    '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on',
-  ]);
-  const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['-D', path.join(dataDir, 'db'), '-p', String(port), '-k', dataDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on'];
+  const child = spawn(path.join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dataDir, ...user });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   await waitForPort(port, 15_000, () => stderr);
