@@ -3,6 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { ClusterEvent } from '../cluster/service';
 import type { Logger } from '../log/logger';
 import type { NodeEvent } from '../nodes/service';
+import { withRetry } from '../util/retry';
 import { WebhookEventMapper, type WebhookEventName, type WebhookPayload } from './events';
 
 export interface WebhookTarget {
@@ -48,26 +49,32 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
   const maxPending = o.maxPending ?? 1000;
   const mapper = new WebhookEventMapper();
   const inFlight = new Set<Promise<void>>();
-  let closed = false;
+  const stopping = new AbortController();
+  // No cap beyond the last doubling: 4 attempts wait 0.5, 1 and 2 s by default.
+  const policy = { attempts, baseDelayMs: firstRetryMs, maxDelayMs: firstRetryMs * 2 ** attempts };
 
   const deliver = async (target: WebhookTarget, payload: WebhookPayload): Promise<void> => {
     const body = JSON.stringify(payload);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-homeport-event': payload.event, 'x-homeport-delivery': crypto.randomUUID() };
     if (target.secret) headers['x-homeport-signature'] = signBody(target.secret, body);
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const outcome = await post(target.url, headers, body, timeoutMs);
-      if (outcome === 'ok' || outcome === 'refused') {
-        if (outcome === 'refused') o.log.warn({ url: target.url, event: payload.event }, 'webhook refused (4xx); not retried');
-        return;
-      }
-      if (attempt === attempts || closed) break;
-      await new Promise((resolve) => setTimeout(resolve, firstRetryMs * 2 ** (attempt - 1)));
+    try {
+      const outcome = await withRetry(
+        policy,
+        async () => {
+          const result = await post(target.url, headers, body, timeoutMs);
+          if (result === 'retry') throw new RetryableDelivery();
+          return result;
+        },
+        { retryable: (err) => err instanceof RetryableDelivery, signal: stopping.signal },
+      );
+      if (outcome === 'refused') o.log.warn({ url: target.url, event: payload.event }, 'webhook refused (4xx); not retried');
+    } catch {
+      o.log.warn({ url: target.url, event: payload.event, attempts }, 'webhook not delivered; gave up');
     }
-    o.log.warn({ url: target.url, event: payload.event, attempts }, 'webhook not delivered; gave up');
   };
 
   const enqueue = (payload: WebhookPayload | null) => {
-    if (!payload || closed) return;
+    if (!payload || stopping.signal.aborted) return;
     for (const target of o.targets) {
       if (target.events && !target.events.includes(payload.event)) continue;
       if (inFlight.size >= maxPending) {
@@ -87,13 +94,16 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
   }
   return {
     async close(graceMs = 5000) {
-      closed = true;
+      stopping.abort();
       o.nodeEvents.off('change', onNode);
       o.clusterEvents.off('change', onCluster);
       await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     },
   };
 }
+
+/** A network error or 5xx: worth another attempt. */
+class RetryableDelivery extends Error {}
 
 async function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<'ok' | 'refused' | 'retry'> {
   try {
