@@ -4,7 +4,7 @@ import { createLogger } from '../log/logger';
 import { startHomeport } from '../main';
 import { migrateLatest, openDatabase } from '../store/db';
 import { NodesRepo, type Node } from '../store/nodes-repo';
-import { normalizeMac } from '../nodes/mac';
+import { parseNodeRef } from '../nodes/ref';
 import { CliExit, EXIT } from './exit';
 import { registerReprovisionCommands } from './reprovision';
 
@@ -111,11 +111,8 @@ export function buildCli(): Command {
   return program;
 }
 
-async function findNode(nodes: NodesRepo, ref: string): Promise<Node | null> {
-  if (/^\d+$/.test(ref)) return nodes.byId(Number(ref));
-  const mac = normalizeMac(ref);
-  if (mac) return nodes.byMac(mac);
-  return nodes.byHostname(ref);
+function findNode(nodes: NodesRepo, ref: string): Promise<Node | null> {
+  return nodes.byRef(parseNodeRef(ref));
 }
 
 export async function runCli(argv: string[]): Promise<number> {

@@ -9,7 +9,7 @@ import type Koa from 'koa';
 import { safeEqual } from '../auth/tokens';
 import { HttpError } from '../http/errors';
 import type { Logger } from '../log/logger';
-import { normalizeMac } from '../nodes/mac';
+import { parseNodeRef } from '../nodes/ref';
 import type { NodesService } from '../nodes/service';
 import type { Node } from '../store/nodes-repo';
 import { endSession, isReader, isValidSession, requireReader, safeNext, SESSION_COOKIE, startSession, type AccessOptions } from './access';
@@ -86,10 +86,10 @@ async function listPage({ service, knex, renderer, access }: MonitoringRoutesOpt
   ctx.body = wantsFragment(ctx) ? renderer.fragment('list-live', context) : renderer.page('list', 'Nodes', context);
 }
 
+/** The node page takes an id or a MAC, like the API. */
 async function findNode(service: NodesService, ref: string): Promise<Node | null> {
-  if (/^\d{1,10}$/.test(ref)) return service.nodes.byId(Number(ref));
-  const mac = normalizeMac(ref);
-  return mac ? service.nodes.byMac(mac) : null;
+  const parsed = parseNodeRef(ref);
+  return parsed.kind === 'hostname' ? null : service.nodes.byRef(parsed);
 }
 
 async function nodePage({ service, renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context): Promise<void> {

@@ -4,7 +4,7 @@ import { checkNodeToken, requireAdmin, type PhoneHomeAuth } from '../auth/middle
 import { nodeToken } from '../auth/tokens';
 import { notFound, conflict, ValidationError } from '../http/errors';
 import type { Node } from '../store/nodes-repo';
-import { normalizeMac } from './mac';
+import { parseNodeRef } from './ref';
 import { historyToJson, nodeToJson } from './present';
 import { NodeNotFoundError, UnknownPhaseError, type NodesService } from './service';
 import { ipField, nodeCreateBody, nodeUpdateBody, parseBody, phaseBody, registerBody } from './validation';
@@ -17,13 +17,9 @@ export interface NodeRoutesOptions {
 
 /** `:id` is a numeric node id or a MAC in any accepted spelling. */
 async function resolveNode(service: NodesService, ref: string): Promise<Node> {
-  let node: Node | null = null;
-  if (/^\d{1,10}$/.test(ref)) node = await service.nodes.byId(Number(ref));
-  else {
-    const mac = normalizeMac(ref);
-    if (!mac) throw new ValidationError('id', 'must be a node id or a MAC address');
-    node = await service.nodes.byMac(mac);
-  }
+  const parsed = parseNodeRef(ref);
+  if (parsed.kind === 'hostname') throw new ValidationError('id', 'must be a node id or a MAC address');
+  const node = await service.nodes.byRef(parsed);
   if (!node) throw notFound(`no node ${ref}`);
   return node;
 }

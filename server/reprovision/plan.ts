@@ -1,4 +1,4 @@
-import { normalizeMac } from '../nodes/mac';
+import { parseNodeRef } from '../nodes/ref';
 import type { Node, NodeChanges } from '../store/nodes-repo';
 
 /**
@@ -22,11 +22,10 @@ export function selectTargets(nodes: readonly Node[], targets: ReprovisionTarget
 
 /** A node by id, MAC (any accepted spelling) or hostname (case-insensitive). */
 export function findByRef(nodes: readonly Node[], ref: string): Node | undefined {
-  if (/^\d{1,10}$/.test(ref)) return nodes.find((n) => n.id === Number(ref));
-  const mac = normalizeMac(ref);
-  if (mac) return nodes.find((n) => n.mac === mac);
-  const name = ref.toLowerCase();
-  return nodes.find((n) => n.hostname?.toLowerCase() === name);
+  const parsed = parseNodeRef(ref);
+  if (parsed.kind === 'id') return nodes.find((n) => n.id === parsed.id);
+  if (parsed.kind === 'mac') return nodes.find((n) => n.mac === parsed.mac);
+  return nodes.find((n) => n.hostname?.toLowerCase() === parsed.hostname);
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { PhaseStatus, ReprovisionStatus } from '../nodes/phases';
+import type { NodeRef } from '../nodes/ref';
 
 export interface Node {
   id: number;
@@ -122,6 +123,13 @@ export class NodesRepo {
   async byMac(mac: string, trx: Knex = this.knex): Promise<Node | null> {
     const row = await trx('nodes').where({ mac }).first();
     return row ? rowToNode(row) : null;
+  }
+
+  /** By id, MAC or hostname (hostnames are stored lower case). */
+  byRef(ref: NodeRef): Promise<Node | null> {
+    if (ref.kind === 'id') return this.byId(ref.id);
+    if (ref.kind === 'mac') return this.byMac(ref.mac);
+    return this.byHostname(ref.hostname);
   }
 
   async byHostname(hostname: string): Promise<Node | null> {
