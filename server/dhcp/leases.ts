@@ -153,6 +153,11 @@ export class LeaseBook {
     return offset >= 0 && offset < this.size;
   }
 
+  /** Takes in a lease the store knows of and this book did not (another instance's, or from before a restart). */
+  remember(lease: Lease): void {
+    this.put(lease);
+  }
+
   /** Stores a lease, evicting any other record for the same MAC or address (mirrors the table's unique keys). */
   private put(lease: Lease): Lease {
     const sameMac = this.byMac.get(lease.mac);

@@ -41,7 +41,7 @@ import {
   type ClientRequest,
   type DhcpPacket,
 } from './codec';
-import { LeaseRepository } from './lease-repo';
+import { LeaseRepository, type ClaimOutcome, type LeaseClaim } from './lease-repo';
 import { LeaseBook, type Lease } from './leases';
 import { createDhcpMetrics, type DhcpMetrics } from './metrics';
 import { buildReply, replyDestination, ZERO_IP, type Destination, type NetworkOptions, type ReplySpec } from './replies';
@@ -91,6 +91,8 @@ export interface DhcpServer {
 const RESERVATION_REFRESH_MS = 10_000;
 const OFFER_HOLD_MS = 60_000;
 const DECLINE_QUARANTINE_MS = 10 * 60_000;
+/** Offers tried per DISCOVER when the store says another instance holds the chosen address. */
+const OFFER_ATTEMPTS = 8;
 
 type Reply = { packet: DhcpPacket; to: Destination };
 type Via = 'dhcp' | 'pxe';
@@ -142,7 +144,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     const parsed = parseDhcp(msg);
     if (!parsed.ok) {
       metrics.malformed.inc();
-      opts.log.debug({ from: from.address, error: parsed.error, bytes: msg.length }, 'dhcp malformed packet');
+      opts.log.warn({ from: from.address, error: parsed.error, bytes: msg.length }, 'dhcp malformed packet');
       return null;
     }
     const packet = parsed.packet;
@@ -269,22 +271,19 @@ async function startFullMode(
     const mac = client.mac!;
     if (packet.giaddr !== ZERO_IP && !inSubnet(packet.giaddr)) return { ignored: 'relay from a subnet without a pool' };
     switch (client.messageType) {
-      case MessageType.DISCOVER: {
-        const lease = book.offer(mac, client.requestedIp, now());
-        if (!lease) return { ignored: 'pool exhausted' };
-        return leaseReply(MessageType.OFFER, client, lease);
-      }
+      case MessageType.DISCOVER:
+        return discover(client, mac);
       case MessageType.REQUEST:
         return request(packet, client, mac);
       case MessageType.DECLINE: {
         const quarantined = client.requestedIp ? book.decline(mac, client.requestedIp, now()) : null;
-        if (quarantined) await writer.write(quarantined);
+        if (quarantined) await writer.claim({ lease: quarantined, replaces: mac });
         opts.log.warn({ mac, ip: client.requestedIp }, 'dhcp address declined: another host uses it');
         return { ignored: 'DECLINE needs no reply' };
       }
       case MessageType.RELEASE: {
         const released = book.release(mac, packet.ciaddr, now());
-        if (released) await writer.write(released);
+        if (released) await writer.claim({ lease: released });
         return { ignored: 'RELEASE needs no reply' };
       }
       case MessageType.INFORM:
@@ -293,6 +292,23 @@ async function startFullMode(
       default:
         return { ignored: 'unexpected message type' };
     }
+  }
+
+  /**
+   * The offer is held in the store before it is sent, so another instance on
+   * the same database does not offer it too; when the store says someone
+   * else holds the address (or this client holds another one), the book
+   * learns it and chooses again.
+   */
+  async function discover(client: ClientRequest, mac: string): Promise<ReplySpec | { ignored: string }> {
+    for (let attempt = 0; attempt < OFFER_ATTEMPTS; attempt++) {
+      const lease = book.offer(mac, client.requestedIp, now());
+      if (!lease) return { ignored: 'pool exhausted' };
+      const claimed = await writer.claim({ lease, offer: true });
+      if (claimed.ok) return leaseReply(MessageType.OFFER, client, lease);
+      book.remember(claimed.holder);
+    }
+    return { ignored: 'every address tried is held by another instance' };
   }
 
   /** RFC 2131 4.3.2: SELECTING (server id), INIT-REBOOT (option 50 only) or RENEWING/REBINDING (ciaddr). */
@@ -305,7 +321,12 @@ async function startFullMode(
     const outcome = book.request(mac, ip, pool!.leaseSeconds * 1000, now(), details);
     if (!outcome.ok) return nak(outcome.reason);
     // The ACK goes out only once the lease is on disk: an acknowledged lease survives a crash.
-    await writer.write(outcome.lease);
+    // The store has the last word: another instance may hold the address.
+    const claimed = await writer.claim({ lease: outcome.lease });
+    if (!claimed.ok) {
+      book.remember(claimed.holder);
+      return nak(`address ${ip} is in use`);
+    }
     return leaseReply(MessageType.ACK, client, outcome.lease);
   }
 
@@ -319,12 +340,12 @@ async function startFullMode(
 }
 
 /**
- * Group commit: writes that arrive while a transaction is in flight go
- * together in the next one, so a burst of ACKs costs one fsync per batch,
- * not one per lease. Each caller still waits for its own lease to be durable.
+ * Group commit: claims that arrive while a transaction is in flight go
+ * together in the next one, so a burst of offers and ACKs costs one fsync
+ * per batch, not one per lease. Each caller waits for its own claim's outcome.
  */
 class BatchedWriter {
-  private pending: { lease: Lease; done: (err?: unknown) => void }[] = [];
+  private pending: { claim: LeaseClaim; done: (outcome: ClaimOutcome | null, err?: unknown) => void }[] = [];
   private flushing: Promise<void> | null = null;
 
   constructor(
@@ -332,9 +353,9 @@ class BatchedWriter {
     private readonly now: () => number,
   ) {}
 
-  write(lease: Lease): Promise<void> {
+  claim(claim: LeaseClaim): Promise<ClaimOutcome> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ lease, done: (err) => (err ? reject(err) : resolve()) });
+      this.pending.push({ claim, done: (outcome, err) => (outcome ? resolve(outcome) : reject(err)) });
       this.flushing ??= this.flushLoop();
     });
   }
@@ -348,13 +369,13 @@ class BatchedWriter {
       const batch = this.pending;
       this.pending = [];
       try {
-        await this.repo.save(
-          batch.map((item) => item.lease),
+        const outcomes = await this.repo.claim(
+          batch.map((item) => item.claim),
           this.now(),
         );
-        for (const item of batch) item.done();
+        batch.forEach((item, i) => item.done(outcomes[i]!));
       } catch (err) {
-        for (const item of batch) item.done(err);
+        for (const item of batch) item.done(null, err);
       }
     }
     this.flushing = null;
@@ -375,7 +396,8 @@ function assertInterfaceOwns(name: string, ip: string): void {
   }
 }
 
-function bindSocket(address: string, port: number): Promise<dgram.Socket> {
+/** A UDP socket sharing its port (SO_REUSEADDR): broadcasts reach every socket bound to it. */
+export function bindSocket(address: string, port: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     socket.once('error', reject);

@@ -105,15 +105,28 @@ for (const kind of DATABASE_KINDS) {
       await db?.close();
     });
 
-    it('persists leases, replacing rows that held the same MAC or address', async () => {
+    it('claims leases: a held address is refused to another MAC, a released one is taken over with the old rows replaced', async () => {
       const repo = new LeaseRepository(db.knex);
       const a: Lease = { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR, hostname: 'n1', clientId: '01' };
-      await repo.save([a, { mac: mac(2), ip: '10.77.1.102', state: 'bound', expiresAt: T0 + HOUR }], T0);
-      // mac(2) moves onto mac(1)'s address: both old rows go.
-      await repo.save([{ mac: mac(2), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + 2 * HOUR }], T0);
+      expect(await repo.claim([{ lease: a }, { lease: { mac: mac(2), ip: '10.77.1.102', state: 'bound', expiresAt: T0 + HOUR } }], T0)).to.deep.equal([{ ok: true }, { ok: true }]);
+      const onto100: Lease = { mac: mac(2), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + 2 * HOUR };
+      const refused = await repo.claim([{ lease: onto100 }], T0);
+      expect(refused[0]).to.deep.include({ ok: false });
+      expect(refused[0]!.ok ? null : refused[0]!.holder).to.deep.include({ mac: mac(1), ip: '10.77.1.100', state: 'bound' });
+      // mac(1) releases; mac(2) moves onto its address: both old rows go.
+      expect(await repo.claim([{ lease: { ...a, state: 'released', expiresAt: T0 } }], T0)).to.deep.equal([{ ok: true }]);
+      expect(await repo.claim([{ lease: onto100 }], T0)).to.deep.equal([{ ok: true }]);
       const rows = await repo.loadAll();
       expect(rows).to.have.length(1);
       expect(rows[0]).to.deep.include({ mac: mac(2), ip: '10.77.1.100', expiresAt: T0 + 2 * HOUR });
+    });
+
+    it('an offer to a client holding another bound address returns that lease instead of moving it', async () => {
+      const repo = new LeaseRepository(db.knex);
+      await repo.claim([{ lease: { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0);
+      const [outcome] = await repo.claim([{ lease: { mac: mac(1), ip: '10.77.1.101', state: 'offered', expiresAt: T0 + 60_000 }, offer: true }], T0);
+      expect(outcome).to.deep.include({ ok: false });
+      expect(outcome!.ok ? null : outcome!.holder.ip).to.equal('10.77.1.100');
     });
 
     it('gives a client the same address after a restart (a new book from the table)', async () => {
@@ -121,7 +134,7 @@ for (const kind of DATABASE_KINDS) {
       const before = new LeaseBook(pool, timings);
       for (const n of [1, 2]) {
         const outcome = before.request(mac(n), before.offer(mac(n), undefined, T0)!.ip, HOUR, T0);
-        if (outcome.ok) await repo.save([outcome.lease], T0);
+        if (outcome.ok) await repo.claim([{ lease: outcome.lease }], T0);
       }
       const after = new LeaseBook(pool, timings, await new LeaseRepository(db.knex).loadAll());
       expect(after.offer(mac(2), undefined, T0 + 1000)?.ip).to.equal(before.leaseOf(mac(2))!.ip);
