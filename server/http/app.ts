@@ -1,16 +1,20 @@
+import fs from 'node:fs';
 import { bodyParser } from '@koa/bodyparser';
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
+import { z } from 'zod';
 import type { Logger } from '../log/logger';
 import { httpMetricsMiddleware } from '../metrics/registry';
+import { ApiRouter } from './api';
 import { errorMiddleware } from './errors';
+import { buildOpenApi } from './openapi';
 
 export interface HttpAppOptions {
   log: Logger;
   registry: Registry;
   bodyLimitKb: number;
-  /** Routers of the domains (phone-home, boot, admin, ...), mounted in order. */
+  /** Routers of the domains (phone-home, boot, admin, ...), mounted in order; the routes of ApiRouters make the OpenAPI document. */
   routers: Router[];
   /** Health of the database, for /healthz. */
   checkDatabase: () => Promise<void>;
@@ -35,20 +39,50 @@ export function createHttpApp(options: HttpAppOptions): Koa {
       jsonStrict: true,
     }),
   );
-  const core = new Router();
-  core.get('/healthz', async (ctx) => {
-    try {
-      await options.checkDatabase();
-      ctx.body = { status: 'ok', database: 'ok' };
-    } catch (err) {
-      ctx.status = 503;
-      ctx.body = { status: 'unhealthy', database: (err as Error).message };
-    }
-  });
-  core.get('/metrics', async (ctx) => {
-    ctx.type = options.registry.contentType;
-    ctx.body = await options.registry.metrics();
-  });
-  for (const router of [core, ...options.routers]) app.use(router.routes()).use(router.allowedMethods());
+  const core = coreRouter(options);
+  const routers = [core, ...options.routers];
+  let document: object = {};
+  core.endpoint(
+    { method: 'get', path: '/api/openapi.json', tag: 'meta', summary: 'This OpenAPI 3.1 document', description: 'Public: it describes the contract and holds no data; clients and tools need it before they have a token.', auth: 'public', responses: { 200: { description: 'the document', contentType: 'application/json' } } },
+    (ctx) => {
+      ctx.body = document;
+    },
+  );
+  // Built once, at start: a route declared twice fails here, not on a request.
+  document = buildOpenApi(
+    routers.flatMap((r) => (r instanceof ApiRouter ? r.endpoints : [])),
+    { title: 'homeport', version: HOMEPORT_VERSION, description: "Network-boot server with a phone-home API. Generated from the routes' own request schemas." },
+  );
+  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;
+}
+
+/** package.json's version. */
+const HOMEPORT_VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const healthJson = z.object({ status: z.enum(['ok', 'unhealthy']), database: z.string().describe('ok, or why the database is not reachable') }).strict();
+
+/** Health and metrics, for probes and Prometheus. */
+function coreRouter(options: HttpAppOptions): ApiRouter {
+  const core = new ApiRouter();
+  core.endpoint(
+    { method: 'get', path: '/healthz', tag: 'meta', summary: 'Liveness and database health', auth: 'public', responses: { 200: { description: 'healthy', schema: healthJson }, 503: { description: 'the database is not reachable', schema: healthJson } } },
+    async (ctx) => {
+      try {
+        await options.checkDatabase();
+        ctx.body = { status: 'ok', database: 'ok' };
+      } catch (err) {
+        ctx.status = 503;
+        ctx.body = { status: 'unhealthy', database: (err as Error).message };
+      }
+    },
+  );
+  core.endpoint(
+    { method: 'get', path: '/metrics', tag: 'meta', summary: 'Prometheus metrics', auth: 'public', responses: { 200: { description: 'metrics in the Prometheus text format', contentType: 'text/plain' } } },
+    async (ctx) => {
+      ctx.type = options.registry.contentType;
+      ctx.body = await options.registry.metrics();
+    },
+  );
+  return core;
 }

@@ -1,11 +1,12 @@
 import type { HistoryEntry } from '../store/history-repo';
 import type { Node } from '../store/nodes-repo';
 import { catalogueProgress, type PhaseCatalogue } from './phases';
+import type { HistoryJson, NodeJson } from './schemas';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** A node as the API shows it: the seeds' snake_case names, ISO times. */
-export function nodeToJson(node: Node, catalogue: PhaseCatalogue) {
+export function nodeToJson(node: Node, catalogue: PhaseCatalogue): NodeJson {
   return {
     id: node.id,
     mac: node.mac,
@@ -31,7 +32,7 @@ export function nodeToJson(node: Node, catalogue: PhaseCatalogue) {
   };
 }
 
-export function historyToJson(entry: HistoryEntry) {
+export function historyToJson(entry: HistoryEntry): HistoryJson {
   return {
     id: entry.id,
     node_id: entry.nodeId,

@@ -1,13 +1,7 @@
 import type { Knex } from 'knex';
+import type { DeploymentSummary } from './schemas';
 
-export interface DeploymentSummary {
-  total_nodes: number;
-  by_phase: Record<string, number>;
-  by_reprovision_status: Record<string, number>;
-  in_progress: { id: number; hostname: string | null; mac: string; phase: string; since: string | null }[];
-  failures: { id: number; hostname: string | null; mac: string; phase: string; message: string | null; at: string }[];
-  durations: { deployed_nodes: number; avg_seconds: number | null; min_seconds: number | null; max_seconds: number | null };
-}
+export type { DeploymentSummary } from './schemas';
 
 async function countBy(knex: Knex, column: string): Promise<Record<string, number>> {
   const rows = (await knex('nodes').select(column).count({ n: '*' }).groupBy(column)) as Record<string, unknown>[];

@@ -1,6 +1,6 @@
 import net from 'node:net';
-import { z, type ZodIssue } from 'zod';
-import { ValidationError } from '../http/errors';
+import { z } from 'zod';
+import { intFromText, queryText } from '../http/validation';
 import { normalizeMac } from './mac';
 import { PHASE_STATUSES } from './phases';
 
@@ -51,10 +51,6 @@ export const registerBody = z
   .strict();
 export type RegisterBody = z.infer<typeof registerBody>;
 
-/** Shell clients post forms, where numbers arrive as text. */
-const intFromText = (min: number, max: number) =>
-  z.preprocess((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v), z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer').min(min).max(max));
-
 export const phaseBody = z
   .object({
     mac: macField.optional(),
@@ -97,20 +93,23 @@ export const nodeUpdateBody = z
   .strict();
 export type NodeUpdateBody = z.infer<typeof nodeUpdateBody>;
 
-/** Parses a body with a schema; the first problem becomes one message naming the field. */
-export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.infer<T> {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ValidationError('body', 'must be a JSON object (or a form)');
-  }
-  const result = schema.safeParse(body);
-  if (!result.success) throw toValidationError(result.error.issues[0]!);
-  return result.data as z.infer<T>;
-}
+export const historyQuery = z
+  .object({
+    order: z.enum(['asc', 'desc']).default('asc').describe('asc: oldest first; desc: newest first'),
+    limit: intFromText(1, 1000).default(100),
+    offset: intFromText(0, 1e9).default(0),
+  });
 
-function toValidationError(issue: ZodIssue): ValidationError {
-  if (issue.code === 'unrecognized_keys') return new ValidationError(issue.keys.join(', '), 'unknown field');
-  const field = issue.path.join('.') || 'body';
-  if (issue.code === 'invalid_type' && issue.received === 'undefined') return new ValidationError(field, 'is required');
-  if (issue.code === 'invalid_enum_value') return new ValidationError(field, `must be one of ${issue.options.join(', ')}`);
-  return new ValidationError(field, issue.message);
-}
+export const nodeListQuery = z
+  .object({
+    cluster: queryText().optional(),
+    profile: queryText().optional(),
+    phase: queryText().optional().describe('deployment phase'),
+    reprovision_status: queryText().optional(),
+    status: queryText().optional(),
+    limit: intFromText(1, 10000).default(1000),
+    offset: intFromText(0, 1e9).default(0),
+  });
+
+/** Moved to ../http/validation; re-exported until every route imports it from there. */
+export { parseBody } from '../http/validation';

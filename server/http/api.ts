@@ -1,0 +1,113 @@
+/**
+ * Every HTTP route is declared once, with its contract, through an ApiRouter:
+ * the declaration registers the route on a @koa/router AND records the
+ * metadata from which GET /api/openapi.json is built (./openapi.ts). The zod
+ * schemas given as `body` and `query` are the ones that validate the request,
+ * so the document cannot drift from what the server accepts; `auth: 'admin'`
+ * both documents and enforces the admin token.
+ *
+ * Declaring a new route:
+ *
+ *   const api = new ApiRouter({ adminToken });            // adminToken: only if it has admin routes
+ *   api.endpoint(
+ *     {
+ *       method: 'post',
+ *       path: '/api/jobs/:id/cancel',                      // Koa syntax; `:id` becomes {id} in the document
+ *       tag: 'jobs',
+ *       summary: 'Cancel a queued job',
+ *       auth: 'admin',                                     // 'public' | 'admin' | 'node' | 'reader', see RouteAuth
+ *       params: { id: 'job id' },
+ *       body: cancelBody,                                  // zod; parsed before the handler, 400 on a bad field
+ *       query: listQuery,                                  // zod object; same
+ *       responses: { 200: { description: 'the job', schema: jobJson }, 404: 'no such job', 409: 'job already finished' },
+ *     },
+ *     async (ctx, { body, query }) => { ctx.body = ... },  // body and query typed from the schemas
+ *   );
+ *   return [api];                                          // an ApiRouter is a Router: mount it as before (server/main.ts)
+ *
+ * A route registered with router.get()/post() (on a plain Router or an
+ * ApiRouter) does not reach the document, and test/http/route-table.test.ts,
+ * which walks the mounted routers' stacks, fails.
+ */
+import Router, { type RouterContext } from '@koa/router';
+import type Koa from 'koa';
+import type { z } from 'zod';
+import { requireAdmin } from '../auth/middleware';
+import { parseBody, parseQuery } from './validation';
+
+/**
+ * Who may call a route:
+ * - public: anyone (boot scripts, health, metrics, this document);
+ * - admin: `Authorization: Bearer <admin token>`, enforced by ApiRouter;
+ * - node: the node's phone-home token (X-Homeport-Token or a `token` field), checked by the handler once it knows the MAC;
+ * - reader: the status page: public, or admin (token or login session) with monitoring.requireAdmin; enforced by the route's `use`.
+ */
+export type RouteAuth = 'public' | 'admin' | 'node' | 'reader';
+export type RouteMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface ResponseSpec {
+  description: string;
+  /** The JSON body's schema (responses built by the presenters are typed from it). */
+  schema?: z.ZodTypeAny;
+  /** Default application/json; text/plain, text/html, text/event-stream, ... for the others. */
+  contentType?: string;
+}
+
+export interface RouteSpec<B extends z.ZodTypeAny | undefined = z.ZodTypeAny | undefined, Q extends z.ZodTypeAny | undefined = z.ZodTypeAny | undefined> {
+  method: RouteMethod;
+  /** Koa path syntax (`/api/nodes/:id`); with `match`, the path as documented. */
+  path: string;
+  /** A regular expression Koa matches instead of `path` (paths path-to-regexp cannot express). */
+  match?: RegExp;
+  /** Groups operations in the document: nodes, status, boot, monitoring, clusters, ... */
+  tag: string;
+  summary: string;
+  description?: string;
+  auth: RouteAuth;
+  /** Description of each path parameter. */
+  params?: Record<string, string>;
+  body?: B;
+  /** The body may also come as an HTML/curl form (shell clients and the login page). */
+  acceptsForm?: boolean;
+  query?: Q;
+  /** By status; a string is a description of an error answered as `{error, detail}`. */
+  responses: Record<number, ResponseSpec | string>;
+  /** Middleware run before validation and the handler (e.g. the status page's reader check). */
+  use?: Koa.Middleware[];
+}
+
+type Parsed<S> = S extends z.ZodTypeAny ? z.output<S> : undefined;
+export type RouteInput<B, Q> = { body: Parsed<B>; query: Parsed<Q> };
+export type RouteHandler<B, Q> = (ctx: RouterContext, input: RouteInput<B, Q>) => unknown;
+
+/** A @koa/router Router (mount it like one) whose routes carry their contract. */
+export class ApiRouter extends Router {
+  readonly endpoints: RouteSpec[] = [];
+  private readonly adminTokenValue: string | undefined;
+
+  constructor(options: { adminToken?: string } = {}) {
+    super();
+    this.adminTokenValue = options.adminToken;
+  }
+
+  endpoint<B extends z.ZodTypeAny | undefined = undefined, Q extends z.ZodTypeAny | undefined = undefined>(spec: RouteSpec<B, Q>, handler: RouteHandler<B, Q>): this {
+    const middleware: Koa.Middleware[] = [];
+    if (spec.auth === 'admin') middleware.push(requireAdmin(this.adminToken(spec)));
+    middleware.push(...(spec.use ?? []));
+    middleware.push(async (ctx) => {
+      const input = {
+        body: spec.body ? parseBody(spec.body, ctx.request.body) : undefined,
+        query: spec.query ? parseQuery(spec.query, ctx.query) : undefined,
+      } as RouteInput<B, Q>;
+      await handler(ctx as RouterContext, input);
+    });
+    this.register(spec.match ?? spec.path, [spec.method.toUpperCase()], middleware);
+    this.endpoints.push(spec as RouteSpec);
+    return this;
+  }
+
+  private adminToken(spec: RouteSpec<z.ZodTypeAny | undefined, z.ZodTypeAny | undefined>): string {
+    if (!this.adminTokenValue) throw new Error(`${spec.method.toUpperCase()} ${spec.path} is an admin route: create its ApiRouter with { adminToken }`);
+    return this.adminTokenValue;
+  }
+}

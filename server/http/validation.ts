@@ -1,0 +1,42 @@
+import { z, type ZodIssue } from 'zod';
+import { ValidationError } from './errors';
+
+/** Parses a body with a schema; the first problem becomes one message naming the field. */
+export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.infer<T> {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ValidationError('body', 'must be a JSON object (or a form)');
+  }
+  return parseWith(schema, body);
+}
+
+/** Parses the query string (Koa's ctx.query: a value is a string, or an array when repeated). */
+export function parseQuery<T extends z.ZodTypeAny>(schema: T, query: unknown): z.infer<T> {
+  return parseWith(schema, query ?? {});
+}
+
+/** Parses any value; `field` prefixes the field named in the error (e.g. `params` of a job). */
+export function parseWith<T extends z.ZodTypeAny>(schema: T, value: unknown, field?: string): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw toValidationError(field ? { ...issue, path: [field, ...issue.path] } : issue);
+  }
+  return result.data as z.infer<T>;
+}
+
+function toValidationError(issue: ZodIssue): ValidationError {
+  if (issue.code === 'unrecognized_keys') return new ValidationError(issue.keys.join(', '), 'unknown field');
+  const field = issue.path.join('.') || 'body';
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') return new ValidationError(field, 'is required');
+  if (issue.code === 'invalid_enum_value') return new ValidationError(field, `must be one of ${issue.options.join(', ')}`);
+  return new ValidationError(field, issue.message);
+}
+
+/** An integer in [min, max]; also as text, since forms and query strings carry numbers as text. */
+export const intFromText = (min: number, max: number) => {
+  const rule = `must be an integer from ${min} to ${max}`;
+  return z.preprocess((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v), z.number({ invalid_type_error: rule }).int(rule).min(min, rule).max(max, rule));
+};
+
+/** A query value given once (Koa makes a repeated one an array), at most `max` characters. */
+export const queryText = (max = 64) => z.string({ invalid_type_error: `must be given once, at most ${max} characters` }).max(max, `must be given once, at most ${max} characters`);
