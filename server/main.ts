@@ -70,7 +70,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const app = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {
-    http = await listenHttp(app, config.http.host, config.http.port);
+    http = await listenHttp(app, config.http.host, config.http.port, config.http);
   } catch (err) {
     monitoring.close();
     await db.close();

@@ -111,6 +111,10 @@ export const configSchema = z
         /** Base URL machines use to reach this server; derived from the request when unset. */
         publicUrl: z.string().url().optional(),
         bodyLimitKb: z.number().int().min(1).max(10240).default(64),
+        /** A client must send all its headers within this time (slowloris); checked every second. */
+        headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        /** ...and the whole request, body included, within this time. */
+        requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
       })
       .strict()
       .default({}),

@@ -168,10 +168,15 @@ function readIp(buf: Buffer, offset: number): string {
   return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
 }
 
+/**
+ * sname and file are NUL-terminated (RFC 2131), so at most length - 1
+ * characters are text; a sender that fills the whole field loses its last
+ * byte, which keeps parse and encode inverse to each other (found by fuzzing).
+ */
 function readCString(buf: Buffer, offset: number, length: number): string {
-  const field = buf.subarray(offset, offset + length);
+  const field = buf.subarray(offset, offset + length - 1);
   const nul = field.indexOf(0);
-  return field.subarray(0, nul === -1 ? length : nul).toString('latin1');
+  return field.subarray(0, nul === -1 ? field.length : nul).toString('latin1');
 }
 
 // ---------------------------------------------------------------- encode

@@ -9,11 +9,18 @@ export interface RunningHttpServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function listenHttp(app: Koa, host: string, port: number): Promise<RunningHttpServer> {
-  const server = http.createServer(app.callback());
+export interface HttpTimeouts {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export async function listenHttp(app: Koa, host: string, port: number, timeouts: HttpTimeouts = { headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 }): Promise<RunningHttpServer> {
+  // Node enforces both timeouts only when it sweeps its connections (every 30 s
+  // by default): sweep every second, so a slow client is cut off close to its limit.
+  const server = http.createServer({ connectionsCheckingInterval: Math.min(1_000, timeouts.headersTimeoutMs) }, app.callback());
   server.keepAliveTimeout = 5_000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 60_000;
+  server.headersTimeout = timeouts.headersTimeoutMs;
+  server.requestTimeout = timeouts.requestTimeoutMs;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // A rack powering on at once opens hundreds of connections together; the

@@ -152,7 +152,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     const parsed = parsePacket(message);
     if (!parsed.ok) {
       metrics.malformedPackets.inc();
-      log.debug({ client: key, error: parsed.error }, 'tftp: malformed packet dropped');
+      log.warn({ client: key, error: parsed.error, bytes: message.length }, 'tftp: malformed packet dropped');
       return;
     }
     const packet = parsed.packet;

@@ -8,132 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { MessageType } from '../../server/dhcp/codec';
-import { migrateLatest, openDatabase } from '../../server/store/db';
-import type { ProbeReply, ProbeSpec } from '../helpers/dhcp-probe';
-import { createLab, runOk, sleep, stopChild, waitForOutput, type Lab, type LabHost } from '../helpers/netns';
-import type { ChildProcess } from 'node:child_process';
+import { dhclient, leaseStates, probe, probeHost, readEnvFile, startDhcpRunner, udhcpc, withStore, writeUdhcpcScript, type DhcpRunner } from '../helpers/dhcp-lab';
+import { createLab, sleep, stopChild, type Lab } from '../helpers/netns';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
-const RUNNER = path.join(REPO, 'test/helpers/dhcp-runner.ts');
-const PROBE = path.join(REPO, 'test/helpers/dhcp-probe.ts');
 const PXE_BIOS = 'PXEClient:Arch:00000:UNDI:002001';
 const hex = (s: string) => Buffer.from(s).toString('hex');
-
-interface Homeport {
-  child: ChildProcess;
-  logs: () => LogLine[];
-  stop(): Promise<void>;
-}
-
-interface LogLine {
-  msg: string;
-  type?: string;
-  mac?: string;
-  yiaddr?: string;
-  file?: string;
-  reason?: string;
-}
-
-/** Starts test/helpers/dhcp-runner.ts inside the switch namespace; resolves once it listens. */
-async function startHomeport(lab: Lab, config: Record<string, unknown>): Promise<Homeport> {
-  const child = lab.spawn(lab.ns, process.execPath, ['--import', 'tsx', RUNNER, JSON.stringify({ logLevel: 'debug', ...config })], { cwd: REPO });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  try {
-    await waitForOutput(child, /^ready$/, 30_000);
-  } catch (err) {
-    throw new Error(`homeport did not start: ${String(err)}\n${stderr}`);
-  }
-  const logs = () =>
-    stderr
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as LogLine);
-  return { child, logs, stop: () => stopChild(child) };
-}
-
-async function probe(lab: Lab, host: LabHost, spec: ProbeSpec): Promise<ProbeReply[]> {
-  const result = await lab.exec(host.ns, process.execPath, ['--import', 'tsx', PROBE, JSON.stringify(spec)], { timeoutMs: spec.waitMs + 20_000 });
-  if (result.code !== 0) throw new Error(`probe failed: ${result.stderr}`);
-  return JSON.parse(result.stdout.trim()) as ProbeReply[];
-}
-
-/** A host with a fixed address and a default route, so it can broadcast from a plain UDP socket. */
-async function probeHost(lab: Lab, label: string, address: string): Promise<LabHost> {
-  const host = await lab.addHost(label, { address });
-  await runOk('ip', ['-n', host.ns, 'route', 'add', 'default', 'dev', 'eth0']);
-  return host;
-}
-
-interface DhclientLease {
-  address?: string;
-  filename?: string;
-  serverId?: string;
-  nextServer?: string;
-}
-
-/** isc dhclient, one attempt, configuring nothing (-sf /bin/true); returns the lease it wrote. */
-async function dhclient(lab: Lab, host: LabHost, dir: string, confLines: string[], leaseFileSeed = ''): Promise<DhclientLease> {
-  const conf = path.join(dir, `${host.ns}.conf`);
-  const leases = path.join(dir, `${host.ns}.leases`);
-  const pidFile = path.join(dir, `${host.ns}.pid`);
-  fs.writeFileSync(conf, ['timeout 12;', 'retry 1;', ...confLines, ''].join('\n'));
-  fs.writeFileSync(leases, leaseFileSeed);
-  const result = await lab.exec(host.ns, 'dhclient', ['-1', '-v', '-cf', conf, '-sf', '/bin/true', '-lf', leases, '-pf', pidFile, 'eth0'], { timeoutMs: 30_000 });
-  await killByPidFile(pidFile); // dhclient daemonises once bound; that daemon is ours
-  if (result.code !== 0) throw new Error(`dhclient failed (${result.code}): ${result.stderr}`);
-  const text = fs.readFileSync(leases, 'utf8');
-  const last = text.slice(text.lastIndexOf('lease {'));
-  const pick = (re: RegExp) => re.exec(last)?.[1];
-  return {
-    address: pick(/fixed-address ([\d.]+);/),
-    filename: pick(/filename "([^"]*)";/),
-    serverId: pick(/option dhcp-server-identifier ([\d.]+);/),
-    nextServer: pick(/next-server ([\d.]+);/),
-  };
-}
-
-async function killByPidFile(pidFile: string): Promise<void> {
-  if (!fs.existsSync(pidFile)) return;
-  const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-  if (pid > 0) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/** busybox udhcpc, foreground, quits once bound; returns the environment its script saw at "bound". */
-async function udhcpc(lab: Lab, host: LabHost, dir: string, args: string[]): Promise<Record<string, string>> {
-  const envFile = path.join(dir, `${host.ns}-udhcpc.env`);
-  const script = writeUdhcpcScript(dir, envFile);
-  const result = await lab.exec(host.ns, 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '4', '-T', '2', '-s', script, ...args], { timeoutMs: 40_000 });
-  if (result.code !== 0 || !fs.existsSync(envFile)) throw new Error(`udhcpc got no lease (${result.code}): ${result.stderr}`);
-  return readEnvFile(envFile);
-}
-
-/** A udhcpc script that configures the address like the stock one (inside the client namespace) and saves its environment at "bound". */
-function writeUdhcpcScript(dir: string, envFile: string): string {
-  const script = path.join(dir, `udhcpc-${path.basename(envFile)}.sh`);
-  const lines = [
-    '#!/bin/sh',
-    'case "$1" in',
-    '  deconfig) ip addr flush dev "$interface" ;;',
-    `  bound) ip addr add "$ip/$mask" dev "$interface"; env > "${envFile}" ;;`,
-    'esac',
-    'exit 0',
-  ];
-  fs.writeFileSync(script, `${lines.join('\n')}\n`, { mode: 0o755 });
-  fs.rmSync(envFile, { force: true });
-  return script;
-}
-
-function readEnvFile(envFile: string): Record<string, string> {
-  const lines = fs.readFileSync(envFile, 'utf8').split('\n').filter((line) => line.includes('='));
-  return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-}
 
 describe('dhcp server with real clients in network namespaces', function () {
   this.timeout(120_000);
@@ -143,7 +22,7 @@ describe('dhcp server with real clients in network namespaces', function () {
     const serverIp = `${subnet}.1`;
     let lab: Lab;
     let dir: string;
-    let homeport: Homeport | undefined;
+    let homeport: DhcpRunner | undefined;
     let config: Record<string, unknown>;
 
     before(async () => {
@@ -157,7 +36,7 @@ describe('dhcp server with real clients in network namespaces', function () {
         sqlitePath: path.join(dir, 'homeport.sqlite'),
         pool: { start: `${subnet}.100`, end: `${subnet}.150`, subnetMask: '255.255.255.0', router: serverIp, dns: [serverIp], domain: 'lab.test', leaseSeconds: 600 },
       };
-      homeport = await startHomeport(lab, config);
+      homeport = await startDhcpRunner(lab, config);
     });
 
     after(async () => {
@@ -281,7 +160,7 @@ describe('dhcp server with real clients in network namespaces', function () {
       await addNode(config.sqlitePath as string, reserved.mac, `${subnet}.20`, 'pve-reserved');
 
       await homeport!.stop();
-      homeport = await startHomeport(lab, config);
+      homeport = await startDhcpRunner(lab, config);
 
       expect((await udhcpc(lab, again, dir, [])).ip).to.equal(before.ip);
       expect((await dhclient(lab, dhclientHost, dir, [])).address).to.equal(dhclientBefore.address);
@@ -297,7 +176,7 @@ describe('dhcp server with real clients in network namespaces', function () {
     const dnsmasqIp = `${subnet}.2`;
     let lab: Lab;
     let dir: string;
-    let homeport: Homeport | undefined;
+    let homeport: DhcpRunner | undefined;
 
     before(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hp-dhcp-proxy-'));
@@ -308,7 +187,7 @@ describe('dhcp server with real clients in network namespaces', function () {
         `--dhcp-range=${subnet}.100,${subnet}.150,255.255.255.0,1h`, `--dhcp-leasefile=${dir}/dnsmasq.leases`, '--user=root', '--group=root',
       ]);
       dnsmasq.stderr?.resume();
-      homeport = await startHomeport(lab, {
+      homeport = await startDhcpRunner(lab, {
         mode: 'proxy',
         interface: 'br0',
         serverIp,
@@ -373,23 +252,6 @@ describe('dhcp server with real clients in network namespaces', function () {
     });
   });
 });
-
-async function withStore<T>(sqlitePath: string, use: (knex: ReturnType<typeof openDatabase>['knex']) => Promise<T>): Promise<T> {
-  const db = openDatabase({ sqlitePath, synchronous: 'FULL', busyTimeoutMs: 5000 });
-  try {
-    await migrateLatest(db.knex);
-    return await use(db.knex);
-  } finally {
-    await db.close();
-  }
-}
-
-function leaseStates(sqlitePath: string): Promise<Map<string, { ip: string; state: string }>> {
-  return withStore(sqlitePath, async (knex) => {
-    const rows = (await knex('leases').select('mac', 'ip', 'state')) as { mac: string; ip: string; state: string }[];
-    return new Map(rows.map((r) => [r.mac, { ip: r.ip, state: r.state }]));
-  });
-}
 
 function addNode(sqlitePath: string, mac: string, ip: string, hostname: string): Promise<void> {
   const now = Date.now();

@@ -1,11 +1,12 @@
 /**
- * Sends one DHCP packet and prints every reply, for exchanges no packaged
+ * Sends one DHCP packet (or a list of raw ones) and prints every reply, for exchanges no packaged
  * client makes on demand (INFORM, a PXE request to port 4011, garbage).
  * Run inside a namespace:
  *   ip netns exec NS node --import tsx test/helpers/dhcp-probe.ts '<json ProbeSpec>'
  * Prints one JSON line: ProbeReply[].
  */
 import dgram from 'node:dgram';
+import fs from 'node:fs';
 import {
   decodeValue,
   encodeDhcp,
@@ -24,6 +25,8 @@ export interface ProbeSpec {
   waitMs: number;
   /** Raw bytes (hex) to send instead of a packet, e.g. garbage. */
   rawHex?: string;
+  /** A file of raw datagrams, one hex line each, sent in order in bursts of 20 (e.g. fuzzed packets; too many for argv). */
+  rawHexFile?: string;
   packet?: {
     messageType: number;
     mac: string;
@@ -102,8 +105,14 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => socket.bind(spec.listenPort ?? 68, '0.0.0.0', resolve));
   socket.setBroadcast(true);
-  const payload = spec.rawHex !== undefined ? Buffer.from(spec.rawHex, 'hex') : buildPacket(spec.packet!);
-  await new Promise<void>((resolve, reject) => socket.send(payload, spec.port, spec.to, (err) => (err ? reject(err) : resolve())));
+  const payloads = spec.rawHexFile
+    ? fs.readFileSync(spec.rawHexFile, 'utf8').split('\n').filter(Boolean)
+    : [spec.rawHex ?? buildPacket(spec.packet!).toString('hex')];
+  for (const [i, hex] of payloads.entries()) {
+    await new Promise<void>((resolve, reject) => socket.send(Buffer.from(hex, 'hex'), spec.port, spec.to, (err) => (err ? reject(err) : resolve())));
+    // A pause between bursts, so the server's socket buffer is not what drops packets.
+    if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   await new Promise((resolve) => setTimeout(resolve, spec.waitMs));
   socket.close();
   process.stdout.write(`${JSON.stringify(replies)}\n`);

@@ -153,12 +153,14 @@ export class LossyProxy {
     private readonly dropRate: number,
     private readonly duplicateRate: number,
     seed: number,
+    private readonly onClientPacket: (message: Buffer) => void,
   ) {
     this.seed = seed;
   }
 
-  static async start(serverPort: number, opts: { dropRate: number; duplicateRate: number; seed?: number }): Promise<LossyProxy> {
-    const proxy = new LossyProxy(serverPort, opts.dropRate, opts.duplicateRate, opts.seed ?? 42);
+  /** `onClientPacket` sees every datagram a client sends (before any drop), e.g. to record fixtures. */
+  static async start(serverPort: number, opts: { dropRate: number; duplicateRate: number; seed?: number; onClientPacket?: (message: Buffer) => void }): Promise<LossyProxy> {
+    const proxy = new LossyProxy(serverPort, opts.dropRate, opts.duplicateRate, opts.seed ?? 42, opts.onClientPacket ?? (() => undefined));
     await new Promise<void>((resolve) => proxy.front.bind(0, '127.0.0.1', resolve));
     proxy.front.on('message', (message, client) => void proxy.fromClient(message, client));
     return proxy;
@@ -183,6 +185,7 @@ export class LossyProxy {
   }
 
   private async fromClient(message: Buffer, client: RemoteInfo): Promise<void> {
+    this.onClientPacket(message);
     const key = `${client.address}:${client.port}`;
     const back = this.backs.get(key);
     if (back) {
