@@ -45,13 +45,18 @@ export async function startNetbootListeners(deps: NetbootDeps): Promise<NetbootL
   return { close };
 }
 
+/** Where TFTP looks for a file, in order: tftp.root (under dataDir when relative), boot.ipxeDir, Debian's iPXE directory. */
+export function tftpRoots(config: Config): string[] {
+  const root = path.isAbsolute(config.tftp.root) ? config.tftp.root : path.join(config.dataDir, config.tftp.root);
+  return [root, config.boot.ipxeDir, DEBIAN_IPXE_DIR].filter((dir, i, all) => all.indexOf(dir) === i);
+}
+
 async function startTftp({ config, log, registry }: NetbootDeps) {
   const tftp = config.tftp;
-  const root = path.isAbsolute(tftp.root) ? tftp.root : path.join(config.dataDir, tftp.root);
   const server = await startTftpServer({
     host: tftp.host,
     port: tftp.port,
-    roots: [root, config.boot.ipxeDir, DEBIAN_IPXE_DIR].filter((dir, i, all) => all.indexOf(dir) === i),
+    roots: tftpRoots(config),
     log: log.child({ component: 'tftp' }),
     registry,
     maxSessions: tftp.maxSessions,

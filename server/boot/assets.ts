@@ -36,7 +36,7 @@ export function safeSegments(rawPath: string): string[] {
 }
 
 /** The real path of root/segments if it is a file inside root's real path; null otherwise. */
-async function confinedRealPath(root: string, segments: string[]): Promise<string | null> {
+export async function confinedRealPath(root: string, segments: string[]): Promise<string | null> {
   try {
     const realRoot = await fs.promises.realpath(root);
     const real = await fs.promises.realpath(path.join(realRoot, ...segments));

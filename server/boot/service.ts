@@ -104,16 +104,7 @@ export class BootService {
   }
 
   private installScriptFor(loaded: LoadedProfile, node: ContextNode, baseUrl: string): string {
-    const context = this.context(loaded, node, baseUrl);
-    if (loaded.ipxe) return loaded.ipxe.render(context);
-    const image = (ref: string) => ({ url: escapeFor('ipxe', assetUrl(baseUrl, ref), 'kernel/initrd URL'), name: escapeFor('ipxe', imageName(ref), 'kernel/initrd name') });
-    return installScript({
-      mac: node.mac,
-      profile: loaded.name,
-      kernel: image(loaded.profile.kernel!),
-      initrds: loaded.profile.initrds.map(image),
-      args: loaded.args.render(context),
-    });
+    return renderInstallScript(loaded, this.context(loaded, node, baseUrl));
   }
 
   /** A rendered install config; throws ConfigNotFound when the node has no such config. */
@@ -135,7 +126,7 @@ export class BootService {
   }
 
   private context(loaded: LoadedProfile, node: ContextNode, baseUrl: string): TemplateContext {
-    return buildContext({ node, profileName: loaded.name, profile: loaded.profile, baseUrl, token: nodeToken(this.options.secret, node.mac) });
+    return profileContext(loaded, node, baseUrl, this.options.secret);
   }
 
   private async record(node: Node, phase: string, message: string, sourceIp: string): Promise<void> {
@@ -163,6 +154,25 @@ export class BootService {
     if (saved) this.options.nodes.events.emit('change', { type: 'node', node: saved });
     return saved ?? node;
   }
+}
+
+/** The template data a profile's templates see for one node. */
+export function profileContext(loaded: LoadedProfile, node: ContextNode, baseUrl: string, secret: string): TemplateContext {
+  return buildContext({ node, profileName: loaded.name, profile: loaded.profile, baseUrl, token: nodeToken(secret, node.mac) });
+}
+
+/** A profile's install script: its own iPXE template, or the kernel/initrd/args builder. Also used by `homeport doctor` on a sample node. */
+export function renderInstallScript(loaded: LoadedProfile, context: TemplateContext): string {
+  if (loaded.ipxe) return loaded.ipxe.render(context);
+  const { baseUrl } = context.server;
+  const image = (ref: string) => ({ url: escapeFor('ipxe', assetUrl(baseUrl, ref), 'kernel/initrd URL'), name: escapeFor('ipxe', imageName(ref), 'kernel/initrd name') });
+  return installScript({
+    mac: context.node.mac,
+    profile: loaded.name,
+    kernel: image(loaded.profile.kernel!),
+    initrds: loaded.profile.initrds.map(image),
+    args: loaded.args.render(context),
+  });
 }
 
 /** Template data for a node row, or for an unknown machine booted under `unknown: default`. */
