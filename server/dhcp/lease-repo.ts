@@ -4,12 +4,14 @@
  * holds an address: several homeport instances on one PostgreSQL each keep
  * their own LeaseBook, and a claim only takes an address that no other MAC
  * holds in the table (checked and written in one transaction, under row
- * locks; the unique ip index stops two claims of a free address racing).
+ * locks; the unique ip index stops two claims of a free address racing:
+ * the loser's insert fails, and it looks again).
  */
 import type { Knex } from 'knex';
 import type { Lease, LeaseState } from './leases';
 
 interface LeaseRow {
+  id: number;
   mac: string;
   ip: string;
   hostname: string | null;
@@ -29,7 +31,7 @@ export interface LeaseClaim {
    * quarantine placeholder.
    */
   replaces?: string;
-  /** An offer: when the client already holds another address in the store, that one is returned instead of moving it. */
+  /** An offer: it never replaces the client's bound lease; when that holds another address, that lease is returned. */
   offer?: boolean;
 }
 
@@ -77,9 +79,12 @@ export class LeaseRepository {
           const rows = (await query) as LeaseRow[];
           const other = rows.find((row) => row.ip === lease.ip && row.mac !== lease.mac && row.mac !== replaces && isHeld(row, now));
           if (other) return { ok: false, holder: toLease(other) };
-          const elsewhere = rows.find((row) => row.mac === lease.mac && row.ip !== lease.ip && row.state === 'bound' && isHeld(row, now));
-          if (offer && elsewhere) return { ok: false, holder: toLease(elsewhere) };
-          await sp('leases').where({ mac: lease.mac }).orWhere({ ip: lease.ip }).delete();
+          // An offer never touches the client's bound lease (a late offer from another instance would downgrade it).
+          const bound = rows.find((row) => row.mac === lease.mac && row.state === 'bound' && isHeld(row, now));
+          if (offer && bound) return bound.ip === lease.ip ? { ok: true } : { ok: false, holder: toLease(bound) };
+          // Only the rows looked at (and locked): a row another instance committed since is not ours to
+          // remove; the insert then fails on the unique index and the claim looks again.
+          if (rows.length > 0) await sp('leases').whereIn('id', rows.map((row) => row.id)).delete();
           await sp('leases').insert(toRow(lease, now));
           return { ok: true } as const;
         });
@@ -111,7 +116,7 @@ function toLease(row: LeaseRow): Lease {
   };
 }
 
-function toRow(lease: Lease, now: number): LeaseRow {
+function toRow(lease: Lease, now: number): Omit<LeaseRow, 'id'> {
   return {
     mac: lease.mac,
     ip: lease.ip,

@@ -2,7 +2,8 @@
  * Runs homeport's DHCP server in its own process, for tests that start it
  * inside a network namespace:
  *   ip netns exec NS node --import tsx test/helpers/dhcp-runner.ts '<json>'
- * The JSON is DhcpServerOptions minus knex/log/registry, plus sqlitePath.
+ * The JSON is DhcpServerOptions minus knex/log/registry, plus sqlitePath
+ * (or databaseUrl: several runners on one PostgreSQL).
  * Prints "ready" once listening; exits cleanly on SIGTERM.
  */
 import pino from 'pino';
@@ -11,13 +12,14 @@ import { startDhcpServer, type DhcpServerOptions } from '../../server/dhcp/serve
 
 type RunnerConfig = Omit<DhcpServerOptions, 'knex' | 'log' | 'registry' | 'onBootRequest' | 'now'> & {
   sqlitePath: string;
+  databaseUrl?: string;
   logLevel?: string;
 };
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as RunnerConfig;
   const log = pino({ level: config.logLevel ?? 'info' }, pino.destination(2));
-  const db = openDatabase({ sqlitePath: config.sqlitePath, synchronous: 'FULL', busyTimeoutMs: 5000 });
+  const db = openDatabase({ url: config.databaseUrl, sqlitePath: config.sqlitePath, synchronous: 'FULL', busyTimeoutMs: 5000 });
   await migrateLatest(db.knex);
   const server = await startDhcpServer({
     ...config,

@@ -1,0 +1,80 @@
+/**
+ * The phone-home load: N simulated nodes register, then each posts the full
+ * phase sequence (every phase in_progress then completed) over real HTTP, all
+ * nodes at once. Shared by the phase benchmark (scripts/bench/phase-bench.ts)
+ * and the crash-safety tests (test/reliability/crash-*.test.ts).
+ */
+import { Agent, request } from 'undici';
+import { nodeToken } from '../../server/auth/tokens';
+
+export const LOAD_PHASES = ['foundation_start', 'network_config', 'storage_discovery', 'image_download', 'installation', 'post_install', 'health_validation', 'deployed'];
+export const LOAD_REPORTS = LOAD_PHASES.flatMap((phase) => [[phase, 'in_progress'], [phase, 'completed']] as const);
+
+/** The i-th simulated node's MAC (52:54:00:..., QEMU's prefix). */
+export function loadMac(i: number): string {
+  const hex = (0x525400000000 + i).toString(16).padStart(12, '0');
+  return hex.match(/../g)!.join(':');
+}
+
+export interface PostResult {
+  /** A 2xx answer: the server acknowledged the write. */
+  ok: boolean;
+  /** HTTP status, or null when the request failed (connection refused or reset: the server died). */
+  status: number | null;
+  ms: number;
+}
+
+export type NodePost = (urlPath: string, mac: string, body: object) => Promise<PostResult>;
+
+/** A poster with the node's own token, over one connection per node; never rejects. */
+export function nodePoster(baseUrl: string, secret: string, nodes: number): { post: NodePost; close(): Promise<void> } {
+  const agent = new Agent({ connections: nodes, pipelining: 1, keepAliveTimeout: 30_000 });
+  const post: NodePost = async (urlPath, mac, body) => {
+    const started = performance.now();
+    try {
+      const response = await request(baseUrl + urlPath, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', 'x-homeport-token': nodeToken(secret, mac) }, body: JSON.stringify(body) });
+      await response.body.text();
+      return { ok: response.statusCode >= 200 && response.statusCode < 300, status: response.statusCode, ms: performance.now() - started };
+    } catch {
+      return { ok: false, status: null, ms: performance.now() - started };
+    }
+  };
+  return { post, close: () => agent.close() };
+}
+
+/** Registers nodes 0..n-1, 100 at a time; throws when one is refused. */
+export async function registerLoadNodes(post: NodePost, nodes: number): Promise<void> {
+  for (let i = 0; i < nodes; i += 100) {
+    const results = await Promise.all(Array.from({ length: Math.min(100, nodes - i) }, (_, k) => post('/api/nodes/register', loadMac(i + k), { mac: loadMac(i + k), hostname: `node${i + k}` })));
+    const refused = results.find((r) => !r.ok);
+    if (refused) throw new Error(`registration refused (${refused.status ?? 'no answer'})`);
+  }
+}
+
+export interface LoadReport {
+  node: number;
+  mac: string;
+  phase: string;
+  status: string;
+  message: string;
+  result: PostResult;
+}
+
+/**
+ * Every node posts its reports in order, all nodes at once; resolves when all
+ * are answered (or failed). A node stops at its first unanswered request
+ * (the server is gone), so a dead server ends the load quickly.
+ */
+export async function runPhaseLoad(post: NodePost, nodes: number, onReport: (report: LoadReport) => void, messageOf: (node: number, phase: string, status: string) => string = (_, phase, status) => `${phase} ${status}`): Promise<void> {
+  await Promise.all(
+    Array.from({ length: nodes }, async (_, node) => {
+      const mac = loadMac(node);
+      for (const [phase, status] of LOAD_REPORTS) {
+        const message = messageOf(node, phase, status);
+        const result = await post('/api/status/phase', mac, { mac, phase, status, message });
+        onReport({ node, mac, phase, status, message, result });
+        if (result.status === null) return;
+      }
+    }),
+  );
+}
