@@ -54,6 +54,8 @@ export interface SshClientOptions {
   user: string;
   port: number;
   keyFile: string;
+  /** File holding the passphrase of an encrypted key. */
+  keyPassphraseFile?: string;
   hostKeys: 'accept' | 'known_hosts';
   knownHostsFile: string;
   connectTimeoutMs: number;
@@ -120,10 +122,20 @@ class Ssh2Client implements SshClient {
   }
 
   private readKey(host: string): Buffer {
+    return this.readSetting(host, this.options.keyFile, 'private key', 'ssh.keyFile');
+  }
+
+  /** The passphrase is read per connection like the key, and never appears in a message. */
+  private readPassphrase(host: string): string | undefined {
+    const file = this.options.keyPassphraseFile;
+    return file === undefined ? undefined : this.readSetting(host, file, 'key passphrase file', 'ssh.keyPassphraseFile').toString('utf8').replace(/\r?\n$/, '');
+  }
+
+  private readSetting(host: string, file: string, what: string, key: string): Buffer {
     try {
-      return fs.readFileSync(this.options.keyFile);
+      return fs.readFileSync(file);
     } catch (err) {
-      throw new SshError('auth', host, `${this.who(host)}: cannot read private key ${this.options.keyFile} (${(err as NodeJS.ErrnoException).code ?? String(err)}); set ssh.keyFile`);
+      throw new SshError('auth', host, `${this.who(host)}: cannot read ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); set ${key}`);
     }
   }
 
@@ -141,6 +153,7 @@ class Ssh2Client implements SshClient {
 
   private connect(host: string, timeoutMs: number): Promise<Client> {
     const privateKey = this.readKey(host);
+    const passphrase = this.readPassphrase(host);
     const verifier = this.hostVerifier(host);
     let hostRejected = false;
     return new Promise((resolve, reject) => {
@@ -160,6 +173,7 @@ class Ssh2Client implements SshClient {
         port: this.options.port,
         username: this.options.user,
         privateKey,
+        passphrase,
         // ssh2 starts this timer before the TCP connect, so it bounds connect + handshake + auth.
         readyTimeout: timeoutMs,
         hostVerifier: verifier
