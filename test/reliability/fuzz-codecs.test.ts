@@ -48,35 +48,46 @@ function tftpShape(packet: Packet): string {
 
 const BOOT_SETTINGS = { httpBaseUrl: 'http://10.0.0.1:8080', tftpServerIp: '10.0.0.1', bootFiles: DEFAULT_BOOT_FILES };
 
+interface Codec<P> {
+  name: string;
+  parse(input: Buffer): { ok: true; packet: P } | { ok: false; error: string };
+  encode(packet: P): Buffer;
+  shape(packet: P): string;
+}
+
+/** The shared property: a typed error, or a packet that encodes and parses back to an equal one (returned for further checks). */
+function roundTrip<P>(codec: Codec<P>, input: Buffer): P | undefined {
+  const parsed = codec.parse(input);
+  if (!parsed.ok) {
+    if (typeof parsed.error !== 'string' || parsed.error === '') fail(`untyped ${codec.name} error`, input, parsed.error);
+    return undefined;
+  }
+  const again = codec.parse(codec.encode(parsed.packet));
+  if (!again.ok) fail(`re-encoded ${codec.name} packet does not parse`, input, again.error);
+  const [before, after] = [codec.shape(parsed.packet), codec.shape(again.packet)];
+  if (before !== after) fail(`${codec.name} round trip changed the packet`, input, `${before}\n  !=\n${after}`);
+  return parsed.packet;
+}
+
+const dhcpCodec: Codec<DhcpPacket> = { name: 'DHCP', parse: parseDhcp, encode: encodeDhcp, shape: dhcpShape };
+const tftpCodec: Codec<Packet> = { name: 'TFTP', parse: parsePacket, encode: encodePacket, shape: tftpShape };
+
 /** What the DHCP server does with a datagram, minus the socket and the lease book. */
 function dhcpProperty(input: Buffer): void {
-  const parsed = parseDhcp(input);
-  if (!parsed.ok) {
-    if (typeof parsed.error !== 'string' || parsed.error === '') fail('untyped DHCP error', input, parsed.error);
-    return;
-  }
-  const again = parseDhcp(encodeDhcp(parsed.packet));
-  if (!again.ok) fail('re-encoded DHCP packet does not parse', input, again.error);
-  if (dhcpShape(again.packet) !== dhcpShape(parsed.packet)) fail('DHCP round trip changed the packet', input, `${dhcpShape(parsed.packet)}\n  !=\n${dhcpShape(again.packet)}`);
-  const client = readClientRequest(parsed.packet);
+  const packet = roundTrip(dhcpCodec, input);
+  if (!packet) return;
+  const client = readClientRequest(packet);
   const boot = decideBoot(client, BOOT_SETTINGS);
-  const reply = buildReply(parsed.packet, client, { messageType: MessageType.OFFER, serverId: '10.0.0.1', yiaddr: '10.0.0.100', leaseSeconds: 600, boot });
+  const reply = buildReply(packet, client, { messageType: MessageType.OFFER, serverId: '10.0.0.1', yiaddr: '10.0.0.100', leaseSeconds: 600, boot });
   if (!parseDhcp(encodeDhcp(reply)).ok) fail('reply to a fuzzed request does not parse', input, 'reply');
 }
 
 function tftpProperty(input: Buffer): void {
-  const parsed = parsePacket(input);
-  if (!parsed.ok) {
-    if (typeof parsed.error !== 'string' || parsed.error === '') fail('untyped TFTP error', input, parsed.error);
-    return;
-  }
-  const again = parsePacket(encodePacket(parsed.packet));
-  if (!again.ok) fail('re-encoded TFTP packet does not parse', input, again.error);
-  if (tftpShape(again.packet) !== tftpShape(parsed.packet)) fail('TFTP round trip changed the packet', input, `${tftpShape(parsed.packet)} != ${tftpShape(again.packet)}`);
-  if (parsed.packet.type !== 'RRQ') return;
-  const segments = requestSegments(parsed.packet.filename);
+  const packet = roundTrip(tftpCodec, input);
+  if (packet?.type !== 'RRQ') return;
+  const segments = requestSegments(packet.filename);
   if (typeof segments !== 'string' && segments.some((s) => s === '..' || s.includes('/') || s.includes('\\'))) fail('path escaped confinement', input, segments);
-  const negotiated = negotiate(parsed.packet.options, { maxBlksize: 1468, maxWindowsize: 64 }, 1000);
+  const negotiated = negotiate(packet.options, { maxBlksize: 1468, maxWindowsize: 64 }, 1000);
   const { blksize, windowsize } = negotiated;
   if (blksize < MIN_BLKSIZE || blksize > MAX_BLKSIZE || windowsize < 1 || windowsize > 64) fail('negotiated out of bounds', input, JSON.stringify({ blksize, windowsize }));
 }
