@@ -13,20 +13,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Agent, request } from 'undici';
-import { nodeToken } from '../../server/auth/tokens';
 import { openDatabase } from '../../server/store/db';
 import { freePort } from '../../test/helpers/ports';
+import { nodePoster, registerLoadNodes, runPhaseLoad } from './phase-load';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, synchronous: { type: 'string', default: 'FULL' }, url: { type: 'string' } } });
 const NODES = Number(values.nodes);
-const PHASES = ['foundation_start', 'network_config', 'storage_discovery', 'image_download', 'installation', 'post_install', 'health_validation', 'deployed'];
-const REPORTS = PHASES.flatMap((phase) => [[phase, 'in_progress'], [phase, 'completed']] as const);
-
-function macOf(i: number): string {
-  const hex = (0x525400000000 + i).toString(16).padStart(12, '0');
-  return hex.match(/../g)!.join(':');
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -41,33 +33,21 @@ async function main(): Promise<void> {
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.resolve('server/cli/main.ts'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
-  const agent = new Agent({ connections: NODES, pipelining: 1, keepAliveTimeout: 30_000 });
+  let poster: ReturnType<typeof nodePoster> | null = null;
   try {
     await waitForHealth(base);
     const secret = fs.readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
-    const post = async (urlPath: string, mac: string, body: object) => {
-      const started = performance.now();
-      const response = await request(base + urlPath, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', 'x-homeport-token': nodeToken(secret, mac) }, body: JSON.stringify(body) });
-      await response.body.text();
-      return { ok: response.statusCode >= 200 && response.statusCode < 300, ms: performance.now() - started };
-    };
-    for (let i = 0; i < NODES; i += 100) {
-      await Promise.all(Array.from({ length: Math.min(100, NODES - i) }, (_, k) => post('/api/nodes/register', macOf(i + k), { mac: macOf(i + k), hostname: `node${i + k}` })));
-    }
+    poster = nodePoster(base, secret, NODES);
+    await registerLoadNodes(poster.post, NODES);
     const latencies: number[] = [];
     let acknowledged = 0;
     let failed = 0;
     const started = performance.now();
-    await Promise.all(
-      Array.from({ length: NODES }, async (_, i) => {
-        for (const [phase, status] of REPORTS) {
-          const result = await post('/api/status/phase', macOf(i), { mac: macOf(i), phase, status, message: `${phase} ${status}` });
-          latencies.push(result.ms);
-          if (result.ok) acknowledged++;
-          else failed++;
-        }
-      }),
-    );
+    await runPhaseLoad(poster.post, NODES, ({ result }) => {
+      latencies.push(result.ms);
+      if (result.ok) acknowledged++;
+      else failed++;
+    });
     const seconds = (performance.now() - started) / 1000;
     latencies.sort((a, b) => a - b);
     await stop(server);
@@ -89,7 +69,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(line));
     if (lost !== 0 || failed !== 0) process.exitCode = 1;
   } finally {
-    await agent.close();
+    await poster?.close();
     if (server.exitCode === null) server.kill('SIGKILL');
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
