@@ -32,6 +32,8 @@ export interface Homeport {
   metrics: DomainMetrics;
   /** Reprovision API, watcher (tick() for tests) and cluster formation. */
   reprovisioning: Reprovisioning;
+  /** The HTTP routers as mounted, core first (the route-table tests walk their stacks). */
+  routers: Router[];
   stop(): Promise<void>;
 }
 
@@ -67,7 +69,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const monitoring = createMonitoring({ config: config.monitoring, service: nodes, knex: db.knex, adminToken: admin.value, clock, log });
   const reprovisioning = await createReprovisioning({ config, db, nodes, adminToken: admin.value, log, clock, metrics });
   const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log }), ...monitoring.routers, ...reprovisioning.routers];
-  const app = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
+  const { app, routers: mounted } = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {
     http = await listenHttp(app, config.http.host, config.http.port, config.http);
@@ -103,5 +105,5 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
       await db.close();
       log.info('stopped');
     })());
-  return { http, db, adminToken: admin.value, secret, nodes, metrics, reprovisioning, stop };
+  return { http, db, adminToken: admin.value, secret, nodes, metrics, reprovisioning, routers: mounted, stop };
 }

@@ -1,6 +1,6 @@
-import Router from '@koa/router';
 import type Koa from 'koa';
 import { z } from 'zod';
+import { ApiRouter } from '../http/api';
 import { HttpError, notFound, ValidationError } from '../http/errors';
 import type { Logger } from '../log/logger';
 import { normalizeMac } from '../nodes/mac';
@@ -8,7 +8,7 @@ import { serveFile } from './assets';
 import { UnsafeValueError } from './escape';
 import { entryScript, errorScript } from './ipxe';
 import { CLIENT_SCRIPTS } from './paths';
-import { ConfigNotFound, type BootService, type IpxeFacts } from './service';
+import { ConfigNotFound, type BootService } from './service';
 import { TemplateError } from './templates';
 
 export interface BootRoutesOptions {
@@ -32,19 +32,36 @@ const OUTCOME_HEADER = 'X-Homeport-Boot';
  * wrong and let the entry script retry. Configs, assets and clients answer
  * like the rest of the API (JSON errors).
  */
-export function bootRouter(options: BootRoutesOptions): Router {
-  const router = new Router();
+export function bootRouter(options: BootRoutesOptions): ApiRouter {
+  const api = new ApiRouter();
   const { service } = options;
+  const script = { 200: { description: 'an iPXE script; errors too are scripts with status 200 (iPXE does not run a 4xx body). X-Homeport-Boot names the outcome.', contentType: 'text/plain' } };
+  const use = [scriptErrors(options)];
 
-  router.get('/boot.ipxe', ipxe(options, async (ctx) => ({ kind: 'entry', body: entryScript({ baseUrl: baseUrl(ctx, options.publicUrl), retrySeconds: options.retrySeconds }) })));
+  api.endpoint(
+    { method: 'get', path: '/boot.ipxe', tag: 'boot', summary: 'The entry script: chains to the per-MAC script with uuid, arch and platform', auth: 'public', use, responses: script },
+    (ctx) => sendScript(ctx, options, { kind: 'entry', body: entryScript({ baseUrl: baseUrl(ctx, options.publicUrl), retrySeconds: options.retrySeconds }) }),
+  );
 
-  router.get(
-    /^\/boot\/([^/]+)\.ipxe$/,
-    ipxe(options, async (ctx) => {
-      const mac = normalizeMac(macParam(ctx, /^\/boot\/([^/]+)\.ipxe$/));
+  const perMac = /^\/boot\/([^/]+)\.ipxe$/;
+  api.endpoint(
+    {
+      method: 'get',
+      path: '/boot/:mac.ipxe',
+      match: perMac,
+      tag: 'boot',
+      summary: "A machine's boot script: its profile's kernel and initrd, local boot, or a wait",
+      auth: 'public',
+      params: { mac: 'MAC address, any spelling (iPXE sends aa-bb-cc-dd-ee-ff)' },
+      query: ipxeQuery,
+      use,
+      responses: script,
+    },
+    async (ctx, { query }) => {
+      const mac = normalizeMac(macParam(ctx, perMac));
       if (!mac) throw new ValidationError('mac', 'must be a MAC address such as 52-54-00-12-34-56');
-      return service.scriptFor(mac, ipxeFacts(ctx), baseUrl(ctx, options.publicUrl), ctx.ip);
-    }),
+      sendScript(ctx, options, await service.scriptFor(mac, { uuid: query.uuid ?? null, arch: query.arch ?? null }, baseUrl(ctx, options.publicUrl), ctx.ip));
+    },
   );
 
   const config = async (ctx: Koa.Context) => {
@@ -57,38 +74,56 @@ export function bootRouter(options: BootRoutesOptions): Router {
       throw asHttpError(err, options.log, mac);
     }
   };
+  const configSpec = {
+    path: '/config/:mac/:name',
+    tag: 'boot',
+    auth: 'public',
+    params: { mac: 'MAC address', name: "a template of the node's profile (preseed, kickstart, answer.toml, user-data, ...)" },
+    responses: { 200: { description: 'the rendered template', contentType: 'text/plain' }, 400: 'not a MAC address', 404: 'no such node or template', 422: 'a node value is unsafe to render', 500: 'the template failed to render' },
+  } as const;
+  api.endpoint({ ...configSpec, method: 'get', summary: "A node's rendered installer config (preseed, kickstart, answer file, cloud-init)" }, config);
   // The Proxmox installer POSTs its system information to the answer URL.
-  router.get('/config/:mac/:name', config);
-  router.post('/config/:mac/:name', config);
+  api.endpoint({ ...configSpec, method: 'post', summary: 'The same, for installers that POST their system information (Proxmox)' }, config);
 
-  router.get(/^\/assets\/.+/, (ctx) => serveFile(ctx, options.assetsDir, ctx.path.slice('/assets/'.length)));
-  router.get(/^\/ipxe\/.+/, (ctx) => serveFile(ctx, options.ipxeDir, ctx.path.slice('/ipxe/'.length)));
-  router.get('/clients/:name', async (ctx) => {
-    const name = ctx.params.name!;
-    if (!(CLIENT_SCRIPTS as readonly string[]).includes(name)) throw notFound(`no client ${name}; there are ${CLIENT_SCRIPTS.join(', ')}`);
-    await serveFile(ctx, options.clientsDir, name);
-  });
-  return router;
+  const file = { 200: { description: 'the file (Range and conditional requests supported)', contentType: 'application/octet-stream' }, 206: 'a byte range of the file', 304: 'not modified', 404: 'no such file under the directory', 416: 'the range is outside the file' };
+  api.endpoint(
+    { method: 'get', path: '/assets/:path', match: /^\/assets\/.+/, tag: 'boot', summary: 'A file under boot.assetsDir (kernels, initrds, images)', auth: 'public', params: { path: 'path under boot.assetsDir; no .., no symlinks out' }, responses: file },
+    (ctx) => serveFile(ctx, options.assetsDir, ctx.path.slice('/assets/'.length)),
+  );
+  api.endpoint(
+    { method: 'get', path: '/ipxe/:path', match: /^\/ipxe\/.+/, tag: 'boot', summary: 'An iPXE binary under boot.ipxeDir (for UEFI HTTP boot)', auth: 'public', params: { path: 'path under boot.ipxeDir' }, responses: file },
+    (ctx) => serveFile(ctx, options.ipxeDir, ctx.path.slice('/ipxe/'.length)),
+  );
+  api.endpoint(
+    { method: 'get', path: '/clients/:name', tag: 'boot', summary: 'A phone-home shell client shipped with homeport', auth: 'public', params: { name: CLIENT_SCRIPTS.join(', ') }, responses: { ...file, 404: 'no such client' } },
+    async (ctx) => {
+      const name = ctx.params.name!;
+      if (!(CLIENT_SCRIPTS as readonly string[]).includes(name)) throw notFound(`no client ${name}; there are ${CLIENT_SCRIPTS.join(', ')}`);
+      await serveFile(ctx, options.clientsDir, name);
+    },
+  );
+  return api;
 }
 
-type ScriptHandler = (ctx: Koa.Context) => Promise<{ kind: string; body: string }>;
+/** Sends an iPXE script: always 200 with the outcome in a header. */
+function sendScript(ctx: Koa.Context, options: BootRoutesOptions, outcome: { kind: string; body: string }): void {
+  // Which script a machine got is the first thing to know when it does not boot.
+  options.log.info({ path: ctx.path, outcome: outcome.kind, client: ctx.ip }, 'boot script served');
+  ctx.status = 200;
+  ctx.type = 'text/plain; charset=utf-8';
+  ctx.set(OUTCOME_HEADER, outcome.kind);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = outcome.body;
+}
 
-/** Runs a handler whose answer is an iPXE script; any failure becomes an iPXE error script. */
-function ipxe(options: BootRoutesOptions, handler: ScriptHandler): Koa.Middleware {
-  return async (ctx) => {
-    let outcome: { kind: string; body: string };
+/** Any failure of a script route (a bad query included) becomes an iPXE error script. */
+function scriptErrors(options: BootRoutesOptions): Koa.Middleware {
+  return async (ctx, next) => {
     try {
-      outcome = await handler(ctx);
+      await next();
     } catch (err) {
-      outcome = { kind: 'error', body: errorScript(scriptErrorMessage(err, options.log, ctx.path)) };
+      sendScript(ctx, options, { kind: 'error', body: errorScript(scriptErrorMessage(err, options.log, ctx.path)) });
     }
-    // Which script a machine got is the first thing to know when it does not boot.
-    options.log.info({ path: ctx.path, outcome: outcome.kind, client: ctx.ip }, 'boot script served');
-    ctx.status = 200;
-    ctx.type = 'text/plain; charset=utf-8';
-    ctx.set(OUTCOME_HEADER, outcome.kind);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = outcome.body;
   };
 }
 
@@ -132,15 +167,6 @@ const ipxeQuery = z.object({
   arch: queryValue(z.string({ invalid_type_error: 'must be given once' }).regex(/^[a-z0-9_]{1,32}$/, 'must be an iPXE buildarch such as x86_64')),
   platform: queryValue(z.string({ invalid_type_error: 'must be given once' }).regex(/^[a-z0-9_]{1,16}$/, 'must be an iPXE platform such as pcbios or efi')),
 });
-
-function ipxeFacts(ctx: Koa.Context): IpxeFacts {
-  const parsed = ipxeQuery.safeParse(ctx.query);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ValidationError(`query ${issue.path.join('.')}`, issue.message);
-  }
-  return { uuid: parsed.data.uuid ?? null, arch: parsed.data.arch ?? null };
-}
 
 /** A Host header that is a plain host[:port]; anything else is not used in a URL we render. */
 const SAFE_HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)(:\d{1,5})?$/i;

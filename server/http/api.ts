@@ -101,7 +101,9 @@ export class ApiRouter extends Router {
       } as RouteInput<B, Q>;
       await handler(ctx as RouterContext, input);
     });
-    this.register(spec.match ?? spec.path, [spec.method.toUpperCase()], middleware);
+    const path = spec.match ?? spec.path;
+    // As router.get() & co. register: the router's options, and a RegExp taken as one.
+    this.register(path, [spec.method.toUpperCase()], middleware, { ...this.opts, pathAsRegExp: path instanceof RegExp });
     this.endpoints.push(spec as RouteSpec);
     return this;
   }

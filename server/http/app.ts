@@ -20,7 +20,13 @@ export interface HttpAppOptions {
   checkDatabase: () => Promise<void>;
 }
 
-export function createHttpApp(options: HttpAppOptions): Koa {
+export interface HttpApp {
+  app: Koa;
+  /** Every router mounted, core first (the route-table tests walk their stacks). */
+  routers: Router[];
+}
+
+export function createHttpApp(options: HttpAppOptions): HttpApp {
   const app = new Koa();
   app.proxy = false;
   app.silent = true; // errors are handled and logged by errorMiddleware
@@ -54,7 +60,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
     { title: 'homeport', version: HOMEPORT_VERSION, description: "Network-boot server with a phone-home API. Generated from the routes' own request schemas." },
   );
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
-  return app;
+  return { app, routers };
 }
 
 /** package.json's version. */

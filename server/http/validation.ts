@@ -9,9 +9,12 @@ export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.i
   return parseWith(schema, body);
 }
 
-/** Parses the query string (Koa's ctx.query: a value is a string, or an array when repeated). */
+/** Parses the query string (Koa's ctx.query: a value is a string, or an array when repeated); errors name `query <field>`. */
 export function parseQuery<T extends z.ZodTypeAny>(schema: T, query: unknown): z.infer<T> {
-  return parseWith(schema, query ?? {});
+  const result = schema.safeParse(query ?? {});
+  if (result.success) return result.data as z.infer<T>;
+  const error = toValidationError(result.error.issues[0]!);
+  throw new ValidationError(`query ${error.field}`, error.rule);
 }
 
 /** Parses any value; `field` prefixes the field named in the error (e.g. `params` of a job). */

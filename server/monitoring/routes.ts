@@ -3,10 +3,11 @@
  * the event stream (`/api/events`). Thin: load, build the view model
  * (./view), render (./render).
  */
-import Router from '@koa/router';
 import type { Knex } from 'knex';
 import type Koa from 'koa';
+import { z } from 'zod';
 import { safeEqual } from '../auth/tokens';
+import { ApiRouter } from '../http/api';
 import { HttpError } from '../http/errors';
 import type { Logger } from '../log/logger';
 import { parseNodeRef } from '../nodes/ref';
@@ -30,25 +31,52 @@ export interface MonitoringRoutesOptions {
 /** History entries shown on a node page; older ones are counted, not listed. */
 const TIMELINE_LIMIT = 1000;
 
-export function monitoringRouter(options: MonitoringRoutesOptions): Router {
+const page = (description: string) => ({ description, contentType: 'text/html' });
+const toLogin = 'not logged in (monitoring.requireAdmin): redirect to /monitoring/login';
+
+/** The login form's fields; anything else a browser sends is ignored. */
+const loginForm = z.object({ token: z.string().max(1024).optional().describe('the admin token'), next: z.string().max(2048).optional().describe('a /monitoring path to return to') });
+
+export function monitoringRouter(options: MonitoringRoutesOptions): ApiRouter {
   const { access } = options;
-  const router = new Router();
+  const api = new ApiRouter();
   // Router middleware runs only for this router's matched routes.
-  router.use(securityHeaders(options.renderer.csp));
-  router.get('/monitoring', requireReader(access, 'login'), (ctx) => listPage(options, ctx));
-  router.get('/monitoring/nodes/:id', requireReader(access, 'login'), (ctx) => nodePage(options, ctx));
-  router.get('/monitoring/login', (ctx) => loginPage(options, ctx));
-  router.post('/monitoring/login', (ctx) => login(options, ctx));
-  router.post('/monitoring/logout', (ctx) => {
+  api.use(securityHeaders(options.renderer.csp));
+  const fragment = z.object({ fragment: z.string().max(8).optional().describe('1: only the live part, for the page refresh') }).passthrough();
+  api.endpoint(
+    { method: 'get', path: '/monitoring', tag: 'monitoring', summary: 'The status page: nodes, phases, clusters (filters and sorting in the query)', auth: 'reader', use: [requireReader(access, 'login')], query: fragment, responses: { 200: page('the page'), 303: toLogin } },
+    (ctx) => listPage(options, ctx),
+  );
+  api.endpoint(
+    { method: 'get', path: '/monitoring/nodes/:id', tag: 'monitoring', summary: "A node's page: state and phase timeline", auth: 'reader', params: { id: 'node id or MAC' }, use: [requireReader(access, 'login')], query: fragment, responses: { 200: page('the page'), 303: toLogin, 404: page('no such node') } },
+    (ctx) => nodePage(options, ctx),
+  );
+  api.endpoint({ method: 'get', path: '/monitoring/login', tag: 'monitoring', summary: 'The login form', auth: 'public', responses: { 200: page('the form'), 302: 'already a reader: back to next' } }, (ctx) => loginPage(options, ctx));
+  api.endpoint(
+    { method: 'post', path: '/monitoring/login', tag: 'monitoring', summary: 'Log in with the admin token (sets a session cookie)', auth: 'public', body: loginForm, acceptsForm: true, responses: { 303: 'logged in (or no login needed): to next', 401: page('not the admin token: the form again') } },
+    (ctx, { body }) => login(options, ctx, body),
+  );
+  api.endpoint({ method: 'post', path: '/monitoring/logout', tag: 'monitoring', summary: 'End the session', auth: 'public', responses: { 303: 'to the login form (or the page when it is open)' } }, (ctx) => {
     endSession(ctx);
     redirectSeeOther(ctx, access.required ? '/monitoring/login' : '/monitoring');
   });
-  router.get('/api/events', requireReader(access, 'error'), (ctx) => {
-    if (options.hub.attach(ctx)) return;
-    ctx.set('Retry-After', '10');
-    throw new HttpError(503, 'too_many_clients', 'the event stream has its maximum number of clients; retry later');
-  });
-  return router;
+  api.endpoint(
+    {
+      method: 'get',
+      path: '/api/events',
+      tag: 'monitoring',
+      summary: 'Server-sent events: node registered/updated/deleted, phase reports',
+      auth: 'reader',
+      use: [requireReader(access, 'error')],
+      responses: { 200: { description: 'an event stream', contentType: 'text/event-stream' }, 401: 'monitoring.requireAdmin and no admin token or session', 503: 'the stream has its maximum number of clients' },
+    },
+    (ctx) => {
+      if (options.hub.attach(ctx)) return;
+      ctx.set('Retry-After', '10');
+      throw new HttpError(503, 'too_many_clients', 'the event stream has its maximum number of clients; retry later');
+    },
+  );
+  return api;
 }
 
 /** Pages are never cached (they are live), never framed, and run only their own script. */
@@ -122,11 +150,10 @@ function loginPage({ renderer, access }: MonitoringRoutesOptions, ctx: Koa.Conte
   ctx.body = renderer.page('login', 'Log in', { next });
 }
 
-function login({ renderer, access, log }: MonitoringRoutesOptions, ctx: Koa.Context): void {
-  const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+function login({ renderer, access, log }: MonitoringRoutesOptions, ctx: Koa.Context, body: z.output<typeof loginForm>): void {
   const next = safeNext(body.next);
   if (!access.required) return redirectSeeOther(ctx, next);
-  const token = typeof body.token === 'string' ? body.token.trim() : '';
+  const token = body.token?.trim() ?? '';
   if (token && safeEqual(token, access.adminToken)) {
     startSession(access, ctx);
     return redirectSeeOther(ctx, next);

@@ -198,8 +198,8 @@ for (const kind of DATABASE_KINDS) {
         expect((await hp.request('GET', '/api/status/nodes/not-a-mac')).body.detail).to.equal('id: must be a node id or a MAC address');
         expect((await hp.request('GET', '/api/status/deployment/999.1.1.1')).status).to.equal(400);
         await register({ mac: MAC });
-        expect((await hp.request('GET', `/api/status/history/${MAC}?order=sideways`)).body.detail).to.match(/^order: /);
-        expect((await hp.request('GET', `/api/status/history/${MAC}?limit=-1`)).body.detail).to.match(/^limit: /);
+        expect((await hp.request('GET', `/api/status/history/${MAC}?order=sideways`)).body.detail).to.match(/^query order: /);
+        expect((await hp.request('GET', `/api/status/history/${MAC}?limit=-1`)).body.detail).to.match(/^query limit: /);
         expect((await hp.request('GET', '/api/status/nodes/99999')).status).to.equal(404);
       });
     });
