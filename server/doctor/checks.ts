@@ -56,7 +56,7 @@ export function databaseCheck(facts: DatabaseFacts): CheckResult {
   const name = 'database';
   switch (facts.state) {
     case 'missing':
-      return warn(name, `no SQLite database yet at ${facts.where}`, '`homeport migrate` (or the first `homeport serve`) creates it; the service user must be able to write its directory');
+      return warn(name, `no SQLite database yet at ${facts.where}`, '`homeport migrate` run as the service user (sudo -u homeport ...), or the first `homeport serve`, creates it; a database file created by root is not writable by the service');
     case 'unreachable':
       return fail(
         name,
