@@ -7,6 +7,7 @@ import { NodesRepo, type Node } from '../store/nodes-repo';
 import { parseNodeRef } from '../nodes/ref';
 import { CliExit, EXIT } from './exit';
 import { registerDoctorCommand } from './doctor';
+import { registerJobsCommands } from './jobs';
 import { registerReprovisionCommands } from './reprovision';
 
 export { EXIT } from './exit';
@@ -109,6 +110,7 @@ export function buildCli(): Command {
       for (const [key, value] of Object.entries(node)) process.stdout.write(`${key.padEnd(22)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);
     });
   registerReprovisionCommands(program, configOption);
+  registerJobsCommands(program, nodesCmd, configOption);
   registerDoctorCommand(program, configOption);
   return program;
 }

@@ -1,24 +1,15 @@
-import fs from 'node:fs';
-import { Command, InvalidArgumentError, type Option } from 'commander';
-import { ConfigError, loadConfig } from '../config/load';
-import type { Config } from '../config/schema';
+import { InvalidArgumentError, type Command, type Option } from 'commander';
+import { apiFrom, pause, positiveNumber, type Api, type ApiOptions } from './api';
+import { createDisplay } from './display';
 import { CliExit, EXIT } from './exit';
-import { elapsed, nodeState, plainLine, ttyBlock, waitVerdict, type WatchedCluster, type WatchedNode } from './progress';
+import { waitForJobOrExit, type JobJson } from './jobs';
+import { elapsed, waitVerdict, type WatchedCluster, type WatchedNode } from './progress';
 
 /**
  * `homeport reprovision` and `homeport clusters`: clients of a running
  * server's admin API (seed 000's coordinated reprovision script), with the
  * admin token from $HOMEPORT_ADMIN_TOKEN or the data dir's admin.token.
  */
-interface ApiOptions {
-  config?: string;
-  url?: string;
-}
-
-interface Api {
-  call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
-}
-
 const DEFAULT_WAIT_MIN = 60; // seed 000: overall workflow timeout
 
 export function registerReprovisionCommands(program: Command, configOption: () => Option): void {
@@ -28,6 +19,10 @@ export function registerReprovisionCommands(program: Command, configOption: () =
     .addOption(configOption())
     .option('--all', 'every configured node (not discovered ones)')
     .option('--nodes <list>', 'comma-separated node ids, MACs or hostnames', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .option('--cluster <name>', 'every node of this cluster')
+    .option('--rolling', 'a batch at a time, each back (and rejoined) before the next; pauses when a batch fails')
+    .option('--max-unavailable <n>', 'with --rolling: nodes out at once (default 1)', positiveInteger)
+    .option('--at <time>', 'run later: an ISO 8601 time (2026-12-01T02:00:00Z); it re-checks the nodes when it runs')
     .option('--timeout <minutes>', `per-node reprovision timeout on the server, and how long --wait waits (default ${DEFAULT_WAIT_MIN})`, positiveNumber)
     .option('--wait', 'show progress until every node is clustered, one fails, or the timeout passes')
     .option('--poll <seconds>', 'how often --wait asks the server', positiveNumber, 2)
@@ -61,6 +56,10 @@ export function registerReprovisionCommands(program: Command, configOption: () =
 interface ReprovisionOptions extends ApiOptions {
   all?: boolean;
   nodes?: string[];
+  cluster?: string;
+  rolling?: boolean;
+  maxUnavailable?: number;
+  at?: string;
   timeout?: number;
   wait?: boolean;
   poll: number;
@@ -76,10 +75,25 @@ interface ClusterJson extends WatchedCluster {
 type StartedNode = WatchedNode & { restart: { ok: boolean; detail: string } };
 
 async function reprovision(options: ReprovisionOptions): Promise<void> {
-  if (Boolean(options.all) === Boolean(options.nodes?.length)) throw new CliExit(EXIT.usage, 'give either --all or --nodes n1,n2');
+  const targets = [options.all, options.nodes?.length, options.cluster].filter(Boolean).length;
+  if (targets !== 1) throw new CliExit(EXIT.usage, 'give one of --all, --nodes n1,n2 or --cluster NAME');
+  if (options.maxUnavailable && !options.rolling) throw new CliExit(EXIT.usage, '--max-unavailable goes with --rolling');
+  const at = options.at === undefined ? undefined : Date.parse(options.at);
+  if (at !== undefined && Number.isNaN(at)) throw new CliExit(EXIT.usage, `--at ${options.at}: not a time; use ISO 8601 such as 2026-12-01T02:00:00Z`);
   const api = apiFrom(options);
-  const body = { ...(options.all ? { all: true } : { nodes: options.nodes }), ...(options.timeout ? { timeout_min: Math.ceil(options.timeout) } : {}) };
-  const started = await api.call<{ method: string; timeout_min: number; nodes: StartedNode[] }>('POST', '/api/reprovision', body);
+  const target = options.all ? { all: true } : options.cluster ? { cluster: options.cluster } : { nodes: options.nodes };
+  const body = {
+    ...target,
+    ...(options.timeout ? { timeout_min: Math.ceil(options.timeout) } : {}),
+    ...(options.rolling ? { rolling: true, ...(options.maxUnavailable ? { max_unavailable: options.maxUnavailable } : {}) } : {}),
+    ...(at !== undefined ? { at: new Date(at).toISOString() } : {}),
+  };
+  const started = await api.call<{ job: JobJson; nodes?: StartedNode[] }>('POST', '/api/reprovision', body);
+  if (!started.nodes) {
+    process.stdout.write(`job ${started.job.id}: ${started.job.type} ${started.job.status}${at !== undefined ? `, runs at ${started.job.run_at}` : ''} (homeport jobs wait ${started.job.id})\n`);
+    if (options.wait) await waitForJobOrExit(api, started.job.id, (options.timeout ?? DEFAULT_WAIT_MIN) * 60_000, options.poll * 1000);
+    return;
+  }
   for (const n of started.nodes) process.stdout.write(`${n.hostname ?? n.mac}: ${n.restart.ok ? `reprovisioning (${n.restart.detail})` : `restart failed: ${n.restart.detail}`}\n`);
   const failedRestarts = started.nodes.filter((n) => !n.restart.ok).length;
   if (!options.wait) {
@@ -91,7 +105,7 @@ async function reprovision(options: ReprovisionOptions): Promise<void> {
 }
 
 /** Polls until waitVerdict says done, the timeout passes, or Ctrl-C; returns the exit code. */
-async function waitForNodes(api: Api, ids: number[], timeoutMs: number, pollMs: number): Promise<number> {
+export async function waitForNodes(api: Api, ids: number[], timeoutMs: number, pollMs: number): Promise<number> {
   const startedAt = Date.now();
   const display = createDisplay(process.stdout, startedAt);
   const interrupt = new AbortController();
@@ -120,101 +134,9 @@ async function waitForNodes(api: Api, ids: number[], timeoutMs: number, pollMs: 
   }
 }
 
-/** False when interrupted. */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(false);
-    const timer = setTimeout(() => resolve(true), ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve(false)), { once: true });
-  });
-}
-
-interface Display {
-  show(nodes: WatchedNode[], clusters: WatchedCluster[]): void;
-  line(text: string): void;
-}
-
-/** A terminal gets a block redrawn in place with progress bars; a pipe gets a line per change. */
-function createDisplay(out: NodeJS.WriteStream, startedAt: number): Display {
-  if (out.isTTY) {
-    let drawn = 0;
-    return {
-      show(nodes, clusters) {
-        const lines = ttyBlock(nodes, clusters, Date.now());
-        out.write((drawn ? `\x1b[${drawn}A` : '') + lines.map((l) => `\x1b[2K${l}\n`).join(''));
-        drawn = lines.length;
-      },
-      line: (text) => void out.write(text + '\n'),
-    };
-  }
-  const last = new Map<string, string>();
-  return {
-    show(nodes, clusters) {
-      const now = Date.now();
-      for (const n of nodes) {
-        const state = nodeState(n);
-        if (last.get(`n${n.id}`) !== state) out.write(plainLine(n, now, startedAt) + '\n');
-        last.set(`n${n.id}`, state);
-      }
-      for (const c of clusters.filter((c) => nodes.some((n) => n.cluster === c.name))) {
-        if (last.get(`c${c.name}`) !== c.state) out.write(`cluster ${c.name}: ${c.state}${c.last_error ? ` (${c.last_error})` : ''}\n`);
-        last.set(`c${c.name}`, c.state);
-      }
-    },
-    line: (text) => void out.write(text + '\n'),
-  };
-}
-
-function positiveNumber(value: string): number {
+function positiveInteger(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a whole number from 1');
   return n;
 }
 
-function configOf(options: ApiOptions): Config {
-  try {
-    return loadConfig(options.config).config;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliExit(EXIT.usage, err.message);
-    throw err;
-  }
-}
-
-function apiFrom(options: ApiOptions, env: NodeJS.ProcessEnv = process.env): Api {
-  const config = configOf(options);
-  const base = (options.url ?? env.HOMEPORT_URL ?? localUrl(config)).replace(/\/$/, '');
-  const token = env.HOMEPORT_ADMIN_TOKEN ?? readToken(config.auth.adminTokenFile);
-  return {
-    async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-      let response: Response;
-      try {
-        response = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-      } catch (err) {
-        throw new CliExit(EXIT.failure, `cannot reach homeport at ${base}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`);
-      }
-      const text = await response.text();
-      if (response.ok) return JSON.parse(text) as T;
-      const detail = (() => {
-        try {
-          return (JSON.parse(text) as { detail?: string }).detail ?? text;
-        } catch {
-          return text;
-        }
-      })();
-      throw new CliExit(response.status === 404 ? EXIT.notFound : response.status === 400 ? EXIT.usage : EXIT.failure, `${method} ${path}: HTTP ${response.status}: ${detail}`);
-    },
-  };
-}
-
-function localUrl(config: Config): string {
-  const host = ['0.0.0.0', '::', ''].includes(config.http.host) ? '127.0.0.1' : config.http.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
-}
-
-function readToken(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new CliExit(EXIT.usage, `no admin token: set HOMEPORT_ADMIN_TOKEN or make ${file} readable (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-}

@@ -1,3 +1,4 @@
+import { nodeLabel as label } from '../nodes/ref';
 import type { Node } from '../store/nodes-repo';
 
 /**
@@ -17,7 +18,6 @@ export type ClusterVerdict =
   | { form: true; round: number; members: ClusterMember[]; joining: number[] }
   | { form: false; reason: string; blocked: boolean };
 
-const label = (n: Node) => n.hostname ?? n.mac;
 
 export function clusterVerdict(nodes: readonly Node[], expectedNodes: number | null | undefined): ClusterVerdict {
   if (nodes.length === 0) return { form: false, reason: 'no nodes in this cluster', blocked: false };

@@ -1,17 +1,23 @@
 import { EventEmitter } from 'node:events';
+import { z } from 'zod';
 import type { Logger } from '../log/logger';
 import type { ClusterFormationResult } from '../metrics/domain';
 import type { Clock, NodesService } from '../nodes/service';
+import { nameField } from '../nodes/validation';
 import type { ClustersSettings } from '../reprovision/config';
 import { FORMATION_EVENT, type NodeLifecycle } from '../reprovision/lifecycle';
-import type { Job, JobsRepo } from '../store/jobs-repo';
+import type { JobsService } from '../jobs/service';
+import type { Job } from '../store/jobs-repo';
 import type { Node } from '../store/nodes-repo';
-import type { JobContext } from '../watcher/job-runner';
+import { JobCancelled, type JobContext, type JobType } from '../jobs/types';
 import type { ClusterDriver } from './driver';
 import { clusterVerdict, formationKey, type ClusterVerdict } from './plan';
 import type { ClusterRow, ClustersRepo } from './repo';
 
 export const FORM_CLUSTER_JOB = 'form_cluster';
+
+const formationParams = z.object({ cluster: nameField, round: z.number().int().min(0) }).strict();
+type FormationParams = z.infer<typeof formationParams>;
 
 export interface ClusterEvent {
   type: 'cluster';
@@ -29,7 +35,7 @@ export interface ClusterOverview extends ClusterRow {
 
 export interface ClustersServiceOptions {
   clusters: ClustersRepo;
-  jobs: JobsRepo;
+  jobs: JobsService;
   nodes: NodesService;
   lifecycle: NodeLifecycle;
   settings: ClustersSettings;
@@ -37,6 +43,8 @@ export interface ClustersServiceOptions {
   clock: Clock;
   log: Logger;
   recordFormation?: (result: ClusterFormationResult) => void;
+  /** Runs of a failing formation (and runners that died) before the cluster is `error`. */
+  maxAttempts: number;
 }
 
 export type FormationRequest = { ok: true; job: Job; created: boolean } | { ok: false; reason: string };
@@ -107,30 +115,47 @@ export class ClustersService {
     await this.setState(name, 'pending', { lastError: null });
   }
 
-  /** The form_cluster job handler. */
-  readonly runFormation = async (job: Job, ctx: JobContext): Promise<unknown> => {
-    const name = String(job.params.cluster);
-    const round = Number(job.params.round);
+  /** The form_cluster job: re-check, form through the driver, record; a failure is retried up to the job's attempts. */
+  get jobType(): JobType<FormationParams> {
+    return {
+      type: FORM_CLUSTER_JOB,
+      params: formationParams,
+      stages: () => ['check', 'form', 'record'],
+      targets: async (params) => ({ cluster: params.cluster, nodeIds: (await this.o.nodes.list({ cluster: params.cluster })).map((n) => n.id) }),
+      maxAttempts: this.o.maxAttempts,
+      run: (params, ctx) => this.runFormation(params, ctx),
+    };
+  }
+
+  private async runFormation({ cluster: name, round }: FormationParams, ctx: JobContext): Promise<unknown> {
     const driver = this.o.driverFor(name);
     if (!driver) throw new Error(`cluster ${name} is not configured (clusters.${name}.driver)`);
     // Seed 004: a job re-checks its conditions when it runs, not when it was queued.
     const verdict = await this.verdict(name);
     if (!verdict.form || verdict.round !== round) {
       const reason = verdict.form ? `superseded by round ${verdict.round}` : verdict.reason;
+      ctx.log(`nothing to do: ${reason}`);
       this.o.log.info({ cluster: name, round, reason }, 'formation skipped');
       return { skipped: reason };
     }
+    await ctx.stage('check', async () => ({ members: verdict.members.map((m) => m.hostname), joining: verdict.joining }));
     await this.setState(name, 'forming', { lastError: null, driver: driver.name });
     this.o.log.info({ cluster: name, round, driver: driver.name, members: verdict.members.map((m) => m.hostname) }, 'forming cluster');
     try {
-      const result = await driver.form({ cluster: name, members: verdict.members, signal: ctx.signal, progress: (stage, percent) => ctx.progress({ stage, percent }) });
-      await this.recordFormed(name, verdict.joining, result.steps);
-      return result;
+      const formed = await ctx.stage('form', async () => {
+        const result = await driver.form({ cluster: name, members: verdict.members, signal: ctx.signal, progress: (step, percent) => ctx.progress({ message: step, percent }) });
+        for (const step of result.steps) ctx.log(step);
+        return { steps: result.steps };
+      });
+      const steps = formed.steps as string[];
+      await ctx.stage('record', () => this.recordFormed(name, verdict.joining, steps));
+      return { steps };
     } catch (err) {
-      if (!ctx.signal.aborted) await this.recordFailed(name, verdict.joining, (err as Error).message);
+      if (err instanceof JobCancelled) await this.setState(name, 'error', { lastError: `formation job ${ctx.job.id} was cancelled by an admin; form it again with POST /api/clusters/${name}/form` });
+      else if (!ctx.signal.aborted) await this.recordFailed(name, verdict.joining, (err as Error).message, ctx);
       throw err;
     }
-  };
+  }
 
   private async recordFormed(name: string, joining: number[], steps: string[]): Promise<void> {
     for (const id of joining) {
@@ -141,10 +166,18 @@ export class ClustersService {
     this.o.log.info({ cluster: name, steps }, 'cluster formed');
   }
 
-  /** Nodes stay completed (they are installed and ready); the cluster carries the error. */
-  private async recordFailed(name: string, joining: number[], message: string): Promise<void> {
+  /**
+   * Nodes stay completed (they are installed and ready). While attempts are
+   * left the cluster stays forming with the error; after the last it is `error`.
+   */
+  private async recordFailed(name: string, joining: number[], message: string, ctx: JobContext): Promise<void> {
+    const attempt = `attempt ${ctx.attempt} of ${this.o.maxAttempts}`;
     for (const id of joining) {
-      await this.o.lifecycle.apply({ nodeId: id, expect: ['completed'], changes: {}, history: { phase: FORMATION_EVENT, status: 'failed', message: message.slice(0, 2000), source: 'watcher' } });
+      await this.o.lifecycle.apply({ nodeId: id, expect: ['completed'], changes: {}, history: { phase: FORMATION_EVENT, status: 'failed', message: `${attempt}: ${message}`.slice(0, 2000), source: 'watcher' } });
+    }
+    if (!ctx.finalAttempt) {
+      await this.setState(name, 'forming', { lastError: `${attempt} failed, retrying: ${message}` });
+      return void this.o.log.warn({ cluster: name, err: message, attempt: ctx.attempt }, 'cluster formation attempt failed, will retry');
     }
     await this.setState(name, 'error', { lastError: message });
     this.o.recordFormation?.(/did not finish within|gave up after/.test(message) ? 'timeout' : 'failed');
@@ -152,7 +185,7 @@ export class ClustersService {
   }
 
   private async enqueue(name: string, round: number, afterJobId: number | undefined): Promise<FormationRequest> {
-    const { job, created } = await this.o.jobs.enqueue({ type: FORM_CLUSTER_JOB, params: { cluster: name, round }, dedupeKey: formationKey(name, round, afterJobId) }, this.o.clock());
+    const { job, created } = await this.o.jobs.create(FORM_CLUSTER_JOB, { cluster: name, round }, { dedupeKey: formationKey(name, round, afterJobId) });
     if (created) {
       await this.setState(name, 'forming', { lastError: null });
       this.o.log.info({ cluster: name, round, job: job.id }, 'cluster formation queued');
@@ -162,8 +195,8 @@ export class ClustersService {
 
   /** The newest form_cluster job of this cluster (and round, when given). */
   private async lastJob(name: string, round?: number): Promise<Job | null> {
-    const jobs = await this.o.jobs.list({ type: FORM_CLUSTER_JOB, limit: 1000 });
-    return jobs.find((j) => j.params.cluster === name && (round === undefined || Number(j.params.round) === round)) ?? null;
+    const { jobs } = await this.o.jobs.list({ type: FORM_CLUSTER_JOB, cluster: name, limit: 1000 });
+    return jobs.find((j) => round === undefined || Number(j.params.round) === round) ?? null;
   }
 
   private async markUnconfigured(name: string): Promise<string> {

@@ -139,7 +139,12 @@ function resolvePaths(config: Config): Config {
     database: { ...config.database, sqlitePath: underData(config.database.sqlitePath) },
     auth: { ...config.auth, adminTokenFile: underData(config.auth.adminTokenFile), secretFile: underData(config.auth.secretFile) },
     boot: { ...config.boot, assetsDir: underData(config.boot.assetsDir) },
-    ssh: { ...config.ssh, keyFile: underData(config.ssh.keyFile), knownHostsFile: underData(config.ssh.knownHostsFile) },
+    ssh: {
+      ...config.ssh,
+      keyFile: underData(config.ssh.keyFile),
+      keyPassphraseFile: config.ssh.keyPassphraseFile === undefined ? undefined : underData(config.ssh.keyPassphraseFile),
+      knownHostsFile: underData(config.ssh.knownHostsFile),
+    },
     reprovision: { ...config.reprovision, redfish: { ...config.reprovision.redfish, passwordFile: underData(config.reprovision.redfish.passwordFile) } },
   };
 }

@@ -13,3 +13,6 @@ export function parseNodeRef(ref: string): NodeRef {
   if (mac) return { kind: 'mac', mac };
   return { kind: 'hostname', hostname: ref.toLowerCase() };
 }
+
+/** How a node is named to people: its hostname, else its MAC. */
+export const nodeLabel = (node: { hostname: string | null; mac: string }): string => node.hostname ?? node.mac;

@@ -17,6 +17,8 @@ export const sshSchema = z
     port: port.default(22),
     /** Private key (OpenSSH format); relative paths are under dataDir. */
     keyFile: z.string().min(1).default('ssh/id_ed25519'),
+    /** File holding the key's passphrase, for an encrypted key; relative paths are under dataDir. */
+    keyPassphraseFile: z.string().min(1).optional(),
     /**
      * accept: any host key (a reinstalled node has a new one every round);
      * known_hosts: the key must be listed in knownHostsFile (OpenSSH format).
@@ -80,8 +82,12 @@ export const watcherSchema = z
     leaseMs: ms(1000, 3_600_000).default(90_000),
     /** Lease on a running formation job, renewed while it runs; a dead runner's job is reclaimed after it. */
     jobLeaseMs: ms(1000, 3_600_000).default(120_000),
-    /** A reclaimed formation job gives up after this many attempts. */
+    /** Runs of a formation job (failures, and runners that died) before the cluster is marked error. */
     jobAttempts: z.number().int().min(1).max(20).default(3),
+    /** Delay before a failed job's automatic retry; doubles per attempt, up to 16 times this. */
+    jobRetryDelayMs: ms(10, 3_600_000).default(30_000),
+    /** How often a waiting job (a rolling reprovision's batch) re-checks; it also runs on every watcher tick. */
+    jobPollMs: ms(10, 3_600_000).default(15_000),
   })
   .strict()
   .default({});

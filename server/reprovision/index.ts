@@ -5,7 +5,7 @@ import { createDriver } from '../cluster/drivers';
 import type { ClusterDriver } from '../cluster/driver';
 import { ClustersRepo } from '../cluster/repo';
 import { clusterRouter } from '../cluster/routes';
-import { ClustersService, FORM_CLUSTER_JOB } from '../cluster/service';
+import { ClustersService } from '../cluster/service';
 import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import type { DomainMetrics } from '../metrics/domain';
@@ -13,12 +13,16 @@ import type { Clock, NodesService } from '../nodes/service';
 import { createSshClient, type SshClient } from '../ssh/client';
 import type { Database } from '../store/db';
 import { JobsRepo } from '../store/jobs-repo';
-import { JobRunner } from '../watcher/job-runner';
+import { JobRunner } from '../jobs/runner';
+import { jobsRouter } from '../jobs/routes';
+import { JobsService } from '../jobs/service';
+import { importNodesJobType } from '../nodes/import-job';
 import { LeaderLease } from '../watcher/lease';
 import { createReadinessCheck } from '../watcher/readiness';
 import { Watcher } from '../watcher/watcher';
 import { NodeLifecycle } from './lifecycle';
 import { createPowerControl } from './power';
+import { powerJobType, reprovisionJobType } from './jobs';
 import { reprovisionRouter } from './routes';
 import { ReprovisionService } from './service';
 
@@ -41,6 +45,7 @@ export interface Reprovisioning {
   watcher: Watcher;
   clusters: ClustersService;
   reprovision: ReprovisionService;
+  jobs: JobsService;
   instanceId: string;
   /** Stops the watcher (and a running formation), hands the lease over, closes clients. */
   stop(): Promise<void>;
@@ -56,7 +61,7 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
     Object.entries(config.clusters).map(([name, settings]) => [name, createDriver({ ssh, retry, log: log.child({ component: 'cluster', cluster: name }), clock }, settings)]),
   );
   const lifecycle = new NodeLifecycle(o.db.knex, o.nodes, clock);
-  const jobs = new JobsRepo(o.db.knex);
+  const jobs = new JobsService({ repo: new JobsRepo(o.db.knex), clock, log: log.child({ component: 'jobs' }) });
   const clusters = new ClustersService({
     clusters: new ClustersRepo(o.db.knex),
     jobs,
@@ -67,11 +72,27 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
     clock,
     log: log.child({ component: 'clusters' }),
     recordFormation: o.metrics?.recordClusterFormation,
+    maxAttempts: config.watcher.jobAttempts,
   });
   await clusters.syncConfig();
   const power = createPowerControl(config.reprovision, ssh);
   const reprovision = new ReprovisionService({ nodes: o.nodes, lifecycle, resetCluster: (name) => clusters.resetForRound(name), power, clock, log: log.child({ component: 'reprovision' }), defaultTimeoutMin: config.watcher.reprovisionTimeoutMin });
-  const runner = new JobRunner({ jobs, handlers: { [FORM_CLUSTER_JOB]: clusters.runFormation }, workerId: instanceId, clock, log: log.child({ component: 'jobs' }), leaseMs: config.watcher.jobLeaseMs, maxAttempts: config.watcher.jobAttempts });
+  jobs.register(
+    clusters.jobType,
+    reprovisionJobType({ nodes: o.nodes, reprovision, power, hasDriver: (name) => drivers.has(name), pollMs: config.watcher.jobPollMs }),
+    powerJobType({ nodes: o.nodes, power }),
+    importNodesJobType(o.nodes),
+  );
+  const runner = new JobRunner({
+    jobs: new JobsRepo(o.db.knex),
+    types: jobs.types(),
+    workerId: instanceId,
+    clock,
+    log: log.child({ component: 'jobs' }),
+    leaseMs: config.watcher.jobLeaseMs,
+    retryDelay: { baseDelayMs: config.watcher.jobRetryDelayMs, maxDelayMs: config.watcher.jobRetryDelayMs * 16 },
+  });
+  jobs.onDue(() => runner.kick());
   const watcher = new Watcher({
     nodes: o.nodes,
     lifecycle,
@@ -88,12 +109,13 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
     log: log.child({ component: 'watcher' }),
     recordTick: o.metrics?.recordWatcherTick,
   });
-  const routers = [reprovisionRouter({ service: reprovision, catalogue: o.nodes.catalogue, adminToken: o.adminToken }), clusterRouter({ service: clusters, adminToken: o.adminToken })];
+  const routers = [reprovisionRouter({ jobs, nodes: o.nodes, adminToken: o.adminToken }), clusterRouter({ service: clusters, adminToken: o.adminToken }), jobsRouter({ jobs, nodes: o.nodes, adminToken: o.adminToken })];
   return {
     routers,
     watcher,
     clusters,
     reprovision,
+    jobs,
     instanceId,
     async stop() {
       await watcher.stop();

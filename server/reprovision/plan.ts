@@ -1,15 +1,17 @@
-import { parseNodeRef } from '../nodes/ref';
+import { nodeLabel, parseNodeRef } from '../nodes/ref';
 import type { Node, NodeChanges } from '../store/nodes-repo';
 
 /**
  * Which nodes a reprovision request means and what it changes on them
  * (pure). Seed 000: --all is every configured node; --nodes names them.
  */
-export type ReprovisionTargets = { all: true } | { refs: readonly string[] };
+export type ReprovisionTargets = { all: true } | { refs: readonly string[] } | { cluster: string };
 
-/** `all`: every node except `discovered` ones (machines homeport saw but nobody configured). */
+/** `all` and `cluster`: every (such) node except `discovered` ones (machines homeport saw but nobody configured). */
 export function selectTargets(nodes: readonly Node[], targets: ReprovisionTargets): { selected: Node[]; unknown: string[] } {
-  if ('all' in targets) return { selected: nodes.filter((n) => n.status !== 'discovered'), unknown: [] };
+  const configured = nodes.filter((n) => n.status !== 'discovered');
+  if ('all' in targets) return { selected: configured, unknown: [] };
+  if ('cluster' in targets) return { selected: configured.filter((n) => n.cluster === targets.cluster), unknown: [] };
   const selected = new Map<number, Node>();
   const unknown: string[] = [];
   for (const ref of targets.refs) {
@@ -45,4 +47,32 @@ export function reprovisionChanges(node: Node, now: number, timeoutMin: number):
     phaseStartedAt: now,
     ...(node.status === 'post-install-complete' ? { status: 'registered' } : {}),
   };
+}
+
+/**
+ * Rolling reprovision: batches of at most `maxUnavailable` nodes, by name,
+ * so at most that many are out of service at once.
+ */
+export function rollingBatches(nodes: readonly Node[], maxUnavailable: number): Node[][] {
+  const sorted = [...nodes].sort((a, b) => nodeLabel(a).localeCompare(nodeLabel(b)));
+  const batches: Node[][] = [];
+  for (let i = 0; i < sorted.length; i += maxUnavailable) batches.push(sorted.slice(i, i + maxUnavailable));
+  return batches;
+}
+
+export type BatchState = { state: 'done' } | { state: 'failed'; reason: string; failed: Node[] } | { state: 'waiting'; reason: string; percent: number };
+
+/**
+ * Whether a batch is back (pure): every node completed, and clustered again
+ * when its cluster is formed by a driver (the driver verified it rejoined);
+ * failed when a node timed out, errored or reported a failed phase.
+ */
+export function batchState(nodes: readonly Node[], inFormedCluster: (node: Node) => boolean): BatchState {
+  const failed = nodes.filter((n) => n.reprovisionStatus === 'timeout' || n.reprovisionStatus === 'error' || (n.reprovisionStatus === 'in_progress' && n.deploymentPhaseStatus === 'failed'));
+  if (failed.length) return { state: 'failed', failed, reason: failed.map((n) => `${nodeLabel(n)} is ${n.reprovisionStatus === 'in_progress' ? `failed in ${n.deploymentStatus}` : n.reprovisionStatus}`).join(', ') };
+  const back = (n: Node) => n.reprovisionStatus === 'clustered' || (n.reprovisionStatus === 'completed' && !inFormedCluster(n));
+  const waiting = nodes.filter((n) => !back(n));
+  if (waiting.length === 0) return { state: 'done' };
+  const reason = `waiting for ${waiting.map((n) => `${nodeLabel(n)} (${n.reprovisionStatus === 'completed' ? 'rejoining its cluster' : n.deploymentStatus})`).join(', ')}`;
+  return { state: 'waiting', reason, percent: Math.round((100 * (nodes.length - waiting.length)) / nodes.length) };
 }

@@ -4,11 +4,18 @@ import type { SshClient } from '../ssh/client';
 import type { ReprovisionSettings } from './config';
 import { RedfishClient } from './redfish';
 
-/** How a reprovision restarts a machine into a network boot. */
+/** `pxe`: restart into a network boot (what a reprovision does). */
+export const POWER_ACTIONS = ['on', 'off', 'reset', 'pxe'] as const;
+export type PowerAction = (typeof POWER_ACTIONS)[number];
+
+/** How homeport powers a machine: a reprovision's restart, and the power job. */
 export interface PowerControl {
   readonly method: ReprovisionSettings['method'];
-  /** Resolves with what was done; rejects with a message fit for the node's history. */
+  /** Restarts into a network boot. Resolves with what was done; rejects with a message fit for the node's history. */
   restart(node: Node): Promise<string>;
+  act(node: Node, action: PowerAction): Promise<string>;
+  /** What the method needs of a node (IP, BMC label); null when it has it. */
+  missing(node: Node): string | null;
   close(): Promise<void>;
 }
 
@@ -19,7 +26,13 @@ export function createPowerControl(settings: ReprovisionSettings, ssh: SshClient
     case 'redfish':
       return redfishPower(settings);
     case 'none':
-      return { method: 'none', restart: async () => 'no restart (reprovision.method none): power-cycle the machine', close: async () => undefined };
+      return {
+        method: 'none',
+        restart: async () => 'no restart (reprovision.method none): power-cycle the machine',
+        act: async (_node, action) => `no power control (reprovision.method none): do "${action}" by hand`,
+        missing: () => null,
+        close: async () => undefined,
+      };
   }
 }
 
@@ -29,14 +42,20 @@ export function createPowerControl(settings: ReprovisionSettings, ssh: SshClient
  * The connection may drop before `reboot` reports back: that is the reboot.
  */
 function sshPower(ssh: SshClient, rebootCommand: string): PowerControl {
+  const run = async (node: Node, command: string) => {
+    if (!node.ip) throw new Error('no IP address to reach it over SSH');
+    const result = await ssh.exec(node.ip, command);
+    if (result.code !== 0 && result.code !== null) throw new Error(`\`${command}\` exited ${result.code}: ${result.stderr.trim().split('\n').pop() ?? ''}`);
+    return `${command} over ssh`;
+  };
   return {
     method: 'ssh',
-    async restart(node) {
-      if (!node.ip) throw new Error('no IP address to reach it over SSH');
-      const result = await ssh.exec(node.ip, rebootCommand);
-      if (result.code !== 0 && result.code !== null) throw new Error(`\`${rebootCommand}\` exited ${result.code}: ${result.stderr.trim().split('\n').pop() ?? ''}`);
-      return `${rebootCommand} over ssh`;
+    restart: (node) => run(node, rebootCommand),
+    async act(node, action) {
+      if (action === 'on') throw new Error('cannot power a machine on over SSH: use reprovision.method redfish');
+      return run(node, action === 'off' ? 'poweroff' : rebootCommand);
     },
+    missing: (node) => (node.ip ? null : 'no IP address to reach it over SSH'),
     close: async () => undefined,
   };
 }
@@ -47,16 +66,28 @@ function redfishPower(settings: ReprovisionSettings): PowerControl {
   let client: RedfishClient | null = null;
   // The password file is read on first use, so a server without Redfish nodes starts without one.
   const connect = () => (client ??= new RedfishClient(redfish, readPassword(redfish.passwordFile)));
-  return {
+  const bmcOf = (node: Node) => {
+    const bmc = node.labels[redfish.bmcLabel];
+    if (!bmc) throw new Error(`no BMC address: set the node's label ${redfish.bmcLabel}`);
+    return bmc;
+  };
+  const control: PowerControl = {
     method: 'redfish',
     async restart(node) {
-      const bmc = node.labels[redfish.bmcLabel];
-      if (!bmc) throw new Error(`no BMC address: set the node's label ${redfish.bmcLabel}`);
+      const bmc = bmcOf(node);
       await connect().pxeOnceAndReset(bmc);
       return `redfish ${redfish.resetType} with boot override Pxe once via ${bmc}`;
     },
+    async act(node, action) {
+      if (action === 'pxe') return control.restart(node);
+      const resetType = { on: 'On', off: 'ForceOff', reset: redfish.resetType }[action];
+      await connect().reset(bmcOf(node), resetType);
+      return `redfish ${resetType} via ${bmcOf(node)}`;
+    },
+    missing: (node) => (node.labels[redfish.bmcLabel] ? null : `no BMC address: set the node's label ${redfish.bmcLabel}`),
     close: async () => client?.close(),
   };
+  return control;
 }
 
 function readPassword(file: string): string {

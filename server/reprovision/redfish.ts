@@ -20,9 +20,17 @@ export class RedfishClient {
   }
 
   async pxeOnceAndReset(bmc: string): Promise<void> {
-    const system = `${this.settings.scheme}://${bmc}${this.settings.systemPath}`;
-    await this.call('PATCH', system, { Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' } });
-    await this.call('POST', `${system}/Actions/ComputerSystem.Reset`, { ResetType: this.settings.resetType });
+    await this.call('PATCH', this.system(bmc), { Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' } });
+    await this.reset(bmc, this.settings.resetType);
+  }
+
+  /** ComputerSystem.Reset with a ResetType such as On, ForceOff, ForceRestart. */
+  async reset(bmc: string, resetType: string): Promise<void> {
+    await this.call('POST', `${this.system(bmc)}/Actions/ComputerSystem.Reset`, { ResetType: resetType });
+  }
+
+  private system(bmc: string): string {
+    return `${this.settings.scheme}://${bmc}${this.settings.systemPath}`;
   }
 
   async close(): Promise<void> {

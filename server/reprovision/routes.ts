@@ -1,41 +1,67 @@
-import Router from '@koa/router';
 import { z } from 'zod';
-import { requireAdmin } from '../auth/middleware';
-import { conflict, notFound } from '../http/errors';
+import { ApiRouter } from '../http/api';
+import { jobJson, jobToJson, scheduleField } from '../jobs/present';
+import type { JobsService } from '../jobs/service';
+import { nodeJson } from '../nodes/schemas';
 import { nodeToJson } from '../nodes/present';
-import type { PhaseCatalogue } from '../nodes/phases';
-import { parseBody } from '../nodes/validation';
-import { UnknownNodesError, type ReprovisionService } from './service';
+import type { NodesService } from '../nodes/service';
+import { REPROVISION_JOB, reprovisionFields, withTargetRules } from './jobs';
 
-/** `{all: true}` or `{nodes: [id | mac | hostname, ...]}`, and an optional per-node timeout in minutes. */
-export const reprovisionBody = z
+/** The reprovision job's params, plus `at`: run it later (seed 004 scheduling). */
+export const reprovisionBody = withTargetRules(reprovisionFields.extend({ at: scheduleField.optional() }));
+
+/** How long the API waits for an immediate, non-rolling reprovision (its restarts have their own timeouts). */
+const IMMEDIATE_WAIT_MS = 120_000;
+
+const startedJson = z
   .object({
-    all: z.literal(true, { errorMap: () => ({ message: 'must be true (or leave it out and name nodes)' }) }).optional(),
-    nodes: z.array(z.string().min(1).max(253)).min(1, 'must name at least one node').max(10_000).optional(),
-    timeout_min: z.number({ invalid_type_error: 'must be a number of minutes' }).int('must be whole minutes').min(1, 'must be from 1 to 1440 minutes').max(1440, 'must be from 1 to 1440 minutes').optional(),
+    job: jobJson,
+    round: z.string().datetime().optional(),
+    method: z.string().optional(),
+    timeout_min: z.number().int().optional(),
+    nodes: z.array(nodeJson.extend({ restart: z.object({ ok: z.boolean(), detail: z.string() }).strict() })).optional(),
   })
-  .strict()
-  .refine((b) => (b.all === true) !== (b.nodes !== undefined), { message: 'give either all: true or nodes: [...]', path: ['all'] });
+  .strict();
 
-export function reprovisionRouter(options: { service: ReprovisionService; catalogue: PhaseCatalogue; adminToken: string }): Router {
-  const router = new Router();
-  router.post('/api/reprovision', requireAdmin(options.adminToken), async (ctx) => {
-    const body = parseBody(reprovisionBody, ctx.request.body);
-    let result;
-    try {
-      result = await options.service.start(body.all ? { all: true } : { refs: body.nodes! }, body.timeout_min);
-    } catch (err) {
-      if (err instanceof UnknownNodesError) throw notFound(`${err.message}; nothing was changed`);
-      throw err;
-    }
-    if (result.nodes.length === 0) throw conflict('no nodes to reprovision (all: true skips discovered nodes)');
-    ctx.status = 202;
-    ctx.body = {
-      round: new Date(result.round).toISOString(),
-      method: result.method,
-      timeout_min: result.timeoutMin,
-      nodes: result.nodes.map((o) => ({ ...nodeToJson(o.node, options.catalogue), restart: { ok: o.restart.ok, detail: o.restart.detail } })),
-    };
-  });
-  return router;
+/**
+ * POST /api/reprovision creates a `reprovision` job. An immediate one is
+ * answered when its restarts are done, with each node's outcome (seed 000's
+ * trigger); a scheduled (`at`) or rolling one is answered at once with the
+ * job to follow (GET /api/jobs/:id, `homeport jobs wait`).
+ */
+export function reprovisionRouter(o: { jobs: JobsService; nodes: NodesService; adminToken: string }): ApiRouter {
+  const api = new ApiRouter({ adminToken: o.adminToken });
+  api.endpoint(
+    {
+      method: 'post',
+      path: '/api/reprovision',
+      tag: 'reprovision',
+      summary: 'Reprovision nodes: all, named ones or a cluster; now, at a time, or rolling',
+      description: 'Creates a reprovision job. An immediate one is answered once its restarts are done, with each node; a scheduled (at) or rolling one at once, with the job to follow.',
+      auth: 'admin',
+      body: reprovisionBody,
+      responses: { 202: { description: 'started (immediate: with each node and its restart), or queued', schema: startedJson }, 404: 'a named node does not exist; nothing was changed', 409: 'no nodes to reprovision' },
+    },
+    async (ctx, { body }) => {
+      const { at, ...params } = body;
+      const { job } = await o.jobs.create(REPROVISION_JOB, params, { runAt: at });
+      ctx.status = 202;
+      if (at !== undefined || params.rolling) return void (ctx.body = { job: jobToJson(job) });
+      const ended = (await o.jobs.settled(job.id, IMMEDIATE_WAIT_MS)) ?? job;
+      const result = ended.result as { round?: number; method?: string; timeout_min?: number; nodes?: { id: number; restart: { ok: boolean; detail: string } }[] } | null;
+      if (!result?.nodes) return void (ctx.body = { job: jobToJson(ended) });
+      const nodes = new Map((await o.nodes.list({})).map((n) => [n.id, n]));
+      ctx.body = {
+        job: jobToJson(ended),
+        round: new Date(result.round!).toISOString(),
+        method: result.method,
+        timeout_min: result.timeout_min,
+        nodes: result.nodes.flatMap((r) => {
+          const node = nodes.get(r.id);
+          return node ? [{ ...nodeToJson(node, o.nodes.catalogue), restart: r.restart }] : [];
+        }),
+      };
+    },
+  );
+  return api;
 }

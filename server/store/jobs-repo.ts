@@ -1,6 +1,21 @@
 import type { Knex } from 'knex';
 
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'paused';
+export const JOB_STATUSES: readonly JobStatus[] = ['pending', 'running', 'completed', 'failed', 'cancelled', 'paused'];
+
+export type StageState = 'pending' | 'running' | 'waiting' | 'completed' | 'failed' | 'skipped';
+
+/** One named step of a job, kept on the job so a retry resumes after the last completed one. */
+export interface JobStage {
+  name: string;
+  state: StageState;
+  percent: number | null;
+  message: string | null;
+  /** What the stage needs to resume (e.g. the round a batch started). */
+  data: Record<string, unknown>;
+  startedAt: number | null;
+  endedAt: number | null;
+}
 
 export interface Job {
   id: number;
@@ -11,15 +26,26 @@ export interface Job {
   claimedBy: string | null;
   leaseUntil: number | null;
   attempts: number;
+  maxAttempts: number | null;
   stage: string | null;
   percent: number | null;
   message: string | null;
+  stages: JobStage[];
+  log: string;
+  cancelRequested: boolean;
+  cluster: string | null;
+  nodeIds: number[];
   result: unknown;
   error: string | null;
   dedupeKey: string | null;
   createdAt: number;
   updatedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
 }
+
+/** The console log keeps its newest part: enough to see what ran and why it stopped. */
+export const JOB_LOG_LIMIT = 64 * 1024;
 
 function parseJson(value: unknown): unknown {
   if (typeof value !== 'string') return null;
@@ -30,6 +56,8 @@ function parseJson(value: unknown): unknown {
   }
 }
 
+const numberOrNull = (value: unknown) => (value === null || value === undefined ? null : Number(value));
+
 function rowToJob(row: Record<string, unknown>): Job {
   return {
     id: Number(row.id),
@@ -38,16 +66,27 @@ function rowToJob(row: Record<string, unknown>): Job {
     status: row.status as JobStatus,
     runAt: Number(row.run_at),
     claimedBy: (row.claimed_by as string | null) ?? null,
-    leaseUntil: row.lease_until === null || row.lease_until === undefined ? null : Number(row.lease_until),
+    leaseUntil: numberOrNull(row.lease_until),
     attempts: Number(row.attempts),
+    maxAttempts: numberOrNull(row.max_attempts),
     stage: (row.stage as string | null) ?? null,
-    percent: row.percent === null || row.percent === undefined ? null : Number(row.percent),
+    percent: numberOrNull(row.percent),
     message: (row.message as string | null) ?? null,
+    stages: (parseJson(row.stages) as JobStage[] | null) ?? [],
+    log: (row.log as string | null) ?? '',
+    cancelRequested: Boolean(row.cancel_requested),
+    cluster: (row.cluster as string | null) ?? null,
+    nodeIds: String(row.node_ids ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map(Number),
     result: parseJson(row.result),
     error: (row.error as string | null) ?? null,
     dedupeKey: (row.dedupe_key as string | null) ?? null,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    startedAt: numberOrNull(row.started_at),
+    finishedAt: numberOrNull(row.finished_at),
   };
 }
 
@@ -57,14 +96,46 @@ export interface NewJob {
   runAt?: number;
   /** At most one job ever exists per key: enqueueing it again returns the existing job. */
   dedupeKey?: string;
+  /** Stage names known up front, shown as pending until they run. */
+  stages?: string[];
+  maxAttempts?: number;
+  cluster?: string | null;
+  nodeIds?: number[];
 }
+
+export interface JobFilter {
+  type?: string;
+  status?: JobStatus;
+  nodeId?: number;
+  cluster?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/** What a running job's owner writes back: progress, stages, log. Leaves out what it does not change. */
+export interface JobProgress {
+  stage?: string | null;
+  percent?: number | null;
+  message?: string | null;
+  stages?: JobStage[];
+  log?: string;
+}
+
+/** How a run ends: a final status, or back to pending (retry later, or wait and re-check). */
+export type JobOutcome =
+  | { status: 'completed'; result?: unknown }
+  | { status: 'failed' | 'cancelled' | 'paused'; error: string; result?: unknown }
+  | { status: 'pending'; runAt: number; error?: string | null; countAttempt: boolean };
+
+export const newStage = (name: string): JobStage => ({ name, state: 'pending', percent: null, message: null, data: {}, startedAt: null, endedAt: null });
 
 /**
  * The jobs table and its atomic claim (seed 004). A claim is one UPDATE
  * statement over a sub-select, so two claimers racing on the same job cannot
  * both win: on PostgreSQL the sub-select takes the row with FOR UPDATE SKIP
  * LOCKED and the UPDATE re-checks the claimable condition; on SQLite the
- * single statement runs under the database's one write lock.
+ * single statement runs under the database's one write lock. Every write by
+ * a runner is conditional on it still owning the job.
  */
 export class JobsRepo {
   constructor(private readonly knex: Knex) {}
@@ -76,6 +147,10 @@ export class JobsRepo {
       status: 'pending',
       run_at: job.runAt ?? now,
       dedupe_key: job.dedupeKey ?? null,
+      stages: JSON.stringify((job.stages ?? []).map(newStage)),
+      max_attempts: job.maxAttempts ?? null,
+      cluster: job.cluster ?? null,
+      node_ids: job.nodeIds?.length ? `,${job.nodeIds.join(',')},` : null,
       created_at: now,
       updated_at: now,
     };
@@ -92,11 +167,26 @@ export class JobsRepo {
     return row ? rowToJob(row) : null;
   }
 
-  async list(filter: { type?: string; status?: JobStatus; limit?: number } = {}): Promise<Job[]> {
-    const query = this.knex('jobs').orderBy('id', 'desc').limit(filter.limit ?? 100);
+  async list(filter: JobFilter = {}): Promise<Job[]> {
+    const query = this.filtered(filter)
+      .orderBy('id', 'desc')
+      .limit(filter.limit ?? 100)
+      .offset(filter.offset ?? 0);
+    return (await query).map(rowToJob);
+  }
+
+  async count(filter: JobFilter = {}): Promise<number> {
+    const row = (await this.filtered(filter).count({ n: '*' }).first()) as { n: number | string } | undefined;
+    return Number(row?.n ?? 0);
+  }
+
+  private filtered(filter: JobFilter): Knex.QueryBuilder {
+    const query = this.knex('jobs');
     if (filter.type) query.where('type', filter.type);
     if (filter.status) query.where('status', filter.status);
-    return (await query).map(rowToJob);
+    if (filter.cluster) query.where('cluster', filter.cluster);
+    if (filter.nodeId !== undefined) query.where('node_ids', 'like', `%,${filter.nodeId},%`);
+    return query;
   }
 
   /**
@@ -121,30 +211,70 @@ export class JobsRepo {
         claimed_by: workerId,
         lease_until: now + leaseMs,
         attempts: this.knex.raw('attempts + 1'),
+        started_at: this.knex.raw('coalesce(started_at, ?)', [now]),
         updated_at: now,
       })
       .returning('*')) as Record<string, unknown>[];
     return rows[0] ? rowToJob(rows[0]) : null;
   }
 
-  /** Extends the lease and records progress; false when this worker no longer owns the job. */
-  async heartbeat(id: number, workerId: string, now: number, leaseMs: number, progress: { stage?: string; percent?: number; message?: string } = {}): Promise<boolean> {
+  /**
+   * Extends the lease and records progress. Returns the job as stored (so the
+   * runner sees a cancel request), or null when this worker no longer owns it.
+   */
+  async heartbeat(id: number, workerId: string, now: number, leaseMs: number, progress: JobProgress = {}): Promise<Job | null> {
+    const rows = (await this.knex('jobs')
+      .where({ id, claimed_by: workerId, status: 'running' })
+      .update({ lease_until: now + leaseMs, updated_at: now, ...progressColumns(progress) })
+      .returning('*')) as Record<string, unknown>[];
+    return rows[0] ? rowToJob(rows[0]) : null;
+  }
+
+  async finish(id: number, workerId: string, now: number, outcome: JobOutcome, progress: JobProgress = {}): Promise<boolean> {
+    const ending =
+      outcome.status === 'pending'
+        ? { run_at: outcome.runAt, error: outcome.error ?? null, claimed_by: null, ...(outcome.countAttempt ? {} : { attempts: this.knex.raw('attempts - 1') }) }
+        : { result: outcome.result === undefined ? null : JSON.stringify(outcome.result), error: 'error' in outcome ? outcome.error : null, finished_at: now };
     const changed = await this.knex('jobs')
       .where({ id, claimed_by: workerId, status: 'running' })
-      .update({ lease_until: now + leaseMs, updated_at: now, stage: progress.stage, percent: progress.percent, message: progress.message });
+      .update({ status: outcome.status, lease_until: null, updated_at: now, ...progressColumns(progress), ...ending });
     return changed > 0;
   }
 
-  async finish(id: number, workerId: string, now: number, outcome: { status: 'completed' | 'failed'; result?: unknown; error?: string }): Promise<boolean> {
+  /**
+   * An admin's cancel: a job that is not running ends at once; a running one
+   * gets the request and stops at its next stage boundary. Null when the job
+   * does not exist; the job unchanged when it had already ended.
+   */
+  async requestCancel(id: number, now: number): Promise<Job | null> {
+    await this.knex('jobs')
+      .where({ id })
+      .whereIn('status', ['pending', 'paused'])
+      .update({ status: 'cancelled', error: 'cancelled by an admin before it ran on', finished_at: now, updated_at: now });
+    await this.knex('jobs').where({ id, status: 'running' }).update({ cancel_requested: true, updated_at: now });
+    return this.byId(id);
+  }
+
+  /**
+   * An admin's retry of a failed, paused or cancelled job: pending again now,
+   * with a fresh set of attempts; its completed stages stay completed, so it
+   * resumes where it stopped. False when the job is not in such a state.
+   */
+  async retry(id: number, now: number): Promise<boolean> {
     const changed = await this.knex('jobs')
-      .where({ id, claimed_by: workerId, status: 'running' })
-      .update({
-        status: outcome.status,
-        result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
-        error: outcome.error ?? null,
-        lease_until: null,
-        updated_at: now,
-      });
+      .where({ id })
+      .whereIn('status', ['failed', 'paused', 'cancelled'])
+      .update({ status: 'pending', run_at: now, attempts: 0, cancel_requested: false, error: null, finished_at: null, claimed_by: null, lease_until: null, updated_at: now });
     return changed > 0;
   }
+}
+
+function progressColumns(progress: JobProgress): Record<string, unknown> {
+  const columns: Record<string, unknown> = {};
+  if (progress.stage !== undefined) columns.stage = progress.stage;
+  if (progress.percent !== undefined) columns.percent = progress.percent;
+  if (progress.message !== undefined) columns.message = progress.message;
+  if (progress.stages !== undefined) columns.stages = JSON.stringify(progress.stages);
+  if (progress.log !== undefined) columns.log = progress.log;
+  return columns;
 }

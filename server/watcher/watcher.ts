@@ -7,7 +7,7 @@ import type { WatcherSettings } from '../reprovision/config';
 import { REPROVISION_EVENT, type NodeLifecycle } from '../reprovision/lifecycle';
 import type { Node } from '../store/nodes-repo';
 import { decideNode } from './decide';
-import type { JobRunner } from './job-runner';
+import type { JobRunner } from '../jobs/runner';
 import type { LeaderLease } from './lease';
 import type { ReadinessCheck, ReadinessRequirements } from './readiness';
 

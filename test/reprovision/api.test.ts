@@ -58,8 +58,10 @@ describe('reprovision API', function () {
     await start();
     const one = await addNode(PVE1);
     const cases: [unknown, string][] = [
-      [{ all: true, nodes: ['pve1'] }, 'all: give either all: true or nodes: [...]'],
-      [{}, 'all: give either all: true or nodes: [...]'],
+      [{ all: true, nodes: ['pve1'] }, 'all: give one of all: true, nodes: [...] or cluster: NAME'],
+      [{}, 'all: give one of all: true, nodes: [...] or cluster: NAME'],
+      [{ cluster: 'lab', max_unavailable: 2 }, 'max_unavailable: only with rolling: true'],
+      [{ all: true, at: 'tomorrow' }, 'at: must be an ISO 8601 time such as 2026-12-01T02:00:00Z'],
       [{ nodes: [] }, 'nodes: must name at least one node'],
       [{ all: true, timeout_min: 0 }, 'timeout_min: must be from 1 to 1440 minutes'],
       [{ all: true, force: true }, 'force: unknown field'],
@@ -73,8 +75,10 @@ describe('reprovision API', function () {
     expect(unknown.status).to.equal(404);
     expect(unknown.body.detail).to.equal('no node ghost, 99; nothing was changed');
     expect((await hp.request('GET', `/api/nodes/${one.id}`, { admin: true })).body.reprovision_status).to.equal(null);
+    expect((await reprovision({ cluster: 'nowhere' })).status).to.equal(409);
     expect((await reprovision({ all: true }, false)).status).to.equal(401);
     expect(stubs.calls()).to.deep.equal([]);
+    expect((await hp.request('GET', '/api/jobs', { admin: true })).body.total, 'a rejected request creates no job').to.equal(0);
   });
 
   it('marks a node error with the reason when its reboot fails, and the others go on', async () => {

@@ -46,6 +46,8 @@ for (const kind of DATABASE_KINDS) {
         ...database,
         HOMEPORT_WATCHER__ENABLED: 'false', // the test calls tick() itself
         HOMEPORT_WATCHER__SSHTIMEOUTMS: '20000',
+        // One attempt per job: the automatic retry of a failed formation is tested in test/jobs.
+        HOMEPORT_WATCHER__JOBATTEMPTS: '1',
         HOMEPORT_CLUSTERS: JSON.stringify({ lab: { driver: 'script', script: formScript, expectedNodes: 3 } }),
       };
       a = await startTestHomeport({ env });
