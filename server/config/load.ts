@@ -83,7 +83,12 @@ function resolveKeyPath(segments: string[]): string[] {
 
 function objectShapeOf(schema: z.ZodTypeAny): Record<string, z.ZodTypeAny> | undefined {
   let inner: z.ZodTypeAny = schema;
-  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner._def.innerType;
+  // Through .default(), .optional() and refinements (dhcp's superRefine): HOMEPORT_DHCP__SERVERIP must reach serverIp.
+  for (;;) {
+    if (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner._def.innerType;
+    else if (inner instanceof z.ZodEffects) inner = inner._def.schema;
+    else break;
+  }
   return inner instanceof z.ZodObject ? (inner.shape as Record<string, z.ZodTypeAny>) : undefined;
 }
 

@@ -19,16 +19,12 @@ const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1
 const dhcpSchema = z
   .object({
     mode: z.enum(['off', 'proxy', 'full']).default('off'),
-    /** The interface machines boot on; it must own serverIp. */
-    interface: z.string().min(1).max(15).optional(),
-    /** homeport's address on that interface: DHCP server id, TFTP server, HTTP host for iPXE. */
-    serverIp: ipv4.optional(),
+    interface: z.string().min(1).max(15).optional().describe('The interface machines boot on; it must own serverIp.'),
+    serverIp: ipv4.optional().describe('homeport\'s address on that interface: DHCP server id, TFTP server, HTTP host for iPXE.'),
     port: port.default(67),
     proxyPort: port.default(4011),
-    /** Record a `dhcp_discover` history event for known nodes. */
-    recordDiscover: z.boolean().default(true),
-    /** Boot file per client architecture (option 93), e.g. {"7": "ipxe.efi"}. */
-    bootFiles: z.record(z.string().regex(/^\d{1,5}$/, 'keys are architecture numbers'), z.string().min(1).max(128)).default({}),
+    recordDiscover: z.boolean().default(true).describe('Record a `dhcp_discover` history event for known nodes.'),
+    bootFiles: z.record(z.string().regex(/^\d{1,5}$/, 'keys are architecture numbers'), z.string().min(1).max(128)).default({}).describe('Boot file per client architecture (option 93), e.g. {"7": "ipxe.efi"}.'),
     pool: z
       .object({
         start: ipv4,
@@ -57,8 +53,7 @@ const tftpSchema = z
     enabled: z.boolean().default(false),
     host: z.string().min(1).default('0.0.0.0'),
     port: port.default(69),
-    /** Files served before Debian's iPXE directory; relative paths are under dataDir. */
-    root: z.string().min(1).default('tftp'),
+    root: z.string().min(1).default('tftp').describe('Files served before Debian\'s iPXE directory; relative paths are under dataDir.'),
     maxSessions: z.number().int().min(1).max(10000).default(256),
     maxBlksize: z.number().int().min(512).max(65464).default(65464),
     maxWindowsize: z.number().int().min(1).max(64).default(64),
@@ -71,16 +66,11 @@ const tftpSchema = z
 /** The status page (/monitoring) and its event stream (/api/events). */
 const monitoringSchema = z
   .object({
-    /** Require the admin token (login form or bearer) to read the page and the events; open (read-only) otherwise. */
-    requireAdmin: z.boolean().default(false),
-    /** How long a login lasts. */
-    sessionHours: z.number().int().min(1).max(24 * 30).default(12),
-    /** Concurrent event-stream clients; more get 503. */
-    maxEventClients: z.number().int().min(1).max(10000).default(100),
-    /** Heartbeat comment interval on event streams (keeps proxies from closing idle streams). */
-    heartbeatMs: z.number().int().min(1000).max(300000).default(15000),
-    /** Reconnect delay the server suggests to EventSource clients (`retry:`). */
-    retryMs: z.number().int().min(500).max(60000).default(3000),
+    requireAdmin: z.boolean().default(false).describe('Require the admin token (login form or bearer) to read the page and the events; open (read-only) otherwise.'),
+    sessionHours: z.number().int().min(1).max(24 * 30).default(12).describe('How long a login lasts.'),
+    maxEventClients: z.number().int().min(1).max(10000).default(100).describe('Concurrent event-stream clients; more get 503.'),
+    heartbeatMs: z.number().int().min(1000).max(300000).default(15000).describe('Heartbeat comment interval on event streams (keeps proxies from closing idle streams).'),
+    retryMs: z.number().int().min(500).max(60000).default(3000).describe('Reconnect delay the server suggests to EventSource clients (`retry:`).'),
   })
   .strict()
   .default({});
@@ -91,8 +81,7 @@ const webhooksSchema = z
     z
       .object({
         url: z.string().url().regex(/^https?:\/\//, 'must be an http(s) URL'),
-        /** HMAC-SHA256 key for the X-Homeport-Signature header. */
-        secret: z.string().min(16, 'must be at least 16 characters').optional(),
+        secret: z.string().min(16, 'must be at least 16 characters').optional().describe('HMAC-SHA256 key for the X-Homeport-Signature header.'),
         events: z.array(z.enum(WEBHOOK_EVENTS as [WebhookEventName, ...WebhookEventName[]])).min(1).optional(),
       })
       .strict(),
@@ -108,22 +97,17 @@ export const configSchema = z
       .object({
         host: z.string().min(1).default('0.0.0.0'),
         port: port.default(8080),
-        /** Base URL machines use to reach this server; derived from the request when unset. */
-        publicUrl: z.string().url().optional(),
+        publicUrl: z.string().url().optional().describe('Base URL machines use to reach this server; derived from the request when unset.'),
         bodyLimitKb: z.number().int().min(1).max(10240).default(64),
-        /** A client must send all its headers within this time (slowloris); checked every second. */
-        headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-        /** ...and the whole request, body included, within this time. */
-        requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+        headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('A client must send all its headers within this time (slowloris); checked every second.'),
+        requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000).describe('...and the whole request, body included, within this time.'),
       })
       .strict()
       .default({}),
     database: z
       .object({
-        /** postgres://user:pass@host:port/db; DATABASE_URL in the environment sets it too. */
-        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
-        /** Relative paths are under dataDir. */
-        sqlitePath: z.string().min(1).default('homeport.sqlite'),
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional().describe('postgres://user:pass@host:port/db; DATABASE_URL in the environment sets it too.'),
+        sqlitePath: z.string().min(1).default('homeport.sqlite').describe('Relative paths are under dataDir.'),
         synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
         busyTimeoutMs: z.number().int().min(0).max(60000).default(5000),
       })
@@ -131,34 +115,25 @@ export const configSchema = z
       .default({}),
     auth: z
       .object({
-        /** Admin bearer token file; generated (0600) on first start when missing. */
-        adminTokenFile: z.string().min(1).default('admin.token'),
-        /** Secret the per-node phone-home tokens derive from; generated when missing. */
-        secretFile: z.string().min(1).default('secret'),
-        /** Accept phone-home calls without a node token (trusted labs only). */
-        openPhoneHome: z.boolean().default(false),
+        adminTokenFile: z.string().min(1).default('admin.token').describe('Admin bearer token file; generated (0600) on first start when missing.'),
+        secretFile: z.string().min(1).default('secret').describe('Secret the per-node phone-home tokens derive from; generated when missing.'),
+        openPhoneHome: z.boolean().default(false).describe('Accept phone-home calls without a node token (trusted labs only).'),
       })
       .strict()
       .default({}),
     phases: z
       .object({
-        /** Extra install phases, inserted before `deployed`. */
-        extra: z.array(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be lower_snake_case, at most 32 characters')).default([]),
+        extra: z.array(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be lower_snake_case, at most 32 characters')).default([]).describe('Extra install phases, inserted before `deployed`.'),
       })
       .strict()
       .default({}),
     boot: z
       .object({
-        /** Profiles (profiles/NAME.yaml) and templates; relative to the working directory. */
-        templatesDir: z.string().min(1).default(SHIPPED_TEMPLATES_DIR),
-        /** Profiles defined here instead of (or overriding) files, by name. */
-        profiles: z.record(nameField, profileSchema).default({}),
-        /** Selectors, first match wins: [{ profile, match: { mac, uuid, arch, cluster, labels } }]. */
-        groups: z.array(groupSchema).default([]),
-        /** Profile for machines with no profile of their own and no matching group; unset: they wait. */
-        defaultProfile: nameField.optional(),
-        /** Machines homeport does not know: register them as discovered, boot them anonymously, or send them away. */
-        unknown: z.enum(UNKNOWN_POLICIES).default('discover'),
+        templatesDir: z.string().min(1).default(SHIPPED_TEMPLATES_DIR).describe('Profiles (profiles/NAME.yaml) and templates; relative to the working directory.'),
+        profiles: z.record(nameField, profileSchema).default({}).describe('Profiles defined here instead of (or overriding) files, by name.'),
+        groups: z.array(groupSchema).default([]).describe('Selectors, first match wins: [{ profile, match: { mac, uuid, arch, cluster, labels } }].'),
+        defaultProfile: nameField.optional().describe('Profile for machines with no profile of their own and no matching group; unset: they wait.'),
+        unknown: z.enum(UNKNOWN_POLICIES).default('discover').describe('Machines homeport does not know: register them as discovered, boot them anonymously, or send them away.'),
         /** How an installed node (netboot off) boots its disk, per firmware. */
         localBoot: z
           .object({
@@ -168,12 +143,9 @@ export const configSchema = z
           })
           .strict()
           .default({}),
-        /** Seconds the entry script waits before asking again when there is nothing to boot. */
-        retrySeconds: z.number().int().min(1).max(3600).default(10),
-        /** Kernels, initrds and other files served at /assets/; relative paths are under dataDir. */
-        assetsDir: z.string().min(1).default('assets'),
-        /** iPXE binaries served at /ipxe/ (Debian's ipxe package). */
-        ipxeDir: z.string().min(1).default('/usr/lib/ipxe'),
+        retrySeconds: z.number().int().min(1).max(3600).default(10).describe('Seconds the entry script waits before asking again when there is nothing to boot.'),
+        assetsDir: z.string().min(1).default('assets').describe('Kernels, initrds and other files served at /assets/; relative paths are under dataDir.'),
+        ipxeDir: z.string().min(1).default('/usr/lib/ipxe').describe('iPXE binaries served at /ipxe/ (Debian\'s ipxe package).'),
       })
       .strict()
       .default({}),
