@@ -149,7 +149,7 @@ class RunningJob {
     this.signal.throwIfAborted();
     if (!stage) this.stages.push((stage = newStage(name)));
     const previousState = stage.state;
-    Object.assign(stage, { state: 'running', startedAt: stage.startedAt ?? this.o.clock(), endedAt: null, percent: null });
+    Object.assign(stage, { state: 'running', startedAt: stage.startedAt ?? this.o.clock(), endedAt: null, percent: null, message: null });
     this.current = stage;
     this.log(`stage ${name}: started`);
     await this.renew({ stage: name, percent: null, message: null, stages: this.stages });
@@ -192,7 +192,8 @@ class RunningJob {
   }
 
   private async end(outcome: JobOutcome): Promise<void> {
-    await this.o.jobs.finish(this.job.id, this.o.workerId, this.o.clock(), outcome, { stages: this.stages, log: this.logText });
+    const done = outcome.status === 'completed' ? { percent: 100 } : {};
+    await this.o.jobs.finish(this.job.id, this.o.workerId, this.o.clock(), outcome, { stages: this.stages, log: this.logText, ...done });
   }
 
   /** Renews the lease (and writes progress); aborts the run when another runner owns the job now. */
