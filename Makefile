@@ -8,7 +8,7 @@ MOCHA := node_modules/.bin/mocha
 MOCHA_FLAGS := $(if $(CI),--forbid-pending,)
 TESTS ?= test/**/*.test.ts
 
-.PHONY: run test e2e deps-run deps-test typecheck bench bench-phase bench-http bench-tftp bench-dhcp clean
+.PHONY: run install test soak soak-fuzz soak-crash e2e deps-run deps-test typecheck bench bench-phase bench-http bench-tftp bench-dhcp clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -24,11 +24,31 @@ run: deps-run
 	bin/homeport migrate
 	exec bin/homeport serve
 
+# As a system service: code in /opt/homeport, the homeport user, /etc/homeport/homeport.yaml,
+# /var/lib/homeport and deploy/homeport.service; starts nothing (deploy/install.sh).
+# DESTDIR=DIR stages the tree under DIR instead; PREFIX=/opt/homeport by default.
+install: deps-run
+	DESTDIR='$(DESTDIR)' PREFIX='$(or $(PREFIX),/opt/homeport)' sh deploy/install.sh
+
 typecheck: $(NPM_STAMP)
 	node_modules/.bin/tsc --noEmit -p .
 
 test: deps-test typecheck
 	$(MOCHA) $(MOCHA_FLAGS) '$(TESTS)'
+
+# Long versions of the reliability tests. Each part adds itself as a prerequisite
+# (`soak: soak-NAME`, no recipe), so the lines merge. soak-fuzz: 1,000,000 cases
+# per parser, 20,000 fuzzed packets per server over real sockets.
+soak: soak-fuzz
+
+soak-fuzz: deps-test typecheck
+	HOMEPORT_FUZZ_RUNS=1000000 HOMEPORT_FUZZ_SOCKET_PACKETS=20000 $(MOCHA) $(MOCHA_FLAGS) 'test/reliability/fuzz-*.test.ts'
+
+# soak-crash: kill -9 during the phase-report load at 5 random points per database (1 in `make test`).
+soak: soak-crash
+
+soak-crash: deps-test typecheck
+	HOMEPORT_SOAK=1 $(MOCHA) $(MOCHA_FLAGS) 'test/reliability/crash-*.test.ts'
 
 # The QEMU end-to-end test alone (also part of `make test`).
 e2e: deps-test
