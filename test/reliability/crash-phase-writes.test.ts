@@ -16,9 +16,11 @@ import { createTestDatabase } from '../helpers/postgres';
  * Every report a client saw acknowledged (2xx) must be in deployment_history,
  * every node must be consistent with its history (phaseStoreViolations), and
  * SQLite's integrity_check must say ok.
- * `make test`: one kill point per database; `make soak` (HOMEPORT_SOAK=1): five.
+ * `make test`: one kill point per database; `make soak` (SOAK=1): five. Not a
+ * HOMEPORT_ variable: the server processes inherit the environment, and
+ * their config loader rejects unknown HOMEPORT_ keys.
  */
-const SOAK = process.env.HOMEPORT_SOAK === '1';
+const SOAK = process.env.SOAK === '1';
 const KILL_POINTS = SOAK ? 5 : 1;
 const NODES = 1000;
 /**
