@@ -1,8 +1,8 @@
 /**
- * Server-Sent Events fan-out of node changes (`GET /api/events`).
+ * Server-Sent Events fan-out of node and job changes (`GET /api/events`).
  *
- * One listener on the nodes service serialises each change once and writes
- * it to every client. Clients are bounded (a full hub answers 503), a client
+ * One listener per source (the nodes service, the jobs service) serialises
+ * each change once and writes it to every client. Clients are bounded (a full hub answers 503), a client
  * that stops reading is dropped once its buffer passes a limit (so one stuck
  * browser cannot hold memory), and a shared timer sends heartbeats so idle
  * proxies keep the connection and dead peers are noticed.
@@ -20,9 +20,10 @@ export const sse = {
   data: (value: unknown) => `data: ${JSON.stringify(value)}\n\n`,
 };
 
-export interface NodeEventSource {
-  on(event: 'change', listener: (event: NodeEvent) => void): unknown;
-  off(event: 'change', listener: (event: NodeEvent) => void): unknown;
+/** Anything that emits `change` events: the nodes service, the jobs service. */
+export interface ChangeSource<T> {
+  on(event: 'change', listener: (event: T) => void): unknown;
+  off(event: 'change', listener: (event: T) => void): unknown;
 }
 
 export interface EventHubOptions {
@@ -38,23 +39,30 @@ export class EventHub {
   private readonly clients = new Set<PassThrough>();
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
-  // Runs inside the nodes service's emit, after commit: it must never throw into it.
-  private readonly onChange = (event: NodeEvent) => {
-    try {
-      this.broadcast(sse.data(this.toJson(event)));
-    } catch (err) {
-      this.options.log.error({ err }, 'could not publish a node change to event streams');
-    }
-  };
+  private readonly unfollows: (() => void)[] = [];
 
   constructor(
-    private readonly source: NodeEventSource,
-    private readonly toJson: (event: NodeEvent) => unknown,
+    source: ChangeSource<NodeEvent>,
+    toJson: (event: NodeEvent) => unknown,
     private readonly options: EventHubOptions,
   ) {
-    source.on('change', this.onChange);
+    this.follow(source, toJson);
     this.heartbeat = setInterval(() => this.broadcast(sse.comment('heartbeat')), options.heartbeatMs);
     this.heartbeat.unref();
+  }
+
+  /** Publishes another source's changes on the same streams (one listener on it, removed on close). */
+  follow<T>(source: ChangeSource<T>, toJson: (event: T) => unknown): void {
+    // Runs inside the source's emit, after commit: it must never throw into it.
+    const onChange = (event: T) => {
+      try {
+        this.broadcast(sse.data(toJson(event)));
+      } catch (err) {
+        this.options.log.error({ err }, 'could not publish a change to event streams');
+      }
+    };
+    source.on('change', onChange);
+    this.unfollows.push(() => source.off('change', onChange));
   }
 
   get size(): number {
@@ -91,7 +99,7 @@ export class EventHub {
   close(): void {
     this.closed = true;
     clearInterval(this.heartbeat);
-    this.source.off('change', this.onChange);
+    for (const unfollow of this.unfollows.splice(0)) unfollow();
     for (const client of this.clients) client.end();
     this.clients.clear();
   }

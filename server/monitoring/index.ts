@@ -2,6 +2,9 @@
 import type Router from '@koa/router';
 import type { Knex } from 'knex';
 import type { Config } from '../config/schema';
+import { jobToJson } from '../jobs/present';
+import type { JobsService } from '../jobs/service';
+import type { Job } from '../store/jobs-repo';
 import type { Logger } from '../log/logger';
 import { historyToJson, nodeToJson } from '../nodes/present';
 import type { NodeEvent, NodesService } from '../nodes/service';
@@ -12,6 +15,7 @@ import { monitoringRouter } from './routes';
 export interface MonitoringOptions {
   config: Config['monitoring'];
   service: NodesService;
+  jobs: JobsService;
   knex: Knex;
   adminToken: string;
   clock: () => number;
@@ -25,13 +29,15 @@ export interface Monitoring {
   close(): void;
 }
 
-export function createMonitoring({ config, service, knex, adminToken, clock, log }: MonitoringOptions): Monitoring {
+export function createMonitoring({ config, service, jobs, knex, adminToken, clock, log }: MonitoringOptions): Monitoring {
   const toJson = (event: NodeEvent) =>
     event.type === 'node_deleted'
       ? { type: event.type, id: event.id }
       : { type: event.type, node: nodeToJson(event.node, service.catalogue), entry: event.type === 'phase' ? historyToJson(event.entry) : null };
   const hub = new EventHub(service.events, toJson, { maxClients: config.maxEventClients, heartbeatMs: config.heartbeatMs, retryMs: config.retryMs, log });
+  // Job changes (created, cancelled, retried) refresh the page like node changes do.
+  hub.follow<Job>(jobs.events, (job) => ({ type: 'job', job: jobToJson(job) }));
   const access = { required: config.requireAdmin, adminToken, sessionHours: config.sessionHours, clock };
-  const router = monitoringRouter({ service, knex, hub, renderer: createRenderer(), access, log });
+  const router = monitoringRouter({ service, jobs, knex, hub, renderer: createRenderer(), access, log });
   return { routers: [router], hub, close: () => hub.close() };
 }

@@ -1,6 +1,8 @@
 /** Read-only queries the status page and the node gauges need beyond NodesService. */
 import type { Knex } from 'knex';
+import type { JobsService } from '../jobs/service';
 import type { NodeCounts } from '../metrics/domain';
+import { ACTIVE_JOBS_SHOWN, FAILED_JOBS_SHOWN, type JobLists } from './jobs-view';
 
 export interface ClusterRow {
   name: string;
@@ -36,4 +38,15 @@ export async function countNodes(knex: Knex): Promise<NodeCounts> {
     byPhase: byPhase.map((r) => ({ phase: String(r.deployment_status), status: (r.deployment_phase_status as string | null) ?? null, count: Number(r.n) })),
     byReprovisionStatus: byReprovision.map((r) => ({ status: (r.reprovision_status as string | null) ?? null, count: Number(r.n) })),
   };
+}
+
+/** The jobs the status page lists: everything unfinished, the paused, the latest failures. */
+export async function listJobsForPage(jobs: Pick<JobsService, 'list'>): Promise<JobLists> {
+  const [running, pending, paused, failed] = await Promise.all([
+    jobs.list({ status: 'running', limit: ACTIVE_JOBS_SHOWN }),
+    jobs.list({ status: 'pending', limit: ACTIVE_JOBS_SHOWN }),
+    jobs.list({ status: 'paused', limit: ACTIVE_JOBS_SHOWN }),
+    jobs.list({ status: 'failed', limit: FAILED_JOBS_SHOWN }),
+  ]);
+  return { running: running.jobs, pending: pending.jobs, activeTotal: running.total + pending.total, paused: paused.jobs, failed: failed.jobs, failedTotal: failed.total };
 }

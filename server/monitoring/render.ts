@@ -13,10 +13,12 @@ import Handlebars from 'handlebars';
 
 export const VIEWS_DIR = fileURLToPath(new URL('./views', import.meta.url));
 
-export const VIEWS = ['list', 'node', 'login', 'error'] as const;
+export const VIEWS = ['list', 'node', 'job', 'login', 'error'] as const;
 export type ViewName = (typeof VIEWS)[number];
 /** The part of a page that live updates replace (`?fragment=1`). */
-export const FRAGMENTS = ['list-live', 'node-live'] as const;
+export const FRAGMENTS = ['list-live', 'node-live', 'job-live'] as const;
+/** Parts of other views, never rendered alone. */
+const PARTIALS = ['jobs'] as const;
 export type FragmentName = (typeof FRAGMENTS)[number];
 
 export interface PageRenderer {
@@ -33,7 +35,7 @@ export function createRenderer(dir: string = VIEWS_DIR): PageRenderer {
   const read = (file: string) => fs.readFileSync(path.join(dir, file), 'utf8');
   // Empty values print as a dash, so a table cell never collapses.
   engine.registerHelper('dash', (value: unknown) => (value === null || value === undefined || value === '' ? '—' : String(value)));
-  for (const name of [...VIEWS, ...FRAGMENTS]) engine.registerPartial(name, read(`${name}.hbs`));
+  for (const name of [...VIEWS, ...FRAGMENTS, ...PARTIALS]) engine.registerPartial(name, read(`${name}.hbs`));
   const compile = (source: string) => engine.compile(source);
   const layout = compile(read('layout.hbs'));
   const fragments = Object.fromEntries(FRAGMENTS.map((name) => [name, compile(`{{> ${name} }}`)])) as Record<FragmentName, HandlebarsTemplateDelegate>;

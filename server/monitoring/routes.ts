@@ -1,5 +1,5 @@
 /**
- * The status page (`/monitoring`, `/monitoring/nodes/:id`), its login, and
+ * The status page (`/monitoring`, `/monitoring/nodes/:id`, `/monitoring/jobs/:id`), its login, and
  * the event stream (`/api/events`). Thin: load, build the view model
  * (./view), render (./render).
  */
@@ -9,18 +9,21 @@ import { z } from 'zod';
 import { safeEqual } from '../auth/tokens';
 import { ApiRouter } from '../http/api';
 import { HttpError } from '../http/errors';
+import type { JobsService } from '../jobs/service';
 import type { Logger } from '../log/logger';
 import { parseNodeRef } from '../nodes/ref';
 import type { NodesService } from '../nodes/service';
 import type { Node } from '../store/nodes-repo';
 import { endSession, isReader, isValidSession, requireReader, safeNext, SESSION_COOKIE, startSession, type AccessOptions } from './access';
 import type { EventHub } from './events';
-import { listClusters } from './queries';
+import { buildJobsSection, jobDetail } from './jobs-view';
+import { listClusters, listJobsForPage } from './queries';
 import type { PageRenderer } from './render';
 import { buildClusters, buildSummary, buildTimeline, filterForm, filterNodes, fragmentHref, isFiltered, listHref, nodeDetail, nodeRow, parseListQuery, sortHeaders, sortNodes } from './view';
 
 export interface MonitoringRoutesOptions {
   service: NodesService;
+  jobs: JobsService;
   knex: Knex;
   hub: EventHub;
   renderer: PageRenderer;
@@ -50,6 +53,20 @@ export function monitoringRouter(options: MonitoringRoutesOptions): ApiRouter {
   api.endpoint(
     { method: 'get', path: '/monitoring/nodes/:id', tag: 'monitoring', summary: "A node's page: state and phase timeline", auth: 'reader', params: { id: 'node id or MAC' }, use: [requireReader(access, 'login')], query: fragment, responses: { 200: page('the page'), 303: toLogin, 404: page('no such node') } },
     (ctx) => nodePage(options, ctx),
+  );
+  api.endpoint(
+    {
+      method: 'get',
+      path: '/monitoring/jobs/:id',
+      tag: 'monitoring',
+      summary: "A job's page: stages, progress, result or error, console log",
+      auth: 'reader',
+      params: { id: 'job id' },
+      use: [requireReader(access, 'login')],
+      query: fragment,
+      responses: { 200: page('the page'), 303: toLogin, 400: page('not a job id'), 404: page('no such job') },
+    },
+    (ctx) => jobPage(options, ctx),
   );
   api.endpoint({ method: 'get', path: '/monitoring/login', tag: 'monitoring', summary: 'The login form', auth: 'public', responses: { 200: page('the form'), 302: 'already a reader: back to next' } }, (ctx) => loginPage(options, ctx));
   api.endpoint(
@@ -93,17 +110,18 @@ function securityHeaders(csp: string): Koa.Middleware {
 const wantsFragment = (ctx: Koa.Context) => ctx.query.fragment === '1';
 const loggedIn = (access: AccessOptions, ctx: Koa.Context) => access.required && isValidSession(access.adminToken, ctx.cookies.get(SESSION_COOKIE), access.clock());
 
-async function listPage({ service, knex, renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context): Promise<void> {
+async function listPage({ service, jobs, knex, renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context): Promise<void> {
   const now = access.clock();
   const catalogue = service.catalogue;
   const query = parseListQuery(ctx.query, catalogue);
-  const [nodes, clusterRows] = await Promise.all([service.list({}), listClusters(knex)]);
+  const [nodes, clusterRows, jobLists] = await Promise.all([service.list({}), listClusters(knex), listJobsForPage(jobs)]);
   const clusters = buildClusters(clusterRows, nodes, catalogue, now);
   const context = {
     summary: buildSummary(nodes, catalogue, query),
     headers: sortHeaders(query),
     rows: sortNodes(filterNodes(nodes, query, catalogue), query, catalogue, now).map((node) => nodeRow(node, catalogue, now)),
     clusters,
+    jobs: buildJobsSection(jobLists, now),
     filtered: isFiltered(query),
     filters: filterForm(query, clusters.map((c) => c.name)),
     fragmentHref: fragmentHref(listHref(query)),
@@ -120,15 +138,12 @@ async function findNode(service: NodesService, ref: string): Promise<Node | null
   return parsed.kind === 'hostname' ? null : service.nodes.byRef(parsed);
 }
 
-async function nodePage({ service, renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context): Promise<void> {
+async function nodePage(options: MonitoringRoutesOptions, ctx: Koa.Context): Promise<void> {
+  const { service, renderer, access } = options;
   const now = access.clock();
   const node = await findNode(service, ctx.params.id ?? '');
+  if (!node) return errorPage(options, ctx, 404, 'No such node', `No node has the id or MAC ${ctx.params.id ?? ''}.`);
   ctx.type = 'html';
-  if (!node) {
-    ctx.status = 404;
-    ctx.body = renderer.page('error', 'Not found', { heading: 'No such node', detail: `No node has the id or MAC ${ctx.params.id ?? ''}.`, loggedIn: loggedIn(access, ctx) });
-    return;
-  }
   const history = await service.history.page(node.id, { order: 'desc', limit: TIMELINE_LIMIT, offset: 0 });
   const href = `/monitoring/nodes/${node.id}`;
   const context = {
@@ -141,6 +156,24 @@ async function nodePage({ service, renderer, access }: MonitoringRoutesOptions, 
     loggedIn: loggedIn(access, ctx),
   };
   ctx.body = wantsFragment(ctx) ? renderer.fragment('node-live', context) : renderer.page('node', node.hostname ?? node.mac, context);
+}
+
+function errorPage({ renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context, status: 400 | 404, heading: string, detail: string): void {
+  ctx.status = status;
+  ctx.type = 'html';
+  ctx.body = renderer.page('error', status === 404 ? 'Not found' : 'Bad request', { heading, detail, loggedIn: loggedIn(access, ctx) });
+}
+
+async function jobPage(options: MonitoringRoutesOptions, ctx: Koa.Context): Promise<void> {
+  const { jobs, renderer, access } = options;
+  const raw = ctx.params.id ?? '';
+  if (!/^\d{1,15}$/.test(raw)) return errorPage(options, ctx, 400, 'Not a job id', `A job id is a number, not ${raw}.`);
+  const job = await jobs.get(Number(raw));
+  if (!job) return errorPage(options, ctx, 404, 'No such job', `No job has the id ${raw}.`);
+  const href = `/monitoring/jobs/${job.id}`;
+  const context = { detail: jobDetail(job, access.clock()), jobId: job.id, fragmentHref: fragmentHref(href), loggedIn: loggedIn(access, ctx) };
+  ctx.type = 'html';
+  ctx.body = wantsFragment(ctx) ? renderer.fragment('job-live', context) : renderer.page('job', `Job ${job.id} ${job.type}`, context);
 }
 
 function loginPage({ renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context): void {

@@ -158,6 +158,23 @@ describe('status page in a browser', function () {
       }
     });
 
+    it('shows a job created over the API without a reload, and opens its page', async () => {
+      await page.goto(`${hp.baseUrl}/monitoring`);
+      await page.locator('#live-status[data-state="on"]').waitFor();
+      expect(await page.locator('section.jobs').innerText()).to.include('No jobs running or scheduled.');
+      await markDocument(page);
+      const created = await hp.request('POST', '/api/jobs', { admin: true, body: { type: 'power', params: { nodes: ['spare1'], action: 'off' }, schedule_at: Date.now() + 3_600_000 } });
+      expect(created.status, created.text).to.equal(202);
+      const id = created.body.job.id as number;
+      await page.locator(`#job-${id}`).waitFor();
+      expect(await page.locator(`#job-${id}`).innerText()).to.include('power').and.include('scheduled').and.include('runs in');
+      expect(await documentMark(page)).to.equal(42);
+      await Promise.all([page.waitForURL(new RegExp(`/monitoring/jobs/${id}$`)), page.click(`#job-${id} a`)]);
+      expect(await page.locator('h1').innerText()).to.equal(`Job #${id} power`);
+      await hp.request('POST', `/api/jobs/${id}/cancel`, { admin: true });
+      await page.locator('.current .badge:text("cancelled")').waitFor();
+    });
+
     it('re-fetches the state when it reconnects after a server restart', async () => {
       await page.goto(`${hp.baseUrl}/monitoring`);
       await page.locator('#live-status[data-state="on"]').waitFor();

@@ -1,4 +1,5 @@
 import type { HistoryEntry } from '../../server/store/history-repo';
+import type { Job, JobStage } from '../../server/store/jobs-repo';
 import type { Node } from '../../server/store/nodes-repo';
 
 export const NOW = Date.parse('2026-11-23T12:00:00Z');
@@ -33,4 +34,39 @@ export function node(id: number, fields: Partial<Node> = {}): Node {
 
 export function entry(id: number, fields: Partial<HistoryEntry> = {}): HistoryEntry {
   return { id, nodeId: 1, phase: 'installation', status: 'in_progress', message: null, progress: null, source: 'installer', sourceIp: null, applied: true, at: NOW, ...fields };
+}
+
+/** A job as the store returns it: pending, due at NOW, two stages not started. */
+export function job(id: number, fields: Partial<Job> = {}): Job {
+  return {
+    id,
+    type: 'reprovision',
+    params: {},
+    status: 'pending',
+    runAt: NOW,
+    claimedBy: null,
+    leaseUntil: null,
+    attempts: 0,
+    maxAttempts: 3,
+    stage: null,
+    percent: null,
+    message: null,
+    stages: [stage('prepare'), stage('reinstall')],
+    log: '',
+    cancelRequested: false,
+    cluster: null,
+    nodeIds: [],
+    result: null,
+    error: null,
+    dedupeKey: null,
+    createdAt: NOW - 120_000,
+    updatedAt: NOW - 60_000,
+    startedAt: null,
+    finishedAt: null,
+    ...fields,
+  };
+}
+
+export function stage(name: string, fields: Partial<JobStage> = {}): JobStage {
+  return { name, state: 'pending', percent: null, message: null, data: {}, startedAt: null, endedAt: null, ...fields };
 }

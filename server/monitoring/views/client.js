@@ -1,6 +1,8 @@
-// Live updates. The page works without this script; with it, node changes
-// arriving on /api/events re-render the live part of the page from the
-// server (same templates, same escaping: no second renderer in the browser).
+// Live updates. The page works without this script; with it, node and job
+// changes arriving on /api/events re-render the live part of the page from
+// the server (same templates, same escaping: no second renderer in the browser).
+// A job's progress is written by its runner without an event, so while the
+// live part shows a busy job (data-busy) it is re-fetched every few seconds.
 // Refreshes are throttled, and a reconnect (e.g. after a server restart)
 // re-fetches the state, since events sent while disconnected are not replayed.
 (function () {
@@ -9,12 +11,18 @@
   if (!live || !window.EventSource || !window.fetch) return;
   var fragmentUrl = live.getAttribute('data-fragment');
   var onlyNode = live.getAttribute('data-node');
-  var MIN_INTERVAL_MS = 1000, STALE_MS = 30000, MAX_RETRY_MS = 30000;
-  var timer = null, lastRefresh = 0, source = null, missed = false, retryMs = 1000;
+  var onlyJob = live.getAttribute('data-job');
+  var MIN_INTERVAL_MS = 1000, STALE_MS = 30000, MAX_RETRY_MS = 30000, BUSY_POLL_MS = 3000;
+  var busyTimer = null, timer = null, lastRefresh = 0, source = null, missed = false, retryMs = 1000;
 
   function setLive(on) {
     badge.setAttribute('data-state', on ? 'on' : 'off');
     badge.textContent = on ? 'live' : 'reconnecting';
+  }
+
+  function pollWhileBusy() {
+    if (busyTimer || !live.querySelector('[data-busy]')) return;
+    busyTimer = setTimeout(function () { busyTimer = null; schedule(); }, BUSY_POLL_MS);
   }
 
   function refresh() {
@@ -30,6 +38,7 @@
         if (html === null) return;
         live.innerHTML = html;
         live.setAttribute('data-refreshed', String(Date.now()));
+        pollWhileBusy();
       })
       .catch(function () { /* server away: the reconnect will refresh */ });
   }
@@ -49,8 +58,12 @@
     source.onmessage = function (event) {
       var change;
       try { change = JSON.parse(event.data); } catch (e) { return; }
-      var id = change.node ? change.node.id : change.id;
-      if (onlyNode && String(id) !== onlyNode) return;
+      if (onlyJob) {
+        if (!change.job || String(change.job.id) !== onlyJob) return;
+      } else if (onlyNode) {
+        var id = change.node ? change.node.id : change.id;
+        if (String(id) !== onlyNode) return;
+      }
       schedule();
     };
     source.onerror = function () {
@@ -70,5 +83,6 @@
 
   // Relative times ("5m ago") age; re-render now and then even when quiet.
   setInterval(schedule, STALE_MS);
+  pollWhileBusy();
   connect();
 })();
