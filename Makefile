@@ -48,7 +48,7 @@ soak-fuzz: deps-test typecheck
 soak: soak-crash
 
 soak-crash: deps-test typecheck
-	HOMEPORT_SOAK=1 $(MOCHA) $(MOCHA_FLAGS) 'test/reliability/crash-*.test.ts'
+	SOAK=1 $(MOCHA) $(MOCHA_FLAGS) 'test/reliability/crash-*.test.ts'
 
 # The QEMU end-to-end test alone (also part of `make test`).
 e2e: deps-test
