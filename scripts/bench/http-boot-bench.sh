@@ -102,6 +102,16 @@ nginx -c "$work/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 wait_http "http://127.0.0.1:$ng_port/static.txt"
 
+# --- the ceiling for any single Node process here: bare node:http answering the same 1 KiB
+# (no framework, no rendering, no database). If this is under 0.5 x nginx, no Node server
+# can meet the target on this machine with one process.
+bare_port=$(free_port)
+BODY="$work/www/static.txt" PORT=$bare_port node -e '
+const body = require("fs").readFileSync(process.env.BODY);
+require("http").createServer((q, r) => { r.writeHead(200, { "content-type": "text/plain", "content-length": body.length }); r.end(body); }).listen(Number(process.env.PORT), "127.0.0.1");' &
+pids+=($!)
+wait_http "http://127.0.0.1:$bare_port/"
+
 # --- runs: a short warm-up each, then the measured run
 run_wrk() { # NAME URL [SCRIPT]
   local script=()
@@ -117,12 +127,17 @@ errors() { awk '/Non-2xx|Socket errors/' "$work/$1.out"; }
 echo "wrk: $THREADS threads, $CONNECTIONS connections, ${SECONDS_PER_RUN}s per run"
 run_wrk homeport "http://127.0.0.1:$hp_port/" "$work/per-mac.lua"
 run_wrk nginx "http://127.0.0.1:$ng_port/static.txt"
+run_wrk entry "http://127.0.0.1:$hp_port/boot.ipxe"
+run_wrk bare "http://127.0.0.1:$bare_port/"
 
 hp_rps=$(rps homeport); ng_rps=$(rps nginx); hp_p99=$(p99 homeport); ng_p99=$(p99 nginx)
 ratio=$(awk -v a="$hp_rps" -v b="$ng_rps" 'BEGIN { printf "%.3f", a / b }')
 printf '%-34s %12s %10s\n' '' 'req/s' 'p99 (ms)'
 printf '%-34s %12s %10s\n' "homeport per-MAC script (+write)" "$hp_rps" "$hp_p99"
 printf '%-34s %12s %10s\n' "nginx static 1 KiB" "$ng_rps" "$ng_p99"
+printf '%-34s %12s %10s\n' "homeport /boot.ipxe (no database)" "$(rps entry)" "$(p99 entry)"
+printf '%-34s %12s %10s\n' "bare node:http 1 KiB (ceiling)" "$(rps bare)" "$(p99 bare)"
+echo "ratio bare node:http/nginx: $(awk -v a="$(rps bare)" -v b="$ng_rps" 'BEGIN { printf "%.3f", a / b }')"
 echo "ratio homeport/nginx: $ratio (target >= 0.5)   homeport p99: ${hp_p99} ms (target < 10)"
 errors homeport; errors nginx
 history=$(curl -fs "http://127.0.0.1:$hp_port/api/status/summary" >/dev/null && curl -fs "http://127.0.0.1:$hp_port/api/status/history/52-54-00-00-00-00?limit=1" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>console.log(JSON.parse(s).total))')
