@@ -66,7 +66,8 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock);
   const metrics = createDomainMetrics({ registry, catalogue: nodes.catalogue, countNodes: () => countNodes(db.knex), onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes') });
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
-  const reprovisioning = await createReprovisioning({ config, db, nodes, adminToken: admin.value, log, clock, metrics });
+  const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));
+  const reprovisioning = await createReprovisioning({ config, db, nodes, adminToken: admin.value, log, clock, metrics, secrets: [secret, ...webhookSecrets] });
   const monitoring = createMonitoring({ config: config.monitoring, service: nodes, jobs: reprovisioning.jobs, knex: db.knex, adminToken: admin.value, clock, log });
   const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log }), ...monitoring.routers, ...reprovisioning.routers];
   const { app, routers: mounted } = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });

@@ -11,6 +11,7 @@ import type { Logger } from '../log/logger';
 import type { DomainMetrics } from '../metrics/domain';
 import type { Clock, NodesService } from '../nodes/service';
 import { createSshClient, type SshClient } from '../ssh/client';
+import { maskSecrets } from '../ssh/mask';
 import type { Database } from '../store/db';
 import { JobsRepo } from '../store/jobs-repo';
 import { JobRunner } from '../jobs/runner';
@@ -38,6 +39,8 @@ export interface ReprovisioningOptions {
   ssh?: SshClient;
   /** Names this instance in the leader lease and job claims. */
   instanceId?: string;
+  /** Values masked in job logs and errors (admin token, node-token secret, webhook secrets). */
+  secrets?: string[];
 }
 
 export interface Reprovisioning {
@@ -91,6 +94,7 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
     log: log.child({ component: 'jobs' }),
     leaseMs: config.watcher.jobLeaseMs,
     retryDelay: { baseDelayMs: config.watcher.jobRetryDelayMs, maxDelayMs: config.watcher.jobRetryDelayMs * 16 },
+    mask: (text) => maskSecrets(text, [o.adminToken, ...(o.secrets ?? [])]),
   });
   jobs.onDue(() => runner.kick());
   const watcher = new Watcher({
