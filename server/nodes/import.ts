@@ -1,6 +1,6 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Node, NodeChanges } from '../store/nodes-repo';
-import { hostnameField, ipField, macField, nameField } from './validation';
+import { nodeCreateBody } from './validation';
 
 /**
  * `homeport nodes import FILE` (pure part): reads seed 000's
@@ -13,16 +13,8 @@ import { hostnameField, ipField, macField, nameField } from './validation';
  */
 export type ImportFormat = 'json' | 'csv';
 
-const importRow = z
-  .object({
-    mac: macField,
-    hostname: hostnameField.optional(),
-    ip: ipField.optional(),
-    type: nameField.optional(),
-    profile: nameField.optional(),
-    cluster: nameField.optional(),
-  })
-  .strip();
+/** The admin API's node fields that identify a machine; other keys of a row are ignored. */
+const importRow = nodeCreateBody.pick({ mac: true, hostname: true, ip: true, type: true, profile: true, cluster: true }).strip();
 export type ImportRow = z.infer<typeof importRow>;
 
 export interface ParsedImport {
