@@ -30,9 +30,10 @@ echo "installing homeport into $app"
 mkdir -p "$(dirname "$app")"
 rm -rf "$app.new"
 mkdir -p "$app.new"
-# node_modules as built by `npm ci` (native modules compiled for this machine);
-# tsx is needed at run time, so dev dependencies are not pruned.
+# node_modules as built by `npm ci` (native modules compiled for this machine), then
+# without the test tools: tsx, which runs the TypeScript, is a run-time dependency.
 (cd "$src" && cp -a bin server db boot-templates scripts docs node_modules package.json package-lock.json tsconfig.json README.md "$app.new/")
+(cd "$app.new" && npm prune --omit=dev --no-audit --no-fund >/dev/null)
 chmod -R u+rwX,go+rX,go-w "$app.new"
 rm -rf "$app"
 mv "$app.new" "$app"
