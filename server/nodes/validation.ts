@@ -111,5 +111,3 @@ export const nodeListQuery = z
     offset: intFromText(0, 1e9).default(0),
   });
 
-/** Moved to ../http/validation; re-exported until every route imports it from there. */
-export { parseBody } from '../http/validation';
