@@ -169,5 +169,37 @@ describe('reprovision API', function () {
       expect(two!.restart).to.deep.equal({ ok: false, detail: "no BMC address: set the node's label bmc" });
       expect(calls).to.have.length(1);
     });
+
+    it('power jobs: on, off and reset through the BMC, PXE once like a reprovision; a node without a BMC fails the preflight', async () => {
+      await start(redfishEnv());
+      await addNode({ ...PVE1, labels: { bmc: bmcAddress() } });
+      await addNode(PVE2);
+      const power = async (nodes: string[], action: string) => {
+        const created = await hp.request('POST', '/api/jobs', { admin: true, body: { type: 'power', params: { nodes, action } } });
+        expect(created.status, created.text).to.equal(202);
+        for (let i = 0; i < 100; i++) {
+          const job = (await hp.request('GET', `/api/jobs/${created.body.job.id}`, { admin: true })).body;
+          if (!['pending', 'running'].includes(job.status)) return job;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        throw new Error('power job did not end');
+      };
+      for (const action of ['on', 'off', 'reset']) expect((await power(['pve1'], action)).status, action).to.equal('completed');
+      const pxe = await power(['pve1'], 'pxe');
+      expect(pxe.result.outcomes).to.deep.equal([{ node: 'pve1', ok: true, detail: `redfish ForceRestart with boot override Pxe once via ${bmcAddress()}` }]);
+      expect(calls.map((c) => `${c.method} ${JSON.stringify(c.body)}`)).to.deep.equal([
+        'POST {"ResetType":"On"}',
+        'POST {"ResetType":"ForceOff"}',
+        'POST {"ResetType":"ForceRestart"}',
+        'PATCH {"Boot":{"BootSourceOverrideEnabled":"Once","BootSourceOverrideTarget":"Pxe"}}',
+        'POST {"ResetType":"ForceRestart"}',
+      ]);
+      const missing = await power(['pve1', 'pve2'], 'off');
+      expect(missing).to.include({ status: 'failed', error: "cannot off through redfish: pve2: no BMC address: set the node's label bmc" });
+      expect(calls, 'nothing was sent when the preflight failed').to.have.length(5);
+      const unknown = await hp.request('POST', '/api/jobs', { admin: true, body: { type: 'power', params: { nodes: ['ghost'], action: 'on' } } });
+      expect(unknown.status).to.equal(404);
+      expect(unknown.body.detail).to.equal('no node ghost; nothing was changed');
+    });
   });
 });
