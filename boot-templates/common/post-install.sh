@@ -36,6 +36,9 @@ umask 077
 printf 'HOMEPORT_URL=%s\nHOMEPORT_MAC=%s\nHOMEPORT_TOKEN=%s\n' "$HOMEPORT_URL" "$HOMEPORT_MAC" "$HOMEPORT_TOKEN" > /etc/homeport.env
 
 homeport-phase post_install in_progress "post-install of $NODE_HOSTNAME ($PROFILE)"
+# Register under homeport's name for this node; a discovered node (no name yet) sends
+# the machine's own, which a minimal initramfs may not have.
+if [ -n "$NODE_HOSTNAME" ]; then HOMEPORT_HOSTNAME=$NODE_HOSTNAME; export HOMEPORT_HOSTNAME; fi
 homeport-register
 homeport-phase post_install completed "post-install of $NODE_HOSTNAME done"
 homeport-phase deployed completed "installed with profile $PROFILE"

@@ -91,7 +91,7 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
       this.timeout(240_000);
       workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-e2e-'));
       const dataDir = path.join(workDir, 'data');
-      execFileSync('sh', [path.join(REPO, 'test/e2e/build-machine-image.sh'), path.join(dataDir, 'assets/e2e')], { stdio: 'inherit', timeout: 180_000 });
+      execFileSync('sh', [path.join(REPO, 'scripts/lab/build-machine-image.sh'), path.join(dataDir, 'assets/e2e')], { stdio: 'inherit', timeout: 180_000 });
       const templates = path.join(workDir, 'templates');
       fs.mkdirSync(path.join(templates, 'profiles'), { recursive: true });
       fs.mkdirSync(path.join(templates, 'e2e'));
@@ -101,7 +101,7 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
         [
           'description: e2e test machine (busybox initramfs that phones home)',
           'kernel: e2e/vmlinuz',
-          'initrds: [e2e/initrd.gz]',
+          'initrds: [e2e/initramfs.gz]',
           'args: >-',
           '  console=ttyS0 quiet panic=5',
           '  homeport.url={{server.baseUrl}} homeport.mac={{node.mac}} homeport.token={{token}}',

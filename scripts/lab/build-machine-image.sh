@@ -1,11 +1,12 @@
 #!/bin/sh
-# Builds what the e2e test machines boot: Debian's kernel (from the
-# linux-image-amd64 package, downloaded, not installed) and a small busybox
-# initramfs whose /init gets an address by DHCP, downloads its install config
-# (the phases to report) and reports through homeport's own scripts/ clients,
-# then powers off.
-#   test/e2e/build-machine-image.sh OUTDIR      -> OUTDIR/vmlinuz, OUTDIR/initrd.gz
-# The kernel .deb is cached in .cache/e2e so reruns do not download it again.
+# Builds a small machine to network-boot, for the README walkthrough and the
+# e2e tests: Debian's kernel (from the linux-image-amd64 package, downloaded,
+# not installed) and a busybox initramfs whose /init (machine-init.sh) gets an
+# address by DHCP and phones home with homeport's own scripts/ clients, then
+# powers off. The names are the ones the shipped linux-initramfs profile boots:
+#   scripts/lab/build-machine-image.sh OUTDIR   -> OUTDIR/vmlinuz, OUTDIR/initramfs.gz
+# e.g. OUTDIR=data/assets/linux. The kernel .deb is cached in .cache/e2e so
+# reruns do not download it again.
 set -eu
 out=${1:?usage: build-machine-image.sh OUTDIR}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,7 +28,7 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/bin" "$root/lib/modules" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/etc" "$root/run"
 cp /bin/busybox "$root/bin/busybox"
-for applet in sh mount insmod ip udhcpc wget cat sed tr awk mktemp rm sleep basename hostname head printf poweroff echo ls dmesg uname route; do
+for applet in sh mkdir chmod mount insmod ip udhcpc wget cat sed tr awk mktemp rm sleep basename hostname head printf poweroff echo ls dmesg uname route; do
   ln -s busybox "$root/bin/$applet"
 done
 # virtio-net is a module in Debian's kernel; insmod order from `modprobe --show-depends`.
@@ -39,8 +40,8 @@ done
 cp "$repo/scripts/homeport-client" "$root/bin/homeport-client"
 ln -s homeport-client "$root/bin/homeport-register"
 ln -s homeport-client "$root/bin/homeport-phase"
-cp "$repo/test/e2e/machine-init.sh" "$root/init"
-cp "$repo/test/e2e/udhcpc-script.sh" "$root/etc/udhcpc.script"
+cp "$repo/scripts/lab/machine-init.sh" "$root/init"
+cp "$repo/scripts/lab/udhcpc-script.sh" "$root/etc/udhcpc.script"
 chmod +x "$root/init" "$root/etc/udhcpc.script"
-(cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$out/initrd.gz")
-echo "built $out/vmlinuz ($kernel_pkg) and $out/initrd.gz"
+(cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$out/initramfs.gz")
+echo "built $out/vmlinuz ($kernel_pkg) and $out/initramfs.gz"

@@ -1,6 +1,9 @@
 #!/bin/sh
-# /init of the e2e test machines: a stand-in for an OS installer that phones
-# home exactly as a real one does, with homeport's own clients.
+# /init of the machine scripts/lab/build-machine-image.sh builds: a stand-in
+# for an OS installer that phones home exactly as a real one does, with
+# homeport's own clients. Booted with the shipped linux-initramfs profile it
+# fetches homeport.script (the profile's install script) and runs it with sh;
+# the e2e profile instead passes homeport.config, a list of phases to report.
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -16,6 +19,7 @@ for arg in $(cat /proc/cmdline); do
     homeport.mac=*) HOMEPORT_MAC=${arg#*=} ;;
     homeport.hostname=*) HOMEPORT_HOSTNAME=${arg#*=} ;;
     homeport.config=*) CONFIG_URL=${arg#*=} ;;
+    homeport.script=*) SCRIPT_URL=${arg#*=} ;;
   esac
 done
 export HOMEPORT_URL HOMEPORT_TOKEN HOMEPORT_MAC HOMEPORT_HOSTNAME HOMEPORT_HTTP_CLIENT=wget HOMEPORT_RETRY_DELAY=1
@@ -29,6 +33,15 @@ until udhcpc -i "$iface" -n -q -t 5 -T 2 -s /etc/udhcpc.script; do
 done
 HOMEPORT_IP=$(cat /tmp/leased-ip 2>/dev/null)
 export HOMEPORT_IP
+if [ -n "${SCRIPT_URL:-}" ]; then
+  if wget -q -O /tmp/install.sh "$SCRIPT_URL" && sh /tmp/install.sh; then
+    echo "homeport-e2e: install script done"
+  else
+    echo "homeport-e2e: install script failed"
+  fi
+  echo "homeport-e2e: done, powering off"
+  poweroff -f
+fi
 # The install config lists the phases this "installer" reports.
 if wget -q -O /tmp/phases "$CONFIG_URL"; then
   echo "homeport-e2e: config downloaded"
