@@ -41,6 +41,7 @@ import {
   type ClientRequest,
   type DhcpPacket,
 } from './codec';
+import { WriteBatcher } from '../store/write-batcher';
 import { LeaseRepository, type ClaimOutcome, type LeaseClaim } from './lease-repo';
 import { LeaseBook, type Lease } from './leases';
 import { createDhcpMetrics, type DhcpMetrics } from './metrics';
@@ -237,7 +238,8 @@ async function startFullMode(
   const network: NetworkOptions = { subnetMask: pool.subnetMask, router: pool.router, dns: pool.dns, domain: pool.domain };
   const inSubnet = (ip: string) => sameSubnet(ip, pool.start, pool.subnetMask);
   const hostnames = new Map<string, string | null>();
-  const writer = new BatchedWriter(repo, now);
+  // Group commit: claims from one burst of packets share a transaction and its fsync.
+  const writer = new WriteBatcher<LeaseClaim, ClaimOutcome>((claims) => repo.claim(claims, now()));
 
   async function refreshReservations(): Promise<void> {
     const reservations = await repo.loadReservations();
@@ -277,13 +279,13 @@ async function startFullMode(
         return request(packet, client, mac);
       case MessageType.DECLINE: {
         const quarantined = client.requestedIp ? book.decline(mac, client.requestedIp, now()) : null;
-        if (quarantined) await writer.claim({ lease: quarantined, replaces: mac });
+        if (quarantined) await writer.run({ lease: quarantined, replaces: mac });
         opts.log.warn({ mac, ip: client.requestedIp }, 'dhcp address declined: another host uses it');
         return { ignored: 'DECLINE needs no reply' };
       }
       case MessageType.RELEASE: {
         const released = book.release(mac, packet.ciaddr, now());
-        if (released) await writer.claim({ lease: released });
+        if (released) await writer.run({ lease: released });
         return { ignored: 'RELEASE needs no reply' };
       }
       case MessageType.INFORM:
@@ -304,7 +306,7 @@ async function startFullMode(
     for (let attempt = 0; attempt < OFFER_ATTEMPTS; attempt++) {
       const lease = book.offer(mac, client.requestedIp, now());
       if (!lease) return { ignored: 'pool exhausted' };
-      const claimed = await writer.claim({ lease, offer: true });
+      const claimed = await writer.run({ lease, offer: true });
       if (claimed.ok) return leaseReply(MessageType.OFFER, client, lease);
       book.remember(claimed.holder);
     }
@@ -322,7 +324,7 @@ async function startFullMode(
     if (!outcome.ok) return nak(outcome.reason);
     // The ACK goes out only once the lease is on disk: an acknowledged lease survives a crash.
     // The store has the last word: another instance may hold the address.
-    const claimed = await writer.claim({ lease: outcome.lease });
+    const claimed = await writer.run({ lease: outcome.lease });
     if (!claimed.ok) {
       book.remember(claimed.holder);
       return nak(`address ${ip} is in use`);
@@ -334,52 +336,9 @@ async function startFullMode(
     answer,
     async close() {
       clearInterval(timer);
-      await writer.idle();
+      await writer.flush();
     },
   };
-}
-
-/**
- * Group commit: claims that arrive while a transaction is in flight go
- * together in the next one, so a burst of offers and ACKs costs one fsync
- * per batch, not one per lease. Each caller waits for its own claim's outcome.
- */
-class BatchedWriter {
-  private pending: { claim: LeaseClaim; done: (outcome: ClaimOutcome | null, err?: unknown) => void }[] = [];
-  private flushing: Promise<void> | null = null;
-
-  constructor(
-    private readonly repo: LeaseRepository,
-    private readonly now: () => number,
-  ) {}
-
-  claim(claim: LeaseClaim): Promise<ClaimOutcome> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ claim, done: (outcome, err) => (outcome ? resolve(outcome) : reject(err)) });
-      this.flushing ??= this.flushLoop();
-    });
-  }
-
-  async idle(): Promise<void> {
-    await this.flushing;
-  }
-
-  private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending;
-      this.pending = [];
-      try {
-        const outcomes = await this.repo.claim(
-          batch.map((item) => item.claim),
-          this.now(),
-        );
-        batch.forEach((item, i) => item.done(outcomes[i]!));
-      } catch (err) {
-        for (const item of batch) item.done(null, err);
-      }
-    }
-    this.flushing = null;
-  }
 }
 
 // ---------------------------------------------------------------- sockets and addresses

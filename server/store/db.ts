@@ -95,6 +95,7 @@ export interface SqliteConnection {
 
 export interface SqliteStatement {
   get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
 }
 

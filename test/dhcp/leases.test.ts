@@ -129,6 +129,19 @@ for (const kind of DATABASE_KINDS) {
       expect(outcome!.ok ? null : outcome!.holder.ip).to.equal('10.77.1.100');
     });
 
+    it('a batch with a failing claim writes nothing, and the next batch commits', async () => {
+      const repo = new LeaseRepository(db.knex);
+      const good: Lease = { mac: mac(1), ip: '10.77.1.100', state: 'offered', expiresAt: T0 + 60_000 };
+      // A lease without a MAC breaks the table's NOT NULL: a fault the server cannot produce, made here on purpose.
+      const broken = { ...good, mac: null, ip: '10.77.1.101' } as unknown as Lease;
+      let failed: unknown;
+      await repo.claim([{ lease: good }, { lease: broken }], T0).catch((err: unknown) => (failed = err));
+      expect(failed).to.be.instanceOf(Error);
+      expect(await repo.loadAll()).to.deep.equal([]);
+      expect(await repo.claim([{ lease: good }], T0)).to.deep.equal([{ ok: true }]);
+      expect(await repo.loadAll()).to.have.length(1);
+    });
+
     it('gives a client the same address after a restart (a new book from the table)', async () => {
       const repo = new LeaseRepository(db.knex);
       const before = new LeaseBook(pool, timings);
