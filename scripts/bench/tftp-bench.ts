@@ -1,7 +1,7 @@
 /**
  * TFTP benchmark: homeport against the reference tftpd-hpa (Debian's in.tftpd),
  * same machine, same run, on 127.0.0.1 and unprivileged ports:
- *   node --import tsx scripts/bench/tftp-bench.ts [--clients 1,10,50] [--sizes 1,32] [--blksizes 512,1468] [--workers N]
+ *   node --import tsx scripts/bench/tftp-bench.ts [--clients 1,10,50] [--sizes 1,32] [--blksizes 512,1468] [--repeat 3] [--workers N] [--skip-window]
  *
  * 1. N concurrent real clients (curl, lock-step with --tftp-blksize: what PXE
  *    firmware does) fetch a file of each size; aggregate MB/s = N × size / wall time.
@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { startTftpServer } from '../../server/tftp/server';
 import { clients, freeUdpPort, run, writeRandomFile } from '../../test/tftp/helpers';
 
@@ -28,21 +29,40 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '1,32' },
     blksizes: { type: 'string', default: '512,1468' },
     workers: { type: 'string' },
+    repeat: { type: 'string', default: '3' },
+    'skip-window': { type: 'boolean', default: false }, // only the concurrent rows
     serve: { type: 'string' }, // internal: "PORT:DIR", run homeport's server in this process
   },
 });
 const list = (csv: string) => csv.split(',').map(Number);
 
-/** Child mode: homeport's TFTP server alone in its process, like in.tftpd. */
+/** Counters the homeport child reports after each measurement, to see retransmissions and failures. */
+interface ServerStats {
+  blocksRetransmitted: number;
+  transfers: Record<string, number>;
+}
+
+async function statsOf(registry: Registry): Promise<ServerStats> {
+  const metrics = await registry.getMetricsAsJSON();
+  const values = (name: string) => metrics.find((m) => m.name === name)?.values ?? [];
+  const transfers: Record<string, number> = {};
+  for (const v of values('homeport_tftp_transfers_total')) transfers[String(v.labels.outcome)] = v.value;
+  return { blocksRetransmitted: values('homeport_tftp_blocks_retransmitted_total')[0]?.value ?? 0, transfers };
+}
+
+/** Child mode: homeport's TFTP server alone in its process, like in.tftpd; a "stats" line on stdin prints its counters. */
 async function serve(spec: string): Promise<void> {
   const [port = '', dir = ''] = spec.split(':');
+  const registry = new Registry();
   const server = await startTftpServer({
     host: '127.0.0.1',
     port: Number(port),
     roots: [dir],
     log: pino({ level: 'warn' }),
+    registry,
     workers: values.workers === undefined ? undefined : Number(values.workers),
   });
+  process.stdin.on('data', () => void statsOf(registry).then((stats) => process.stdout.write(`${JSON.stringify(stats)}\n`)));
   process.stdout.write('ready\n');
   process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
 }
@@ -55,20 +75,28 @@ interface Server {
 
 async function startHomeport(dir: string): Promise<Server> {
   const port = await freeUdpPort();
-  const args = ['--import', 'tsx', import.meta.filename, '--serve', `${port}:${dir}`];
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server (its worker threads too).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const args = [...nodeArgs, '--import', 'tsx', import.meta.filename, '--serve', `${port}:${dir}`];
   if (values.workers !== undefined) args.push('--workers', values.workers);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('homeport did not start in 20 s')), 20_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
+    child.stdout?.once('data', (chunk: Buffer) => {
+      clearTimeout(timer);
+      if (chunk.toString().includes('ready')) resolve();
+      else reject(new Error(`homeport said ${chunk.toString()}`));
     });
     child.once('exit', (code) => reject(new Error(`homeport exited with ${code}`)));
   });
   return { name: 'homeport', port, child };
+}
+
+/** The homeport child's counters so far. */
+async function homeportStats(server: Server): Promise<ServerStats> {
+  const line = new Promise<string>((resolve) => server.child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+  server.child.stdin?.write('stats\n');
+  return JSON.parse(await line) as ServerStats;
 }
 
 async function startReference(dir: string): Promise<Server> {
@@ -122,20 +150,47 @@ function printTable(rows: Row[]): void {
   for (const line of lines) console.log(format(line));
 }
 
-async function concurrentRows(servers: Server[], sizes: number[], blksizes: number[], counts: number[]): Promise<Row[]> {
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/** One server's aggregate MB/s for `count` clients; for homeport also the blocks it had to send again. */
+async function concurrentRun(server: Server, count: number, size: number, blksize: number): Promise<{ rate: number; retransmitted?: number }> {
+  const before = server.name === 'homeport' ? await homeportStats(server) : undefined;
+  const commands = Array.from({ length: count }, () => clients.curl(server.port, `${size}m.bin`, '/dev/null', blksize));
+  const rate = await measure(commands, size * MiB, (_, stdout) => Number(stdout));
+  if (!before) return { rate };
+  const after = await homeportStats(server);
+  return { rate, retransmitted: after.blocksRetransmitted - before.blocksRetransmitted };
+}
+
+/** Each row is measured `repeat` times per server, alternating which goes first; the median counts. */
+async function concurrentRows(servers: Server[], sizes: number[], blksizes: number[], counts: number[], repeat: number): Promise<Row[]> {
   const rows: Row[] = [];
+  let runs = 0;
   for (const size of sizes) {
     for (const blksize of blksizes) {
       for (const count of counts) {
-        const rates = new Map<string, number>();
-        // Alternate which server goes first, so that neither always meets a warmer machine.
-        const order = rows.length % 2 === 0 ? servers : [...servers].reverse();
-        for (const server of order) {
-          const commands = Array.from({ length: count }, () => clients.curl(server.port, `${size}m.bin`, '/dev/null', blksize));
-          rates.set(server.name, await measure(commands, size * MiB, (_, stdout) => Number(stdout)));
+        const rates = new Map<string, number[]>(servers.map((s) => [s.name, []]));
+        let retransmitted = 0;
+        for (let i = 0; i < repeat; i++) {
+          // Alternate which server goes first, so that neither always meets a warmer machine.
+          const order = runs++ % 2 === 0 ? servers : [...servers].reverse();
+          for (const server of order) {
+            const result = await concurrentRun(server, count, size, blksize);
+            rates.get(server.name)?.push(result.rate);
+            retransmitted += result.retransmitted ?? 0;
+          }
         }
-        const row = { scenario: `${count} x ${size} MiB, blksize ${blksize} (curl)`, homeport: rates.get('homeport') ?? 0, reference: rates.get('tftpd-hpa') };
-        console.error(`  ${row.scenario}: homeport ${row.homeport.toFixed(1)} MB/s, tftpd-hpa ${row.reference?.toFixed(1)} MB/s`);
+        const row = {
+          scenario: `${count} x ${size} MiB, blksize ${blksize} (curl)`,
+          homeport: median(rates.get('homeport') ?? []),
+          reference: rates.has('tftpd-hpa') ? median(rates.get('tftpd-hpa') ?? []) : undefined,
+        };
+        const runsOf = (name: string) => (rates.get(name) ?? []).map((r) => r.toFixed(1)).join(' ');
+        console.error(`  ${row.scenario}: homeport ${runsOf('homeport')} MB/s (${retransmitted} blocks retransmitted), tftpd-hpa ${runsOf('tftpd-hpa')} MB/s`);
         rows.push(row);
       }
     }
@@ -181,8 +236,8 @@ async function main(): Promise<void> {
       }
     }
     console.error(`homeport on :${homeport.port} (workers: ${values.workers ?? `one per core, ${os.availableParallelism()}`}), tftpd-hpa on :${reference.port}`);
-    const rows = await concurrentRows(servers, list(values.sizes), list(values.blksizes), list(values.clients));
-    rows.push(...(await windowRows(homeport, reference, tmp)));
+    const rows = await concurrentRows(servers, list(values.sizes), list(values.blksizes), list(values.clients), Number(values.repeat));
+    if (!values['skip-window']) rows.push(...(await windowRows(homeport, reference, tmp)));
     printTable(rows);
   } finally {
     servers.forEach(stop);

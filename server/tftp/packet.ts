@@ -113,6 +113,11 @@ function parseError(body: Buffer): ParseResult {
 export function parsePacket(message: Buffer): ParseResult {
   if (message.length < 2) return fail('packet shorter than 2 bytes');
   const opcode = message.readUInt16BE(0);
+  // An ACK is most of what a server receives: read it without making a view of the body.
+  if (opcode === Opcode.ACK) {
+    if (message.length < 4) return fail('ACK shorter than 4 bytes');
+    return { ok: true, packet: { type: 'ACK', block: message.readUInt16BE(2) } };
+  }
   const body = message.subarray(2);
   switch (opcode) {
     case Opcode.RRQ:
@@ -122,9 +127,6 @@ export function parsePacket(message: Buffer): ParseResult {
     case Opcode.DATA:
       if (body.length < 2) return fail('DATA shorter than 4 bytes');
       return { ok: true, packet: { type: 'DATA', block: body.readUInt16BE(0), data: body.subarray(2) } };
-    case Opcode.ACK:
-      if (body.length < 2) return fail('ACK shorter than 4 bytes');
-      return { ok: true, packet: { type: 'ACK', block: body.readUInt16BE(0) } };
     case Opcode.ERROR:
       return parseError(body);
     case Opcode.OACK:

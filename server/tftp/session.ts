@@ -121,6 +121,9 @@ export function step(state: TransferState, event: TransferEvent): Step {
 
 // ---------------------------------------------------------------- thin edge
 
+/** Looks per retransmission timeout for progress; see Session.onTick. */
+const TIMER_TICKS = 4;
+
 export interface SessionResult {
   outcome: TransferOutcome | 'aborted';
   bytes: number;
@@ -148,7 +151,10 @@ export interface SessionOptions {
 export class Session {
   private state: TransferState;
   private timer: NodeJS.Timeout | undefined;
-  private lastSendAt = 0;
+  /** Sends so far, and as of the timer's last look; see onTick. */
+  private sends = 0;
+  private sendsSeen = 0;
+  private quietTicks = 0;
   /** Bumped by every transmission so that a superseded one (e.g. awaiting a disk read) is dropped. */
   private generation = 0;
   /** Transmissions that wait for a read run one after the other: sources read sequentially. */
@@ -247,27 +253,31 @@ export class Session {
 
   private send(packets: Buffer[]): void {
     for (const packet of packets) this.opts.socket.send(packet);
-    this.armTimer();
+    this.sends++;
+    if (this.timer === undefined) {
+      this.sendsSeen = this.sends;
+      this.quietTicks = 0;
+      this.timer = setTimeout(this.onTick, Math.max(1, Math.ceil(this.opts.timeoutMs / TIMER_TICKS)));
+    }
   }
 
   /**
-   * Restarts the retransmission timeout. Sends only note the time; the timer
-   * re-arms itself for the remainder when it fires early, so a busy transfer
-   * does not touch the timer list once per packet.
+   * The retransmission timeout, without a clock read or a timer update per
+   * packet (both showed in lock-step profiles): the timer looks TIMER_TICKS
+   * times per timeout for sends since its last look, and the transfer times
+   * out after TIMER_TICKS looks in a row without one, i.e. between 1 and
+   * 1 + 1/TIMER_TICKS timeouts after the last send.
    */
-  private armTimer(): void {
-    this.lastSendAt = performance.now();
-    this.timer ??= setTimeout(this.onTimer, this.opts.timeoutMs);
-  }
-
-  private readonly onTimer = (): void => {
-    const remaining = this.opts.timeoutMs - (performance.now() - this.lastSendAt);
-    if (remaining > 1) {
-      this.timer = setTimeout(this.onTimer, remaining);
+  private readonly onTick = (): void => {
+    if (this.sends !== this.sendsSeen) {
+      this.sendsSeen = this.sends;
+      this.quietTicks = 0;
+    } else if (++this.quietTicks >= TIMER_TICKS) {
+      this.timer = undefined;
+      this.handle({ type: 'timeout' });
       return;
     }
-    this.timer = undefined;
-    this.handle({ type: 'timeout' });
+    this.timer?.refresh();
   };
 
   private sendError(code: ErrorCode, message: string): void {

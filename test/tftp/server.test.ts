@@ -215,6 +215,30 @@ describe('tftp server with real clients', function () {
     }
   });
 
+  it('retransmits an unacknowledged block no sooner than the timeout and at most a quarter of it late, after the last send', async () => {
+    const timeoutMs = 400;
+    const { port } = (await start({ timeoutMs, retries: 1 })).address;
+    const client = await RawClient.open();
+    try {
+      client.send({ type: 'RRQ', filename: 'one.bin', mode: 'octet', options: new Map() }, port);
+      const first = await client.next(0);
+      const firstAt = performance.now();
+      expect(first?.packet).to.deep.include({ type: 'DATA', block: 1 });
+      // Progress 150 ms in: the next timeout counts from the DATA this ACK brings.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      client.send({ type: 'ACK', block: 1 }, first?.from.port ?? 0);
+      expect((await client.next(1))?.packet).to.deep.include({ type: 'DATA', block: 2 });
+      const lastSendAt = performance.now();
+      const again = await client.next(2, 2000);
+      const waited = performance.now() - lastSendAt;
+      expect(again?.packet, 'block 2 again').to.deep.include({ type: 'DATA', block: 2 });
+      expect(waited).to.be.within(timeoutMs - 20, timeoutMs * 1.25 + 100);
+      expect(performance.now() - firstAt).to.be.above(150 + timeoutMs - 20);
+    } finally {
+      client.close();
+    }
+  });
+
   it('a repeated RRQ from the same client port does not start a second session', async () => {
     const { port } = (await start()).address;
     const client = await RawClient.open();
