@@ -64,6 +64,15 @@ const clients = Number(values.clients);
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hp-dhcp-bench-'));
   const lab = await createLab({ subnet: '10.78.0', prefix: 16 });
+  // Interrupted (Ctrl-C, a timeout), still remove the namespaces and their processes.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () =>
+      void lab
+        .destroy()
+        .finally(() => fs.rmSync(tmp, { recursive: true, force: true }))
+        .finally(() => process.exit(130)),
+    );
+  }
   try {
     const srv = await lab.addHost('srv', { address: SERVER_IP });
     const perf = await lab.addHost('perf', { address: PERF_IP });
