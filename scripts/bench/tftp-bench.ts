@@ -58,7 +58,7 @@ async function serve(spec: string): Promise<void> {
     host: '127.0.0.1',
     port: Number(port),
     roots: [dir],
-    log: pino({ level: 'warn' }),
+    log: pino({ level: 'warn' }, pino.destination(2)), // stdout carries the ready and stats lines
     registry,
     workers: values.workers === undefined ? undefined : Number(values.workers),
   });
