@@ -4,7 +4,7 @@
  * nodes at once. Shared by the phase benchmark (scripts/bench/phase-bench.ts)
  * and the crash-safety tests (test/reliability/crash-*.test.ts).
  */
-import { Agent, request } from 'undici';
+import { Client } from 'undici';
 import { nodeToken } from '../../server/auth/tokens';
 
 export const LOAD_PHASES = ['foundation_start', 'network_config', 'storage_discovery', 'image_download', 'installation', 'post_install', 'health_validation', 'deployed'];
@@ -26,20 +26,49 @@ export interface PostResult {
 
 export type NodePost = (urlPath: string, mac: string, body: object) => Promise<PostResult>;
 
-/** A poster with the node's own token, over one connection per node; never rejects. */
-export function nodePoster(baseUrl: string, secret: string, nodes: number): { post: NodePost; close(): Promise<void> } {
-  const agent = new Agent({ connections: nodes, pipelining: 1, keepAliveTimeout: 30_000 });
+/**
+ * A poster for simulated nodes: each node (MAC) has its own keep-alive
+ * connection and its own token, computed once, as a real installer has it
+ * rendered into its template. Never rejects.
+ *
+ * One undici Client per node, not one Agent with `connections: nodes`: the
+ * Agent's pool hands a new request to the first connection it does not yet
+ * see as busy, so requests queued behind each other on a few connections
+ * while hundreds stayed idle (measured: half the nodes got their first
+ * answer only seconds into the run, and the server closed their unused
+ * connections after its keep-alive timeout).
+ */
+export function nodePoster(baseUrl: string, secret: string): { post: NodePost; connect(macs: string[]): Promise<void>; close(): Promise<void> } {
+  const nodes = new Map<string, { client: Client; token: string }>();
+  const nodeOf = (mac: string) => {
+    let node = nodes.get(mac);
+    if (!node) {
+      node = { client: new Client(baseUrl, { pipelining: 1, keepAliveTimeout: 30_000 }), token: nodeToken(secret, mac) };
+      nodes.set(mac, node);
+    }
+    return node;
+  };
   const post: NodePost = async (urlPath, mac, body) => {
     const started = performance.now();
     try {
-      const response = await request(baseUrl + urlPath, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', 'x-homeport-token': nodeToken(secret, mac) }, body: JSON.stringify(body) });
+      const { client, token } = nodeOf(mac);
+      const response = await client.request({ path: urlPath, method: 'POST', headers: { 'content-type': 'application/json', 'x-homeport-token': token }, body: JSON.stringify(body) });
       await response.body.text();
       return { ok: response.statusCode >= 200 && response.statusCode < 300, status: response.statusCode, ms: performance.now() - started };
     } catch {
       return { ok: false, status: null, ms: performance.now() - started };
     }
   };
-  return { post, close: () => agent.close() };
+  /** Opens each node's connection with a GET /healthz, so a load starts on established connections. */
+  const connect = async (macs: string[]) => {
+    await Promise.all(
+      macs.map(async (mac) => {
+        const response = await nodeOf(mac).client.request({ path: '/healthz', method: 'GET' });
+        await response.body.text();
+      }),
+    );
+  };
+  return { post, connect, close: async () => void (await Promise.all([...nodes.values()].map(({ client }) => client.close()))) };
 }
 
 /** Registers nodes 0..n-1, 100 at a time; throws when one is refused. */

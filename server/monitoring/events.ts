@@ -55,6 +55,8 @@ export class EventHub {
   follow<T>(source: ChangeSource<T>, toJson: (event: T) => unknown): void {
     // Runs inside the source's emit, after commit: it must never throw into it.
     const onChange = (event: T) => {
+      // Nobody listening (the usual case): skip serialising every phase report.
+      if (this.clients.size === 0) return;
       try {
         this.broadcast(sse.data(toJson(event)));
       } catch (err) {

@@ -56,7 +56,7 @@ for (const kind of DATABASE_KINDS) {
         const first = await startServerProcess(env);
         servers.push(first);
         const secret = fs.readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
-        const poster = nodePoster(first.baseUrl, secret, NODES);
+        const poster = nodePoster(first.baseUrl, secret);
         const sent = new Map<string, Sent>();
         const killAfterAcks = KILL_AFTER_ACKS[0] + Math.floor(Math.random() * (KILL_AFTER_ACKS[1] - KILL_AFTER_ACKS[0]));
         let acks = 0;
@@ -89,7 +89,7 @@ for (const kind of DATABASE_KINDS) {
         // Restart on the same data: recovery, then a report still goes through.
         const second = await startServerProcess(env);
         servers.push(second);
-        const after = nodePoster(second.baseUrl, secret, 1);
+        const after = nodePoster(second.baseUrl, secret);
         try {
           expect((await after.post('/api/status/phase', loadMac(0), { mac: loadMac(0), phase: 'failed', status: 'failed', message: `crash${point} after restart` })).ok).to.equal(true);
         } finally {
