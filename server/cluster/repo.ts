@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { nullableNumber } from '../store/rows';
 
 export type ClusterState = 'pending' | 'forming' | 'formed' | 'error';
 
@@ -14,7 +15,6 @@ export interface ClusterRow {
   updatedAt: number;
 }
 
-const nullableNumber = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 function rowToCluster(row: Record<string, unknown>): ClusterRow {
   return {

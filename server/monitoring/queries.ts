@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { JobsService } from '../jobs/service';
 import type { NodeCounts } from '../metrics/domain';
 import { ACTIVE_JOBS_SHOWN, FAILED_JOBS_SHOWN, type JobLists } from './jobs-view';
+import { nullableNumber } from '../store/rows';
 
 export interface ClusterRow {
   name: string;
@@ -14,7 +15,6 @@ export interface ClusterRow {
   updatedAt: number;
 }
 
-const nullableNumber = (value: unknown) => (value === null || value === undefined ? null : Number(value));
 
 export async function listClusters(knex: Knex): Promise<ClusterRow[]> {
   const rows = (await knex('clusters').orderBy('name').limit(1000)) as Record<string, unknown>[];

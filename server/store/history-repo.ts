@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { nullableNumber } from './rows';
 
 export interface HistoryEntry {
   id: number;
@@ -22,7 +23,7 @@ export function rowToHistoryEntry(row: Record<string, unknown>): HistoryEntry {
     phase: String(row.phase),
     status: String(row.status),
     message: (row.message as string | null) ?? null,
-    progress: row.progress === null || row.progress === undefined ? null : Number(row.progress),
+    progress: nullableNumber(row.progress),
     source: String(row.source),
     sourceIp: (row.source_ip as string | null) ?? null,
     applied: row.applied === true || row.applied === 1,

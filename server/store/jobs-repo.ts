@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { nullableNumber } from './rows';
 
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'paused';
 export const JOB_STATUSES: readonly JobStatus[] = ['pending', 'running', 'completed', 'failed', 'cancelled', 'paused'];
@@ -56,8 +57,6 @@ function parseJson(value: unknown): unknown {
   }
 }
 
-const numberOrNull = (value: unknown) => (value === null || value === undefined ? null : Number(value));
-
 function rowToJob(row: Record<string, unknown>): Job {
   return {
     id: Number(row.id),
@@ -66,11 +65,11 @@ function rowToJob(row: Record<string, unknown>): Job {
     status: row.status as JobStatus,
     runAt: Number(row.run_at),
     claimedBy: (row.claimed_by as string | null) ?? null,
-    leaseUntil: numberOrNull(row.lease_until),
+    leaseUntil: nullableNumber(row.lease_until),
     attempts: Number(row.attempts),
-    maxAttempts: numberOrNull(row.max_attempts),
+    maxAttempts: nullableNumber(row.max_attempts),
     stage: (row.stage as string | null) ?? null,
-    percent: numberOrNull(row.percent),
+    percent: nullableNumber(row.percent),
     message: (row.message as string | null) ?? null,
     stages: (parseJson(row.stages) as JobStage[] | null) ?? [],
     log: (row.log as string | null) ?? '',
@@ -85,8 +84,8 @@ function rowToJob(row: Record<string, unknown>): Job {
     dedupeKey: (row.dedupe_key as string | null) ?? null,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
-    startedAt: numberOrNull(row.started_at),
-    finishedAt: numberOrNull(row.finished_at),
+    startedAt: nullableNumber(row.started_at),
+    finishedAt: nullableNumber(row.finished_at),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { PhaseStatus, ReprovisionStatus } from '../nodes/phases';
 import type { NodeRef } from '../nodes/ref';
+import { nullableNumber } from './rows';
 
 export interface Node {
   id: number;
@@ -43,7 +44,7 @@ export function rowToNode(row: NodeRow): Node {
     status: String(row.status),
     deploymentStatus: String(row.deployment_status),
     deploymentPhaseStatus: (row.deployment_phase_status as PhaseStatus | null) ?? null,
-    progress: row.progress === null || row.progress === undefined ? null : Number(row.progress),
+    progress: nullableNumber(row.progress),
     reprovisionStatus: (row.reprovision_status as ReprovisionStatus | null) ?? null,
     // SQLite stores booleans as 0/1.
     netbootEnabled: row.netboot_enabled === true || row.netboot_enabled === 1,
@@ -55,9 +56,6 @@ export function rowToNode(row: NodeRow): Node {
   };
 }
 
-function nullableNumber(value: unknown): number | null {
-  return value === null || value === undefined ? null : Number(value);
-}
 
 function parseLabels(value: unknown): Record<string, string> {
   if (typeof value !== 'string') return {};

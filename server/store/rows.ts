@@ -1,0 +1,2 @@
+/** Reading database rows: drivers return numbers as numbers or strings (bigint on PostgreSQL) and NULL as null. */
+export const nullableNumber = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
