@@ -195,7 +195,8 @@ export class ClustersService {
 
   /** The newest form_cluster job of this cluster (and round, when given). */
   private async lastJob(name: string, round?: number): Promise<Job | null> {
-    const { jobs } = await this.o.jobs.list({ type: FORM_CLUSTER_JOB, cluster: name, limit: 1000 });
+    // Newest first: without a round the first one is the answer; a round's jobs are among the recent ones.
+    const { jobs } = await this.o.jobs.list({ type: FORM_CLUSTER_JOB, cluster: name, limit: round === undefined ? 1 : 1000 });
     return jobs.find((j) => round === undefined || Number(j.params.round) === round) ?? null;
   }
 
