@@ -10,14 +10,21 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs a program to its end without blocking the event loop (a server in this process keeps answering), bounded in time. */
-export function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+export interface RunningProcess {
+  child: ChildProcess;
+  /** What the program has printed so far, for tests that act on a line before the program ends. */
+  output(): { stdout: string; stderr: string };
+  done: Promise<CliResult>;
+}
+
+/** Starts a program without blocking the event loop (a server in this process keeps answering); killed after timeoutMs. */
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): RunningProcess {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<CliResult>((resolve, reject) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('exit', (code) => {
@@ -25,6 +32,21 @@ export function runProcess(command: string, args: string[], env: NodeJS.ProcessE
       resolve({ status: code, stdout, stderr });
     });
   });
+  return { child, output: () => ({ stdout, stderr }), done };
+}
+
+/** Runs a program to its end without blocking the event loop, bounded in time. */
+export function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<CliResult> {
+  return startProcess(command, args, env, timeoutMs).done;
+}
+
+/** Polls until the running program has printed a line matching `pattern` (bounded), so a test can act after that point. */
+export async function waitForOutput(running: RunningProcess, pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(running.output().stdout)) {
+    if (Date.now() > deadline) throw new Error(`no output matching ${pattern}: ${JSON.stringify(running.output())}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export function runHomeport(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): CliResult {

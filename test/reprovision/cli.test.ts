@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { nodeToken } from '../../server/auth/tokens';
-import { HOMEPORT_BIN, runHomeport, runProcess, startServerProcess, type ServerProcess } from '../helpers/cli';
+import { HOMEPORT_BIN, runHomeport, runProcess, startProcess, startServerProcess, waitForOutput, type ServerProcess } from '../helpers/cli';
 import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
 import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
 import { sshEnv } from '../helpers/ssh-fixture';
@@ -61,15 +60,16 @@ describe('homeport reprovision --wait against a running server', function () {
   const tokenOf = (mac: string) => nodeToken(fs.readFileSync(path.join(dir, 'data', 'secret'), 'utf8').trim(), mac);
 
   it('shows the nodes\' progress in plain lines while they report through the scripts, until clustered; exit 0', async () => {
-    const cli = runCli(['reprovision', '--all', '--wait', '--poll', '0.3'], env);
-    // The nodes "reboot" (the stub records it), then install and phone home.
+    const cli = startProcess(HOMEPORT_BIN, ['reprovision', '--all', '--wait', '--poll', '0.3'], { ...process.env, ...env }, 90_000);
+    // The nodes "reboot" (the stub records it), then install and phone home, once the CLI has shown where they start from.
     for (let i = 0; stubs.calls().length < 3; i++) {
       if (i > 600) throw new Error(`no reboots: ${stubs.calls().join(', ')}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+    await waitForOutput(cli, /pve1: pending \(0%\), reprovision in_progress/);
     await Promise.all(NODES.map((node) => simulateInstall(server.baseUrl, tokenOf(node.mac), node)));
-    const result = await cli;
-    expect(result.code, result.stderr + result.stdout).to.equal(0);
+    const result = await cli.done;
+    expect(result.status, result.stderr + result.stdout).to.equal(0);
     const lines = result.stdout.trim().split('\n');
     expect(lines.slice(0, 3)).to.deep.equal(['pve1: reprovisioning (reboot over ssh)', 'pve2: reprovisioning (reboot over ssh)', 'pve3: reprovisioning (reboot over ssh)']);
     expect(lines.some((l) => /^\[\d\d:\d\d\] pve1: pending \(0%\), reprovision in_progress, \d\d:\d\d since restart$/.test(l)), 'first state').to.equal(true);
@@ -94,18 +94,11 @@ describe('homeport reprovision --wait against a running server', function () {
   });
 
   it('stops waiting on Ctrl-C with exit 130 and undoes nothing', async () => {
-    const child = spawn(HOMEPORT_BIN, ['reprovision', '--nodes', 'pve1', '--wait', '--poll', '0.3'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    for (let i = 0; !/pve1: pending/.test(stdout); i++) {
-      if (i > 600) throw new Error(`no progress line: ${stdout}${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    child.kill('SIGINT');
-    expect(await exited, stderr).to.equal(130);
+    const cli = startProcess(HOMEPORT_BIN, ['reprovision', '--nodes', 'pve1', '--wait', '--poll', '0.3'], { ...process.env, ...env }, 90_000);
+    await waitForOutput(cli, /pve1: pending/);
+    cli.child.kill('SIGINT');
+    const { status, stderr } = await cli.done;
+    expect(status, stderr).to.equal(130);
     expect(stderr).to.equal('homeport: stopped waiting; the reprovision goes on (homeport clusters ls)\n');
     expect(runHomeport(['nodes', 'ls'], env).stdout).to.match(/pve1\t127\.0\.0\.2\tlab\tpending\tin_progress/);
   });
