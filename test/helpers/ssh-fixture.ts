@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import path from 'node:path';
 import type { Logger } from '../../server/log/logger';
 import { createSshClient, type SshClient, type SshClientOptions } from '../../server/ssh/client';
-import type { TestSshd } from './sshd';
+import { installNodeStubs, type NodeStubs } from './node-stubs';
+import { startTestSshd, type TestSshd } from './sshd';
 
 /** An ssh2 client for the test sshd as root with the test's key. */
 export function testSshClient(sshd: TestSshd, log: Logger, overrides: Partial<SshClientOptions> = {}): SshClient {
@@ -24,5 +25,51 @@ export function sshEnv(sshd: TestSshd): Record<string, string> {
     HOMEPORT_SSH__KEYFILE: sshd.keyFile,
     HOMEPORT_SSH__CONNECTTIMEOUTMS: '20000',
     HOMEPORT_SSH__RETRYDELAYMS: '100',
+  };
+}
+
+/** A real sshd whose sessions run the recording node stubs: the "nodes" homeport reaches over SSH. */
+export interface StubbedNodes {
+  readonly sshd: TestSshd;
+  readonly stubs: NodeStubs;
+}
+
+/**
+ * Mocha hooks that give a suite stubbed nodes: one sshd for the whole suite
+ * with its stubs' call log cleared before each test, or with `perTest` a fresh
+ * sshd for each test (for tests that stop it or write into its dir). Call it in
+ * the describe before hooks that use it, so they find sshd started; an `after`
+ * hook that must run while sshd still answers is registered before this call
+ * (mocha runs a suite's after hooks in the order they were registered).
+ */
+export function useStubbedNodes(options: { listen?: string[]; perTest?: boolean } = {}): StubbedNodes {
+  let current: StubbedNodes | null = null;
+  const start = async () => {
+    const sshd = await startTestSshd({ listen: options.listen });
+    current = { sshd, stubs: installNodeStubs(sshd.binDir) };
+  };
+  const dispose = async () => {
+    await current?.sshd.dispose();
+    current = null;
+  };
+  const started = () => {
+    if (!current) throw new Error('stubbed nodes are used outside the hooks that start them');
+    return current;
+  };
+  if (options.perTest) {
+    beforeEach(start);
+    afterEach(dispose);
+  } else {
+    before(start);
+    after(dispose);
+    beforeEach(() => started().stubs.clearCalls());
+  }
+  return {
+    get sshd() {
+      return started().sshd;
+    },
+    get stubs() {
+      return started().stubs;
+    },
   };
 }

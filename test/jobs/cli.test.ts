@@ -1,34 +1,33 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { nodeToken } from '../../server/auth/tokens';
-import { HOMEPORT_BIN, runHomeport, runProcess, startServerProcess, type ServerProcess } from '../helpers/cli';
-import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
-import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
-import { sshEnv } from '../helpers/ssh-fixture';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { HOMEPORT_BIN, runHomeport, runProcess, type ServerProcess } from '../helpers/cli';
+import { startCliLab, type CliLab } from '../helpers/cli-lab';
+import { simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
+import { useStubbedNodes } from '../helpers/ssh-fixture';
 
 const NODES: SimulatedNode[] = [1, 2, 3].map((i) => ({ mac: `52:54:00:cd:00:0${i}`, hostname: `pve${i}`, ip: `127.0.0.${i + 1}`, cluster: 'lab' }));
 
 /** The CLI as a child process (stdout a pipe: plain lines), against `homeport serve` with its watcher on a 1 s schedule. */
 describe('homeport jobs, reprovision --rolling and nodes import against a running server', function () {
   this.timeout(240_000);
-  let sshd: TestSshd;
-  let stubs: NodeStubs;
+  let homeport: CliLab | undefined;
+  // Registered before the sshd's hooks, so that the server stops while sshd still answers.
+  after(async () => homeport?.stop());
+  const lab = useStubbedNodes();
   let dir: string;
   let server: ServerProcess;
   let env: NodeJS.ProcessEnv;
   const cli = async (args: string[], timeoutMs = 120_000) => runProcess(HOMEPORT_BIN, args, { ...process.env, ...env }, timeoutMs);
-  const token = (mac: string) => nodeToken(fs.readFileSync(path.join(dir, 'data', 'secret'), 'utf8').trim(), mac);
-  const nodesJson = async () => ((await (await fetch(`${server.baseUrl}/api/nodes`, { headers: { authorization: `Bearer ${fs.readFileSync(path.join(dir, 'data', 'admin.token'), 'utf8').trim()}` } })).json()) as { nodes: { hostname: string; reprovision_status: string | null }[] }).nodes;
+  const token = (mac: string) => homeport!.tokenOf(mac);
+  const nodesJson = async () => ((await (await fetch(`${server.baseUrl}/api/nodes`, { headers: { authorization: `Bearer ${homeport!.adminToken()}` } })).json()) as { nodes: { hostname: string; reprovision_status: string | null }[] }).nodes;
 
   /** Installs every node that was restarted, through the real phone-home scripts, until `stop`; bounded. */
   async function installWhileRestarted(stop: () => boolean): Promise<void> {
     const done = new Map<string, number>();
     for (let i = 0; i < 1200 && !stop(); i++) {
-      const reboots = stubs.calls().filter((c) => c.endsWith(' reboot'));
+      const reboots = lab.stubs.calls().filter((c) => c.endsWith(' reboot'));
       for (const node of NODES) {
         const count = reboots.filter((c) => c.startsWith(`${node.ip} `)).length;
         if (count > (done.get(node.ip) ?? 0)) {
@@ -41,34 +40,13 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
   }
 
   before(async () => {
-    sshd = await startTestSshd();
-    stubs = installNodeStubs(sshd.binDir);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-cli-jobs-'));
-    const formScript = path.join(dir, 'form.sh');
-    fs.writeFileSync(formScript, '#!/bin/sh\necho "formed $CLUSTER"\n', { mode: 0o755 });
-    env = {
-      HOMEPORT_CONFIG: '',
-      HOMEPORT_DATADIR: path.join(dir, 'data'),
-      ...sshEnv(sshd),
-      HOMEPORT_WATCHER__SCHEDULE: '* * * * * *',
-      HOMEPORT_WATCHER__SSHTIMEOUTMS: '20000',
-      HOMEPORT_WATCHER__JOBPOLLMS: '200',
-      HOMEPORT_CLUSTERS: JSON.stringify({ lab: { driver: 'script', script: formScript } }),
-    };
-    server = await startServerProcess(env);
-    env.HOMEPORT_HTTP__PORT = String(server.port);
-    for (const node of NODES) await runClient(server.baseUrl, token(node.mac), node, 'homeport-register', []);
+    homeport = await startCliLab(lab.sshd, NODES, { prefix: 'homeport-cli-jobs-', env: { HOMEPORT_WATCHER__JOBPOLLMS: '200' } });
+    ({ dir, server, env } = homeport);
     // A formed cluster to roll through: reprovision all once and let it form.
     let formed = false;
     const first = cli(['reprovision', '--all', '--wait', '--poll', '0.3']).then((r) => ((formed = true), r));
     await installWhileRestarted(() => formed);
-    expect((await first).status).to.equal(0);
-    stubs.clearCalls();
-  });
-  after(async () => {
-    await server?.stop();
-    await sshd.dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
+    expect((await first).status).to.equal(0); // useStubbedNodes clears these reboots from the stubs' log before each test
   });
 
   it('reprovision --cluster --rolling --max-unavailable 2 --wait follows the job batch by batch until done; jobs ls and show', async () => {
@@ -94,7 +72,7 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
     expect(lines.some((l) => /^\[\d\d:\d\d\] pve3: .*reprovision clustered/.test(l))).to.equal(true);
     expect(lines.at(-1)).to.equal(`job ${id} completed`);
     expect(mostOut).to.be.at.most(2);
-    const reboots = stubs.calls().map((c) => c.split(' ')[0]);
+    const reboots = lab.stubs.calls().map((c) => c.split(' ')[0]);
     expect(reboots.slice(0, 2).sort()).to.deep.equal(['127.0.0.2', '127.0.0.3']);
     expect(reboots.slice(2)).to.deep.equal(['127.0.0.4']);
 
@@ -109,7 +87,7 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
   });
 
   it('schedules with --at and cancels with jobs cancel; unknown jobs exit 3', async () => {
-    stubs.clearCalls();
+    lab.stubs.clearCalls();
     const at = new Date(Date.now() + 3_600_000).toISOString();
     const scheduled = await cli(['reprovision', '--all', '--at', at]);
     expect(scheduled.status, scheduled.stderr).to.equal(0);
@@ -125,7 +103,7 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
     const usage = await cli(['reprovision', '--all', '--at', 'soon']);
     expect(usage.status).to.equal(2);
     expect(usage.stderr).to.equal('homeport: --at soon: not a time; use ISO 8601 such as 2026-12-01T02:00:00Z\n');
-    expect(stubs.calls(), 'nothing was restarted').to.deep.equal([]);
+    expect(lab.stubs.calls(), 'nothing was restarted').to.deep.equal([]);
   });
 
   it('nodes import FILE: a line per row, bad rows rejected with the reason (exit 5), a second import skips everything', async () => {

@@ -3,13 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DATABASE_KINDS } from '../helpers/databases';
+import { DATABASE_KINDS, sharedDatabaseEnv } from '../helpers/databases';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
-import { createTestDatabase } from '../helpers/postgres';
 import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
-import { sshEnv } from '../helpers/ssh-fixture';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture';
 
 const NODES: SimulatedNode[] = [1, 2, 3, 4, 5].map((i) => ({ mac: `52:54:00:77:00:0${i}`, hostname: `pve${i}`, ip: `127.0.0.${i + 1}`, cluster: 'lab' }));
 
@@ -21,22 +18,14 @@ const NODES: SimulatedNode[] = [1, 2, 3, 4, 5].map((i) => ({ mac: `52:54:00:77:0
 for (const kind of DATABASE_KINDS) {
   describe(`jobs: stages, scheduling, cancel, retry, rolling reprovision, import (${kind})`, function () {
     this.timeout(240_000);
-    let sshd: TestSshd;
-    let stubs: NodeStubs;
+    const lab = useStubbedNodes({ listen: ['127.0.0.1', ...NODES.map((n) => n.ip)] });
     let dir: string;
     let formScript: string;
     let formLog: string;
     let a: TestHomeport;
     let b: TestHomeport;
 
-    before(async () => {
-      sshd = await startTestSshd({ listen: ['127.0.0.1', ...NODES.map((n) => n.ip)] });
-      stubs = installNodeStubs(sshd.binDir);
-    });
-    after(async () => sshd.dispose());
-
     async function start(env: Record<string, string> = {}): Promise<void> {
-      stubs.clearCalls();
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-jobs-'));
       formLog = path.join(dir, 'formed.log');
       formScript = path.join(dir, 'form-cluster.sh');
@@ -46,10 +35,9 @@ for (const kind of DATABASE_KINDS) {
         `#!/bin/sh\nwhile [ -f ${dir}/hold ]; do sleep 0.05; done\n[ -f ${dir}/fail ] && { cat ${dir}/fail >&2; exit 1; }\necho "$CLUSTER $(echo "$NODES" | tr -d ' \\n')" >> ${formLog}\necho formed\n`,
         { mode: 0o755 },
       );
-      const database: Record<string, string> = kind === 'postgres' ? { DATABASE_URL: await createTestDatabase() } : { HOMEPORT_DATABASE__SQLITEPATH: path.join(dir, 'shared.sqlite') };
       const all = {
-        ...sshEnv(sshd),
-        ...database,
+        ...sshEnv(lab.sshd),
+        ...(await sharedDatabaseEnv(kind, dir)),
         HOMEPORT_WATCHER__ENABLED: 'false', // the test ticks itself
         HOMEPORT_WATCHER__JOBPOLLMS: '50',
         HOMEPORT_WATCHER__JOBRETRYDELAYMS: '50',
@@ -67,7 +55,7 @@ for (const kind of DATABASE_KINDS) {
 
     const job = async (id: number) => (await a.request('GET', `/api/jobs/${id}`, { admin: true })).body;
     const nodes = async () => (await a.request('GET', '/api/nodes?limit=1000', { admin: true })).body.nodes as { id: number; hostname: string; reprovision_status: string | null }[];
-    const reboots = () => stubs.calls().filter((c) => c.endsWith(' reboot'));
+    const reboots = () => lab.stubs.calls().filter((c) => c.endsWith(' reboot'));
     const formations = () => (fs.existsSync(formLog) ? fs.readFileSync(formLog, 'utf8').trim().split('\n') : []);
     const tickBoth = () => Promise.all([a.homeport.reprovisioning.watcher.tick(), b.homeport.reprovisioning.watcher.tick()]);
 
@@ -271,7 +259,7 @@ for (const kind of DATABASE_KINDS) {
       expect((await nodes()).every((n) => n.reprovision_status === 'clustered')).to.equal(true);
 
       // Second run: pve3's install fails in batch 2; the job pauses there and batch 3 never starts.
-      stubs.clearCalls();
+      lab.stubs.clearCalls();
       installed.clear();
       const second = await a.request('POST', '/api/reprovision', { admin: true, body: { cluster: 'lab', rolling: true, max_unavailable: 2 } });
       const secondId = second.body.job.id as number;

@@ -5,27 +5,18 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
-import { sshEnv } from '../helpers/ssh-fixture';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture';
 
 const PVE1 = { mac: '52:54:00:ab:00:01', hostname: 'pve1', ip: '127.0.0.2', cluster: 'lab' };
 const PVE2 = { mac: '52:54:00:ab:00:02', hostname: 'pve2', ip: '127.0.0.3', cluster: 'lab' };
 
 describe('reprovision API', function () {
   this.timeout(90_000);
-  let sshd: TestSshd;
-  let stubs: NodeStubs;
+  const lab = useStubbedNodes();
   let hp: TestHomeport;
-  before(async () => {
-    sshd = await startTestSshd();
-    stubs = installNodeStubs(sshd.binDir);
-  });
-  after(async () => sshd.dispose());
   afterEach(async () => hp?.stop());
-  beforeEach(() => stubs.clearCalls());
 
-  const start = async (env: Record<string, string> = {}) => (hp = await startTestHomeport({ env: { ...sshEnv(sshd), HOMEPORT_WATCHER__ENABLED: 'false', ...env } }));
+  const start = async (env: Record<string, string> = {}) => (hp = await startTestHomeport({ env: { ...sshEnv(lab.sshd), HOMEPORT_WATCHER__ENABLED: 'false', ...env } }));
   const addNode = async (node: Record<string, unknown>) => (await hp.request('POST', '/api/nodes', { admin: true, body: node })).body as { id: number };
   const reprovision = (body: unknown, admin = true) => hp.request('POST', '/api/reprovision', { admin, body });
 
@@ -43,7 +34,7 @@ describe('reprovision API', function () {
       ['pve1', { ok: true, detail: 'reboot over ssh' }],
       ['pve2', { ok: true, detail: 'reboot over ssh' }],
     ]);
-    expect(stubs.calls().sort()).to.deep.equal(['127.0.0.2 reboot', '127.0.0.3 reboot']);
+    expect(lab.stubs.calls().sort()).to.deep.equal(['127.0.0.2 reboot', '127.0.0.3 reboot']);
 
     const node = (await hp.request('GET', `/api/nodes/${one.id}`, { admin: true })).body;
     expect(node).to.include({ reprovision_status: 'in_progress', netboot_enabled: true, deployment_status: 'pending', phase_status: null, reprovision_started: response.body.round });
@@ -77,7 +68,7 @@ describe('reprovision API', function () {
     expect((await hp.request('GET', `/api/nodes/${one.id}`, { admin: true })).body.reprovision_status).to.equal(null);
     expect((await reprovision({ cluster: 'nowhere' })).status).to.equal(409);
     expect((await reprovision({ all: true }, false)).status).to.equal(401);
-    expect(stubs.calls()).to.deep.equal([]);
+    expect(lab.stubs.calls()).to.deep.equal([]);
     expect((await hp.request('GET', '/api/jobs', { admin: true })).body.total, 'a rejected request creates no job').to.equal(0);
   });
 
@@ -93,7 +84,7 @@ describe('reprovision API', function () {
     expect(gone.reprovision_status).to.equal('error');
     const history = (await hp.request('GET', `/api/status/history/${unreachable.id}`)).body.entries;
     expect(history.at(-1)).to.include({ source: 'admin', phase: 'reprovision', status: 'failed' });
-    expect(stubs.calls()).to.deep.equal(['127.0.0.2 reboot']);
+    expect(lab.stubs.calls()).to.deep.equal(['127.0.0.2 reboot']);
   });
 
   it('with method none only marks the nodes', async () => {
@@ -102,7 +93,7 @@ describe('reprovision API', function () {
     const response = await reprovision({ all: true });
     expect(response.body.nodes[0].restart).to.deep.equal({ ok: true, detail: 'no restart (reprovision.method none): power-cycle the machine' });
     expect(response.body.nodes[0].reprovision_status).to.equal('in_progress');
-    expect(stubs.calls()).to.deep.equal([]);
+    expect(lab.stubs.calls()).to.deep.equal([]);
   });
 
   describe('Redfish', () => {
@@ -154,7 +145,7 @@ describe('reprovision API', function () {
         { method: 'PATCH', url: '/redfish/v1/Systems/System.Embedded.1', auth, body: { Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' } } },
         { method: 'POST', url: '/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset', auth, body: { ResetType: 'ForceRestart' } },
       ]);
-      expect(stubs.calls(), 'no SSH reboot').to.deep.equal([]);
+      expect(lab.stubs.calls(), 'no SSH reboot').to.deep.equal([]);
     });
 
     it('marks the node error with the BMC\'s message, never the password; a node without a BMC label too', async () => {

@@ -1,13 +1,8 @@
 import { expect } from 'chai';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { nodeToken } from '../../server/auth/tokens';
-import { HOMEPORT_BIN, runHomeport, runProcess, startProcess, startServerProcess, waitForOutput, type ServerProcess } from '../helpers/cli';
-import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
+import { HOMEPORT_BIN, runHomeport, runProcess, startProcess, waitForOutput, type ServerProcess } from '../helpers/cli';
+import { startCliLab, type CliLab } from '../helpers/cli-lab';
 import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
-import { sshEnv } from '../helpers/ssh-fixture';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { useStubbedNodes } from '../helpers/ssh-fixture';
 
 const NODES: SimulatedNode[] = [
   { mac: '52:54:00:cf:00:01', hostname: 'pve1', ip: '127.0.0.2', cluster: 'lab' },
@@ -23,47 +18,24 @@ async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000
 
 describe('homeport reprovision --wait against a running server', function () {
   this.timeout(180_000);
-  let sshd: TestSshd;
-  let stubs: NodeStubs;
-  let dir: string;
+  const lab = useStubbedNodes();
+  let homeport: CliLab;
   let server: ServerProcess;
   let env: NodeJS.ProcessEnv;
 
-  before(async () => {
-    sshd = await startTestSshd();
-    stubs = installNodeStubs(sshd.binDir);
-  });
-  after(async () => sshd.dispose());
   beforeEach(async () => {
-    stubs.clearCalls();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-cli-rp-'));
-    const formScript = path.join(dir, 'form.sh');
-    fs.writeFileSync(formScript, '#!/bin/sh\necho "formed $CLUSTER"\n', { mode: 0o755 });
-    env = {
-      HOMEPORT_CONFIG: '',
-      HOMEPORT_DATADIR: path.join(dir, 'data'),
-      ...sshEnv(sshd),
-      HOMEPORT_WATCHER__SCHEDULE: '* * * * * *', // every second, so the test does not wait 30 s
-      HOMEPORT_WATCHER__SSHTIMEOUTMS: '20000',
-      HOMEPORT_CLUSTERS: JSON.stringify({ lab: { driver: 'script', script: formScript } }),
-    };
-    server = await startServerProcess(env);
-    env.HOMEPORT_HTTP__PORT = String(server.port); // the CLI finds the server through the same config
-    const secret = fs.readFileSync(path.join(dir, 'data', 'secret'), 'utf8').trim();
-    for (const node of NODES) await runClient(server.baseUrl, nodeToken(secret, node.mac), node, 'homeport-register', []);
+    homeport = await startCliLab(lab.sshd, NODES, { prefix: 'homeport-cli-rp-' });
+    ({ server, env } = homeport); // the CLI finds the server through the same config
   });
-  afterEach(async () => {
-    expect(await server.stop()).to.equal(0);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(async () => expect(await homeport.stop()).to.equal(0));
 
-  const tokenOf = (mac: string) => nodeToken(fs.readFileSync(path.join(dir, 'data', 'secret'), 'utf8').trim(), mac);
+  const tokenOf = (mac: string) => homeport.tokenOf(mac);
 
   it('shows the nodes\' progress in plain lines while they report through the scripts, until clustered; exit 0', async () => {
     const cli = startProcess(HOMEPORT_BIN, ['reprovision', '--all', '--wait', '--poll', '0.3'], { ...process.env, ...env }, 90_000);
     // The nodes "reboot" (the stub records it), then install and phone home, once the CLI has shown where they start from.
-    for (let i = 0; stubs.calls().length < 3; i++) {
-      if (i > 600) throw new Error(`no reboots: ${stubs.calls().join(', ')}`);
+    for (let i = 0; lab.stubs.calls().length < 3; i++) {
+      if (i > 600) throw new Error(`no reboots: ${lab.stubs.calls().join(', ')}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     await waitForOutput(cli, /pve1: pending \(0%\), reprovision in_progress/);
@@ -77,7 +49,7 @@ describe('homeport reprovision --wait against a running server', function () {
     expect(lines).to.include('cluster lab: formed');
     expect(lines.at(-1)).to.equal('done: 3 node(s) reprovisioned, cluster lab formed');
     expect(result.stdout, 'no cursor movement when not a TTY').not.to.include('\x1b[');
-    expect(stubs.calls().sort()).to.deep.equal(['127.0.0.2 reboot', '127.0.0.3 reboot', '127.0.0.4 reboot']);
+    expect(lab.stubs.calls().sort()).to.deep.equal(['127.0.0.2 reboot', '127.0.0.3 reboot', '127.0.0.4 reboot']);
 
     const ls = runHomeport(['clusters', 'ls'], env);
     expect(ls.status, ls.stderr).to.equal(0);
@@ -105,7 +77,7 @@ describe('homeport reprovision --wait against a running server', function () {
 
   it('exits 5 when a node fails, 3 for an unknown node, 2 for bad usage', async () => {
     const failing = runCli(['reprovision', '--nodes', 'pve2', '--wait', '--poll', '0.3'], env);
-    for (let i = 0; !stubs.calls().includes('127.0.0.3 reboot'); i++) {
+    for (let i = 0; !lab.stubs.calls().includes('127.0.0.3 reboot'); i++) {
       if (i > 600) throw new Error('no reboot');
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -2,13 +2,10 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DATABASE_KINDS } from '../helpers/databases';
+import { DATABASE_KINDS, sharedDatabaseEnv } from '../helpers/databases';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
-import { createTestDatabase } from '../helpers/postgres';
 import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
-import { sshEnv } from '../helpers/ssh-fixture';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture';
 
 const NODES: SimulatedNode[] = [
   { mac: '52:54:00:ee:00:01', hostname: 'pve1', ip: '127.0.0.2', cluster: 'lab' },
@@ -19,31 +16,22 @@ const NODES: SimulatedNode[] = [
 for (const kind of DATABASE_KINDS) {
   describe(`reprovision to cluster through the real phone-home scripts, two instances on one ${kind} database`, function () {
     this.timeout(180_000);
-    let sshd: TestSshd;
-    let stubs: NodeStubs;
+    const lab = useStubbedNodes();
     let dir: string;
     let formScript: string;
     let formLog: string;
     let a: TestHomeport;
     let b: TestHomeport;
 
-    before(async () => {
-      sshd = await startTestSshd();
-      stubs = installNodeStubs(sshd.binDir);
-    });
-    after(async () => sshd.dispose());
-
     beforeEach(async () => {
-      stubs.clearCalls();
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-formation-'));
       formLog = path.join(dir, 'formed.log');
       formScript = path.join(dir, 'form-cluster.sh');
       // The site's formation tooling (script driver): records each run; slow enough that overlapping runs would show.
       fs.writeFileSync(formScript, `#!/bin/sh\n[ -f ${dir}/fail ] && { cat ${dir}/fail >&2; exit 1; }\necho "$CLUSTER $NODES" >> ${formLog}\nsleep 0.3\necho "cluster $CLUSTER formed"\n`, { mode: 0o755 });
-      const database: Record<string, string> = kind === 'postgres' ? { DATABASE_URL: await createTestDatabase() } : { HOMEPORT_DATABASE__SQLITEPATH: path.join(dir, 'shared.sqlite') };
       const env = {
-        ...sshEnv(sshd),
-        ...database,
+        ...sshEnv(lab.sshd),
+        ...(await sharedDatabaseEnv(kind, dir)),
         HOMEPORT_WATCHER__ENABLED: 'false', // the test calls tick() itself
         HOMEPORT_WATCHER__SSHTIMEOUTMS: '20000',
         // One attempt per job: the automatic retry of a failed formation is tested in test/jobs.
@@ -69,7 +57,7 @@ for (const kind of DATABASE_KINDS) {
       const started = await a.request('POST', '/api/reprovision', { admin: true, body: { all: true } });
       expect(started.status, started.text).to.equal(202);
       expect(started.body.nodes.map((n: { restart: { ok: boolean } }) => n.restart.ok)).to.deep.equal([true, true, true]);
-      expect(stubs.calls().sort(), 'reboot ran on each node over SSH (in parallel)').to.deep.equal(['127.0.0.2 reboot', '127.0.0.3 reboot', '127.0.0.4 reboot']);
+      expect(lab.stubs.calls().sort(), 'reboot ran on each node over SSH (in parallel)').to.deep.equal(['127.0.0.2 reboot', '127.0.0.3 reboot', '127.0.0.4 reboot']);
     }
 
     it('forms the cluster exactly once, only after the last node completes, however many watchers tick', async () => {
