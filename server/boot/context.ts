@@ -1,3 +1,4 @@
+import type { Node } from '../store/nodes-repo';
 import type { Profile } from './profiles';
 
 /**
@@ -5,19 +6,11 @@ import type { Profile } from './profiles';
  * the template's language (templates.ts); the phone-home token is the node's
  * own HMAC token, so a rendered config can report for that node only.
  */
-export interface ContextNode {
+export type ContextNode = Pick<Node, 'mac' | 'hostname' | 'ip' | 'uuid' | 'arch' | 'type' | 'cluster' | 'profile' | 'labels'> & {
+  /** null for an unknown machine booted under `unknown: default`, which has no row yet. */
   id: number | null;
-  mac: string;
-  hostname: string | null;
-  ip: string | null;
-  uuid: string | null;
-  arch: string | null;
-  type: string | null;
-  cluster: string | null;
-  profile: string | null;
   status: string | null;
-  labels: Record<string, string>;
-}
+};
 
 export interface ServerUrls {
   /** http://host:port, no trailing slash. */
