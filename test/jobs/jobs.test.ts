@@ -69,6 +69,12 @@ for (const kind of DATABASE_KINDS) {
       await a.homeport.db.knex('nodes').update({ reprovision_status: 'clustered' });
     }
 
+    /** Three nodes of a formed cluster, all reinstalled since (completed): the cluster is due to form again. */
+    async function reinstalledCluster(): Promise<void> {
+      await formedCluster(NODES.slice(0, 3));
+      await a.homeport.db.knex('nodes').update({ reprovision_status: 'completed' });
+    }
+
     /** Until the job is no longer pending-and-due or running, ticking both instances; bounded. */
     async function settle(id: number, onRound: () => Promise<void> = async () => undefined, rounds = 300): Promise<Record<string, any>> {
       for (let i = 0; i < rounds; i++) {
@@ -137,8 +143,7 @@ for (const kind of DATABASE_KINDS) {
 
     it('cancel: a queued job ends at once, a running one at its next stage boundary, an ended one is a 409', async () => {
       await start();
-      await formedCluster(NODES.slice(0, 3));
-      await a.homeport.db.knex('nodes').update({ reprovision_status: 'completed' });
+      await reinstalledCluster();
       fs.writeFileSync(path.join(dir, 'hold'), '');
       const form = await a.request('POST', '/api/clusters/lab/form', { admin: true });
       expect(form.status, form.text).to.equal(202);
@@ -168,8 +173,7 @@ for (const kind of DATABASE_KINDS) {
 
     it('a failing stage surfaces its error on the job and the cluster; retry resumes after the last completed stage', async () => {
       await start({ HOMEPORT_WATCHER__JOBATTEMPTS: '1' });
-      await formedCluster(NODES.slice(0, 3));
-      await a.homeport.db.knex('nodes').update({ reprovision_status: 'completed' });
+      await reinstalledCluster();
       fs.writeFileSync(path.join(dir, 'fail'), 'corosync: quorum not reached\n');
       const form = await a.request('POST', '/api/clusters/lab/form', { admin: true });
       const failed = await settle(form.body.job.id);
@@ -192,8 +196,7 @@ for (const kind of DATABASE_KINDS) {
 
     it('retries a failed formation by itself up to watcher.jobAttempts, the cluster forming meanwhile, then error', async () => {
       await start({ HOMEPORT_WATCHER__JOBATTEMPTS: '3' });
-      await formedCluster(NODES.slice(0, 3));
-      await a.homeport.db.knex('nodes').update({ reprovision_status: 'completed' });
+      await reinstalledCluster();
       fs.writeFileSync(path.join(dir, 'fail'), 'corosync: quorum not reached\n');
       const form = await a.request('POST', '/api/clusters/lab/form', { admin: true });
       const id = form.body.job.id as number;
@@ -230,17 +233,18 @@ for (const kind of DATABASE_KINDS) {
       const id = started.body.job.id as number;
       let mostOut = 0;
       const installed = new Set<string>();
-      // Each round: nodes that were restarted install through the real scripts; the watchers tick.
-      const round = async () => {
+      // Each round: nodes that were restarted install through the real scripts (the `failing` one reports a failed install); the watchers tick.
+      const round = (failing?: string) => async () => {
         const list = await nodes();
         mostOut = Math.max(mostOut, list.filter((n) => n.reprovision_status !== 'clustered').length);
         for (const n of list.filter((x) => x.reprovision_status === 'in_progress' && !installed.has(x.hostname))) {
           installed.add(n.hostname);
           const node = NODES.find((x) => x.hostname === n.hostname)!;
-          await simulateInstall(a.baseUrl, a.tokenFor(node.mac), node);
+          if (n.hostname === failing) await runClient(a.baseUrl, a.tokenFor(node.mac), node, 'homeport-phase', ['installation', 'failed', 'no disk found']);
+          else await simulateInstall(a.baseUrl, a.tokenFor(node.mac), node);
         }
       };
-      const done = await settle(id, round);
+      const done = await settle(id, round());
       expect(done.status, JSON.stringify(done)).to.equal('completed');
       expect(mostOut, 'at most max_unavailable nodes out at once').to.equal(2);
       expect(done.stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).to.deep.equal([
@@ -263,17 +267,7 @@ for (const kind of DATABASE_KINDS) {
       installed.clear();
       const second = await a.request('POST', '/api/reprovision', { admin: true, body: { cluster: 'lab', rolling: true, max_unavailable: 2 } });
       const secondId = second.body.job.id as number;
-      const failing = async () => {
-        const list = await nodes();
-        mostOut = Math.max(mostOut, list.filter((n) => n.reprovision_status !== 'clustered').length);
-        for (const n of list.filter((x) => x.reprovision_status === 'in_progress' && !installed.has(x.hostname))) {
-          installed.add(n.hostname);
-          const node = NODES.find((x) => x.hostname === n.hostname)!;
-          if (n.hostname === 'pve3') await runClient(a.baseUrl, a.tokenFor(node.mac), node, 'homeport-phase', ['installation', 'failed', 'no disk found']);
-          else await simulateInstall(a.baseUrl, a.tokenFor(node.mac), node);
-        }
-      };
-      const paused = await settle(secondId, failing);
+      const paused = await settle(secondId, round('pve3'));
       expect(paused.status).to.equal('paused');
       expect(paused.error).to.match(/^batch 2\/3: pve3, pve4: pve3 is error; the job is paused/);
       expect(reboots().map((r) => r.split(' ')[0]).sort(), 'batch 3 was not started').to.deep.equal(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']);
@@ -283,7 +277,7 @@ for (const kind of DATABASE_KINDS) {
       installed.delete('pve3');
       const retry = await a.request('POST', `/api/jobs/${secondId}/retry`, { admin: true });
       expect(retry.status, retry.text).to.equal(202);
-      const resumed = await settle(secondId, round);
+      const resumed = await settle(secondId, round());
       expect(resumed.status, JSON.stringify(resumed.error)).to.equal('completed');
       expect(reboots().map((r) => r.split(' ')[0]).slice(4).sort()).to.deep.equal(['127.0.0.4', '127.0.0.6']);
       expect(mostOut).to.equal(2);
