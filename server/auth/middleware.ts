@@ -4,7 +4,7 @@ import { nodeToken, safeEqual } from './tokens';
 
 export const NODE_TOKEN_HEADER = 'x-homeport-token';
 
-function bearer(ctx: Koa.Context): string | null {
+function bearer(ctx: Pick<Koa.Context, 'get'>): string | null {
   const header = ctx.get('authorization');
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match ? match[1]! : null;
@@ -30,7 +30,7 @@ export interface PhoneHomeAuth {
  * the X-Homeport-Token header or a `token` body field. With `open` (trusted
  * labs) any call is accepted.
  */
-export function checkNodeToken(auth: PhoneHomeAuth, ctx: Koa.Context, mac: string, bodyToken: string | undefined): void {
+export function checkNodeToken(auth: PhoneHomeAuth, ctx: Pick<Koa.Context, 'get'>, mac: string, bodyToken: string | undefined): void {
   if (auth.open) return;
   const presented = ctx.get(NODE_TOKEN_HEADER) || bodyToken || bearer(ctx);
   if (!presented) throw unauthorized(`phone-home call for ${mac}: send the node token in ${NODE_TOKEN_HEADER} or a token field`);

@@ -25,6 +25,9 @@
  *   );
  *   return [api];                                          // an ApiRouter is a Router: mount it as before (server/main.ts)
  *
+ * `directEndpoint` declares a route the same way and also serves it in front
+ * of Koa (./direct.ts): for the phone-home calls a whole rack makes at once.
+ *
  * A route registered with router.get()/post() (on a plain Router or an
  * ApiRouter) does not reach the document, and test/http/route-table.test.ts,
  * which walks the mounted routers' stacks, fails.
@@ -76,13 +79,34 @@ export interface RouteSpec<B extends z.ZodTypeAny | undefined = z.ZodTypeAny | u
   use?: Koa.Middleware[];
 }
 
+/**
+ * What a direct route's handler may use of the request. Koa's context has
+ * all of it, so one handler serves both the direct path and Koa.
+ */
+export interface DirectContext {
+  readonly ip: string;
+  /** A request header, '' when absent (as Koa's ctx.get). */
+  get(field: string): string;
+  status: number;
+  body: unknown;
+}
+
+/** A route served before Koa: exact method and path, its body parsed and validated by `run`. */
+export interface DirectRoute {
+  method: string;
+  path: string;
+  run(ctx: DirectContext, body: unknown): Promise<void>;
+}
+
 type Parsed<S> = S extends z.ZodTypeAny ? z.output<S> : undefined;
 export type RouteInput<B, Q> = { body: Parsed<B>; query: Parsed<Q> };
 export type RouteHandler<B, Q> = (ctx: RouterContext, input: RouteInput<B, Q>) => unknown;
+export type DirectHandler<B> = (ctx: DirectContext, input: RouteInput<B, undefined>) => unknown;
 
 /** A @koa/router Router (mount it like one) whose routes carry their contract. */
 export class ApiRouter extends Router {
   readonly endpoints: RouteSpec[] = [];
+  readonly directRoutes: DirectRoute[] = [];
   private readonly adminTokenValue: string | undefined;
 
   constructor(options: { adminToken?: string } = {}) {
@@ -106,6 +130,22 @@ export class ApiRouter extends Router {
     this.register(path, [spec.method.toUpperCase()], middleware, { ...this.opts, pathAsRegExp: path instanceof RegExp });
     this.endpoints.push(spec as RouteSpec);
     return this;
+  }
+
+  /**
+   * An endpoint also served by the direct dispatcher in front of Koa
+   * (./direct.ts), with the same body reader, schema, handler, errors and
+   * metrics. Only for a static path with no query and no middleware: the
+   * installers' register and phase calls, where Koa's stack was a third of
+   * the cost of a report (measured with scripts/bench/phase-bench.ts).
+   */
+  directEndpoint<B extends z.ZodTypeAny | undefined = undefined>(spec: RouteSpec<B, undefined>, handler: DirectHandler<B>): this {
+    if (spec.auth === 'admin' || spec.use || spec.query || spec.match || spec.path.includes(':')) {
+      throw new Error(`${spec.method.toUpperCase()} ${spec.path}: a direct endpoint has a static path, no query, no admin auth and no middleware`);
+    }
+    const parse = (body: unknown) => ({ body: spec.body ? parseBody(spec.body, body) : undefined, query: undefined }) as RouteInput<B, undefined>;
+    this.directRoutes.push({ method: spec.method.toUpperCase(), path: spec.path, run: async (ctx, body) => void (await handler(ctx, parse(body))) });
+    return this.endpoint(spec, handler);
   }
 
   private adminToken(spec: RouteSpec<z.ZodTypeAny | undefined, z.ZodTypeAny | undefined>): string {

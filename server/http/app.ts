@@ -1,12 +1,14 @@
 import fs from 'node:fs';
-import { bodyParser } from '@koa/bodyparser';
+import type { RequestListener } from 'node:http';
 import type Router from '@koa/router';
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Logger } from '../log/logger';
-import { httpMetricsMiddleware } from '../metrics/registry';
+import { createHttpMetrics } from '../metrics/registry';
 import { ApiRouter } from './api';
+import { bodyMiddleware } from './body';
+import { directDispatch } from './direct';
 import { errorMiddleware } from './errors';
 import { buildOpenApi } from './openapi';
 
@@ -24,27 +26,20 @@ export interface HttpApp {
   app: Koa;
   /** Every router mounted, core first (the route-table tests walk their stacks). */
   routers: Router[];
+  /** What the HTTP server calls: the direct routes (./direct.ts), then Koa. */
+  listener: RequestListener;
 }
 
 export function createHttpApp(options: HttpAppOptions): HttpApp {
   const app = new Koa();
   app.proxy = false;
   app.silent = true; // errors are handled and logged by errorMiddleware
-  app.use(httpMetricsMiddleware(options.registry));
-  app.use(
-    errorMiddleware((err, ctx) => {
-      options.log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
-    }),
-  );
-  app.use(
-    bodyParser({
-      enableTypes: ['json', 'form'],
-      jsonLimit: `${options.bodyLimitKb}kb`,
-      formLimit: `${options.bodyLimitKb}kb`,
-      // A JSON body must be an object or array; a bare string is a client error.
-      jsonStrict: true,
-    }),
-  );
+  const metrics = createHttpMetrics(options.registry);
+  const logServerError = (err: unknown, method: string, path: string) => options.log.error({ err, method, path }, 'request failed');
+  const bodyLimitBytes = options.bodyLimitKb * 1024;
+  app.use(metrics.middleware);
+  app.use(errorMiddleware((err, ctx) => logServerError(err, ctx.method, ctx.path)));
+  app.use(bodyMiddleware(bodyLimitBytes));
   const core = coreRouter(options);
   const routers = [core, ...options.routers];
   let document: object = {};
@@ -60,7 +55,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     { title: 'homeport', version: HOMEPORT_VERSION, description: "Network-boot server with a phone-home API. Generated from the routes' own request schemas." },
   );
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
-  return { app, routers };
+  const directRoutes = routers.flatMap((r) => (r instanceof ApiRouter ? r.directRoutes : []));
+  const listener = directDispatch(directRoutes, { bodyLimitBytes, metrics, onServerError: logServerError }, app.callback());
+  return { app, routers, listener };
 }
 
 /** package.json's version. */

@@ -26,8 +26,8 @@ export const unauthorized = (detail: string) => new HttpError(401, 'unauthorized
 export const notFound = (detail: string) => new HttpError(404, 'not_found', detail);
 export const conflict = (detail: string) => new HttpError(409, 'conflict', detail);
 
-/** Body-parser and Koa errors carry a status; map the common ones to our codes. */
-function classify(err: unknown): HttpError {
+/** Koa's own errors (ctx.throw, http-errors) carry a status; map the common ones to our codes. */
+export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   const e = err as { status?: number; statusCode?: number; type?: string; message?: string; expose?: boolean };
   const status = e.status ?? e.statusCode ?? 500;
@@ -37,6 +37,9 @@ function classify(err: unknown): HttpError {
   return new HttpError(500, 'internal_error', 'the server failed to handle this request; see its log');
 }
 
+/** The JSON every error leaves as. */
+export const errorJson = (error: HttpError) => ({ error: error.error, detail: error.detail });
+
 /** Every error leaves as JSON `{error, detail}` with the right status; 5xx are logged. */
 export function errorMiddleware(onServerError: (err: unknown, ctx: Koa.Context) => void): Koa.Middleware {
   return async (ctx, next) => {
@@ -44,11 +47,11 @@ export function errorMiddleware(onServerError: (err: unknown, ctx: Koa.Context) 
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
     } catch (err) {
-      const httpError = classify(err);
+      const httpError = toHttpError(err);
       if (httpError.status >= 500) onServerError(err, ctx);
       ctx.status = httpError.status;
       ctx.type = 'application/json';
-      ctx.body = { error: httpError.error, detail: httpError.detail };
+      ctx.body = errorJson(httpError);
     }
   };
 }

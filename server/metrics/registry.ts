@@ -7,12 +7,19 @@ export function createRegistry(): Registry {
   return registry;
 }
 
+export interface HttpMetrics {
+  /** Records one answered request; `route` is the route pattern, never the raw path. */
+  observe(route: string, method: string, status: number, seconds: number): void;
+  /** The same for every request Koa serves. */
+  middleware: Koa.Middleware;
+}
+
 /**
  * Counts and times every HTTP request. The route label is the matched route
  * pattern (e.g. /boot/:mac.ipxe), never the raw path, so MACs do not explode
  * the label set.
  */
-export function httpMetricsMiddleware(registry: Registry): Koa.Middleware {
+export function createHttpMetrics(registry: Registry): HttpMetrics {
   const requests = new Counter({ name: 'homeport_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] });
   const duration = new Histogram({
     name: 'homeport_http_request_duration_seconds',
@@ -21,15 +28,18 @@ export function httpMetricsMiddleware(registry: Registry): Koa.Middleware {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  return async (ctx, next) => {
+  const observe = (route: string, method: string, status: number, seconds: number) => {
+    requests.inc({ route, method, status: String(status) });
+    duration.observe({ route, method }, seconds);
+  };
+  const middleware: Koa.Middleware = async (ctx, next) => {
     const started = process.hrtime.bigint();
     try {
       await next();
     } finally {
       const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      requests.inc({ route, method: ctx.method, status: String(ctx.status) });
-      duration.observe({ route, method: ctx.method }, seconds);
+      observe(route, ctx.method, ctx.status, Number(process.hrtime.bigint() - started) / 1e9);
     }
   };
+  return { observe, middleware };
 }

@@ -36,7 +36,7 @@ function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter();
   const json = (node: Node) => nodeToJson(node, service.catalogue);
 
-  api.endpoint(
+  api.directEndpoint(
     {
       method: 'post',
       path: '/api/nodes/register',
@@ -55,7 +55,7 @@ function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): ApiRouter {
     },
   );
 
-  api.endpoint(
+  api.directEndpoint(
     {
       method: 'post',
       path: '/api/status/phase',
