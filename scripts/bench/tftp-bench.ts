@@ -1,13 +1,15 @@
 /**
  * TFTP benchmark: homeport against the reference tftpd-hpa (Debian's in.tftpd),
  * same machine, same run, on 127.0.0.1 and unprivileged ports:
- *   node --import tsx scripts/bench/tftp-bench.ts [--clients 1,10,50] [--sizes 1,32] [--blksizes 512,1468] [--repeat 3] [--workers N] [--skip-window]
+ *   node --import tsx scripts/bench/tftp-bench.ts [--clients 1,10,50] [--sizes 1,32] [--blksizes 512,1468] [--repeat 3] [--workers N] [--skip-window] [--ceiling]
  *
  * 1. N concurrent real clients (curl, lock-step with --tftp-blksize: what PXE
  *    firmware does) fetch a file of each size; aggregate MB/s = N × size / wall time.
  * 2. One 32 MiB transfer with atftp: windowsize 16 (blksize 1468) against
  *    lock-step 512-byte blocks (tftpd-hpa 5.2 has no windowsize).
- * Both servers run as child processes started and killed (by pid) here, and
+ * --ceiling adds a third server to the concurrent rows: the least a TFTP
+ *    server on Node's dgram can do per block (scripts/bench/tftp-bare.ts).
+ * The servers run as child processes started and killed (by pid) here, and
  * each serves a few warm-up transfers before anything is measured.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     repeat: { type: 'string', default: '3' },
     'skip-window': { type: 'boolean', default: false }, // only the concurrent rows
+    ceiling: { type: 'boolean', default: false },
     serve: { type: 'string' }, // internal: "PORT:DIR", run homeport's server in this process
   },
 });
@@ -102,14 +105,24 @@ async function homeportStats(server: Server): Promise<ServerStats> {
 async function startReference(dir: string): Promise<Server> {
   const port = await freeUdpPort();
   // -L: stay in the foreground, so that this pid is the server's; -s: chroot to dir.
-  const child = spawn('in.tftpd', ['-L', '-s', dir, '-a', `127.0.0.1:${port}`], { stdio: 'inherit' });
-  for (let attempt = 0; attempt < 50; attempt++) {
+  return startProbed('tftpd-hpa', port, spawn('in.tftpd', ['-L', '-s', dir, '-a', `127.0.0.1:${port}`], { stdio: 'inherit' }));
+}
+
+/** The bare Node dgram server (the ceiling for any Node TFTP server). */
+async function startCeiling(dir: string): Promise<Server> {
+  const port = await freeUdpPort();
+  return startProbed('bare-node', port, spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'tftp-bare.ts'), String(port), dir], { stdio: 'inherit' }));
+}
+
+/** Waits until a started server serves a file. */
+async function startProbed(name: string, port: number, child: ChildProcess): Promise<Server> {
+  for (let attempt = 0; attempt < 100; attempt++) {
     const probe = await run(...clients.curl(port, 'probe', '/dev/null'), 5_000);
-    if (probe.code === 0) return { name: 'tftpd-hpa', port, child };
+    if (probe.code === 0) return { name, port, child };
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   child.kill();
-  throw new Error('in.tftpd did not answer');
+  throw new Error(`${name} did not answer`);
 }
 
 function stop(server: Server): void {
@@ -133,15 +146,20 @@ interface Row {
   scenario: string;
   homeport: number;
   reference: number | undefined;
+  /** The bare Node server (--ceiling). */
+  ceiling?: number;
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['scenario', 'homeport MB/s', 'tftpd-hpa MB/s', 'ratio'];
+  const header = ['scenario', 'homeport MB/s', 'tftpd-hpa MB/s', 'ratio', 'bare Node MB/s', 'bare/tftpd-hpa'];
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? '-' : (a / b).toFixed(2));
   const lines = rows.map((r) => [
     r.scenario,
     r.homeport.toFixed(1),
     r.reference === undefined ? '-' : r.reference.toFixed(1),
-    r.reference === undefined ? '-' : (r.homeport / r.reference).toFixed(2),
+    ratio(r.homeport, r.reference),
+    r.ceiling === undefined ? '-' : r.ceiling.toFixed(1),
+    ratio(r.ceiling, r.reference),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]?.length ?? 0)));
   const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
@@ -188,9 +206,10 @@ async function concurrentRows(servers: Server[], sizes: number[], blksizes: numb
           scenario: `${count} x ${size} MiB, blksize ${blksize} (curl)`,
           homeport: median(rates.get('homeport') ?? []),
           reference: rates.has('tftpd-hpa') ? median(rates.get('tftpd-hpa') ?? []) : undefined,
+          ceiling: rates.has('bare-node') ? median(rates.get('bare-node') ?? []) : undefined,
         };
         const runsOf = (name: string) => (rates.get(name) ?? []).map((r) => r.toFixed(1)).join(' ');
-        console.error(`  ${row.scenario}: homeport ${runsOf('homeport')} MB/s (${retransmitted} blocks retransmitted), tftpd-hpa ${runsOf('tftpd-hpa')} MB/s`);
+        console.error(`  ${row.scenario}: homeport ${runsOf('homeport')} MB/s (${retransmitted} blocks retransmitted), tftpd-hpa ${runsOf('tftpd-hpa')} MB/s${rates.has('bare-node') ? `, bare Node ${runsOf('bare-node')} MB/s` : ''}`);
         rows.push(row);
       }
     }
@@ -227,6 +246,7 @@ async function main(): Promise<void> {
     for (const size of new Set([...list(values.sizes), 32])) writeRandomFile(path.join(dir, `${size}m.bin`), size * MiB);
     for (const file of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, file), 0o644);
     servers.push(await startHomeport(dir), await startReference(dir));
+    if (values.ceiling) servers.push(await startCeiling(dir));
     const [homeport, reference] = servers as [Server, Server];
     // A long-running server is warm: let both serve a few transfers (JIT, page cache) before measuring.
     for (const server of servers) {
@@ -235,7 +255,7 @@ async function main(): Promise<void> {
         await measure(warmUp, 32 * MiB, (_, stdout) => Number(stdout));
       }
     }
-    console.error(`homeport on :${homeport.port} (workers: ${values.workers ?? `one per core, ${os.availableParallelism()}`}), tftpd-hpa on :${reference.port}`);
+    console.error(`homeport on :${homeport.port} (workers: ${values.workers ?? `one per core, ${os.availableParallelism()}`}), tftpd-hpa on :${reference.port}${values.ceiling ? `, bare Node on :${servers[2]!.port}` : ''}`);
     const rows = await concurrentRows(servers, list(values.sizes), list(values.blksizes), list(values.clients), Number(values.repeat));
     if (!values['skip-window']) rows.push(...(await windowRows(homeport, reference, tmp)));
     printTable(rows);
