@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { nullableNumber } from '../store/rows';
+import { nullableNumber, nullableString } from '../store/rows';
 
 export type ClusterState = 'pending' | 'forming' | 'formed' | 'error';
 
@@ -23,7 +23,7 @@ function rowToCluster(row: Record<string, unknown>): ClusterRow {
     driver: String(row.driver),
     state: row.state as ClusterState,
     expectedNodes: nullableNumber(row.expected_nodes),
-    lastError: (row.last_error as string | null) ?? null,
+    lastError: nullableString(row.last_error),
     formedAt: nullableNumber(row.formed_at),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { JobsService } from '../jobs/service';
 import type { NodeCounts } from '../metrics/domain';
 import { ACTIVE_JOBS_SHOWN, FAILED_JOBS_SHOWN, type JobLists } from './jobs-view';
-import { nullableNumber } from '../store/rows';
+import { nullableNumber, nullableString } from '../store/rows';
 
 export interface ClusterRow {
   name: string;
@@ -23,7 +23,7 @@ export async function listClusters(knex: Knex): Promise<ClusterRow[]> {
     driver: String(row.driver),
     state: String(row.state),
     expectedNodes: nullableNumber(row.expected_nodes),
-    lastError: (row.last_error as string | null) ?? null,
+    lastError: nullableString(row.last_error),
     formedAt: nullableNumber(row.formed_at),
     updatedAt: Number(row.updated_at),
   }));
@@ -35,8 +35,8 @@ export async function countNodes(knex: Knex): Promise<NodeCounts> {
     knex('nodes').select('reprovision_status').count({ n: '*' }).groupBy('reprovision_status') as Promise<Record<string, unknown>[]>,
   ]);
   return {
-    byPhase: byPhase.map((r) => ({ phase: String(r.deployment_status), status: (r.deployment_phase_status as string | null) ?? null, count: Number(r.n) })),
-    byReprovisionStatus: byReprovision.map((r) => ({ status: (r.reprovision_status as string | null) ?? null, count: Number(r.n) })),
+    byPhase: byPhase.map((r) => ({ phase: String(r.deployment_status), status: nullableString(r.deployment_phase_status), count: Number(r.n) })),
+    byReprovisionStatus: byReprovision.map((r) => ({ status: nullableString(r.reprovision_status), count: Number(r.n) })),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { DeploymentSummary } from './schemas';
+import { nullableString } from '../store/rows';
 
 export type { DeploymentSummary } from './schemas';
 
@@ -46,5 +47,5 @@ export async function deploymentSummary(knex: Knex, deployedPhase: string, failu
 async function lastFailureMessages(knex: Knex, nodeIds: number[]): Promise<Map<number, string | null>> {
   if (nodeIds.length === 0) return new Map();
   const rows = (await knex('deployment_history').whereIn('node_id', nodeIds).where('status', 'failed').orderBy('id', 'asc').select('node_id', 'message')) as Record<string, unknown>[];
-  return new Map(rows.map((r) => [Number(r.node_id), (r.message as string | null) ?? null]));
+  return new Map(rows.map((r) => [Number(r.node_id), nullableString(r.message)]));
 }

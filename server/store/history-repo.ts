@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { nullableNumber } from './rows';
+import { nullableNumber, nullableString } from './rows';
 
 export interface HistoryEntry {
   id: number;
@@ -22,10 +22,10 @@ export function rowToHistoryEntry(row: Record<string, unknown>): HistoryEntry {
     nodeId: Number(row.node_id),
     phase: String(row.phase),
     status: String(row.status),
-    message: (row.message as string | null) ?? null,
+    message: nullableString(row.message),
     progress: nullableNumber(row.progress),
     source: String(row.source),
-    sourceIp: (row.source_ip as string | null) ?? null,
+    sourceIp: nullableString(row.source_ip),
     applied: row.applied === true || row.applied === 1,
     at: Number(row.at),
   };

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { nullableNumber } from './rows';
+import { nullableNumber, nullableString } from './rows';
 
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'paused';
 export const JOB_STATUSES: readonly JobStatus[] = ['pending', 'running', 'completed', 'failed', 'cancelled', 'paused'];
@@ -64,24 +64,24 @@ function rowToJob(row: Record<string, unknown>): Job {
     params: (parseJson(row.params) as Record<string, unknown> | null) ?? {},
     status: row.status as JobStatus,
     runAt: Number(row.run_at),
-    claimedBy: (row.claimed_by as string | null) ?? null,
+    claimedBy: nullableString(row.claimed_by),
     leaseUntil: nullableNumber(row.lease_until),
     attempts: Number(row.attempts),
     maxAttempts: nullableNumber(row.max_attempts),
-    stage: (row.stage as string | null) ?? null,
+    stage: nullableString(row.stage),
     percent: nullableNumber(row.percent),
-    message: (row.message as string | null) ?? null,
+    message: nullableString(row.message),
     stages: (parseJson(row.stages) as JobStage[] | null) ?? [],
     log: (row.log as string | null) ?? '',
     cancelRequested: Boolean(row.cancel_requested),
-    cluster: (row.cluster as string | null) ?? null,
+    cluster: nullableString(row.cluster),
     nodeIds: String(row.node_ids ?? '')
       .split(',')
       .filter(Boolean)
       .map(Number),
     result: parseJson(row.result),
-    error: (row.error as string | null) ?? null,
-    dedupeKey: (row.dedupe_key as string | null) ?? null,
+    error: nullableString(row.error),
+    dedupeKey: nullableString(row.dedupe_key),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
     startedAt: nullableNumber(row.started_at),

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { PhaseStatus, ReprovisionStatus } from '../nodes/phases';
 import type { NodeRef } from '../nodes/ref';
-import { nullableNumber } from './rows';
+import { nullableNumber, nullableString } from './rows';
 
 export interface Node {
   id: number;
@@ -33,13 +33,13 @@ export function rowToNode(row: NodeRow): Node {
   return {
     id: Number(row.id),
     mac: String(row.mac),
-    hostname: (row.hostname as string | null) ?? null,
-    ip: (row.ip as string | null) ?? null,
-    uuid: (row.uuid as string | null) ?? null,
-    arch: (row.arch as string | null) ?? null,
-    type: (row.type as string | null) ?? null,
-    profile: (row.profile as string | null) ?? null,
-    cluster: (row.cluster as string | null) ?? null,
+    hostname: nullableString(row.hostname),
+    ip: nullableString(row.ip),
+    uuid: nullableString(row.uuid),
+    arch: nullableString(row.arch),
+    type: nullableString(row.type),
+    profile: nullableString(row.profile),
+    cluster: nullableString(row.cluster),
     labels: parseLabels(row.labels),
     status: String(row.status),
     deploymentStatus: String(row.deployment_status),
