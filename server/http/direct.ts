@@ -23,8 +23,13 @@ export function directDispatch(routes: DirectRoute[], options: DirectDispatchOpt
   const table = new Map(routes.map((route) => [`${route.method} ${route.path}`, route]));
   return (req, res) => {
     const route = table.get(`${req.method} ${pathOf(req.url)}`);
-    if (route) void serveDirect(route, req, res, options);
-    else fallback(req, res);
+    if (!route) return fallback(req, res);
+    serveDirect(route, req, res, options).catch((err: unknown) => {
+      // Only answering itself can fail here (serveDirect answers every other error): never an unhandled rejection.
+      options.onServerError(err, route.method, route.path);
+      if (!res.headersSent) sendJson(res, 500, errorJson(toHttpError(err)));
+      else res.destroy();
+    });
   };
 }
 
