@@ -63,7 +63,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
 
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
-  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock);
+  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, { groupCommitMs: config.database.groupCommitMs });
   const metrics = createDomainMetrics({ registry, catalogue: nodes.catalogue, countNodes: () => countNodes(db.knex), onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes') });
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
   const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));

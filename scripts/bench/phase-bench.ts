@@ -5,7 +5,15 @@
  * after the run that deployment_history holds exactly one row per
  * acknowledged report (zero lost).
  *
- *   node --import tsx scripts/bench/phase-bench.ts [--nodes 1000] [--rounds 5] [--synchronous FULL|NORMAL] [--url postgres://...]
+ *   node --import tsx scripts/bench/phase-bench.ts [--nodes 1000] [--rounds 5] [--synchronous FULL|NORMAL] [--url postgres://...] [--connection-per-report]
+ *
+ * --connection-per-report: every report opens a new connection and closes it,
+ * as an installer calling curl once per phase does (the default keeps one
+ * keep-alive connection per node, opened before the clock). The load then
+ * comes from wrk (1,000 connections, `Connection: close`, the nodes' phases
+ * in turn, for --seconds), because undici spent more CPU opening connections
+ * than the server did answering (measured: ~900 reports/s with the server
+ * 60 % busy and every batch a single report).
  *   (make bench-phase)
  *
  * Each round starts a fresh server (and, on SQLite, a fresh database); one
@@ -19,9 +27,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../../server/store/db';
 import { freePort } from '../../test/helpers/ports';
-import { loadMac, nodePoster, registerLoadNodes, runPhaseLoad } from './phase-load';
+import { nodeToken } from '../../server/auth/tokens';
+import { LOAD_REPORTS, loadMac, nodePoster, registerLoadNodes, runPhaseLoad } from './phase-load';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' }, synchronous: { type: 'string', default: 'FULL' }, url: { type: 'string' } } });
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' }, 'connection-per-report': { type: 'boolean', default: false }, seconds: { type: 'string', default: '10' }, synchronous: { type: 'string', default: 'FULL' }, url: { type: 'string' } } });
 const NODES = Number(values.nodes);
 
 function percentile(sorted: number[], p: number): number {
@@ -89,34 +98,32 @@ async function runRound(): Promise<RoundResult> {
       await registrar.close();
     }
     const rowsBefore = await countHistory(dataDir, values.url);
-    poster = nodePoster(base, secret);
-    await poster.connect(Array.from({ length: NODES }, (_, i) => loadMac(i)));
-    const latencies: number[] = [];
-    let acknowledged = 0;
-    let failed = 0;
+    let load: LoadResult;
     const cpuBefore = serverCpu(server.pid!);
-    const started = performance.now();
-    await runPhaseLoad(poster.post, NODES, ({ result }) => {
-      latencies.push(result.ms);
-      if (result.ok) acknowledged++;
-      else failed++;
-    });
-    const seconds = (performance.now() - started) / 1000;
+    if (values['connection-per-report']) load = await wrkLoad(base, secret, dataDir);
+    else {
+      poster = nodePoster(base, secret);
+      await poster.connect(Array.from({ length: NODES }, (_, i) => loadMac(i)));
+      load = await undiciLoad(poster);
+    }
     const cpuAfter = serverCpu(server.pid!);
-    latencies.sort((a, b) => a - b);
+    const { acknowledged, failed, seconds } = load;
     await stop(server);
     const rows = (await countHistory(dataDir, values.url)) - rowsBefore;
-    const lost = acknowledged - rows;
+    // wrk stops at its deadline with reports in flight: the server may hold
+    // more rows than wrk saw acknowledged, never fewer.
+    const lost = Math.max(0, acknowledged - rows);
     const line = {
       db: values.url ? 'postgres' : `sqlite (synchronous=${values.synchronous})`,
+      connections: values['connection-per-report'] ? 'one per report' : 'one keep-alive per node',
       nodes: NODES,
       reports: acknowledged + failed,
       acknowledged,
       failed,
       seconds: Number(seconds.toFixed(2)),
       reports_per_second: Math.round(acknowledged / seconds),
-      p50_ms: Number(percentile(latencies, 50).toFixed(1)),
-      p99_ms: Number(percentile(latencies, 99).toFixed(1)),
+      p50_ms: Number(load.p50.toFixed(1)),
+      p99_ms: Number(load.p99.toFixed(1)),
       // CPU the server spent per report during the load. Its main thread is the
       // limit: on these 2 cores the rate follows it.
       server_cpu_us_per_report: Math.round(((cpuAfter.process - cpuBefore.process) * 1e6) / (acknowledged + failed)),
@@ -130,6 +137,65 @@ async function runRound(): Promise<RoundResult> {
     if (server.exitCode === null) server.kill('SIGKILL');
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+interface LoadResult {
+  acknowledged: number;
+  failed: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+}
+
+/** Every node posts its 16 reports in order on its own keep-alive connection. */
+async function undiciLoad(poster: ReturnType<typeof nodePoster>): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let acknowledged = 0;
+  let failed = 0;
+  const started = performance.now();
+  await runPhaseLoad(poster.post, NODES, ({ result }) => {
+    latencies.push(result.ms);
+    if (result.ok) acknowledged++;
+    else failed++;
+  });
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { acknowledged, failed, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+/** wrk, a connection per report: each request takes the next node, and each round of nodes the next phase. */
+async function wrkLoad(base: string, secret: string, dir: string): Promise<LoadResult> {
+  const nodes = Array.from({ length: NODES }, (_, i) => `{"${loadMac(i)}","${nodeToken(secret, loadMac(i))}"}`).join(',\n');
+  const phases = LOAD_REPORTS.map(([phase, status]) => `{"${phase}","${status}"}`).join(',');
+  const script = path.join(dir, 'phase.lua');
+  fs.writeFileSync(
+    script,
+    `local nodes = {${nodes}}
+local phases = {${phases}}
+local i = 0
+request = function()
+  local n = nodes[(i % #nodes) + 1]
+  local p = phases[(math.floor(i / #nodes) % #phases) + 1]
+  i = i + 1
+  local body = '{"mac":"' .. n[1] .. '","phase":"' .. p[1] .. '","status":"' .. p[2] .. '"}'
+  return wrk.format("POST", "/api/status/phase", {["Content-Type"] = "application/json", ["X-Homeport-Token"] = n[2], ["Connection"] = "close"}, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %.3f %.3f\\n", summary.requests, summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.duration, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+`,
+  );
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn('wrk', ['-t1', `-c${NODES}`, `-d${values.seconds}s`, '--timeout', '10s', '-s', script, base], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}: ${text}`))));
+  });
+  const match = /RESULT (\d+) (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+)/.exec(output);
+  if (!match) throw new Error(`no result from wrk: ${output}`);
+  const [requests, non2xx, socketErrors, durationUs, p50, p99] = match.slice(1).map(Number) as [number, number, number, number, number, number];
+  return { acknowledged: requests - non2xx, failed: non2xx + socketErrors, seconds: durationUs / 1e6, p50, p99 };
 }
 
 /** CPU seconds (user + system) of a process and of its main thread, from /proc (Linux). */

@@ -110,6 +110,13 @@ export const configSchema = z
         sqlitePath: z.string().min(1).default('homeport.sqlite').describe('Relative paths are under dataDir.'),
         synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
         busyTimeoutMs: z.number().int().min(0).max(60000).default(5000),
+        groupCommitMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(100)
+          .default(5)
+          .describe('How long the first phase report (or node event) of a batch waits for others to share its commit; 0: only those that arrived in the same event-loop turn. Helps installers that connect once per call.'),
       })
       .strict()
       .default({}),

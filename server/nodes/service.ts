@@ -48,12 +48,13 @@ export class NodesService {
     db: Database,
     readonly catalogue: PhaseCatalogue,
     private readonly clock: Clock,
+    options: { groupCommitMs?: number } = {},
   ) {
     this.knex = db.knex;
     this.nodes = new NodesRepo(db.knex);
     this.history = new HistoryRepo(db.knex);
     const store = createPhaseStore(db);
-    this.writer = new WriteBatcher((writes) => store.writeBatch(writes));
+    this.writer = new WriteBatcher((writes) => store.writeBatch(writes), { windowMs: options.groupCommitMs });
     this.events.setMaxListeners(1000);
   }
 
