@@ -30,8 +30,14 @@ export async function startTestHomeport(options: { kind?: DatabaseKind; env?: Re
   const port = options.env?.HOMEPORT_HTTP__PORT ? Number(options.env.HOMEPORT_HTTP__PORT) : await freePort();
   const env: Record<string, string> = { HOMEPORT_DATADIR: dataDir, HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port), ...options.env };
   if (options.kind === 'postgres') env.DATABASE_URL = await createTestDatabase();
-  const { config } = loadConfig(undefined, env);
-  const homeport = await startHomeport(config, { log: pino({ level: process.env.HOMEPORT_TEST_LOG ?? 'silent' }), announce: () => undefined });
+  let homeport: Homeport;
+  try {
+    const { config } = loadConfig(undefined, env);
+    homeport = await startHomeport(config, { log: pino({ level: process.env.HOMEPORT_TEST_LOG ?? 'silent' }), announce: () => undefined });
+  } catch (err) {
+    fs.rmSync(dataDir, { recursive: true, force: true }); // a test that expects the start to fail leaves nothing behind
+    throw err;
+  }
   const baseUrl = `http://127.0.0.1:${port}`;
   return {
     homeport,
