@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
-import { HttpError, ValidationError, badRequest } from './errors';
+import { ValidationError, badRequest, payloadTooLarge, unsupportedMediaType } from './errors';
 
 /**
  * Request bodies: JSON (installers, the CLI, the admin API) and HTML/curl
@@ -21,9 +21,6 @@ declare module 'koa' {
 const JSON_TYPES = new Set(['application/json', 'application/json-patch+json', 'application/vnd.api+json', 'application/csp-report', 'application/scim+json']);
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
-
-export const payloadTooLarge = () => new HttpError(413, 'payload_too_large', 'request body is over the size limit');
-const unsupportedMediaType = (detail: string) => new HttpError(415, 'unsupported_media_type', detail);
 
 /** `application/json; charset=utf-8` → { type: 'application/json', charset: 'utf-8' }. */
 export function parseContentType(header: string | undefined): { type: string; charset: string | null } {

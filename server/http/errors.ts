@@ -25,14 +25,14 @@ export const badRequest = (detail: string) => new HttpError(400, 'bad_request', 
 export const unauthorized = (detail: string) => new HttpError(401, 'unauthorized', detail);
 export const notFound = (detail: string) => new HttpError(404, 'not_found', detail);
 export const conflict = (detail: string) => new HttpError(409, 'conflict', detail);
+export const payloadTooLarge = () => new HttpError(413, 'payload_too_large', 'request body is over the size limit');
+export const unsupportedMediaType = (detail: string) => new HttpError(415, 'unsupported_media_type', detail);
 
-/** Koa's own errors (ctx.throw, http-errors) carry a status; map the common ones to our codes. */
+/** Our HttpErrors as they are; Koa's own (ctx.throw, http-errors) by their status. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
-  const e = err as { status?: number; statusCode?: number; type?: string; message?: string; expose?: boolean };
+  const e = err as { status?: number; statusCode?: number; message?: string; expose?: boolean };
   const status = e.status ?? e.statusCode ?? 500;
-  if (status === 413 || e.type === 'entity.too.large') return new HttpError(413, 'payload_too_large', 'request body is over the size limit');
-  if (status === 415) return new HttpError(415, 'unsupported_media_type', e.message ?? 'unsupported content type');
   if (status >= 400 && status < 500) return new HttpError(status, 'bad_request', e.expose !== false && e.message ? e.message : 'bad request');
   return new HttpError(500, 'internal_error', 'the server failed to handle this request; see its log');
 }
