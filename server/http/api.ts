@@ -103,6 +103,14 @@ export type RouteInput<B, Q> = { body: Parsed<B>; query: Parsed<Q> };
 export type RouteHandler<B, Q> = (ctx: RouterContext, input: RouteInput<B, Q>) => unknown;
 export type DirectHandler<B> = (ctx: DirectContext, input: RouteInput<B, undefined>) => unknown;
 
+/** The body and query as the route's schemas parse them (400 naming the field otherwise). */
+function routeInput<B extends z.ZodTypeAny | undefined, Q extends z.ZodTypeAny | undefined>(spec: RouteSpec<B, Q>, body: unknown, query: unknown): RouteInput<B, Q> {
+  return {
+    body: spec.body ? parseBody(spec.body, body) : undefined,
+    query: spec.query ? parseQuery(spec.query, query) : undefined,
+  } as RouteInput<B, Q>;
+}
+
 /** A @koa/router Router (mount it like one) whose routes carry their contract. */
 export class ApiRouter extends Router {
   readonly endpoints: RouteSpec[] = [];
@@ -119,11 +127,7 @@ export class ApiRouter extends Router {
     if (spec.auth === 'admin') middleware.push(requireAdmin(this.adminToken(spec)));
     middleware.push(...(spec.use ?? []));
     middleware.push(async (ctx) => {
-      const input = {
-        body: spec.body ? parseBody(spec.body, ctx.request.body) : undefined,
-        query: spec.query ? parseQuery(spec.query, ctx.query) : undefined,
-      } as RouteInput<B, Q>;
-      await handler(ctx as RouterContext, input);
+      await handler(ctx as RouterContext, routeInput(spec, ctx.request.body, ctx.query));
     });
     const path = spec.match ?? spec.path;
     // As router.get() & co. register: the router's options, and a RegExp taken as one.
@@ -143,8 +147,7 @@ export class ApiRouter extends Router {
     if (spec.auth === 'admin' || spec.use || spec.query || spec.match || spec.path.includes(':')) {
       throw new Error(`${spec.method.toUpperCase()} ${spec.path}: a direct endpoint has a static path, no query, no admin auth and no middleware`);
     }
-    const parse = (body: unknown) => ({ body: spec.body ? parseBody(spec.body, body) : undefined, query: undefined }) as RouteInput<B, undefined>;
-    this.directRoutes.push({ method: spec.method.toUpperCase(), path: spec.path, run: async (ctx, body) => void (await handler(ctx, parse(body))) });
+    this.directRoutes.push({ method: spec.method.toUpperCase(), path: spec.path, run: async (ctx, body) => void (await handler(ctx, routeInput(spec, body, undefined))) });
     return this.endpoint(spec, handler);
   }
 
