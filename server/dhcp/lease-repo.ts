@@ -113,7 +113,7 @@ export class LeaseRepository {
       const s = this.sqliteStatements(conn);
       s.begin.run();
       try {
-        const outcomes = claims.map((claim) => claimOnSqlite(s, claim, now));
+        const outcomes = claims.map((claim) => claimOneOnSqlite(s, claim, now));
         s.commit.run();
         return outcomes;
       } catch (err) {
@@ -184,7 +184,7 @@ interface SqliteLeaseStatements {
 }
 
 /** One claim inside the batch's transaction: the rows holding its MAC or address are all there are (we hold the write lock). */
-function claimOnSqlite(s: SqliteLeaseStatements, claim: LeaseClaim, now: number): ClaimOutcome {
+function claimOneOnSqlite(s: SqliteLeaseStatements, claim: LeaseClaim, now: number): ClaimOutcome {
   const { mac, ip } = claim.lease;
   const rows = s.holders.all(mac, ip) as LeaseRow[];
   const decision = decideClaim(rows, claim, now);
