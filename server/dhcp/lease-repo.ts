@@ -13,7 +13,7 @@
  * costs tens of microseconds instead of knex's five round trips.
  */
 import type { Knex } from 'knex';
-import type { SqliteConnection, SqliteStatement } from '../store/db';
+import { withSqliteConnection, type SqliteConnection, type SqliteStatement } from '../store/db';
 import type { Lease, LeaseState } from './leases';
 
 interface LeaseRow {
@@ -106,10 +106,8 @@ export class LeaseRepository {
    * before the first read (another process on the same file waits, as
    * busy_timeout says), so no claim can lose a race on the unique indexes.
    */
-  private async claimOnSqlite(claims: LeaseClaim[], now: number): Promise<ClaimOutcome[]> {
-    const pool = this.knex.client as KnexConnectionPool;
-    const conn = await pool.acquireConnection();
-    try {
+  private claimOnSqlite(claims: LeaseClaim[], now: number): Promise<ClaimOutcome[]> {
+    return withSqliteConnection(this.knex, (conn) => {
       const s = this.sqliteStatements(conn);
       s.begin.run();
       try {
@@ -120,9 +118,7 @@ export class LeaseRepository {
         if (conn.inTransaction) s.rollback.run();
         throw err;
       }
-    } finally {
-      await pool.releaseConnection(conn);
-    }
+    });
   }
 
   private sqliteStatements(conn: SqliteConnection): SqliteLeaseStatements {
@@ -165,12 +161,6 @@ function decideClaim(rows: LeaseRow[], { lease, replaces, offer }: LeaseClaim, n
   const bound = rows.find((row) => row.mac === lease.mac && row.state === 'bound' && isHeld(row, now));
   if (offer && bound) return bound.ip === lease.ip ? { ok: true } : { ok: false, holder: toLease(bound) };
   return 'write';
-}
-
-/** The parts of knex's client that lend out a pooled connection (knex types its client as any). */
-interface KnexConnectionPool {
-  acquireConnection(): Promise<SqliteConnection>;
-  releaseConnection(conn: SqliteConnection): Promise<unknown>;
 }
 
 interface SqliteLeaseStatements {

@@ -29,11 +29,6 @@ export interface DatabaseOptions {
 export interface Database {
   knex: Knex;
   kind: 'sqlite' | 'postgres';
-  /**
-   * SQLite only: the one better-sqlite3 connection knex's pool holds, for the
-   * synchronous hot path (phase reports). Null on PostgreSQL.
-   */
-  sqliteConnection: () => SqliteConnection | null;
   close(): Promise<void>;
 }
 
@@ -53,12 +48,11 @@ export function openDatabase(options: DatabaseOptions): Database {
 
 function openPostgres(url: string): Database {
   const knex = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 10 } });
-  return { knex, kind: 'postgres', sqliteConnection: () => null, close: () => knex.destroy() };
+  return { knex, kind: 'postgres', close: () => knex.destroy() };
 }
 
 function openSqlite(options: DatabaseOptions): Database {
   fs.mkdirSync(path.dirname(path.resolve(options.sqlitePath)), { recursive: true });
-  let connection: SqliteConnection | null = null;
   const knex = knexFactory({
     client: 'better-sqlite3',
     connection: { filename: options.sqlitePath },
@@ -74,7 +68,6 @@ function openSqlite(options: DatabaseOptions): Database {
           conn.pragma(`synchronous = ${options.synchronous}`);
           conn.pragma('foreign_keys = ON');
           conn.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-          connection = conn;
           done(null, conn);
         } catch (err) {
           done(err as Error, conn);
@@ -82,7 +75,29 @@ function openSqlite(options: DatabaseOptions): Database {
       },
     },
   });
-  return { knex, kind: 'sqlite', sqliteConnection: () => connection, close: () => knex.destroy() };
+  return { knex, kind: 'sqlite', close: () => knex.destroy() };
+}
+
+/** The parts of knex's client that lend out a pooled connection (knex types its client as any). */
+interface KnexConnectionPool {
+  acquireConnection(): Promise<SqliteConnection>;
+  releaseConnection(conn: SqliteConnection): Promise<unknown>;
+}
+
+/**
+ * SQLite only: runs `work` synchronously on the one better-sqlite3
+ * connection knex's pool holds, borrowed from the pool, so no knex query or
+ * transaction runs on it meanwhile (the hot paths: phase reports, lease
+ * claims, on prepared statements).
+ */
+export async function withSqliteConnection<T>(knex: Knex, work: (conn: SqliteConnection) => T): Promise<T> {
+  const pool = knex.client as KnexConnectionPool;
+  const conn = await pool.acquireConnection();
+  try {
+    return work(conn);
+  } finally {
+    await pool.releaseConnection(conn);
+  }
 }
 
 /** The parts of a better-sqlite3 Database we use directly. */

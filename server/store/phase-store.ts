@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { PhaseFields, PhasePlan } from '../nodes/phase-plan';
-import type { Database, SqliteConnection, SqliteStatement } from './db';
+import { withSqliteConnection, type Database, type SqliteConnection, type SqliteStatement } from './db';
 import { rowToHistoryEntry, type HistoryEntry } from './history-repo';
 import { rowToNode, type Node } from './nodes-repo';
 
@@ -26,7 +26,7 @@ export interface PhaseStore {
 }
 
 export function createPhaseStore(db: Database): PhaseStore {
-  return db.kind === 'sqlite' ? new SqlitePhaseStore(db) : new KnexPhaseStore(db.knex);
+  return db.kind === 'sqlite' ? new SqlitePhaseStore(db.knex) : new KnexPhaseStore(db.knex);
 }
 
 const UPDATE_SQL =
@@ -50,37 +50,25 @@ function applyFields(node: Node, fields: PhaseFields | null): Node {
 class SqlitePhaseStore implements PhaseStore {
   private statements: { conn: SqliteConnection; byId: SqliteStatement; byMac: SqliteStatement; update: SqliteStatement; insert: SqliteStatement } | null = null;
 
-  constructor(private readonly db: Database) {}
+  constructor(private readonly knex: Knex) {}
 
-  async writeBatch(writes: PhaseWrite[]): Promise<PhaseWriteResult[]> {
-    const conn = await this.idleConnection();
-    const s = this.prepared(conn);
+  writeBatch(writes: PhaseWrite[]): Promise<PhaseWriteResult[]> {
     // better-sqlite3 booleans are 0/1.
     const sqliteParams = (params: unknown[]) => params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
-    return conn.transaction(() =>
-      writes.map((write): PhaseWriteResult => {
-        const row = 'id' in write.ref ? s.byId.get(write.ref.id) : s.byMac.get(write.ref.mac);
-        if (!row) return { ok: false, error: 'node_not_found' };
-        const node = rowToNode(row as Record<string, unknown>);
-        const plan = write.plan(node);
-        if (plan.fields) s.update.run(...sqliteParams(updateParams(plan.fields, node.id)));
-        const entry = rowToHistoryEntry(s.insert.get(...sqliteParams(historyParams(node.id, plan))) as Record<string, unknown>);
-        return { ok: true, node: applyFields(node, plan.fields), entry, plan };
-      }),
-    )();
-  }
-
-  /**
-   * The connection knex holds, once no knex transaction is open on it: a
-   * synchronous batch must never run inside someone else's transaction.
-   */
-  private async idleConnection(): Promise<SqliteConnection> {
-    for (let waited = 0; ; waited++) {
-      const conn = this.db.sqliteConnection() ?? (await this.db.knex.raw('select 1'), this.db.sqliteConnection());
-      if (conn && !conn.inTransaction) return conn;
-      if (waited > 10_000) throw new Error('SQLite connection stayed inside a transaction for too long');
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    return withSqliteConnection(this.knex, (conn) => {
+      const s = this.prepared(conn);
+      return conn.transaction(() =>
+        writes.map((write): PhaseWriteResult => {
+          const row = 'id' in write.ref ? s.byId.get(write.ref.id) : s.byMac.get(write.ref.mac);
+          if (!row) return { ok: false, error: 'node_not_found' };
+          const node = rowToNode(row as Record<string, unknown>);
+          const plan = write.plan(node);
+          if (plan.fields) s.update.run(...sqliteParams(updateParams(plan.fields, node.id)));
+          const entry = rowToHistoryEntry(s.insert.get(...sqliteParams(historyParams(node.id, plan))) as Record<string, unknown>);
+          return { ok: true, node: applyFields(node, plan.fields), entry, plan };
+        }),
+      )();
+    });
   }
 
   private prepared(conn: SqliteConnection) {
