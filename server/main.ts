@@ -17,6 +17,7 @@ import { startNetbootListeners, type NetbootListeners } from './netboot';
 import { createReprovisioning, type Reprovisioning } from './reprovision';
 import { startWebhooks } from './webhooks/delivery';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db';
+import { boundLeaseIp } from './store/lease-lookup';
 
 import type { Clock } from './nodes/service';
 
@@ -63,13 +64,14 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
 
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
-  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, { groupCommitMs: config.database.groupCommitMs });
+  const rounds = { secret, bindSource: config.auth.bindSource, graceMs: config.auth.roundGraceMinutes * 60_000, openPhoneHome: config.auth.openPhoneHome };
+  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, { groupCommitMs: config.database.groupCommitMs, rounds, leaseIp: (mac) => boundLeaseIp(db.knex, mac, clock()) });
   const metrics = createDomainMetrics({ registry, catalogue: nodes.catalogue, countNodes: () => countNodes(db.knex), onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes') });
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
   const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));
   const reprovisioning = await createReprovisioning({ config, db, nodes, adminToken: admin.value, log, clock, metrics, secrets: [secret, ...webhookSecrets] });
   const monitoring = createMonitoring({ config: config.monitoring, service: nodes, jobs: reprovisioning.jobs, knex: db.knex, adminToken: admin.value, clock, log });
-  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log }), ...monitoring.routers, ...reprovisioning.routers];
+  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, log }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, log }), ...monitoring.routers, ...reprovisioning.routers];
   const { listener, routers: mounted } = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {

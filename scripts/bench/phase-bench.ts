@@ -27,8 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../../server/store/db';
 import { freePort } from '../../test/helpers/ports';
-import { nodeToken } from '../../server/auth/tokens';
-import { LOAD_REPORTS, loadMac, nodePoster, registerLoadNodes, runPhaseLoad } from './phase-load';
+import { addLoadNodes, LOAD_REPORTS, loadMac, nodePoster, registerLoadNodes, runPhaseLoad } from './phase-load';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' }, 'connection-per-report': { type: 'boolean', default: false }, seconds: { type: 'string', default: '10' }, synchronous: { type: 'string', default: 'FULL' }, url: { type: 'string' } } });
 const NODES = Number(values.nodes);
@@ -83,7 +82,8 @@ async function runRound(): Promise<RoundResult> {
   let poster: ReturnType<typeof nodePoster> | null = null;
   try {
     await waitForHealth(base);
-    const secret = fs.readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
+    const adminToken = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+    const tokens = await addLoadNodes(base, adminToken, NODES);
     // Every node's connection is open before the clock starts. Connections
     // opened while homeport is saturated wait in the kernel's accept queue
     // (measured: ~440 of 1,000 sat there for seconds, accepted 1-2 per 500 ms
@@ -91,7 +91,7 @@ async function runRound(): Promise<RoundResult> {
     // registration left idle past the keep-alive timeout reconnect at the
     // start of the load: either way the figure measured the accept queue, not
     // phase reports.
-    const registrar = nodePoster(base, secret);
+    const registrar = nodePoster(base, tokens);
     try {
       await registerLoadNodes(registrar.post, NODES);
     } finally {
@@ -100,9 +100,9 @@ async function runRound(): Promise<RoundResult> {
     const rowsBefore = await countHistory(dataDir, values.url);
     let load: LoadResult;
     const cpuBefore = serverCpu(server.pid!);
-    if (values['connection-per-report']) load = await wrkLoad(base, secret, dataDir);
+    if (values['connection-per-report']) load = await wrkLoad(base, tokens, dataDir);
     else {
-      poster = nodePoster(base, secret);
+      poster = nodePoster(base, tokens);
       await poster.connect(Array.from({ length: NODES }, (_, i) => loadMac(i)));
       load = await undiciLoad(poster);
     }
@@ -164,8 +164,8 @@ async function undiciLoad(poster: ReturnType<typeof nodePoster>): Promise<LoadRe
 }
 
 /** wrk, a connection per report: each request takes the next node, and each round of nodes the next phase. */
-async function wrkLoad(base: string, secret: string, dir: string): Promise<LoadResult> {
-  const nodes = Array.from({ length: NODES }, (_, i) => `{"${loadMac(i)}","${nodeToken(secret, loadMac(i))}"}`).join(',\n');
+async function wrkLoad(base: string, tokens: ReadonlyMap<string, string>, dir: string): Promise<LoadResult> {
+  const nodes = Array.from({ length: NODES }, (_, i) => `{"${loadMac(i)}","${tokens.get(loadMac(i))}"}`).join(',\n');
   const phases = LOAD_REPORTS.map(([phase, status]) => `{"${phase}","${status}"}`).join(',');
   const script = path.join(dir, 'phase.lua');
   fs.writeFileSync(

@@ -5,7 +5,6 @@
  * and the crash-safety tests (test/reliability/crash-*.test.ts).
  */
 import { Client } from 'undici';
-import { nodeToken } from '../../server/auth/tokens';
 
 export const LOAD_PHASES = ['foundation_start', 'network_config', 'storage_discovery', 'image_download', 'installation', 'post_install', 'health_validation', 'deployed'];
 export const LOAD_REPORTS = LOAD_PHASES.flatMap((phase) => [[phase, 'in_progress'], [phase, 'completed']] as const);
@@ -28,8 +27,8 @@ export type NodePost = (urlPath: string, mac: string, body: object) => Promise<P
 
 /**
  * A poster for simulated nodes: each node (MAC) has its own keep-alive
- * connection and its own token, computed once, as a real installer has it
- * rendered into its template. Never rejects.
+ * connection and its own round token (from addLoadNodes), as a real
+ * installer has it rendered into its template. Never rejects.
  *
  * One undici Client per node, not one Agent with `connections: nodes`: the
  * Agent's pool hands a new request to the first connection it does not yet
@@ -38,12 +37,12 @@ export type NodePost = (urlPath: string, mac: string, body: object) => Promise<P
  * answer only seconds into the run, and the server closed their unused
  * connections after its keep-alive timeout).
  */
-export function nodePoster(baseUrl: string, secret: string): { post: NodePost; connect(macs: string[]): Promise<void>; close(): Promise<void> } {
+export function nodePoster(baseUrl: string, tokens: ReadonlyMap<string, string>): { post: NodePost; connect(macs: string[]): Promise<void>; close(): Promise<void> } {
   const nodes = new Map<string, { client: Client; token: string }>();
   const nodeOf = (mac: string) => {
     let node = nodes.get(mac);
     if (!node) {
-      node = { client: new Client(baseUrl, { pipelining: 1, keepAliveTimeout: 30_000 }), token: nodeToken(secret, mac) };
+      node = { client: new Client(baseUrl, { pipelining: 1, keepAliveTimeout: 30_000 }), token: tokens.get(mac) ?? '' };
       nodes.set(mac, node);
     }
     return node;
@@ -72,6 +71,24 @@ export function nodePoster(baseUrl: string, secret: string): { post: NodePost; c
 }
 
 /** Registers nodes 0..n-1, 100 at a time; throws when one is refused. */
+/**
+ * An admin adds the load's nodes (which opens each one's install round) and
+ * reads their round tokens, 100 at a time; returns MAC -> token.
+ */
+export async function addLoadNodes(baseUrl: string, adminToken: string, nodes: number): Promise<Map<string, string>> {
+  const tokens = new Map<string, string>();
+  const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+  const addOne = async (mac: string) => {
+    const created = await fetch(`${baseUrl}/api/nodes`, { method: 'POST', headers, body: JSON.stringify({ mac }) });
+    if (created.status !== 201 && created.status !== 409) throw new Error(`adding ${mac}: HTTP ${created.status}`);
+    const token = await fetch(`${baseUrl}/api/nodes/${mac}/token`, { headers });
+    if (token.status !== 200) throw new Error(`token of ${mac}: HTTP ${token.status}`);
+    tokens.set(mac, ((await token.json()) as { token: string }).token);
+  };
+  for (let i = 0; i < nodes; i += 100) await Promise.all(Array.from({ length: Math.min(100, nodes - i) }, (_, k) => addOne(loadMac(i + k))));
+  return tokens;
+}
+
 export async function registerLoadNodes(post: NodePost, nodes: number): Promise<void> {
   for (let i = 0; i < nodes; i += 100) {
     const results = await Promise.all(Array.from({ length: Math.min(100, nodes - i) }, (_, k) => post('/api/nodes/register', loadMac(i + k), { mac: loadMac(i + k), hostname: `node${i + k}` })));

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import { unauthorized } from '../http/errors';
-import { nodeToken, safeEqual } from './tokens';
+import { safeEqual } from './tokens';
 
 export const NODE_TOKEN_HEADER = 'x-homeport-token';
 
@@ -20,19 +20,10 @@ export function requireAdmin(adminToken: string): Koa.Middleware {
   };
 }
 
-export interface PhoneHomeAuth {
-  secret: string;
-  open: boolean;
-}
-
 /**
- * Phone-home calls carry the node's token (rendered into its templates) in
- * the X-Homeport-Token header or a `token` body field. With `open` (trusted
- * labs) any call is accepted.
+ * The token a phone-home call presents: the X-Homeport-Token header, a
+ * `token` body field (shell clients without header support) or a bearer.
  */
-export function checkNodeToken(auth: PhoneHomeAuth, ctx: Pick<Koa.Context, 'get'>, mac: string, bodyToken: string | undefined): void {
-  if (auth.open) return;
-  const presented = ctx.get(NODE_TOKEN_HEADER) || bodyToken || bearer(ctx);
-  if (!presented) throw unauthorized(`phone-home call for ${mac}: send the node token in ${NODE_TOKEN_HEADER} or a token field`);
-  if (!safeEqual(presented, nodeToken(auth.secret, mac))) throw unauthorized(`node token for ${mac} is wrong`);
+export function presentedNodeToken(ctx: Pick<Koa.Context, 'get'>, bodyToken: string | undefined): string | null {
+  return ctx.get(NODE_TOKEN_HEADER) || bodyToken || bearer(ctx);
 }

@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { LruMap } from '../util/lru';
 
 /** Reads a secret file, or creates it (0600) with a fresh random value. */
 export function readOrCreateSecret(file: string): { value: string; created: boolean } {
@@ -21,21 +20,6 @@ export function readOrCreateSecret(file: string): { value: string; created: bool
   }
   return { value, created: true };
 }
-
-/**
- * A node's phone-home token: HMAC(server secret, mac). Stateless, so a
- * template rendered today and a report tomorrow agree without a table, and
- * rotating the secret revokes every node token at once.
- */
-export function nodeToken(secret: string, mac: string): string {
-  // Every phone-home call checks one: the HMAC was ~5% of a phase report's
-  // server CPU (profiled under make bench-phase). Keyed by secret too, so a
-  // rotated secret never answers with an old token.
-  return nodeTokens.getOrSet(`${secret}\n${mac}`, () => crypto.createHmac('sha256', secret).update(`node:${mac}`).digest('base64url').slice(0, 32));
-}
-
-/** Bounded: a fleet's worth of nodes, whatever MACs are presented. */
-const nodeTokens = new LruMap<string, string>(10_000);
 
 /** Constant-time string comparison. */
 export function safeEqual(a: string, b: string): boolean {

@@ -14,7 +14,7 @@ export function loadBootCatalog(boot: Config['boot']): BootCatalog {
 }
 
 /** The HTTP boot routes: /boot.ipxe, /boot/:mac.ipxe, /config/:mac/:name, /assets/, /ipxe/, /clients/. */
-export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes: NodesService; db: Database; secret: string; log: Logger }): Router[] {
+export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes: NodesService; db: Database; log: Logger }): Router[] {
   const { boot, http } = input.config;
   const service = new BootService({
     nodes: input.nodes,
@@ -22,7 +22,6 @@ export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes
     catalog: input.catalog,
     policy: { unknown: boot.unknown, groups: boot.groups, defaultProfile: boot.defaultProfile, profiles: new Set(input.catalog.keys()) },
     localBoot: boot.localBoot,
-    secret: input.secret,
     log: input.log,
   });
   return [

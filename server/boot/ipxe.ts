@@ -116,6 +116,15 @@ export function denyScript(input: { mac: string }): string {
   ]);
 }
 
+/**
+ * The node's install round does not let this request have the script (no
+ * open round, or another address holds it): nothing is rendered, iPXE says
+ * why and leaves for the next boot device.
+ */
+export function refusedScript(input: { mac: string; reason: string }): string {
+  return script([`# homeport: ${input.mac} refused`, echo(`homeport: ${input.mac} - ${input.reason}`), 'exit 0']);
+}
+
 /** An error, told to the person at the console; the entry script retries. */
 export function errorScript(message: string): string {
   return script(['# homeport: error', echo(`homeport: error - ${message}`), 'exit 1']);

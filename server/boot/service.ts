@@ -1,4 +1,4 @@
-import { nodeToken } from '../auth/tokens';
+import { roundToken } from '../auth/rounds';
 import type { Logger } from '../log/logger';
 import type { NodesService } from '../nodes/service';
 import type { Knex } from 'knex';
@@ -8,14 +8,17 @@ import type { BootCatalog, LoadedProfile } from './catalog';
 import { assetUrl, buildContext, imageName, type ContextNode, type TemplateContext } from './context';
 import { decideBoot, type BootDecision, type BootPolicy } from './decide';
 import { escapeFor } from './escape';
-import { denyScript, errorScript, installScript, localBootScript, waitScript, type LocalBootInput } from './ipxe';
+import { denyScript, errorScript, installScript, localBootScript, refusedScript, waitScript, type LocalBootInput } from './ipxe';
 import { chooseProfile, type MachineFacts } from './profiles';
 
 /**
  * What homeport serves a booting machine, with the side effects: a machine
- * met for the first time under `discover` is registered, uuid/arch reported
- * by iPXE are stored, and serving an install script or config records the
- * `ipxe_boot` / `config_download` phase (through NodesService, group commit).
+ * met for the first time under `discover` (or `default`) is registered with
+ * an install round, uuid/arch reported by iPXE are stored, and serving an
+ * install script or config records the `ipxe_boot` / `config_download`
+ * phase (through NodesService, group commit). Scripts and configs carry the
+ * round's token and the profile's secrets, so they are rendered only while
+ * the node's round is open and only for the address it is bound to.
  */
 export interface BootServiceOptions {
   nodes: NodesService;
@@ -24,7 +27,6 @@ export interface BootServiceOptions {
   catalog: BootCatalog;
   policy: BootPolicy;
   localBoot: Omit<LocalBootInput, 'mac'>;
-  secret: string;
   log: Logger;
 }
 
@@ -35,7 +37,7 @@ export interface IpxeFacts {
 }
 
 export interface Served {
-  kind: BootDecision['kind'];
+  kind: BootDecision['kind'] | 'refused';
   body: string;
 }
 
@@ -72,20 +74,32 @@ export class BootService {
     let node = await this.options.nodes.nodes.byMac(mac);
     const machine: MachineFacts = { mac, ...facts, cluster: null, labels: {}, profile: null };
     let decision = decideBoot(this.options.policy, node, machine);
-    if (decision.kind === 'discover') {
+    if (decision.kind === 'discover' || (!node && decision.kind === 'install')) {
+      // An unknown machine under `default` is registered too: its install
+      // needs a round of its own like any other.
       node = await this.discover(mac, facts);
       decision = decideBoot(this.options.policy, node, node);
     } else if (node) {
       node = await this.rememberFacts(node, facts);
     }
+    if (decision.kind === 'install' && node) {
+      const admitted = await this.options.nodes.admitToRound(node, sourceIp);
+      if (!admitted.ok) return this.refuse(node.mac, admitted.reason, sourceIp);
+      node = (await this.options.nodes.nodes.byMac(mac)) ?? node;
+    }
     return { kind: decision.kind, body: await this.scriptForDecision(decision, node, machine, baseUrl, sourceIp) };
+  }
+
+  private refuse(mac: string, reason: string, sourceIp: string): Served {
+    this.options.log.warn({ mac, client: sourceIp, reason }, 'boot script refused by the install round');
+    return { kind: 'refused', body: refusedScript({ mac, reason }) };
   }
 
   private async scriptForDecision(decision: BootDecision, node: Node | null, machine: MachineFacts, baseUrl: string, sourceIp: string): Promise<string> {
     switch (decision.kind) {
       case 'install': {
         const loaded = this.options.catalog.get(decision.profile)!;
-        const body = this.installScriptFor(loaded, contextNode(node, machine), baseUrl);
+        const body = this.installScriptFor(loaded, node, machine, baseUrl);
         if (node) await this.record(node, 'ipxe_boot', `served profile ${loaded.name} (${decision.via})`, sourceIp);
         return body;
       }
@@ -103,30 +117,40 @@ export class BootService {
     }
   }
 
-  private installScriptFor(loaded: LoadedProfile, node: ContextNode, baseUrl: string): string {
-    return renderInstallScript(loaded, this.context(loaded, node, baseUrl));
+  private installScriptFor(loaded: LoadedProfile, node: Node | null, machine: MachineFacts, baseUrl: string): string {
+    return renderInstallScript(loaded, this.context(loaded, node, machine, baseUrl));
   }
 
-  /** A rendered install config; throws ConfigNotFound when the node has no such config. */
+  /**
+   * A rendered install config; throws ConfigNotFound when the node has no
+   * such config, or when its round does not admit this request (no open
+   * round, a deployed node, another address): nothing is rendered then.
+   */
   async configFor(mac: string, name: string, baseUrl: string, sourceIp: string): Promise<string> {
-    const node = await this.options.nodes.nodes.byMac(mac);
-    if (!node && this.options.policy.unknown !== 'default') throw new ConfigNotFound(`no node ${mac}`);
-    const machine: MachineFacts = node ?? { mac, uuid: null, arch: null, cluster: null, labels: {}, profile: null };
-    const choice = chooseProfile(machine, this.options.policy.groups, this.options.policy.defaultProfile);
+    let node = await this.options.nodes.nodes.byMac(mac);
+    if (!node) throw new ConfigNotFound(`no node ${mac}`);
+    const choice = chooseProfile(node, this.options.policy.groups, this.options.policy.defaultProfile);
     const loaded = choice ? this.options.catalog.get(choice.name) : undefined;
     if (!loaded) throw new ConfigNotFound(`node ${mac} has no profile`);
     const template = loaded.configs.get(name);
     if (!template) throw new ConfigNotFound(`profile ${loaded.name} has no config ${name} (it has: ${[...loaded.configs.keys()].join(', ') || 'none'})`);
-    const body = template.render(this.context(loaded, contextNode(node, machine), baseUrl));
-    if (node) {
-      await this.record(node, 'config_download', `served config ${name}`, sourceIp);
-      if (loaded.profile.netbootOffAfter === name && node.netbootEnabled) await this.options.nodes.update(node.id, { netbootEnabled: false });
+    const admitted = await this.options.nodes.admitToRound(node, sourceIp);
+    if (!admitted.ok) {
+      this.options.log.warn({ mac, client: sourceIp, config: name, reason: admitted.reason }, 'config refused by the install round');
+      throw new ConfigNotFound(`no config ${name} for ${mac} here: ${admitted.reason}`);
     }
+    node = (await this.options.nodes.nodes.byMac(mac)) ?? node;
+    const body = template.render(this.context(loaded, node, node, baseUrl));
+    await this.record(node, 'config_download', `served config ${name}`, sourceIp);
+    // Only the bound address reaches this line, within the open round: a
+    // stranger's fetch cannot turn netboot off.
+    if (loaded.profile.netbootOffAfter === name && node.netbootEnabled) await this.options.nodes.update(node.id, { netbootEnabled: false });
     return body;
   }
 
-  private context(loaded: LoadedProfile, node: ContextNode, baseUrl: string): TemplateContext {
-    return profileContext(loaded, node, baseUrl, this.options.secret);
+  private context(loaded: LoadedProfile, node: Node | null, machine: MachineFacts, baseUrl: string): TemplateContext {
+    const token = node?.roundNonce ? roundToken(this.options.nodes.rounds.secret, node.mac, node.roundNonce) : '';
+    return profileContext(loaded, contextNode(node, machine), baseUrl, token);
   }
 
   private async record(node: Node, phase: string, message: string, sourceIp: string): Promise<void> {
@@ -156,9 +180,9 @@ export class BootService {
   }
 }
 
-/** The template data a profile's templates see for one node. */
-export function profileContext(loaded: LoadedProfile, node: ContextNode, baseUrl: string, secret: string): TemplateContext {
-  return buildContext({ node, profileName: loaded.name, profile: loaded.profile, baseUrl, token: nodeToken(secret, node.mac) });
+/** The template data a profile's templates see for one node, with its round's token. */
+export function profileContext(loaded: LoadedProfile, node: ContextNode, baseUrl: string, token: string): TemplateContext {
+  return buildContext({ node, profileName: loaded.name, profile: loaded.profile, baseUrl, token });
 }
 
 /** A profile's install script: its own iPXE template, or the kernel/initrd/args builder. Also used by `homeport doctor` on a sample node. */

@@ -1,3 +1,4 @@
+import { nodeAddress } from '../nodes/address';
 import { nodeLabel as label } from '../nodes/ref';
 import type { Node } from '../store/nodes-repo';
 
@@ -28,7 +29,7 @@ export function clusterVerdict(nodes: readonly Node[], expectedNodes: number | n
   if (pending.length) return { form: false, reason: `waiting for ${pending.map((n) => `${label(n)} (${n.reprovisionStatus ?? 'not reprovisioned'})`).join(', ')}`, blocked: false };
   const joining = nodes.filter((n) => n.reprovisionStatus === 'completed');
   if (joining.length === 0) return { form: false, reason: 'formed: every node is clustered', blocked: false };
-  const noIp = nodes.filter((n) => !n.ip);
+  const noIp = nodes.filter((n) => !nodeAddress(n));
   if (noIp.length) return { form: false, reason: `no IP address for ${noIp.map(label).join(', ')}`, blocked: true };
   return { form: true, round: formationRound(nodes), members: orderMembers(nodes), joining: joining.map((n) => n.id) };
 }
@@ -47,7 +48,7 @@ export function orderMembers(nodes: readonly Node[]): ClusterMember[] {
   const byName = (a: Node, b: Node) => (label(a) < label(b) ? -1 : label(a) > label(b) ? 1 : 0);
   const clustered = nodes.filter((n) => n.reprovisionStatus === 'clustered').sort(byName);
   const rest = nodes.filter((n) => n.reprovisionStatus !== 'clustered').sort(byName);
-  return [...clustered, ...rest].map((n) => ({ id: n.id, mac: n.mac, hostname: label(n), ip: n.ip ?? '', clustered: n.reprovisionStatus === 'clustered' }));
+  return [...clustered, ...rest].map((n) => ({ id: n.id, mac: n.mac, hostname: label(n), ip: nodeAddress(n) ?? '', clustered: n.reprovisionStatus === 'clustered' }));
 }
 
 /** One formation per cluster and round; a retry after a failed job gets its own key. */

@@ -108,7 +108,7 @@ function sampleNode(profile: string): ContextNode {
 
 /** The install script and every install config of a profile, rendered as homeport would serve them. */
 function renderForSample(loaded: LoadedProfile, baseUrl: string): RenderOutcome[] {
-  const context = profileContext(loaded, sampleNode(loaded.name), baseUrl, 'doctor-sample-secret');
+  const context = profileContext(loaded, sampleNode(loaded.name), baseUrl, 'doctor-sample-round-token');
   const attempt = (template: string, render: () => string): RenderOutcome => {
     try {
       render();

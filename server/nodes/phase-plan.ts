@@ -1,3 +1,4 @@
+import { roundClosesAfter } from '../auth/rounds';
 import type { NewHistoryEntry } from '../store/history-repo';
 import type { Node } from '../store/nodes-repo';
 import { decidePhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases';
@@ -23,6 +24,16 @@ export interface PhaseFields {
   phaseStartedAt: number | null;
   netbootEnabled: boolean;
   reprovisionStatus: Node['reprovisionStatus'];
+  roundClosesAt: number | null;
+  roundBoundIp: string | null;
+  observedIp: string | null;
+}
+
+/** What a phone-home report does to the node's install round. */
+export interface RoundEffect {
+  graceMs: number;
+  /** The address to bind the round to (its first call), or null. */
+  bind: string | null;
 }
 
 export interface PhasePlan {
@@ -40,7 +51,7 @@ export function isDeployed(catalogue: PhaseCatalogue, phase: string, status: Pha
  * What one report does to a node (pure). Applying it and writing its
  * history row is the store's job, in one transaction.
  */
-export function planPhaseReport(catalogue: PhaseCatalogue, node: Node, input: PhaseReportInput, now: number): PhasePlan {
+export function planPhaseReport(catalogue: PhaseCatalogue, node: Node, input: PhaseReportInput, now: number, round: RoundEffect = { graceMs: 0, bind: null }): PhasePlan {
   const decision = decidePhase(catalogue, { phase: node.deploymentStatus, phaseStatus: node.deploymentPhaseStatus }, { phase: input.phase, status: input.status });
   const history = {
     phase: input.phase,
@@ -52,20 +63,31 @@ export function planPhaseReport(catalogue: PhaseCatalogue, node: Node, input: Ph
     applied: decision.apply,
     at: now,
   };
-  if (!decision.apply) return { decision, fields: null, history };
+  const bound = round.bind === null ? {} : { roundBoundIp: round.bind, observedIp: round.bind };
+  // A report that is only recorded still binds the round on its first call.
+  if (!decision.apply) return { decision, fields: round.bind === null ? null : { ...currentFields(node), ...bound }, history };
   const { phase, phaseStatus } = decision.next;
+  const deployed = isDeployed(catalogue, phase, phaseStatus);
   return {
     decision,
     history,
     fields: {
+      ...currentFields(node),
+      ...bound,
       deploymentStatus: phase,
       deploymentPhaseStatus: phaseStatus,
       progress: input.progress ?? null,
       lastUpdate: now,
       phaseStartedAt: phase !== node.deploymentStatus ? now : node.phaseStartedAt,
       // Boot-once: a deployed node boots from its disk until reprovisioned.
-      netbootEnabled: isDeployed(catalogue, phase, phaseStatus) ? false : node.netbootEnabled,
+      netbootEnabled: deployed ? false : node.netbootEnabled,
       reprovisionStatus: decision.reason === 'failure' && node.reprovisionStatus === 'in_progress' ? 'error' : node.reprovisionStatus,
+      roundClosesAt: roundClosesAfter(deployed || decision.reason === 'failure', node, now, round.graceMs),
     },
   };
+}
+
+function currentFields(node: Node): PhaseFields {
+  const { deploymentStatus, deploymentPhaseStatus, progress, lastUpdate, phaseStartedAt, netbootEnabled, reprovisionStatus, roundClosesAt, roundBoundIp, observedIp } = node;
+  return { deploymentStatus, deploymentPhaseStatus, progress, lastUpdate, phaseStartedAt, netbootEnabled, reprovisionStatus, roundClosesAt, roundBoundIp, observedIp };
 }

@@ -1,5 +1,7 @@
+import { isRoundOpen } from '../auth/rounds';
 import type { HistoryEntry } from '../store/history-repo';
 import type { Node } from '../store/nodes-repo';
+import { addressMismatch, nodeAddress } from './address';
 import { catalogueProgress, type PhaseCatalogue } from './phases';
 import type { HistoryJson, NodeJson } from './schemas';
 
@@ -12,6 +14,10 @@ export function nodeToJson(node: Node, catalogue: PhaseCatalogue): NodeJson {
     mac: node.mac,
     hostname: node.hostname,
     ip: node.ip,
+    address: nodeAddress(node),
+    reported_ip: node.reportedIp,
+    address_warning: addressMismatch(node),
+    install_round: { open: isRoundOpen(node, Date.now()), opened_at: iso(node.roundOpenedAt), closes_at: iso(node.roundClosesAt), bound_ip: node.roundBoundIp },
     uuid: node.uuid,
     arch: node.arch,
     type: node.type,

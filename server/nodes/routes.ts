@@ -1,19 +1,20 @@
 import { z } from 'zod';
-import { checkNodeToken, type PhoneHomeAuth } from '../auth/middleware';
-import { nodeToken } from '../auth/tokens';
+import { presentedNodeToken } from '../auth/middleware';
+import { isRoundOpen, roundToken } from '../auth/rounds';
 import { ApiRouter } from '../http/api';
-import { notFound, conflict, ValidationError } from '../http/errors';
+import { notFound, conflict, unauthorized, ValidationError } from '../http/errors';
+import type { Logger } from '../log/logger';
 import type { Node } from '../store/nodes-repo';
 import { parseNodeRef } from './ref';
 import { historyToJson, nodeToJson } from './present';
-import { NodeNotFoundError, UnknownPhaseError, type NodesService } from './service';
+import { NodeNotFoundError, RoundRefusedError, UnknownPhaseError, type NodesService } from './service';
 import { historyJson, nodeJson, summaryJson } from './schemas';
 import { historyQuery, ipField, nodeCreateBody, nodeListQuery, nodeUpdateBody, phaseBody, registerBody } from './validation';
 
 export interface NodeRoutesOptions {
   service: NodesService;
   adminToken: string;
-  phoneHome: PhoneHomeAuth;
+  log: Logger;
 }
 
 /** `:id` is a numeric node id or a MAC in any accepted spelling. */
@@ -32,9 +33,15 @@ export function nodeRouters(options: NodeRoutesOptions): ApiRouter[] {
 const NODE_REF = { id: 'numeric node id or MAC address (any spelling)' };
 
 /** The installers' calls (seed 000's register-node, seed 001's phase reports). */
-function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): ApiRouter {
+function phoneHomeRouter({ service, log }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter();
   const json = (node: Node) => nodeToJson(node, service.catalogue);
+  /** A refusal is logged with the reason and the caller, never the token presented. */
+  const refused = (err: unknown, mac: string, client: string): unknown => {
+    if (!(err instanceof RoundRefusedError)) return err;
+    log.warn({ mac, client, reason: err.message }, 'phone-home call refused');
+    return unauthorized(err.message);
+  };
 
   api.directEndpoint(
     {
@@ -48,10 +55,14 @@ function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): ApiRouter {
       responses: { 200: { description: 'the node existed and was updated', schema: registeredJson }, 201: { description: 'the node was created', schema: registeredJson } },
     },
     async (ctx, { body }) => {
-      checkNodeToken(phoneHome, ctx, body.mac, body.token);
-      const { node, created } = await service.register({ ...body, sourceIp: ctx.ip });
-      ctx.status = created ? 201 : 200;
-      ctx.body = { node: json(node), created };
+      try {
+        const { node, created } = await service.register(body, { token: presentedNodeToken(ctx, body.token), sourceIp: ctx.ip });
+        ctx.status = created ? 201 : 200;
+        ctx.body = { node: json(node), created };
+      } catch (err) {
+        if (err instanceof NodeNotFoundError) throw notFound(err.message);
+        throw refused(err, body.mac, ctx.ip);
+      }
     },
   );
 
@@ -71,17 +82,17 @@ function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): ApiRouter {
       if (!service.catalogue.ordered.includes(body.phase) && !service.catalogue.failure.includes(body.phase)) {
         throw new ValidationError('phase', `unknown phase; one of ${[...service.catalogue.ordered, ...service.catalogue.failure].join(', ')}`);
       }
-      // By MAC the token is checked before any database access (the hot path);
-      // by id or IP the node is looked up first to learn its MAC.
+      // By id or IP the node is looked up first to learn its MAC; the round
+      // (token, address) is checked on the row inside the write.
       const mac = body.mac ?? (await findReportingNode(service, body)).mac;
-      checkNodeToken(phoneHome, ctx, mac, body.token);
       try {
-        const result = await service.reportPhase({ mac }, { phase: body.phase, status: body.status, message: body.message, progress: body.progress, source: 'installer', sourceIp: ctx.ip });
+        const caller = { token: presentedNodeToken(ctx, body.token), sourceIp: ctx.ip };
+        const result = await service.reportPhase({ mac }, { phase: body.phase, status: body.status, message: body.message, progress: body.progress, source: 'installer', sourceIp: ctx.ip }, caller);
         ctx.body = { node: json(result.node), entry: historyToJson(result.entry), applied: result.decision.apply, reason: result.decision.reason };
       } catch (err) {
         if (err instanceof NodeNotFoundError) throw notFound(`no node with mac ${mac}; register it first (POST /api/nodes/register)`);
         if (err instanceof UnknownPhaseError) throw new ValidationError('phase', err.message);
-        throw err;
+        throw refused(err, mac, ctx.ip);
       }
     },
   );
@@ -140,7 +151,7 @@ const historyPageJson = z
   .strict();
 
 /** Admin: list, create, edit, delete nodes; read a node's phone-home token. */
-function adminRouter({ service, adminToken, phoneHome }: NodeRoutesOptions): ApiRouter {
+function adminRouter({ service, adminToken }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter({ adminToken });
   const json = (node: Node) => nodeToJson(node, service.catalogue);
   const nodeFields = (body: { hostname?: string | null; ip?: string | null; type?: string | null; profile?: string | null; cluster?: string | null; labels?: Record<string, string>; netboot_enabled?: boolean }) => ({
@@ -191,10 +202,19 @@ function adminRouter({ service, adminToken, phoneHome }: NodeRoutesOptions): Api
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/nodes/:id/token', tag: 'nodes', summary: "A node's phone-home token", auth: 'admin', params: NODE_REF, responses: { 200: { description: 'the token', schema: z.object({ mac: z.string(), token: z.string() }).strict() }, 404: 'no such node' } },
+    {
+      method: 'get',
+      path: '/api/nodes/:id/token',
+      tag: 'nodes',
+      summary: "The phone-home token of a node's open install round",
+      auth: 'admin',
+      params: NODE_REF,
+      responses: { 200: { description: 'the token', schema: z.object({ mac: z.string(), token: z.string() }).strict() }, 404: 'no such node', 409: 'the node has no open install round (reprovision it)' },
+    },
     async (ctx) => {
       const node = await resolveNode(service, ctx.params.id!);
-      ctx.body = { mac: node.mac, token: nodeToken(phoneHome.secret, node.mac) };
+      if (!node.roundNonce || !isRoundOpen(node, Date.now())) throw conflict(`${node.mac} has no open install round; reprovision it to open one`);
+      ctx.body = { mac: node.mac, token: roundToken(service.rounds.secret, node.mac, node.roundNonce) };
     },
   );
   return api;

@@ -13,7 +13,14 @@ export const nodeJson = z
     id: z.number().int(),
     mac: z.string().describe('aa:bb:cc:dd:ee:ff'),
     hostname: z.string().nullable(),
-    ip: z.string().nullable(),
+    ip: z.string().nullable().describe('the address an admin set (API, import)'),
+    address: z.string().nullable().describe('what homeport connects to (SSH, readiness): ip, else the address it saw the install round bound to'),
+    reported_ip: z.string().nullable().describe("the address the installer reported; shown, never connected to"),
+    address_warning: z.string().nullable().describe('set when reported_ip differs from address'),
+    install_round: z
+      .object({ open: z.boolean(), opened_at: isoTime.nullable(), closes_at: isoTime.nullable(), bound_ip: z.string().nullable() })
+      .strict()
+      .describe("the node's install round: its phone-home token and configs are valid only while open, and only for bound_ip"),
     uuid: z.string().nullable(),
     arch: z.string().nullable(),
     type: z.string().nullable(),

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
+import { checkPhoneHome, checkRoundAddress, openRound, plainAddress, type RoundCaller, type RoundPolicy, type RoundVerdict } from '../auth/rounds';
 import { HistoryRepo, type HistoryEntry } from '../store/history-repo';
 import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo';
 import type { Database } from '../store/db';
@@ -32,6 +33,32 @@ export class UnknownPhaseError extends Error {
 
 export class NodeNotFoundError extends Error {}
 
+/** A phone-home call refused by its install round (wrong or old token, closed round, another address). */
+export class RoundRefusedError extends Error {}
+
+/** Who made a phone-home call: what it presented and where it came from. */
+export interface PhoneHomeCaller {
+  token: string | null;
+  sourceIp: string;
+}
+
+export interface RegisterInput {
+  mac: string;
+  hostname?: string;
+  ip?: string;
+  type?: string;
+  cluster?: string;
+  uuid?: string;
+  status?: 'registered' | 'post-install-complete';
+}
+
+export interface NodesServiceOptions {
+  groupCommitMs?: number;
+  rounds: RoundPolicy;
+  /** auth.bindSource lease: the address homeport's DHCP leased to a MAC. */
+  leaseIp?: (mac: string) => Promise<string | null>;
+}
+
 /**
  * Node lifecycle: registration, phase reports, admin edits. Phase reports go
  * through the write batcher (group commit): the node row update and its
@@ -44,12 +71,17 @@ export class NodesService {
   private readonly writer: WriteBatcher<PhaseWrite, PhaseWriteResult>;
   private readonly knex: Knex;
 
+  readonly rounds: RoundPolicy;
+  private readonly leaseIp: (mac: string) => Promise<string | null>;
+
   constructor(
     db: Database,
     readonly catalogue: PhaseCatalogue,
     private readonly clock: Clock,
-    options: { groupCommitMs?: number } = {},
+    options: NodesServiceOptions,
   ) {
+    this.rounds = options.rounds;
+    this.leaseIp = options.leaseIp ?? (async () => null);
     this.knex = db.knex;
     this.nodes = new NodesRepo(db.knex);
     this.history = new HistoryRepo(db.knex);
@@ -58,10 +90,24 @@ export class NodesService {
     this.events.setMaxListeners(1000);
   }
 
-  /** Records a phase report for a node (by id or MAC); resolves after commit. */
-  async reportPhase(ref: NodeRef, input: PhaseReportInput): Promise<PhaseReportResult> {
+  /**
+   * Records a phase report for a node (by id or MAC); resolves after commit.
+   * With a caller (an installer's call), the node's install round must accept
+   * it: checked inside the write's transaction, on the row being written.
+   */
+  async reportPhase(ref: NodeRef, input: PhaseReportInput, caller?: PhoneHomeCaller): Promise<PhaseReportResult> {
     if (!isKnownPhase(this.catalogue, input.phase)) throw new UnknownPhaseError(input.phase);
-    const result = await this.writer.run({ ref, plan: (node) => planPhaseReport(this.catalogue, node, input, this.clock()) });
+    const roundCaller = caller && (await this.roundCaller(ref, caller));
+    const result = await this.writer.run({
+      ref,
+      plan: (node) => {
+        const now = this.clock();
+        const verdict = caller ? checkPhoneHome(this.rounds, node, caller.token, roundCaller!, now) : ({ ok: true, bind: null } as const);
+        if (!verdict.ok) return { refused: verdict.reason };
+        return planPhaseReport(this.catalogue, node, input, now, { graceMs: this.rounds.graceMs, bind: verdict.bind });
+      },
+    });
+    if (!result.ok && result.error === 'refused') throw new RoundRefusedError(result.reason);
     if (!result.ok) throw new NodeNotFoundError(`no node ${'id' in ref ? ref.id : ref.mac}`);
     this.events.emit('change', { type: 'phase', node: result.node, entry: result.entry });
     return { node: result.node, entry: result.entry, decision: result.plan.decision };
@@ -79,35 +125,78 @@ export class NodesService {
     return result.entry;
   }
 
+  /**
+   * May this request have the node's round secrets (per-node script,
+   * configs)? Binds the round to the caller on its first such request
+   * (compare-and-set: of two first requests from different addresses, one
+   * wins and the other is refused).
+   */
+  async admitToRound(node: Node, sourceIp: string): Promise<RoundVerdict> {
+    const caller = await this.roundCaller({ mac: node.mac }, { token: null, sourceIp });
+    const verdict = checkRoundAddress(this.rounds, node, caller, this.clock());
+    if (!verdict.ok || verdict.bind === null) return verdict;
+    const bound = await this.knex('nodes')
+      .where({ id: node.id, round_nonce: node.roundNonce, round_bound_ip: node.roundBoundIp })
+      .update({ round_bound_ip: verdict.bind, observed_ip: verdict.bind });
+    if (bound) return verdict;
+    const current = await this.nodes.byId(node.id);
+    return current ? checkRoundAddress(this.rounds, current, caller, this.clock()) : { ok: false, reason: `${node.mac} was deleted` };
+  }
+
+  /** The lease lookup only when auth.bindSource is lease (a query per call otherwise wasted). */
+  private async roundCaller(ref: NodeRef, caller: PhoneHomeCaller): Promise<RoundCaller> {
+    if (this.rounds.bindSource !== 'lease') return { sourceIp: caller.sourceIp };
+    const mac = 'mac' in ref ? ref.mac : (await this.nodes.byId(ref.id))?.mac;
+    return { sourceIp: caller.sourceIp, leaseIp: mac ? await this.leaseIp(mac) : null };
+  }
+
   isDeployed(phase: string, status: PhaseStatus | null): boolean {
     return isDeployed(this.catalogue, phase, status);
   }
 
   /**
-   * Creates or updates a node by MAC (idempotent: the same call twice is one
-   * node). `post-install-complete` marks the install complete (seed 000):
-   * it is recorded as a `deployed` report.
+   * An installer registers its node (seed 000's register-node): idempotent,
+   * the same call twice is one node. `post-install-complete` marks the
+   * install complete: it is recorded as a `deployed` report. The call must
+   * pass the node's install round (token, bound address). What it says of
+   * itself is not trusted: `ip` is stored as reported (never connected to),
+   * and `cluster` only fills an empty one. A MAC homeport does not know is
+   * refused unless auth.openPhoneHome (trusted labs), where the call creates
+   * the node with a round bound to the caller.
    */
-  async register(input: { mac: string; hostname?: string; ip?: string; type?: string; cluster?: string; uuid?: string; status?: 'registered' | 'post-install-complete'; sourceIp?: string | null }): Promise<{ node: Node; created: boolean }> {
+  async register(input: RegisterInput, caller: PhoneHomeCaller): Promise<{ node: Node; created: boolean }> {
     const now = this.clock();
-    const fields: NodeChanges = { hostname: input.hostname, ip: input.ip, type: input.type, cluster: input.cluster, uuid: input.uuid, status: input.status, lastUpdate: now };
+    const fields: NodeChanges = { hostname: input.hostname, reportedIp: input.ip, type: input.type, uuid: input.uuid, status: input.status, lastUpdate: now };
+    const leaseIp = this.rounds.bindSource === 'lease' ? await this.leaseIp(input.mac) : null;
     let { node, created } = await this.knex.transaction(async (trx) => {
       const existing = await this.nodes.byMac(input.mac, trx);
-      const saved = existing ? ((await this.nodes.update(existing.id, fields, trx)) ?? existing) : await this.nodes.insert(input.mac, { ...fields, status: input.status ?? 'registered' }, now, trx);
-      await this.history.append({ nodeId: saved.id, phase: 'registered', status: 'completed', message: input.status ?? null, progress: null, source: 'installer', sourceIp: input.sourceIp ?? null, applied: true, at: now }, trx);
+      let saved: Node;
+      if (existing) {
+        const verdict = checkPhoneHome(this.rounds, existing, caller.token, { sourceIp: caller.sourceIp, leaseIp }, now);
+        if (!verdict.ok) throw new RoundRefusedError(verdict.reason);
+        const bound = verdict.bind === null ? {} : { roundBoundIp: verdict.bind, observedIp: verdict.bind };
+        saved = (await this.nodes.update(existing.id, { ...fields, ...bound, cluster: existing.cluster ?? input.cluster }, trx)) ?? existing;
+      } else {
+        if (!this.rounds.openPhoneHome) throw new NodeNotFoundError(`no node ${input.mac}: an admin adds it (POST /api/nodes or an import), or it boots under boot.unknown: discover`);
+        const source = plainAddress(caller.sourceIp);
+        saved = await this.nodes.insert(input.mac, { ...fields, ...openRound(now), roundBoundIp: source, observedIp: source, cluster: input.cluster, status: input.status ?? 'registered' }, now, trx);
+      }
+      await this.history.append({ nodeId: saved.id, phase: 'registered', status: 'completed', message: input.status ?? null, progress: null, source: 'installer', sourceIp: caller.sourceIp, applied: true, at: now }, trx);
       return { node: saved, created: !existing };
     });
     if (input.status === 'post-install-complete') {
       const deployed = this.catalogue.ordered[this.catalogue.ordered.length - 1]!;
-      node = (await this.reportPhase({ id: node.id }, { phase: deployed, status: 'completed', message: 'post-install-complete', source: 'installer', sourceIp: input.sourceIp })).node;
+      node = (await this.reportPhase({ id: node.id }, { phase: deployed, status: 'completed', message: 'post-install-complete', source: 'installer', sourceIp: caller.sourceIp })).node;
     } else {
       this.events.emit('change', { type: 'node', node });
     }
     return { node, created };
   }
 
+  /** A node added by an admin, an import or discovery: its install round opens now. */
   async create(mac: string, fields: NodeChanges): Promise<Node> {
-    const node = await this.nodes.insert(mac, fields, this.clock());
+    const now = this.clock();
+    const node = await this.nodes.insert(mac, { ...openRound(now), ...fields }, now);
     this.events.emit('change', { type: 'node', node });
     return node;
   }

@@ -1,3 +1,4 @@
+import { openRound } from '../auth/rounds';
 import { nodeLabel, parseNodeRef } from '../nodes/ref';
 import type { Node, NodeChanges } from '../store/nodes-repo';
 
@@ -45,6 +46,8 @@ export function reprovisionChanges(node: Node, now: number, timeoutMin: number):
     deploymentPhaseStatus: null,
     progress: null,
     phaseStartedAt: now,
+    // A new install round: every token of the last one dies here.
+    ...openRound(now),
     ...(node.status === 'post-install-complete' ? { status: 'registered' } : {}),
   };
 }

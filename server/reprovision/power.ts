@@ -1,3 +1,4 @@
+import { nodeAddress } from '../nodes/address';
 import fs from 'node:fs';
 import type { Node } from '../store/nodes-repo';
 import type { SshClient } from '../ssh/client';
@@ -43,8 +44,9 @@ export function createPowerControl(settings: ReprovisionSettings, ssh: SshClient
  */
 function sshPower(ssh: SshClient, rebootCommand: string): PowerControl {
   const run = async (node: Node, command: string) => {
-    if (!node.ip) throw new Error('no IP address to reach it over SSH');
-    const result = await ssh.exec(node.ip, command);
+    const address = nodeAddress(node);
+    if (!address) throw new Error('no IP address to reach it over SSH');
+    const result = await ssh.exec(address, command);
     if (result.code !== 0 && result.code !== null) throw new Error(`\`${command}\` exited ${result.code}: ${result.stderr.trim().split('\n').pop() ?? ''}`);
     return `${command} over ssh`;
   };
@@ -55,7 +57,7 @@ function sshPower(ssh: SshClient, rebootCommand: string): PowerControl {
       if (action === 'on') throw new Error('cannot power a machine on over SSH: use reprovision.method redfish');
       return run(node, action === 'off' ? 'poweroff' : rebootCommand);
     },
-    missing: (node) => (node.ip ? null : 'no IP address to reach it over SSH'),
+    missing: (node) => (nodeAddress(node) ? null : 'no IP address to reach it over SSH'),
     close: async () => undefined,
   };
 }

@@ -25,6 +25,15 @@ export interface Node {
   phaseStartedAt: number | null;
   reprovisionStarted: number | null;
   reprovisionTimeoutMin: number | null;
+  /** The install round (server/auth/rounds.ts); the nonce never leaves the server. */
+  roundNonce: string | null;
+  roundOpenedAt: number | null;
+  roundClosesAt: number | null;
+  roundBoundIp: string | null;
+  /** The address homeport saw the node's bound calls come from (kept across rounds). */
+  observedIp: string | null;
+  /** The address the installer said it has: shown, never connected to. */
+  reportedIp: string | null;
 }
 
 type NodeRow = Record<string, unknown>;
@@ -53,6 +62,12 @@ export function rowToNode(row: NodeRow): Node {
     phaseStartedAt: nullableNumber(row.phase_started_at),
     reprovisionStarted: nullableNumber(row.reprovision_started),
     reprovisionTimeoutMin: nullableNumber(row.reprovision_timeout_min),
+    roundNonce: nullableString(row.round_nonce),
+    roundOpenedAt: nullableNumber(row.round_opened_at),
+    roundClosesAt: nullableNumber(row.round_closes_at),
+    roundBoundIp: nullableString(row.round_bound_ip),
+    observedIp: nullableString(row.observed_ip),
+    reportedIp: nullableString(row.reported_ip),
   };
 }
 
@@ -86,6 +101,12 @@ const COLUMNS: Record<string, string> = {
   phaseStartedAt: 'phase_started_at',
   reprovisionStarted: 'reprovision_started',
   reprovisionTimeoutMin: 'reprovision_timeout_min',
+  roundNonce: 'round_nonce',
+  roundOpenedAt: 'round_opened_at',
+  roundClosesAt: 'round_closes_at',
+  roundBoundIp: 'round_bound_ip',
+  observedIp: 'observed_ip',
+  reportedIp: 'reported_ip',
 };
 
 export type NodeChanges = Partial<Omit<Node, 'id' | 'mac' | 'registeredAt' | 'labels'>> & { labels?: Record<string, string> };
@@ -135,9 +156,9 @@ export class NodesRepo {
     return row ? rowToNode(row) : null;
   }
 
-  /** The most recently updated node with this IP (DHCP may have moved an address). */
+  /** The most recently updated node with this IP, set by an admin or seen by homeport (DHCP may have moved an address). */
   async byIp(ip: string, trx: Knex = this.knex): Promise<Node | null> {
-    const row = await trx('nodes').where({ ip }).orderBy('last_update', 'desc').first();
+    const row = await trx('nodes').where({ ip }).orWhere({ observed_ip: ip }).orderBy('last_update', 'desc').first();
     return row ? rowToNode(row) : null;
   }
 

@@ -6,12 +6,20 @@ import { rowToNode, type Node } from './nodes-repo';
 
 export type NodeRef = { id: number } | { mac: string };
 
-export interface PhaseWrite {
-  ref: NodeRef;
-  plan: (node: Node) => PhasePlan;
+/** A write refused on the node's current row (its install round said no): nothing is written. */
+export interface PhaseRefusal {
+  refused: string;
 }
 
-export type PhaseWriteResult = { ok: true; node: Node; entry: HistoryEntry; plan: PhasePlan } | { ok: false; error: 'node_not_found' };
+export interface PhaseWrite {
+  ref: NodeRef;
+  plan: (node: Node) => PhasePlan | PhaseRefusal;
+}
+
+export type PhaseWriteResult =
+  | { ok: true; node: Node; entry: HistoryEntry; plan: PhasePlan }
+  | { ok: false; error: 'node_not_found' }
+  | { ok: false; error: 'refused'; reason: string };
 
 /**
  * Writes a batch of phase reports in ONE transaction: for each, read the
@@ -30,12 +38,13 @@ export function createPhaseStore(db: Database): PhaseStore {
 }
 
 const UPDATE_SQL =
-  'UPDATE nodes SET deployment_status = ?, deployment_phase_status = ?, progress = ?, last_update = ?, phase_started_at = ?, netboot_enabled = ?, reprovision_status = ? WHERE id = ?';
+  'UPDATE nodes SET deployment_status = ?, deployment_phase_status = ?, progress = ?, last_update = ?, phase_started_at = ?, netboot_enabled = ?, reprovision_status = ?, round_closes_at = ?, round_bound_ip = ?, observed_ip = ? WHERE id = ?';
 const INSERT_HISTORY_SQL =
   'INSERT INTO deployment_history (node_id, phase, status, message, progress, source, source_ip, applied, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *';
 
 function updateParams(fields: PhaseFields, id: number): Knex.Value[] {
-  return [fields.deploymentStatus, fields.deploymentPhaseStatus, fields.progress, fields.lastUpdate, fields.phaseStartedAt, fields.netbootEnabled, fields.reprovisionStatus, id];
+  const f = fields;
+  return [f.deploymentStatus, f.deploymentPhaseStatus, f.progress, f.lastUpdate, f.phaseStartedAt, f.netbootEnabled, f.reprovisionStatus, f.roundClosesAt, f.roundBoundIp, f.observedIp, id];
 }
 
 function historyParams(nodeId: number, plan: PhasePlan): Knex.Value[] {
@@ -63,6 +72,7 @@ class SqlitePhaseStore implements PhaseStore {
           if (!row) return { ok: false, error: 'node_not_found' };
           const node = rowToNode(row as Record<string, unknown>);
           const plan = write.plan(node);
+          if ('refused' in plan) return { ok: false, error: 'refused', reason: plan.refused };
           if (plan.fields) s.update.run(...sqliteParams(updateParams(plan.fields, node.id)));
           const entry = rowToHistoryEntry(s.insert.get(...sqliteParams(historyParams(node.id, plan))) as Record<string, unknown>);
           return { ok: true, node: applyFields(node, plan.fields), entry, plan };
@@ -99,6 +109,10 @@ class KnexPhaseStore implements PhaseStore {
         }
         const node = rowToNode(row);
         const plan = write.plan(node);
+        if ('refused' in plan) {
+          results.push({ ok: false, error: 'refused', reason: plan.refused });
+          continue;
+        }
         if (plan.fields) await trx.raw(UPDATE_SQL, updateParams(plan.fields, node.id));
         const inserted = (await trx.raw(INSERT_HISTORY_SQL, historyParams(node.id, plan))) as { rows: Record<string, unknown>[] };
         results.push({ ok: true, node: applyFields(node, plan.fields), entry: rowToHistoryEntry(inserted.rows[0]!), plan });

@@ -1,3 +1,4 @@
+import { nodeAddress } from '../nodes/address';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { ClustersService } from '../cluster/service';
 import type { Logger } from '../log/logger';
@@ -117,11 +118,12 @@ export class Watcher {
       if (await this.markTimeout(node, `timeout: not installed within ${verdict.minutes} min (last phase ${node.deploymentStatus})`)) report.timedOut.push(node.id);
       return;
     }
-    if (!node.ip) {
+    const address = nodeAddress(node);
+    if (!address) {
       report.notReady.push({ id: node.id, detail: 'no IP address to check' });
       return;
     }
-    const readiness = await this.o.readiness(node.ip, this.o.readinessFor(node.cluster));
+    const readiness = await this.o.readiness(address, this.o.readinessFor(node.cluster));
     if (readiness.ready) {
       const changed = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: { reprovisionStatus: 'completed' }, history: { phase: REPROVISION_EVENT, status: 'completed', message: `ready: ${readiness.detail}`, source: 'watcher' } });
       if (changed) report.completed.push(node.id);

@@ -66,7 +66,7 @@ for (const kind of DATABASE_KINDS) {
       hp = await startTestHomeport({ kind });
       await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, hostname: 'deb1', profile: 'debian' } });
       expect((await bootScript(hp, MAC)).kind).to.equal('install');
-      const done = await hp.request('POST', '/api/nodes/register', { body: { mac: MAC, status: 'post-install-complete' }, headers: { 'x-homeport-token': hp.tokenFor(MAC) } });
+      const done = await hp.request('POST', '/api/nodes/register', { body: { mac: MAC, status: 'post-install-complete' }, headers: { 'x-homeport-token': await hp.tokenFor(MAC) } });
       expect(done.body.node.netboot_enabled).to.equal(false);
       const local = await bootScript(hp, MAC);
       expect(local.kind).to.equal('local');
@@ -95,7 +95,7 @@ describe('HTTP boot: policies, selectors and errors (SQLite)', function () {
     hp = await startTestHomeport({ env: { HOMEPORT_BOOT__UNKNOWN: 'default', HOMEPORT_BOOT__DEFAULTPROFILE: 'linux-initramfs' } });
     const script = await bootScript(hp, MAC);
     expect(script.kind).to.equal('install');
-    expect(script.text).to.contain(`homeport.mac=${MAC} homeport.token=${hp.tokenFor(MAC)}`);
+    expect(script.text).to.contain(`homeport.mac=${MAC} homeport.token=${await hp.tokenFor(MAC)}`);
     const install = await fetch(`${hp.baseUrl}/config/${MAC}/install`);
     expect(install.status).to.equal(200);
     expect((await hp.request('GET', '/api/nodes', { admin: true })).body.nodes).to.have.length(0);

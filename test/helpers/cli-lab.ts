@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { nodeToken } from '../../server/auth/tokens';
 import { startServerProcess, type ServerProcess } from './cli';
+import { adminFields, roundTokenFor } from './round-token';
 import { runClient, type SimulatedNode } from './simulated-node';
 import { sshEnv } from './ssh-fixture';
 import type { TestSshd } from './sshd';
@@ -12,8 +12,8 @@ export interface CliLab {
   /** The env a CLI run needs to find the server: the same config, data dir and port. */
   env: NodeJS.ProcessEnv;
   server: ServerProcess;
-  /** A node's token, from the secret the server wrote. */
-  tokenOf(mac: string): string;
+  /** The token of a node's open install round (admin API). */
+  tokenOf(mac: string): Promise<string>;
   adminToken(): string;
   /** Stops the server and removes the dir; resolves to the server's exit code. */
   stop(): Promise<number | null>;
@@ -40,7 +40,8 @@ export async function startCliLab(sshd: TestSshd, nodes: SimulatedNode[], option
     ...options.env,
   };
   const readToken = (name: string) => fs.readFileSync(path.join(dataDir, name), 'utf8').trim();
-  const tokenOf = (mac: string) => nodeToken(readToken('secret'), mac);
+  let baseUrl = '';
+  const tokenOf = (mac: string, fields?: Record<string, unknown>) => roundTokenFor(baseUrl, readToken('admin.token'), mac, fields);
   let server: ServerProcess | null = null;
   const stop = async () => {
     const code = (await server?.stop()) ?? null;
@@ -50,7 +51,9 @@ export async function startCliLab(sshd: TestSshd, nodes: SimulatedNode[], option
   try {
     server = await startServerProcess(env);
     env.HOMEPORT_HTTP__PORT = String(server.port);
-    for (const node of nodes) await runClient(server.baseUrl, tokenOf(node.mac), node, 'homeport-register', []);
+    baseUrl = server.baseUrl;
+    // An admin adds the nodes (with the address homeport's SSH uses), then each installer registers.
+    for (const node of nodes) await runClient(server.baseUrl, await tokenOf(node.mac, adminFields(node)), node, 'homeport-register', []);
     return { dir, env, server, tokenOf, adminToken: () => readToken('admin.token'), stop };
   } catch (err) {
     await stop();

@@ -2,19 +2,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { nodeToken } from '../../server/auth/tokens';
 import { loadConfig } from '../../server/config/load';
 import { startHomeport, type Homeport } from '../../server/main';
 import type { DatabaseKind } from './databases';
 import { freePort } from './ports';
 import { createTestDatabase } from './postgres';
+import { roundTokenFor } from './round-token';
 
 export interface TestHomeport {
   homeport: Homeport;
   baseUrl: string;
   adminToken: string;
   dataDir: string;
-  tokenFor(mac: string): string;
+  /** The token of the node's open install round; a MAC homeport does not know is added first (with `fields`). */
+  tokenFor(mac: string, fields?: Record<string, unknown>): Promise<string>;
   /** fetch with JSON body and the admin token when `admin` is set. `body` is the parsed JSON: any, since each test asserts its shape. */
   request(method: string, urlPath: string, options?: { body?: unknown; admin?: boolean; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   stop(): Promise<void>;
@@ -44,7 +45,7 @@ export async function startTestHomeport(options: { kind?: DatabaseKind; env?: Re
     baseUrl,
     adminToken: homeport.adminToken,
     dataDir,
-    tokenFor: (mac) => nodeToken(homeport.secret, mac),
+    tokenFor: (mac, fields) => roundTokenFor(baseUrl, homeport.adminToken, mac, fields),
     async request(method, urlPath, { body, admin, headers = {} } = {}) {
       const init: RequestInit = { method, headers: { ...headers } };
       if (admin) (init.headers as Record<string, string>).authorization = `Bearer ${homeport.adminToken}`;

@@ -6,6 +6,9 @@ import { createReprovisioning, type Reprovisioning } from '../../server/reprovis
 import type { Database } from '../../server/store/db';
 import type { TestSshd } from './sshd';
 
+/** Install rounds as a default config has them, with a fixed test secret. */
+export const TEST_ROUNDS = { secret: 'test-round-secret-0123456789', bindSource: 'first-use', graceMs: 30 * 60_000, openPhoneHome: false } as const;
+
 export interface Harness {
   nodes: NodesService;
   rp: Reprovisioning;
@@ -24,7 +27,7 @@ export async function reprovisioningHarness(db: Database, options: { clock: () =
     ssh: { connectTimeoutMs: 20_000, retryDelayMs: 100, ...(options.sshd ? { port: options.sshd.port, keyFile: options.sshd.keyFile } : {}), ...(extra.ssh as object | undefined) },
     watcher: { enabled: false, sshTimeoutMs: 20_000, ...(extra.watcher as object | undefined) },
   });
-  const nodes = new NodesService(db, buildCatalogue(), options.clock);
+  const nodes = new NodesService(db, buildCatalogue(), options.clock, { rounds: TEST_ROUNDS });
   const rp = await createReprovisioning({ config, db, nodes, adminToken: 'test-admin-token', log: options.log, clock: options.clock, instanceId: options.instanceId });
   return { nodes, rp, config };
 }

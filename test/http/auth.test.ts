@@ -86,7 +86,7 @@ describe('auth on every route, from the route table', function () {
   before(async () => {
     hp = await startTestHomeport({ env: { HOMEPORT_CLUSTERS: JSON.stringify({ lab: { driver: 'proxmox', expectedNodes: 2 } }) } });
     for (const [mac, ip] of [[MAC_A, '10.9.1.11'], [MAC_B, '10.9.1.12']] as const) {
-      const r = await hp.request('POST', '/api/nodes/register', { body: { mac, ip, cluster: 'lab' }, headers: { 'x-homeport-token': hp.tokenFor(mac) } });
+      const r = await hp.request('POST', '/api/nodes/register', { body: { mac, ip, cluster: 'lab' }, headers: { 'x-homeport-token': await hp.tokenFor(mac) } });
       expect(r.status).to.equal(201);
     }
     idA = (await hp.request('GET', `/api/status/nodes/${MAC_A}`)).body.id;
@@ -99,7 +99,7 @@ describe('auth on every route, from the route table', function () {
     const admin = routes.filter((r) => r.operation['x-homeport-auth'] === 'admin');
     expect(admin.map(keyOf)).to.include.members(['get /api/nodes', 'post /api/nodes', 'patch /api/nodes/{id}', 'delete /api/nodes/{id}', 'get /api/nodes/{id}/token', 'post /api/reprovision', 'get /api/clusters', 'post /api/clusters/{name}/form']);
     const before = await state();
-    const attempts: Record<string, Record<string, string>> = { 'no token': {}, 'a wrong token': { authorization: 'Bearer not-the-admin-token' }, "a node's token": { authorization: `Bearer ${hp.tokenFor(MAC_A)}`, 'x-homeport-token': hp.tokenFor(MAC_A) } };
+    const attempts: Record<string, Record<string, string>> = { 'no token': {}, 'a wrong token': { authorization: 'Bearer not-the-admin-token' }, "a node's token": { authorization: `Bearer ${await hp.tokenFor(MAC_A)}`, 'x-homeport-token': await hp.tokenFor(MAC_A) } };
     for (const route of admin) {
       for (const [what, headers] of Object.entries(attempts)) {
         const response = await call(hp.baseUrl, route.method, urlOf(route.path), headers, MUTATING_BODIES[keyOf(route)] ?? (route.method === 'get' || route.method === 'delete' ? undefined : {}));
@@ -125,15 +125,15 @@ describe('auth on every route, from the route table', function () {
   });
 
   it("refuses a node's token for another node's phases and registration", async () => {
-    const tokenA = { 'x-homeport-token': hp.tokenFor(MAC_A) };
+    const tokenA = { 'x-homeport-token': await hp.tokenFor(MAC_A) };
     const before = await state();
     const forged: [string, string, unknown, Record<string, string>][] = [
       ['register as B with A token', '/api/nodes/register', { mac: MAC_B, hostname: 'stolen' }, tokenA],
       ["B's phase by MAC with A token", '/api/status/phase', { mac: MAC_B, phase: 'deployed', status: 'completed' }, tokenA],
       ["B's phase by node_id with A token", '/api/status/phase', { node_id: idB, phase: 'deployed', status: 'completed' }, tokenA],
       ["B's phase by IP with A token", '/api/status/phase', { ip: '10.9.1.12', phase: 'deployed', status: 'completed' }, tokenA],
-      ["B's phase with A token in the body", '/api/status/phase', { mac: MAC_B, phase: 'deployed', status: 'completed', token: hp.tokenFor(MAC_A) }, {}],
-      ["B's phase with A token as bearer", '/api/status/phase', { mac: MAC_B, phase: 'deployed', status: 'completed' }, { authorization: `Bearer ${hp.tokenFor(MAC_A)}` }],
+      ["B's phase with A token in the body", '/api/status/phase', { mac: MAC_B, phase: 'deployed', status: 'completed', token: await hp.tokenFor(MAC_A) }, {}],
+      ["B's phase with A token as bearer", '/api/status/phase', { mac: MAC_B, phase: 'deployed', status: 'completed' }, { authorization: `Bearer ${await hp.tokenFor(MAC_A)}` }],
       ["B's phase with the admin token", '/api/status/phase', { mac: MAC_B, phase: 'deployed', status: 'completed' }, { authorization: `Bearer ${hp.adminToken}` }],
       ["B's phase with no token", '/api/status/phase', { mac: MAC_B, phase: 'deployed', status: 'completed' }, {}],
       ['register B with no token', '/api/nodes/register', { mac: MAC_B, hostname: 'stolen' }, {}],
@@ -161,7 +161,7 @@ describe('auth on every route, from the route table', function () {
       const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
       for (const route of reader) {
         const denied = (r: { status: number; location: string | null }) => (route.path.startsWith('/api/') ? r.status === 401 : r.status === 303 && /^\/monitoring\/login\?next=/.test(r.location ?? ''));
-        const strangers: Record<string, Record<string, string>> = { 'no token': {}, 'a wrong token': { authorization: 'Bearer wrong' }, "a node's token": { authorization: `Bearer ${locked.tokenFor(MAC_A)}` }, 'a forged cookie': { cookie: 'homeport_monitoring=9999999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } };
+        const strangers: Record<string, Record<string, string>> = { 'no token': {}, 'a wrong token': { authorization: 'Bearer wrong' }, "a node's token": { authorization: `Bearer ${await locked.tokenFor(MAC_A)}` }, 'a forged cookie': { cookie: 'homeport_monitoring=9999999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } };
         for (const [what, headers] of Object.entries(strangers)) {
           const r = await call(locked.baseUrl, route.method, url(route.path), headers);
           expect(denied(r), `locked: ${keyOf(route)} with ${what} answered ${r.status} ${r.location ?? ''}`).to.equal(true);

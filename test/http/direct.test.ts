@@ -27,7 +27,7 @@ describe('direct routes (server/http/direct.ts): the phone-home calls served bef
 
   before(async () => {
     hp = await startTestHomeport();
-    expect((await hp.request('POST', '/api/nodes/register', { body: { mac: MAC, hostname: 'direct-1' }, headers: { 'x-homeport-token': hp.tokenFor(MAC) } })).status).to.equal(201);
+    expect((await hp.request('POST', '/api/nodes/register', { body: { mac: MAC, hostname: 'direct-1' }, headers: { 'x-homeport-token': await hp.tokenFor(MAC) } })).status).to.equal(201);
   });
   after(async () => hp?.stop());
 
@@ -37,13 +37,13 @@ describe('direct routes (server/http/direct.ts): the phone-home calls served bef
     Promise.all(['/api/status/phase', '/api/status/phase/'].map((url) => hp.request('POST', url, options)));
 
   it('answers bad input exactly as Koa does, and writes nothing', async () => {
-    const token = { 'x-homeport-token': hp.tokenFor(MAC) };
+    const token = { 'x-homeport-token': await hp.tokenFor(MAC) };
     const cases: { body: unknown; headers?: Record<string, string> }[] = [
       { body: { mac: MAC, phase: 'teleporting' }, headers: token },
       { body: { mac: MAC, phase: 'installation', status: 'almost' }, headers: token },
       { body: { mac: MAC, phase: 'installation' }, headers: { 'x-homeport-token': 'wrong' } },
       { body: { mac: MAC, phase: 'installation' } },
-      { body: { mac: '52:54:00:d1:00:99', phase: 'installation', token: hp.tokenFor('52:54:00:d1:00:99') } },
+      { body: { mac: '52:54:00:d1:00:99', phase: 'installation', token: await hp.tokenFor('52:54:00:d1:00:99') } },
       { body: '{"mac": "52:54', headers: token },
       { body: '"installation"', headers: token },
       { body: '{"__proto__": {"admin": true}}', headers: token },
@@ -66,7 +66,7 @@ describe('direct routes (server/http/direct.ts): the phone-home calls served bef
   });
 
   it('records a report the same way on both paths, with a query string or a form body', async () => {
-    const token = hp.tokenFor(MAC);
+    const token = await hp.tokenFor(MAC);
     const [direct, koa] = await viaDirectAndKoa({ body: { mac: MAC, phase: 'installation', progress: 10, token } });
     expect(direct!.status).to.equal(200);
     expect(koa!.status).to.equal(200);

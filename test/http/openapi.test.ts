@@ -114,7 +114,7 @@ describe('OpenAPI: the served document against the real route table and real res
 
   it('matches what the endpoints really answer', async () => {
     const mac = '52:54:00:0a:00:01';
-    const token = { 'x-homeport-token': hp.tokenFor(mac) };
+    const token = { 'x-homeport-token': await hp.tokenFor(mac) };
     const created = await hp.request('POST', '/api/nodes/register', { body: { mac, hostname: 'pve1', ip: '10.9.0.11', cluster: 'lab' }, headers: token });
     expect(created.status).to.equal(201);
     expectDocumented('post', '/api/nodes/register', created);

@@ -32,7 +32,7 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
         const count = reboots.filter((c) => c.startsWith(`${node.ip} `)).length;
         if (count > (done.get(node.ip) ?? 0)) {
           done.set(node.ip, count);
-          await simulateInstall(server.baseUrl, token(node.mac), node);
+          await simulateInstall(server.baseUrl, await token(node.mac), node);
         }
       }
       await sleep(100);

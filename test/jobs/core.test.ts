@@ -25,6 +25,7 @@ const node = (id: number, fields: Partial<Node> = {}): Node => ({
   phaseStartedAt: null,
   reprovisionStarted: null,
   reprovisionTimeoutMin: null,
+  roundNonce: null, roundOpenedAt: null, roundClosesAt: null, roundBoundIp: null, observedIp: null, reportedIp: null,
   ...fields,
 });
 

@@ -60,7 +60,7 @@ for (const kind of DATABASE_KINDS) {
     const tickBoth = () => Promise.all([a.homeport.reprovisioning.watcher.tick(), b.homeport.reprovisioning.watcher.tick()]);
 
     async function register(list = NODES): Promise<void> {
-      for (const node of list) await runClient(a.baseUrl, a.tokenFor(node.mac), node, 'homeport-register', []);
+      for (const node of list) await runClient(a.baseUrl, await a.tokenFor(node.mac), node, 'homeport-register', []);
     }
 
     /** A formed cluster to start from (set in the database: forming it for real is what test/watcher covers). */
@@ -240,8 +240,8 @@ for (const kind of DATABASE_KINDS) {
         for (const n of list.filter((x) => x.reprovision_status === 'in_progress' && !installed.has(x.hostname))) {
           installed.add(n.hostname);
           const node = NODES.find((x) => x.hostname === n.hostname)!;
-          if (n.hostname === failing) await runClient(a.baseUrl, a.tokenFor(node.mac), node, 'homeport-phase', ['installation', 'failed', 'no disk found']);
-          else await simulateInstall(a.baseUrl, a.tokenFor(node.mac), node);
+          if (n.hostname === failing) await runClient(a.baseUrl, await a.tokenFor(node.mac), node, 'homeport-phase', ['installation', 'failed', 'no disk found']);
+          else await simulateInstall(a.baseUrl, await a.tokenFor(node.mac), node);
         }
       };
       const done = await settle(id, round());

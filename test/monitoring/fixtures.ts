@@ -28,6 +28,7 @@ export function node(id: number, fields: Partial<Node> = {}): Node {
     phaseStartedAt: null,
     reprovisionStarted: null,
     reprovisionTimeoutMin: null,
+    roundNonce: null, roundOpenedAt: null, roundClosesAt: null, roundBoundIp: null, observedIp: null, reportedIp: null,
     ...fields,
   };
 }

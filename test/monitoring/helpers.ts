@@ -23,7 +23,7 @@ export async function seedNodes(hp: TestHomeport, nodes: SeedNode[]): Promise<Ma
 }
 
 export async function reportPhase(hp: TestHomeport, mac: string, phase: string, status: string, message?: string): Promise<void> {
-  const res = await hp.request('POST', '/api/status/phase', { body: { mac, phase, status, message, token: hp.tokenFor(mac) } });
+  const res = await hp.request('POST', '/api/status/phase', { body: { mac, phase, status, message, token: await hp.tokenFor(mac) } });
   if (res.status !== 200) throw new Error(`phase ${phase} for ${mac}: ${res.status} ${res.text}`);
 }
 

@@ -11,15 +11,15 @@ for (const kind of DATABASE_KINDS) {
     beforeEach(async () => (hp = await startTestHomeport({ kind })));
     afterEach(async () => hp.stop());
 
-    const register = (body: Record<string, unknown>, token = hp.tokenFor(String(body.mac).toLowerCase())) =>
-      hp.request('POST', '/api/nodes/register', { body, headers: { 'x-homeport-token': token } });
-    const phase = (body: Record<string, unknown>, mac = MAC) => hp.request('POST', '/api/status/phase', { body: { ...body, token: hp.tokenFor(mac) } });
+    const register = async (body: Record<string, unknown>, token?: string) =>
+      hp.request('POST', '/api/nodes/register', { body, headers: { 'x-homeport-token': token ?? (await hp.tokenFor(String(body.mac).toLowerCase())) } });
+    const phase = async (body: Record<string, unknown>, mac = MAC) => hp.request('POST', '/api/status/phase', { body: { ...body, token: await hp.tokenFor(mac) } });
 
     it('registers a node idempotently: the same call twice is one node', async () => {
       const first = await register({ mac: MAC, hostname: 'pve1', ip: '10.0.0.11', type: 'proxmox', cluster: 'lab' });
       expect(first.status).to.equal(201);
       expect(first.body.node).to.include({ mac: MAC, hostname: 'pve1', ip: '10.0.0.11', type: 'proxmox', cluster: 'lab', status: 'registered', netboot_enabled: true });
-      const second = await register({ mac: MAC.toUpperCase().replace(/:/g, '-'), hostname: 'pve1', ip: '10.0.0.11' }, hp.tokenFor(MAC));
+      const second = await register({ mac: MAC.toUpperCase().replace(/:/g, '-'), hostname: 'pve1', ip: '10.0.0.11' }, await hp.tokenFor(MAC));
       expect(second.status).to.equal(200);
       expect(second.body.node.id).to.equal(first.body.node.id);
       const list = await hp.request('GET', '/api/nodes', { admin: true });
@@ -50,7 +50,7 @@ for (const kind of DATABASE_KINDS) {
       expect((await phase({ node_id: body.node.id, phase: 'foundation_start' })).body.applied).to.equal(true);
       expect((await phase({ ip: '10.0.0.12', phase: 'network_config', status: 'completed' })).body.applied).to.equal(true);
       const form = await hp.request('POST', '/api/status/phase', {
-        body: `mac=${MAC}&phase=storage_discovery&status=completed&progress=100&token=${hp.tokenFor(MAC)}`,
+        body: `mac=${MAC}&phase=storage_discovery&status=completed&progress=100&token=${await hp.tokenFor(MAC)}`,
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
       });
       expect(form.status).to.equal(200);
@@ -105,7 +105,7 @@ for (const kind of DATABASE_KINDS) {
         const missing = await hp.request('POST', '/api/nodes/register', { body: { mac: MAC } });
         expect(missing.status).to.equal(401);
         expect(missing.body.error).to.equal('unauthorized');
-        const otherNodes = await register({ mac: MAC }, hp.tokenFor('52:54:00:aa:00:99'));
+        const otherNodes = await register({ mac: MAC }, await hp.tokenFor('52:54:00:aa:00:99'));
         expect(otherNodes.status).to.equal(401);
         expect((await hp.request('GET', '/api/nodes', { admin: true })).body.nodes).to.have.length(0);
         await register({ mac: MAC });
@@ -135,7 +135,7 @@ for (const kind of DATABASE_KINDS) {
         const edited = await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { hostname: 'pve-one', netboot_enabled: false, cluster: null } });
         expect(edited.body).to.include({ hostname: 'pve-one', netboot_enabled: false, cluster: null });
         const token = await hp.request('GET', `/api/nodes/${MAC}/token`, { admin: true });
-        expect(token.body.token).to.equal(hp.tokenFor(MAC));
+        expect(token.body.token).to.equal(await hp.tokenFor(MAC));
         expect((await hp.request('DELETE', `/api/nodes/${MAC}`, { admin: true })).status).to.equal(204);
         expect((await hp.request('GET', `/api/nodes/${MAC}`, { admin: true })).status).to.equal(404);
       });
@@ -158,7 +158,7 @@ for (const kind of DATABASE_KINDS) {
       ];
       for (const [name, body, status, detail] of badRegister) {
         it(`register: ${name}`, async () => {
-          const response = await hp.request('POST', '/api/nodes/register', { body, headers: { 'x-homeport-token': hp.tokenFor(MAC) } });
+          const response = await hp.request('POST', '/api/nodes/register', { body, headers: { 'x-homeport-token': await hp.tokenFor(MAC) } });
           expect(response.status).to.equal(status);
           expect(response.body.error).to.equal('invalid_request');
           expect(response.body.detail).to.match(detail);
@@ -178,7 +178,7 @@ for (const kind of DATABASE_KINDS) {
       for (const [name, body, status, detail] of badPhase) {
         it(`phase: ${name}`, async () => {
           await register({ mac: MAC });
-          const response = await hp.request('POST', '/api/status/phase', { body: { ...body, token: hp.tokenFor(typeof body.mac === 'string' ? body.mac : MAC) } });
+          const response = await hp.request('POST', '/api/status/phase', { body: { ...body, token: await hp.tokenFor(typeof body.mac === 'string' ? body.mac : MAC) } });
           expect(response.status).to.equal(status);
           expect(response.body.detail).to.match(detail);
           expect((await hp.request('GET', `/api/status/history/${MAC}`)).body.total, 'no history row written').to.equal(1);

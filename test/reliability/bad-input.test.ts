@@ -68,7 +68,7 @@ describe('bad input: a clear error and nothing written', function () {
     const before = await snapshot(hp);
     const big = 'x'.repeat(100 * 1024);
     const cases = [
-      hp.request('POST', '/api/nodes/register', { body: { mac: '52:54:00:bd:00:02', hostname: big }, headers: { 'x-homeport-token': hp.tokenFor('52:54:00:bd:00:02') } }),
+      hp.request('POST', '/api/nodes/register', { body: { mac: '52:54:00:bd:00:02', hostname: big }, headers: { 'x-homeport-token': await hp.tokenFor('52:54:00:bd:00:02') } }),
       hp.request('POST', '/api/status/phase', { body: `mac=${MAC}&phase=installation&message=${big}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
       hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { labels: { rack: big } } }),
     ];
@@ -82,14 +82,14 @@ describe('bad input: a clear error and nothing written', function () {
   it('JSON nested 10,000 deep and fields of the wrong type get 400 naming the field', async () => {
     const before = await snapshot(hp);
     const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
-    const token = { 'x-homeport-token': hp.tokenFor(MAC) };
+    const token = { 'x-homeport-token': await hp.tokenFor(MAC) };
     const cases: [string, string, { body: unknown; admin?: boolean; headers?: Record<string, string> }, RegExp][] = [
       ['POST', '/api/nodes/register', { body: deep, headers: token }, /^body: must be a JSON object/],
       ['POST', '/api/nodes/register', { body: `{"mac": ${deep}}`, headers: token }, /^mac: must be a string/],
-      ['POST', '/api/status/phase', { body: `{"mac": "${MAC}", "phase": "installation", "message": ${deep}, "token": "${hp.tokenFor(MAC)}"}` }, /^message: must be a string/],
+      ['POST', '/api/status/phase', { body: `{"mac": "${MAC}", "phase": "installation", "message": ${deep}, "token": "${await hp.tokenFor(MAC)}"}` }, /^message: must be a string/],
       ['POST', '/api/nodes/register', { body: { mac: { $gt: '' } }, headers: token }, /^mac: must be a string/],
-      ['POST', '/api/status/phase', { body: { mac: MAC, phase: ['installation'], token: hp.tokenFor(MAC) } }, /^phase: must be a string/],
-      ['POST', '/api/status/phase', { body: { mac: MAC, phase: 'installation', progress: '50%', token: hp.tokenFor(MAC) } }, /^progress: must be an integer/],
+      ['POST', '/api/status/phase', { body: { mac: MAC, phase: ['installation'], token: await hp.tokenFor(MAC) } }, /^phase: must be a string/],
+      ['POST', '/api/status/phase', { body: { mac: MAC, phase: 'installation', progress: '50%', token: await hp.tokenFor(MAC) } }, /^progress: must be an integer/],
       ['PATCH', `/api/nodes/${MAC}`, { admin: true, body: { netboot_enabled: 'yes' } }, /^netboot_enabled: /],
       ['PATCH', `/api/nodes/${MAC}`, { admin: true, body: { labels: ['rack', 'r2'] } }, /^labels: /],
       ['POST', '/api/reprovision', { admin: true, body: { nodes: MAC } }, /^nodes: /],
@@ -136,7 +136,7 @@ describe('bad input: a clear error and nothing written', function () {
   it('a client sending its body one byte at a time is cut off at the request timeout, and nothing is written', async () => {
     const before = await snapshot(hp);
     const port = Number(new URL(hp.baseUrl).port);
-    const body = JSON.stringify({ mac: MAC, phase: 'installation', token: hp.tokenFor(MAC), message: 'y'.repeat(100) });
+    const body = JSON.stringify({ mac: MAC, phase: 'installation', token: await hp.tokenFor(MAC), message: 'y'.repeat(100) });
     const head = `POST /api/status/phase HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
     const result = await trickle(port, [head, ...body], 100);
     expect(result.chunksSent, 'cut off before the body was complete').to.be.below(body.length + 1);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadMac, nodePoster, registerLoadNodes, runPhaseLoad, type LoadReport } from '../../scripts/bench/phase-load';
+import { addLoadNodes, loadMac, nodePoster, registerLoadNodes, runPhaseLoad, type LoadReport } from '../../scripts/bench/phase-load';
 import { openDatabase } from '../../server/store/db';
 import { startServerProcess, type ServerProcess } from '../helpers/cli';
 import { DATABASE_KINDS } from '../helpers/databases';
@@ -55,8 +55,9 @@ for (const kind of DATABASE_KINDS) {
         if (kind === 'postgres') env.DATABASE_URL = await createTestDatabase();
         const first = await startServerProcess(env);
         servers.push(first);
-        const secret = fs.readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
-        const poster = nodePoster(first.baseUrl, secret);
+        const adminToken = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+        const tokens = await addLoadNodes(first.baseUrl, adminToken, NODES);
+        const poster = nodePoster(first.baseUrl, tokens);
         const sent = new Map<string, Sent>();
         const killAfterAcks = KILL_AFTER_ACKS[0] + Math.floor(Math.random() * (KILL_AFTER_ACKS[1] - KILL_AFTER_ACKS[0]));
         let acks = 0;
@@ -89,7 +90,7 @@ for (const kind of DATABASE_KINDS) {
         // Restart on the same data: recovery, then a report still goes through.
         const second = await startServerProcess(env);
         servers.push(second);
-        const after = nodePoster(second.baseUrl, secret);
+        const after = nodePoster(second.baseUrl, tokens);
         try {
           expect((await after.post('/api/status/phase', loadMac(0), { mac: loadMac(0), phase: 'failed', status: 'failed', message: `crash${point} after restart` })).ok).to.equal(true);
         } finally {

@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { nodeToken } from '../../server/auth/tokens';
 import { startServerProcess, type ServerProcess } from '../helpers/cli';
 import { DATABASE_KINDS } from '../helpers/databases';
 import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
 import { createTestDatabase } from '../helpers/postgres';
+import { adminFields, roundTokenFor } from '../helpers/round-token';
 import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
 import { sshEnv } from '../helpers/ssh-fixture';
 import { startTestSshd, type TestSshd } from '../helpers/sshd';
@@ -104,13 +104,13 @@ for (const kind of DATABASE_KINDS) {
       fs.mkdirSync(dataA);
       const a = await startServerProcess(env(dataA));
       servers.push(a);
-      const secret = fs.readFileSync(path.join(dataA, 'secret'), 'utf8').trim();
       const admin = (dataDir: string) => ({ authorization: `Bearer ${fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim()}` });
 
-      for (const node of NODES) await runClient(a.baseUrl, nodeToken(secret, node.mac), node, 'homeport-register', []);
+      const adminA = fs.readFileSync(path.join(dataA, 'admin.token'), 'utf8').trim();
+      for (const node of NODES) await runClient(a.baseUrl, await roundTokenFor(a.baseUrl, adminA, node.mac, adminFields(node)), node, 'homeport-register', []);
       const started = await fetch(`${a.baseUrl}/api/reprovision`, { method: 'POST', headers: { ...admin(dataA), 'content-type': 'application/json' }, body: JSON.stringify({ all: true }) });
       expect(started.status, await started.text()).to.equal(202);
-      for (const node of NODES) await simulateInstall(a.baseUrl, nodeToken(secret, node.mac), node);
+      for (const node of NODES) await simulateInstall(a.baseUrl, await roundTokenFor(a.baseUrl, adminA, node.mac), node);
 
       // The watcher (tick every second) finds the nodes ready, queues the formation; the job creates on pve1, then waits in pve2's add.
       const waiting = path.join(dir, 'waiting', '127.0.0.3');

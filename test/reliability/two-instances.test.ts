@@ -139,9 +139,9 @@ describe('two instances on one PostgreSQL: phase reports sent to both give one s
   });
 
   it(`${NODES} nodes, reports alternating between the instances: identical summaries with the counts sent`, async () => {
-    expect(a.tokenFor(loadMac(0))).to.equal(b.tokenFor(loadMac(0)));
+    expect(await a.tokenFor(loadMac(0))).to.equal(await b.tokenFor(loadMac(0)));
     const instances = [a, b];
-    const post = (i: number, k: number, urlPath: string, body: object) => instances[(i + k) % 2]!.request('POST', urlPath, { body, headers: { 'x-homeport-token': a.tokenFor(loadMac(i)) } });
+    const post = async (i: number, k: number, urlPath: string, body: object) => instances[(i + k) % 2]!.request('POST', urlPath, { body, headers: { 'x-homeport-token': await a.tokenFor(loadMac(i)) } });
     for (let i = 0; i < NODES; i++) expect((await post(i, 0, '/api/nodes/register', { mac: loadMac(i), hostname: `node${i}` })).status).to.be.oneOf([200, 201]);
     // Node i stops after its (i % LOAD_REPORTS.length)-th report, so the phases spread over the catalogue.
     const expected: Record<string, number> = {};

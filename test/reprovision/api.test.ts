@@ -25,7 +25,7 @@ describe('reprovision API', function () {
     const one = await addNode({ ...PVE1, netboot_enabled: false });
     await addNode(PVE2);
     const third = await addNode({ mac: '52:54:00:ab:00:03', hostname: 'pve3', ip: '127.0.0.4' });
-    await hp.request('POST', '/api/status/phase', { body: { mac: PVE1.mac, phase: 'deployed', status: 'completed', token: hp.tokenFor(PVE1.mac) } });
+    await hp.request('POST', '/api/status/phase', { body: { mac: PVE1.mac, phase: 'deployed', status: 'completed', token: await hp.tokenFor(PVE1.mac) } });
 
     const response = await reprovision({ nodes: ['pve1', PVE2.mac.toUpperCase().replace(/:/g, '-')], timeout_min: 30 });
     expect(response.status, response.text).to.equal(202);

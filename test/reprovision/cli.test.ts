@@ -39,7 +39,7 @@ describe('homeport reprovision --wait against a running server', function () {
       await new Promise((r) => setTimeout(r, 50));
     }
     await waitForOutput(cli, /pve1: pending \(0%\), reprovision in_progress/);
-    await Promise.all(NODES.map((node) => simulateInstall(server.baseUrl, tokenOf(node.mac), node)));
+    await Promise.all(NODES.map(async (node) => simulateInstall(server.baseUrl, await tokenOf(node.mac), node)));
     const result = await cli.done;
     expect(result.status, result.stderr + result.stdout).to.equal(0);
     const lines = result.stdout.trim().split('\n');
@@ -81,7 +81,7 @@ describe('homeport reprovision --wait against a running server', function () {
       if (i > 600) throw new Error('no reboot');
       await new Promise((r) => setTimeout(r, 50));
     }
-    await runClient(server.baseUrl, tokenOf(NODES[1]!.mac), NODES[1]!, 'homeport-phase', ['installation', 'failed', 'disk not found']);
+    await runClient(server.baseUrl, await tokenOf(NODES[1]!.mac), NODES[1]!, 'homeport-phase', ['installation', 'failed', 'disk not found']);
     const failed = await failing;
     expect(failed.code, failed.stderr).to.equal(5);
     expect(failed.stdout.trim().split('\n').at(-1)).to.equal('failed: pve2 error');

@@ -10,6 +10,7 @@ import { decideNode } from '../../server/watcher/decide';
 const base: Node = {
   id: 1, mac: '52:54:00:00:00:01', hostname: 'pve1', ip: '10.0.0.1', uuid: null, arch: null, type: null, profile: null, cluster: 'lab', labels: {}, status: 'registered',
   deploymentStatus: 'pending', deploymentPhaseStatus: null, progress: null, reprovisionStatus: null, netbootEnabled: false, registeredAt: 0, lastUpdate: 0, phaseStartedAt: null, reprovisionStarted: null, reprovisionTimeoutMin: null,
+  roundNonce: null, roundOpenedAt: null, roundClosesAt: null, roundBoundIp: null, observedIp: null, reportedIp: null,
 };
 const node = (over: Partial<Node>): Node => ({ ...base, ...over });
 

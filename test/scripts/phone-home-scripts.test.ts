@@ -54,14 +54,14 @@ describe('phone-home shell clients (scripts/)', function () {
   for (const variant of variants) {
     describe(variant.name, () => {
       const mac = (n: number) => `52:54:00:bb:${variant.name.length.toString(16).padStart(2, '0')}:${n.toString(16).padStart(2, '0')}`;
-      const env = (m: string, extra: Record<string, string> = {}) => ({ ...variant.env(), HOMEPORT_URL: hp.baseUrl, HOMEPORT_MAC: m, HOMEPORT_TOKEN: hp.tokenFor(m), HOMEPORT_RETRY_DELAY: '0.2', ...extra });
+      const env = async (m: string, extra: Record<string, string> = {}) => ({ ...variant.env(), HOMEPORT_URL: hp.baseUrl, HOMEPORT_MAC: m, HOMEPORT_TOKEN: await hp.tokenFor(m), HOMEPORT_RETRY_DELAY: '0.2', ...extra });
 
       it('registers, reports a phase sequence ending in deployed, and the server has it all', async () => {
         const m = mac(1);
-        const registered = await runScript(variant.shell, 'homeport-register', [], env(m, { HOMEPORT_HOSTNAME: 'pve1', HOMEPORT_IP: '10.9.0.11', HOMEPORT_CLUSTER: 'lab', HOMEPORT_TYPE: 'proxmox' }));
+        const registered = await runScript(variant.shell, 'homeport-register', [], await env(m, { HOMEPORT_HOSTNAME: 'pve1', HOMEPORT_IP: '10.9.0.11', HOMEPORT_CLUSTER: 'lab', HOMEPORT_TYPE: 'proxmox' }));
         expect(registered.code, registered.stderr).to.equal(0);
         for (const [phase, status, message] of [['installation', 'in_progress', 'copying "base" files\\ to /dev/sda'], ['installation', 'completed', ''], ['post_install', 'completed', 'ok'], ['deployed', 'completed', 'done']]) {
-          const result = await runScript(variant.shell, 'homeport-phase', [phase!, status!, message!], env(m));
+          const result = await runScript(variant.shell, 'homeport-phase', [phase!, status!, message!], await env(m));
           expect(result.code, result.stderr).to.equal(0);
         }
         const node = await hp.request('GET', `/api/status/nodes/${m}`);
@@ -73,18 +73,18 @@ describe('phone-home shell clients (scripts/)', function () {
 
       it('register --complete marks the install complete (seed 000 post-install)', async () => {
         const m = mac(2);
-        const result = await runScript(variant.shell, 'homeport-register', ['--complete'], env(m, { HOMEPORT_HOSTNAME: 'pve2' }));
+        const result = await runScript(variant.shell, 'homeport-register', ['--complete'], await env(m, { HOMEPORT_HOSTNAME: 'pve2' }));
         expect(result.code, result.stderr).to.equal(0);
         expect((await hp.request('GET', `/api/status/nodes/${m}`)).body).to.include({ status: 'post-install-complete', deployment_status: 'deployed' });
       });
 
       it('exits 2 with the server\'s message when refused (wrong token, unknown phase)', async () => {
         const m = mac(3);
-        const wrongToken = await runScript(variant.shell, 'homeport-register', [], env(m, { HOMEPORT_TOKEN: 'wrong' }));
+        const wrongToken = await runScript(variant.shell, 'homeport-register', [], await env(m, { HOMEPORT_TOKEN: 'wrong' }));
         expect(wrongToken.code).to.equal(2);
         expect(wrongToken.stderr).to.match(/refused \/api\/nodes\/register \(HTTP 401\)/);
-        await runScript(variant.shell, 'homeport-register', [], env(m));
-        const unknown = await runScript(variant.shell, 'homeport-phase', ['teleporting'], env(m));
+        await runScript(variant.shell, 'homeport-register', [], await env(m));
+        const unknown = await runScript(variant.shell, 'homeport-phase', ['teleporting'], await env(m));
         expect(unknown.code).to.equal(2);
         expect(unknown.stderr).to.match(/HTTP 400/);
       });
@@ -92,7 +92,7 @@ describe('phone-home shell clients (scripts/)', function () {
       it('retries with backoff while the server is unreachable, then exits 3', async () => {
         const port = await freePort();
         const started = Date.now();
-        const result = await runScript(variant.shell, 'homeport-phase', ['installation'], env(mac(4), { HOMEPORT_URL: `http://127.0.0.1:${port}`, HOMEPORT_RETRIES: '3' }));
+        const result = await runScript(variant.shell, 'homeport-phase', ['installation'], await env(mac(4), { HOMEPORT_URL: `http://127.0.0.1:${port}`, HOMEPORT_RETRIES: '3' }));
         expect(result.code).to.equal(3);
         expect(result.stderr).to.match(/retry 1\/2 in 0\.2s/).and.match(/retry 2\/2 in 0\.4s/).and.match(/after 3 attempts/);
         expect(Date.now() - started).to.be.greaterThan(550);
@@ -128,7 +128,7 @@ describe('Proxmox post-install example (scripts/examples)', function () {
   it('reports post_install and registers the node post-install-complete', async () => {
     const hp = await startTestHomeport();
     try {
-      const env = { HOMEPORT_URL: hp.baseUrl, HOMEPORT_MAC: MAC, HOMEPORT_TOKEN: hp.tokenFor(MAC), HOMEPORT_HOSTNAME: 'pve9' };
+      const env = { HOMEPORT_URL: hp.baseUrl, HOMEPORT_MAC: MAC, HOMEPORT_TOKEN: await hp.tokenFor(MAC), HOMEPORT_HOSTNAME: 'pve9' };
       const result = await runScript(['/bin/sh'], 'examples/proxmox-post-install.sh', [], env);
       expect(result.code, result.stderr).to.equal(0);
       const node = await hp.request('GET', `/api/status/nodes/${MAC}`);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import crypto from 'node:crypto';
-import { nodeToken } from '../../server/auth/tokens';
+import { roundToken } from '../../server/auth/rounds';
 import { LruMap } from '../../server/util/lru';
 
 describe('LruMap', () => {
@@ -27,17 +27,19 @@ describe('LruMap', () => {
   }
 });
 
-describe('nodeToken (cached)', () => {
-  const uncached = (secret: string, mac: string) => crypto.createHmac('sha256', secret).update(`node:${mac}`).digest('base64url').slice(0, 32);
+describe('roundToken (cached)', () => {
+  const uncached = (secret: string, mac: string, nonce: string) => crypto.createHmac('sha256', secret).update(`round:${mac}:${nonce}`).digest('base64url').slice(0, 32);
 
-  it('equals the HMAC for every secret and MAC, also when asked again and after another secret', () => {
+  it('equals the HMAC for every secret, MAC and round nonce, also when asked again and after another secret', () => {
     const cases = [
-      ['secret-one', '52:54:00:00:00:01'],
-      ['secret-two', '52:54:00:00:00:01'],
-      ['secret-one', '52:54:00:00:00:02'],
-      ['secret-one', '52:54:00:00:00:01'],
+      ['secret-one', '52:54:00:00:00:01', 'nonce-a'],
+      ['secret-two', '52:54:00:00:00:01', 'nonce-a'],
+      ['secret-one', '52:54:00:00:00:02', 'nonce-a'],
+      ['secret-one', '52:54:00:00:00:01', 'nonce-b'],
+      ['secret-one', '52:54:00:00:00:01', 'nonce-a'],
     ] as const;
-    for (const [secret, mac] of cases) expect(nodeToken(secret, mac), `${secret} ${mac}`).to.equal(uncached(secret, mac));
-    expect(nodeToken('secret-one', '52:54:00:00:00:01')).to.not.equal(nodeToken('secret-two', '52:54:00:00:00:01'));
+    for (const [secret, mac, nonce] of cases) expect(roundToken(secret, mac, nonce), `${secret} ${mac} ${nonce}`).to.equal(uncached(secret, mac, nonce));
+    expect(roundToken('secret-one', '52:54:00:00:00:01', 'nonce-a')).to.not.equal(roundToken('secret-two', '52:54:00:00:00:01', 'nonce-a'));
+    expect(roundToken('secret-one', '52:54:00:00:00:01', 'nonce-a'), 'a new round, a new token').to.not.equal(roundToken('secret-one', '52:54:00:00:00:01', 'nonce-b'));
   });
 });

@@ -53,7 +53,7 @@ for (const kind of DATABASE_KINDS) {
     const formJobs = async () => (await a.homeport.db.knex('jobs').where({ type: 'form_cluster' }).orderBy('id')) as { status: string; error: string | null; dedupe_key: string }[];
 
     async function registerAndReprovision(): Promise<void> {
-      for (const node of NODES) await runClient(a.baseUrl, a.tokenFor(node.mac), node, 'homeport-register', []);
+      for (const node of NODES) await runClient(a.baseUrl, await a.tokenFor(node.mac), node, 'homeport-register', []);
       const started = await a.request('POST', '/api/reprovision', { admin: true, body: { all: true } });
       expect(started.status, started.text).to.equal(202);
       expect(started.body.nodes.map((n: { restart: { ok: boolean } }) => n.restart.ok)).to.deep.equal([true, true, true]);
@@ -62,8 +62,8 @@ for (const kind of DATABASE_KINDS) {
 
     it('forms the cluster exactly once, only after the last node completes, however many watchers tick', async () => {
       await registerAndReprovision();
-      await simulateInstall(a.baseUrl, a.tokenFor(NODES[0]!.mac), NODES[0]!);
-      await simulateInstall(a.baseUrl, a.tokenFor(NODES[1]!.mac), NODES[1]!);
+      await simulateInstall(a.baseUrl, await a.tokenFor(NODES[0]!.mac), NODES[0]!);
+      await simulateInstall(a.baseUrl, await a.tokenFor(NODES[1]!.mac), NODES[1]!);
       const early = await ticksInParallel();
       expect(early.filter((r) => r.leader).length, 'one leader per round of ticks').to.be.at.least(1);
       expect(await statuses()).to.deep.equal(['pve1=completed', 'pve2=completed', 'pve3=in_progress']);
@@ -71,7 +71,7 @@ for (const kind of DATABASE_KINDS) {
       expect(await formJobs()).to.deep.equal([]);
 
       // The last node finishes the way seed 000's post-install script does.
-      await simulateInstall(a.baseUrl, a.tokenFor(NODES[2]!.mac), NODES[2]!, 'register');
+      await simulateInstall(a.baseUrl, await a.tokenFor(NODES[2]!.mac), NODES[2]!, 'register');
       for (let i = 0; i < 3; i++) await ticksInParallel();
       expect(formations()).to.have.length(1);
       const [cluster, nodesJson] = [formations()[0]!.split(' ')[0], JSON.parse(formations()[0]!.slice('lab '.length)) as { hostname: string; ip: string }[]];
@@ -96,7 +96,7 @@ for (const kind of DATABASE_KINDS) {
     it('records a failed formation on the cluster and the job, keeps nodes completed, and forms on retry', async () => {
       await registerAndReprovision();
       fs.writeFileSync(path.join(dir, 'fail'), 'corosync: quorum not reached\n');
-      for (const node of NODES) await simulateInstall(a.baseUrl, a.tokenFor(node.mac), node);
+      for (const node of NODES) await simulateInstall(a.baseUrl, await a.tokenFor(node.mac), node);
       for (let i = 0; i < 2; i++) await ticksInParallel();
       const failed = await a.request('GET', '/api/clusters/lab', { admin: true });
       expect(failed.body).to.include({ state: 'error', last_error: `script: ${formScript} exited 1: corosync: quorum not reached` });

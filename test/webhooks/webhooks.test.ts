@@ -10,7 +10,8 @@ import { startTestHomeport } from '../helpers/homeport';
 const node = (overrides: Partial<Node> = {}): Node => ({
   id: 1, mac: '52:54:00:77:00:01', hostname: 'pve1', ip: null, uuid: null, arch: null, type: null, profile: null, cluster: 'lab', labels: {},
   status: 'registered', deploymentStatus: 'installation', deploymentPhaseStatus: 'in_progress', progress: null, reprovisionStatus: 'in_progress',
-  netbootEnabled: true, registeredAt: 0, lastUpdate: 1000, phaseStartedAt: null, reprovisionStarted: null, reprovisionTimeoutMin: null, ...overrides,
+  netbootEnabled: true, registeredAt: 0, lastUpdate: 1000, phaseStartedAt: null, reprovisionStarted: null, reprovisionTimeoutMin: null,
+  roundNonce: null, roundOpenedAt: null, roundClosesAt: null, roundBoundIp: null, observedIp: null, reportedIp: null, ...overrides,
 });
 const cluster = (state: ClusterRow['state'], lastError: string | null = null): ClusterRow => ({ id: 1, name: 'lab', driver: 'script', state, expectedNodes: 3, lastError, formedAt: null, createdAt: 0, updatedAt: 2000 });
 
@@ -59,8 +60,8 @@ describe('webhook delivery over real HTTP', function () {
     const hp = await startTestHomeport({ env: { HOMEPORT_WEBHOOKS: JSON.stringify([{ url, secret, events: ['phase'] }]), HOMEPORT_WATCHER__ENABLED: 'false' } });
     try {
       const mac = '52:54:00:77:00:02';
-      await hp.request('POST', '/api/nodes/register', { body: { mac, hostname: 'pve2' }, headers: { 'x-homeport-token': hp.tokenFor(mac) } });
-      const report = await hp.request('POST', '/api/status/phase', { body: { mac, phase: 'installation', status: 'completed', message: 'done', token: hp.tokenFor(mac) } });
+      await hp.request('POST', '/api/nodes/register', { body: { mac, hostname: 'pve2' }, headers: { 'x-homeport-token': await hp.tokenFor(mac) } });
+      const report = await hp.request('POST', '/api/status/phase', { body: { mac, phase: 'installation', status: 'completed', message: 'done', token: await hp.tokenFor(mac) } });
       expect(report.status).to.equal(200);
       for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
       expect(received, 'one failed attempt, one retry').to.have.length(2);
