@@ -52,7 +52,11 @@ function phoneHomeRouter({ service, log }: NodeRoutesOptions): ApiRouter {
       auth: 'node',
       body: registerBody,
       acceptsForm: true,
-      responses: { 200: { description: 'the node existed and was updated', schema: registeredJson }, 201: { description: 'the node was created', schema: registeredJson } },
+      responses: {
+        200: { description: 'the node existed and was updated', schema: registeredJson },
+        201: { description: 'the node was created (auth.openPhoneHome only)', schema: registeredJson },
+        404: 'no such node: an admin adds it, or it boots under boot.unknown: discover',
+      },
     },
     async (ctx, { body }) => {
       try {
@@ -72,11 +76,11 @@ function phoneHomeRouter({ service, log }: NodeRoutesOptions): ApiRouter {
       path: '/api/status/phase',
       tag: 'phone-home',
       summary: 'Report a deployment phase',
-      description: 'The node is named by mac, node_id or ip. A report that would move a node backwards is recorded with applied: false (the report rule).',
       auth: 'node',
       body: phaseBody,
       acceptsForm: true,
       responses: { 200: { description: 'recorded', schema: phaseReportJson }, 404: 'no such node; register it first' },
+      description: 'The node is named by mac, node_id or ip. The call needs the token of the node\'s open install round, from the address the round is bound to (401 otherwise). A report that would move a node backwards is recorded with applied: false (the report rule).',
     },
     async (ctx, { body }) => {
       if (!service.catalogue.ordered.includes(body.phase) && !service.catalogue.failure.includes(body.phase)) {

@@ -1,3 +1,4 @@
+import { openRound } from '../../server/auth/rounds';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -21,7 +22,7 @@ export async function bootScript(hp: TestHomeport, mac: string, query = 'uuid=&a
 
 /** A node row written straight to the database, past the API's input validation. */
 export async function insertNodeDirectly(hp: TestHomeport, mac: string, fields: NodeChanges): Promise<void> {
-  await hp.homeport.nodes.nodes.insert(mac, fields, Date.now());
+  await hp.homeport.nodes.nodes.insert(mac, { ...openRound(Date.now()), ...fields }, Date.now());
 }
 
 export async function phases(hp: TestHomeport, mac: string): Promise<{ phase: string; status: string; source: string; message: string | null }[]> {

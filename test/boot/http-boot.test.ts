@@ -91,14 +91,16 @@ describe('HTTP boot: policies, selectors and errors (SQLite)', function () {
   let hp: TestHomeport;
   afterEach(async () => hp?.stop());
 
-  it('unknown: default boots the default profile without registering, configs included', async () => {
+  it('unknown: default boots the default profile; the machine is registered so that its install has a round, configs included', async () => {
     hp = await startTestHomeport({ env: { HOMEPORT_BOOT__UNKNOWN: 'default', HOMEPORT_BOOT__DEFAULTPROFILE: 'linux-initramfs' } });
     const script = await bootScript(hp, MAC);
     expect(script.kind).to.equal('install');
     expect(script.text).to.contain(`homeport.mac=${MAC} homeport.token=${await hp.tokenFor(MAC)}`);
     const install = await fetch(`${hp.baseUrl}/config/${MAC}/install`);
     expect(install.status).to.equal(200);
-    expect((await hp.request('GET', '/api/nodes', { admin: true })).body.nodes).to.have.length(0);
+    const nodes = (await hp.request('GET', '/api/nodes', { admin: true })).body.nodes;
+    expect(nodes).to.have.length(1);
+    expect(nodes[0]).to.include({ mac: MAC, status: 'discovered', address: '127.0.0.1' });
   });
 
   it('unknown: deny sends the machine to its next boot device and registers nothing', async () => {

@@ -15,10 +15,12 @@ for (const kind of DATABASE_KINDS) {
       hp.request('POST', '/api/nodes/register', { body, headers: { 'x-homeport-token': token ?? (await hp.tokenFor(String(body.mac).toLowerCase())) } });
     const phase = async (body: Record<string, unknown>, mac = MAC) => hp.request('POST', '/api/status/phase', { body: { ...body, token: await hp.tokenFor(mac) } });
 
-    it('registers a node idempotently: the same call twice is one node', async () => {
+    it('registers a node idempotently: the same call twice is one node; its reported ip is stored, not used', async () => {
       const first = await register({ mac: MAC, hostname: 'pve1', ip: '10.0.0.11', type: 'proxmox', cluster: 'lab' });
-      expect(first.status).to.equal(201);
-      expect(first.body.node).to.include({ mac: MAC, hostname: 'pve1', ip: '10.0.0.11', type: 'proxmox', cluster: 'lab', status: 'registered', netboot_enabled: true });
+      expect(first.status, 'an admin added the node (tokenFor): register updates it').to.equal(200);
+      expect(first.body.node).to.include({ mac: MAC, hostname: 'pve1', ip: null, reported_ip: '10.0.0.11', address: '127.0.0.1', type: 'proxmox', cluster: 'lab', status: 'registered', netboot_enabled: true });
+      expect(first.body.node.address_warning).to.equal('the installer reported 10.0.0.11; homeport uses 127.0.0.1');
+      expect(first.body.node.install_round).to.include({ open: true, bound_ip: '127.0.0.1', closes_at: null });
       const second = await register({ mac: MAC.toUpperCase().replace(/:/g, '-'), hostname: 'pve1', ip: '10.0.0.11' }, await hp.tokenFor(MAC));
       expect(second.status).to.equal(200);
       expect(second.body.node.id).to.equal(first.body.node.id);
@@ -37,7 +39,7 @@ for (const kind of DATABASE_KINDS) {
         expect(status.status, ref).to.equal(200);
         expect(status.body).to.include({ id, deployment_status: 'installation', phase_status: 'in_progress', phase_progress: 40 });
       }
-      const byIp = await hp.request('GET', '/api/status/deployment/10.0.0.11');
+      const byIp = await hp.request('GET', '/api/status/deployment/127.0.0.1');
       expect(byIp.body).to.include({ id, deployment_status: 'installation' });
       expect(byIp.body.last_event).to.include({ phase: 'installation', message: 'unpacking' });
       const history = await hp.request('GET', `/api/status/history/${id}`);
@@ -48,7 +50,7 @@ for (const kind of DATABASE_KINDS) {
     it('accepts node_id or ip instead of mac, and form bodies from shell clients', async () => {
       const { body } = await register({ mac: MAC, ip: '10.0.0.12' });
       expect((await phase({ node_id: body.node.id, phase: 'foundation_start' })).body.applied).to.equal(true);
-      expect((await phase({ ip: '10.0.0.12', phase: 'network_config', status: 'completed' })).body.applied).to.equal(true);
+      expect((await phase({ ip: '127.0.0.1', phase: 'network_config', status: 'completed' })).body.applied, 'by the address homeport saw').to.equal(true);
       const form = await hp.request('POST', '/api/status/phase', {
         body: `mac=${MAC}&phase=storage_discovery&status=completed&progress=100&token=${await hp.tokenFor(MAC)}`,
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -102,12 +104,16 @@ for (const kind of DATABASE_KINDS) {
 
     describe('authentication', () => {
       it('refuses a phone-home call without or with a wrong node token (401) and changes nothing', async () => {
-        const missing = await hp.request('POST', '/api/nodes/register', { body: { mac: MAC } });
+        const unknown = await hp.request('POST', '/api/nodes/register', { body: { mac: MAC } });
+        expect(unknown.status, 'a MAC homeport does not know cannot register itself').to.equal(404);
+        await hp.tokenFor(MAC);
+        const missing = await hp.request('POST', '/api/nodes/register', { body: { mac: MAC, hostname: 'evil' } });
         expect(missing.status).to.equal(401);
         expect(missing.body.error).to.equal('unauthorized');
-        const otherNodes = await register({ mac: MAC }, await hp.tokenFor('52:54:00:aa:00:99'));
+        const otherNodes = await register({ mac: MAC, hostname: 'evil' }, await hp.tokenFor('52:54:00:aa:00:99'));
         expect(otherNodes.status).to.equal(401);
-        expect((await hp.request('GET', '/api/nodes', { admin: true })).body.nodes).to.have.length(0);
+        expect((await hp.request('GET', `/api/nodes/${MAC}`, { admin: true })).body).to.include({ hostname: null, address: null });
+        expect((await hp.request('GET', `/api/status/history/${MAC}`)).body.total).to.equal(0);
         await register({ mac: MAC });
         const wrongPhase = await hp.request('POST', '/api/status/phase', { body: { mac: MAC, phase: 'installation', token: 'x'.repeat(32) } });
         expect(wrongPhase.status).to.equal(401);
@@ -162,7 +168,9 @@ for (const kind of DATABASE_KINDS) {
           expect(response.status).to.equal(status);
           expect(response.body.error).to.equal('invalid_request');
           expect(response.body.detail).to.match(detail);
-          expect((await hp.request('GET', '/api/nodes', { admin: true })).body.nodes).to.have.length(0);
+          const nodes = (await hp.request('GET', '/api/nodes', { admin: true })).body.nodes;
+          expect(nodes, 'only the node the admin added').to.have.length(1);
+          expect(nodes[0]).to.include({ hostname: null, reported_ip: null, cluster: null });
         });
       }
 
@@ -178,7 +186,7 @@ for (const kind of DATABASE_KINDS) {
       for (const [name, body, status, detail] of badPhase) {
         it(`phase: ${name}`, async () => {
           await register({ mac: MAC });
-          const response = await hp.request('POST', '/api/status/phase', { body: { ...body, token: await hp.tokenFor(typeof body.mac === 'string' ? body.mac : MAC) } });
+          const response = await hp.request('POST', '/api/status/phase', { body: { ...body, token: await hp.tokenFor(MAC) } });
           expect(response.status).to.equal(status);
           expect(response.body.detail).to.match(detail);
           expect((await hp.request('GET', `/api/status/history/${MAC}`)).body.total, 'no history row written').to.equal(1);

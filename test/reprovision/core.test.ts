@@ -22,9 +22,12 @@ describe('reprovision core (pure)', () => {
   });
 
   it('starts a round: in_progress, netboot on, phases reset, a stale post-install-complete cleared', () => {
-    expect(reprovisionChanges(node({ status: 'post-install-complete' }), 5000, 45)).to.deep.equal({
+    const changes = reprovisionChanges(node({ status: 'post-install-complete', roundNonce: 'old-round', roundBoundIp: '10.0.0.1', roundClosesAt: 4000 }), 5000, 45);
+    expect(changes).to.deep.equal({
       reprovisionStatus: 'in_progress', reprovisionStarted: 5000, reprovisionTimeoutMin: 45, netbootEnabled: true, deploymentStatus: 'pending', deploymentPhaseStatus: null, progress: null, phaseStartedAt: 5000, status: 'registered',
+      roundNonce: changes.roundNonce, roundOpenedAt: 5000, roundClosesAt: null, roundBoundIp: null,
     });
+    expect(changes.roundNonce, 'a new install round: a fresh nonce').to.match(/^[A-Za-z0-9_-]{24}$/).and.not.equal('old-round');
     expect(reprovisionChanges(node({ status: 'discovered' }), 5000, 45)).not.to.have.property('status');
   });
 
