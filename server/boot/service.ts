@@ -73,19 +73,20 @@ export class BootService {
   async scriptFor(mac: string, facts: IpxeFacts, baseUrl: string, sourceIp: string): Promise<Served> {
     let node = await this.options.nodes.nodes.byMac(mac);
     const machine: MachineFacts = { mac, ...facts, cluster: null, labels: {}, profile: null };
-    let decision = decideBoot(this.options.policy, node, machine);
+    // Stored facts win; what this request says only fills gaps, and is
+    // written only for the machine its round admits (a GET from a stranger
+    // changes nothing).
+    let decision = decideBoot(this.options.policy, node && withFacts(node, facts), machine);
     if (decision.kind === 'discover' || (!node && decision.kind === 'install')) {
       // An unknown machine under `default` is registered too: its install
       // needs a round of its own like any other.
       node = await this.discover(mac, facts);
       decision = decideBoot(this.options.policy, node, node);
-    } else if (node) {
-      node = await this.rememberFacts(node, facts);
     }
     if (decision.kind === 'install' && node) {
       const admitted = await this.options.nodes.admitToRound(node, sourceIp);
       if (!admitted.ok) return this.refuse(node.mac, admitted.reason, sourceIp);
-      node = (await this.options.nodes.nodes.byMac(mac)) ?? node;
+      node = await this.rememberFacts((await this.options.nodes.nodes.byMac(mac)) ?? node, facts);
     }
     return { kind: decision.kind, body: await this.scriptForDecision(decision, node, machine, baseUrl, sourceIp) };
   }
@@ -197,6 +198,10 @@ export function renderInstallScript(loaded: LoadedProfile, context: TemplateCont
     initrds: loaded.profile.initrds.map(image),
     args: loaded.args.render(context),
   });
+}
+
+function withFacts(node: Node, facts: IpxeFacts): Node {
+  return { ...node, uuid: node.uuid ?? facts.uuid, arch: node.arch ?? facts.arch };
 }
 
 /** Template data for a node row, or for an unknown machine booted under `unknown: default`. */

@@ -1,7 +1,7 @@
-import { openRound } from '../../server/auth/rounds';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { openRound } from '../../server/auth/rounds';
 import type { NodeChanges } from '../../server/store/nodes-repo';
 import type { TestHomeport } from '../helpers/homeport';
 
