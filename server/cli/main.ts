@@ -1,3 +1,4 @@
+import { nodeAddress } from '../nodes/address';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load';
 import { createLogger } from '../log/logger';
@@ -37,7 +38,7 @@ function printJson(value: unknown): void {
 }
 
 function nodeLine(n: Node): string {
-  const cols = [String(n.id), n.mac, n.hostname ?? '-', n.ip ?? '-', n.cluster ?? '-', n.deploymentStatus, n.reprovisionStatus ?? '-', n.netbootEnabled ? 'on' : 'off'];
+  const cols = [String(n.id), n.mac, n.hostname ?? '-', nodeAddress(n) ?? '-', n.cluster ?? '-', n.deploymentStatus, n.reprovisionStatus ?? '-', n.netbootEnabled ? 'on' : 'off'];
   return cols.join('\t');
 }
 

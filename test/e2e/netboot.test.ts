@@ -216,10 +216,13 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
         expect(reported, `${m.name} reported phases in order`).to.deep.equal(PHASES);
         const node = await api('GET', `/api/status/nodes/${m.mac}`);
         expect(node).to.include({ deployment_status: 'deployed', phase_status: 'completed', netboot_enabled: false, hostname: `e2e-${m.name}` });
-        expect(node.ip, `${m.name} registered its DHCP address`).to.match(new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.1[0-5]\\d$`));
+        // The address homeport connects to is the one its round saw the machine use (its DHCP address); what it reported agrees.
+        expect(node.address, `${m.name}'s round is bound to its DHCP address`).to.match(new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.1[0-5]\\d$`));
+        expect(node.install_round.bound_ip).to.equal(node.address);
+        expect(node.reported_ip, `${m.name} reported the same address`).to.equal(node.address);
         if (mode === 'proxy') {
           const leases = fs.readFileSync(path.join(workDir, 'dnsmasq.leases'), 'utf8');
-          expect(leases, `${m.name}'s address came from dnsmasq`).to.contain(node.ip);
+          expect(leases, `${m.name}'s address came from dnsmasq`).to.contain(node.address);
         }
       }
       expect(homeportLog, 'the UEFI firmware fetched its iPXE over TFTP').to.match(/snponly\.efi/);
