@@ -1,3 +1,4 @@
+import { adminFields } from '../helpers/round-token';
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -60,7 +61,7 @@ for (const kind of DATABASE_KINDS) {
     const tickBoth = () => Promise.all([a.homeport.reprovisioning.watcher.tick(), b.homeport.reprovisioning.watcher.tick()]);
 
     async function register(list = NODES): Promise<void> {
-      for (const node of list) await runClient(a.baseUrl, await a.tokenFor(node.mac), node, 'homeport-register', []);
+      for (const node of list) await runClient(a.baseUrl, await a.tokenFor(node.mac, adminFields(node)), node, 'homeport-register', []);
     }
 
     /** A formed cluster to start from (set in the database: forming it for real is what test/watcher covers). */

@@ -65,10 +65,11 @@ describe('bad input: a clear error and nothing written', function () {
   after(async () => hp?.stop());
 
   it('oversized JSON and form bodies get 413, on the phone-home and the admin API', async () => {
+    const token = await hp.tokenFor(MAC);
     const before = await snapshot(hp);
     const big = 'x'.repeat(100 * 1024);
     const cases = [
-      hp.request('POST', '/api/nodes/register', { body: { mac: '52:54:00:bd:00:02', hostname: big }, headers: { 'x-homeport-token': await hp.tokenFor('52:54:00:bd:00:02') } }),
+      hp.request('POST', '/api/nodes/register', { body: { mac: MAC, hostname: big }, headers: { 'x-homeport-token': token } }),
       hp.request('POST', '/api/status/phase', { body: `mac=${MAC}&phase=installation&message=${big}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
       hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { labels: { rack: big } } }),
     ];

@@ -65,7 +65,7 @@ describe('phone-home shell clients (scripts/)', function () {
           expect(result.code, result.stderr).to.equal(0);
         }
         const node = await hp.request('GET', `/api/status/nodes/${m}`);
-        expect(node.body).to.include({ hostname: 'pve1', ip: '10.9.0.11', cluster: 'lab', type: 'proxmox', deployment_status: 'deployed', netboot_enabled: false });
+        expect(node.body).to.include({ hostname: 'pve1', reported_ip: '10.9.0.11', cluster: 'lab', type: 'proxmox', deployment_status: 'deployed', netboot_enabled: false });
         const history = await hp.request('GET', `/api/status/history/${m}`);
         expect(history.body.entries.map((e: { phase: string }) => e.phase)).to.deep.equal(['registered', 'installation', 'installation', 'post_install', 'deployed']);
         expect(history.body.entries[1].message, 'quotes and backslashes arrive intact').to.equal('copying "base" files\\ to /dev/sda');

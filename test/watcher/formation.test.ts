@@ -1,3 +1,4 @@
+import { adminFields } from '../helpers/round-token';
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -53,7 +54,7 @@ for (const kind of DATABASE_KINDS) {
     const formJobs = async () => (await a.homeport.db.knex('jobs').where({ type: 'form_cluster' }).orderBy('id')) as { status: string; error: string | null; dedupe_key: string }[];
 
     async function registerAndReprovision(): Promise<void> {
-      for (const node of NODES) await runClient(a.baseUrl, await a.tokenFor(node.mac), node, 'homeport-register', []);
+      for (const node of NODES) await runClient(a.baseUrl, await a.tokenFor(node.mac, adminFields(node)), node, 'homeport-register', []);
       const started = await a.request('POST', '/api/reprovision', { admin: true, body: { all: true } });
       expect(started.status, started.text).to.equal(202);
       expect(started.body.nodes.map((n: { restart: { ok: boolean } }) => n.restart.ok)).to.deep.equal([true, true, true]);
