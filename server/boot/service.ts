@@ -135,7 +135,8 @@ export class BootService {
     if (!loaded) throw new ConfigNotFound(`node ${mac} has no profile`);
     const template = loaded.configs.get(name);
     if (!template) throw new ConfigNotFound(`profile ${loaded.name} has no config ${name} (it has: ${[...loaded.configs.keys()].join(', ') || 'none'})`);
-    const admitted = await this.options.nodes.admitToRound(node, sourceIp);
+    // Within the grace after `deployed` the round still takes late reports, but the install is over: no config.
+    const admitted = this.options.nodes.isDeployed(node.deploymentStatus, node.deploymentPhaseStatus) ? { ok: false as const, reason: `${mac} is deployed` } : await this.options.nodes.admitToRound(node, sourceIp);
     if (!admitted.ok) {
       this.options.log.warn({ mac, client: sourceIp, config: name, reason: admitted.reason }, 'config refused by the install round');
       throw new ConfigNotFound(`no config ${name} for ${mac} here: ${admitted.reason}`);

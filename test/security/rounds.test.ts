@@ -115,6 +115,18 @@ describe('install rounds: attacks from the boot network', function () {
       expect((await phase(MACHINE, fresh, { phase: 'installation' })).status).to.equal(200);
     });
 
+    it("a deployed node's config is not served, even to its own address within the grace", async () => {
+      const token = await hp.tokenFor(NODE);
+      expect((await config(MACHINE, NODE, 'install')).status).to.equal(200);
+      expect((await phase(MACHINE, token, { phase: 'deployed', status: 'completed' })).status).to.equal(200);
+      const before = await state();
+      const cfg = await config(MACHINE, NODE, 'install');
+      expect(cfg.status).to.equal(404);
+      expect(cfg.text).to.contain(`${NODE} is deployed`).and.not.contain(token);
+      expect(await state(), 'nothing changed').to.equal(before);
+      expect((await phase(MACHINE, token, { phase: 'deployed', status: 'completed', message: 'late report' })).status, 'late reports still land within the grace').to.equal(200);
+    });
+
     it("a stranger's GET of a Proxmox answer during the round renders nothing and leaves netboot on", async () => {
       await hp.request('PATCH', `/api/nodes/${NODE}`, { admin: true, body: { profile: 'proxmox' } });
       await script(MACHINE, NODE); // the machine binds its round
@@ -145,7 +157,7 @@ describe('install rounds: attacks from the boot network', function () {
       expect((await phase(MACHINE, token, { phase: 'failed', status: 'failed' })).status, 'token after deployed').to.equal(401);
       const cfg = await config(MACHINE, NODE, 'install');
       expect(cfg.status).to.equal(404);
-      expect(cfg.text).to.contain('install round is closed').and.not.contain(token);
+      expect(cfg.text).to.contain(`${NODE} is deployed`).and.not.contain(token);
       expect((await script(MACHINE, NODE)).headers['x-homeport-boot'], 'netboot off: local disk').to.equal('local');
       expect((await hp.request('GET', `/api/nodes/${NODE}/token`, { admin: true })).status, 'no open round: no token').to.equal(409);
       // Even with netboot turned back on by hand, without a new round nothing is rendered.
