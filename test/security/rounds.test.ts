@@ -184,5 +184,18 @@ describe('install rounds: attacks from the boot network', function () {
       expect((await phase(MACHINE, token, { phase: 'installation' })).status).to.equal(401);
       expect(await state()).to.equal(before);
     });
+
+    it("with the MAC's lease, only the lease holder's address gets the round (a MAC spoofer elsewhere does not)", async () => {
+      hp = await startTestHomeport({ env: { HOMEPORT_AUTH__BINDSOURCE: 'lease' } });
+      await hp.request('POST', '/api/nodes', { admin: true, body: { mac: NODE, profile: 'linux-initramfs' } });
+      // The lease row as homeport's full-mode DHCP writes it (the DHCP suites exercise that path with real clients).
+      await hp.homeport.db.knex('leases').insert({ mac: NODE, ip: MACHINE, state: 'bound', expires_at: Date.now() + 3_600_000, updated_at: Date.now() });
+      const token = await hp.tokenFor(NODE);
+      expect((await script(STRANGER, NODE)).headers['x-homeport-boot'], 'the spoofer asks first').to.equal('refused');
+      expect((await phase(STRANGER, token, { phase: 'installation' })).status).to.equal(401);
+      expect((await script(MACHINE, NODE)).headers['x-homeport-boot']).to.equal('install');
+      expect((await phase(MACHINE, token, { phase: 'installation' })).status).to.equal(200);
+      expect((await hp.request('GET', `/api/nodes/${NODE}`, { admin: true })).body.install_round.bound_ip).to.equal(MACHINE);
+    });
   });
 });
