@@ -88,7 +88,7 @@ describe('README walkthrough: boot a virtual machine in a namespace, word for wo
 
       const node = read('node.json');
       expect(node, 'registered under its imported name, installed, clustered').to.include({ mac, hostname: 'demo1', deployment_status: 'deployed', phase_status: 'completed', reprovision_status: 'clustered', netboot_enabled: false });
-      expect(node.ip, 'its DHCP address from homeport').to.match(new RegExp(`^${serverIp.replace(/\.\d+$/, '').replace(/\./g, '\\.')}\\.1[0-5]\\d$`));
+      expect(node.address, 'its DHCP address from homeport, where its round was bound').to.match(new RegExp(`^${serverIp.replace(/\.\d+$/, '').replace(/\./g, '\\.')}\\.1[0-5]\\d$`));
       const phases = (read('history.json').entries as { phase: string }[]).map((e) => e.phase);
       const installs = phases.join(' ').match(/dhcp_discover( \S+)*? ipxe_boot config_download( \S+)*? deployed/g) ?? [];
       expect(installs, `two installs, each DHCP → iPXE → config → deployed: ${phases.join(' ')}`).to.have.length(2);
