@@ -15,6 +15,7 @@ import { nodeRouters } from './nodes/routes';
 import { NodesService } from './nodes/service';
 import { startNetbootListeners, type NetbootListeners } from './netboot';
 import { createReprovisioning, type Reprovisioning } from './reprovision';
+import { createHostKeyPinner } from './ssh/pin';
 import { startWebhooks } from './webhooks/delivery';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db';
 
@@ -69,7 +70,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));
   const reprovisioning = await createReprovisioning({ config, db, nodes, adminToken: admin.value, log, clock, metrics, secrets: [secret, ...webhookSecrets] });
   const monitoring = createMonitoring({ config: config.monitoring, service: nodes, jobs: reprovisioning.jobs, knex: db.knex, adminToken: admin.value, clock, log });
-  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome } }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log }), ...monitoring.routers, ...reprovisioning.routers];
+  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome }, pinHostKeys: createHostKeyPinner(db.knex, clock, log.child({ component: 'ssh' })) }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log }), ...monitoring.routers, ...reprovisioning.routers];
   const { listener, routers: mounted } = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {

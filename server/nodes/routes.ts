@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { checkNodeToken, type PhoneHomeAuth } from '../auth/middleware';
 import { nodeToken } from '../auth/tokens';
 import { ApiRouter } from '../http/api';
+import type { HostKeyPinner } from '../ssh/pin';
 import { notFound, conflict, ValidationError } from '../http/errors';
 import type { Node } from '../store/nodes-repo';
 import { parseNodeRef } from './ref';
@@ -14,6 +15,8 @@ export interface NodeRoutesOptions {
   service: NodesService;
   adminToken: string;
   phoneHome: PhoneHomeAuth;
+  /** Pins the host keys a register call sends (server/ssh/pin.ts). */
+  pinHostKeys?: HostKeyPinner;
 }
 
 /** `:id` is a numeric node id or a MAC in any accepted spelling. */
@@ -32,7 +35,7 @@ export function nodeRouters(options: NodeRoutesOptions): ApiRouter[] {
 const NODE_REF = { id: 'numeric node id or MAC address (any spelling)' };
 
 /** The installers' calls (seed 000's register-node, seed 001's phase reports). */
-function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): ApiRouter {
+function phoneHomeRouter({ service, phoneHome, pinHostKeys }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter();
   const json = (node: Node) => nodeToJson(node, service.catalogue);
 
@@ -50,6 +53,7 @@ function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): ApiRouter {
     async (ctx, { body }) => {
       checkNodeToken(phoneHome, ctx, body.mac, body.token);
       const { node, created } = await service.register({ ...body, sourceIp: ctx.ip });
+      if (body.host_keys) await pinHostKeys?.(node, body.host_keys);
       ctx.status = created ? 201 : 200;
       ctx.body = { node: json(node), created };
     },

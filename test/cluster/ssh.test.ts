@@ -84,7 +84,7 @@ describe('ssh client (ssh2) against a real sshd', function () {
     await ssh.probe('127.0.0.3');
     const err = await rejection(ssh.probe('127.0.0.4'));
     expect(err.kind).to.equal('auth');
-    expect(err.message).to.match(/host key is not in/);
+    expect(err.message).to.match(/host key SHA256:\S+ is not listed for \[127\.0\.0\.4\]:\d+ in known_hosts/);
   });
 
   it('masks every occurrence of each secret and leaves short ones alone', () => {

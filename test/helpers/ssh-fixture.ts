@@ -18,9 +18,15 @@ export async function assertStubsFirst(ssh: SshClient, sshd: TestSshd, host = '1
   }
 }
 
-/** The env keys that point a homeport at the test sshd. */
+/**
+ * The env keys that point a homeport at the test sshd. Host keys are
+ * accepted: these suites test formation and power, not pinning, and their
+ * nodes are created without an install that reports keys
+ * (test/cluster/host-keys.test.ts covers pinned mode).
+ */
 export function sshEnv(sshd: TestSshd): Record<string, string> {
   return {
+    HOMEPORT_SSH__HOSTKEYS: 'accept',
     HOMEPORT_SSH__PORT: String(sshd.port),
     HOMEPORT_SSH__KEYFILE: sshd.keyFile,
     HOMEPORT_SSH__CONNECTTIMEOUTMS: '20000',

@@ -33,7 +33,8 @@ export interface TestSshd {
 
 export const NODE_ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 
-export async function startTestSshd(options: { listen?: string[] } = {}): Promise<TestSshd> {
+/** `port`: a given port (a second sshd on other addresses, same port: an impostor at a node's address). */
+export async function startTestSshd(options: { listen?: string[]; port?: number } = {}): Promise<TestSshd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-sshd-'));
   const binDir = path.join(dir, 'bin');
   fs.mkdirSync(binDir);
@@ -45,7 +46,7 @@ export async function startTestSshd(options: { listen?: string[] } = {}): Promis
   fs.copyFileSync(`${keyFile}.pub`, authorizedKeys);
   fs.chmodSync(authorizedKeys, 0o600);
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege-separation directory
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const listen = options.listen ?? ['127.0.0.1', ...NODE_ADDRESSES];
   const configFile = path.join(dir, 'sshd_config');
   fs.writeFileSync(

@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createSshClient, SshError } from '../../server/ssh/client';
+import { fingerprint, parseHostKeyLine } from '../../server/ssh/host-keys';
+import { knownHostsVerdict, parseKnownHosts } from '../../server/ssh/known-hosts';
+import { pinnedHostAt } from '../../server/store/host-keys';
+import { captureLogger } from '../helpers/capture-log';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { installNodeStubs } from '../helpers/node-stubs';
+import { startTestSshd, type TestSshd } from '../helpers/sshd';
+
+const NODE_IP = '127.0.0.2';
+const IMPOSTOR_IP = '127.0.0.3';
+/** The impostor's second address, so each test's node has an address of its own. */
+const IMPOSTOR_IP2 = '127.0.0.4';
+
+function blobOf(publicKeyLine: string): Buffer {
+  return Buffer.from(publicKeyLine.split(' ')[1]!, 'base64');
+}
+
+async function rejection(promise: Promise<unknown>): Promise<SshError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).to.be.instanceOf(SshError);
+    return err as SshError;
+  }
+  throw new Error('expected a rejection');
+}
+
+/**
+ * Pinned host keys (issue 17), as an attacker on the boot network would try
+ * them: a node's install registers its host key over real HTTP; a second sshd
+ * with another host key stands at the address the node is then said to
+ * have. homeport must refuse it before authenticating and send nothing.
+ */
+describe('ssh host keys pinned from the install (real sshd, real HTTP)', function () {
+  this.timeout(90_000);
+  let node: TestSshd;
+  let impostor: TestSshd;
+  let hp: TestHomeport;
+  before(async () => {
+    node = await startTestSshd({ listen: [NODE_IP] });
+    impostor = await startTestSshd({ listen: [IMPOSTOR_IP, IMPOSTOR_IP2], port: node.port });
+    installNodeStubs(node.binDir);
+    installNodeStubs(impostor.binDir);
+    hp = await startTestHomeport({ env: { HOMEPORT_WATCHER__ENABLED: 'false', HOMEPORT_REPROVISION__METHOD: 'none', HOMEPORT_SSH__PORT: String(node.port), HOMEPORT_SSH__KEYFILE: node.keyFile, HOMEPORT_SSH__RETRIES: '1' } });
+  });
+  after(async () => {
+    await hp?.stop();
+    await impostor?.dispose();
+    await node?.dispose();
+  });
+
+  const register = (mac: string, body: Record<string, unknown>) => hp.request('POST', '/api/nodes/register', { body: { mac, token: hp.tokenFor(mac), ...body } });
+  const pinnedClient = () =>
+    createSshClient({ user: 'root', port: node.port, keyFile: node.keyFile, hostKeys: 'pinned', knownHostsFile: path.join(node.dir, 'no_known_hosts'), pinnedHost: (host) => pinnedHostAt(hp.homeport.db.knex, host), connectTimeoutMs: 20_000, commandTimeoutMs: 30_000, log: captureLogger().log });
+  const keyRows = (mac: string) => hp.homeport.db.knex('node_host_keys').join('nodes', 'nodes.id', 'node_host_keys.node_id').where('nodes.mac', mac).select('key', 'fingerprint', 'round');
+
+  it('register stores the host keys the install sends; a node whose pinned key matches connects', async () => {
+    const mac = '52:54:00:aa:01:01';
+    const response = await register(mac, { ip: NODE_IP, hostname: 'pin1', host_keys: [node.hostPublicKey] });
+    expect(response.status, response.text).to.equal(201);
+    const rows = await keyRows(mac);
+    expect(rows.map((r: { fingerprint: string }) => r.fingerprint)).to.deep.equal([fingerprint(blobOf(node.hostPublicKey))]);
+    const result = await pinnedClient().run(NODE_IP, 'echo pinned-ok');
+    expect(result.stdout).to.equal('pinned-ok\n');
+  });
+
+  it('an impostor sshd at the node\'s address is refused before anything is sent; the error names the node and both fingerprints', async () => {
+    const mac = '52:54:00:aa:01:02';
+    expect((await register(mac, { ip: '127.0.0.9', hostname: 'pin2', host_keys: [node.hostPublicKey] })).status).to.equal(201);
+    // The node is then said to be at the impostor's address (a re-register, an ARP spoof: the same thing to homeport).
+    expect((await hp.request('PATCH', `/api/nodes/${mac}`, { admin: true, body: { ip: IMPOSTOR_IP } })).status).to.equal(200);
+    const marker = path.join(impostor.dir, 'was-run');
+    const err = await rejection(pinnedClient().run(IMPOSTOR_IP, `touch ${marker}`, { stdin: 'k3s-join-token-secret\n', secrets: ['k3s-join-token-secret'] }));
+    expect(err.kind).to.equal('auth');
+    expect(err.commandNeverStarted).to.equal(true);
+    expect(err.message).to.contain('pin2').and.contain(mac);
+    expect(err.message).to.contain(fingerprint(blobOf(impostor.hostPublicKey))).and.contain(fingerprint(blobOf(node.hostPublicKey)));
+    expect(fs.existsSync(marker), 'the command never ran on the impostor').to.equal(false);
+    // No user authentication reached the impostor either (sshd logs accepted keys at ERROR level only on failure; its log has no session).
+    expect(impostor.log()).not.to.match(/Accepted publickey/);
+  });
+
+  it('the watcher\'s readiness check refuses the impostor the same way (no row moves to completed)', async () => {
+    const mac = '52:54:00:aa:01:03';
+    expect((await hp.request('POST', '/api/nodes', { admin: true, body: { mac, hostname: 'pin3', ip: IMPOSTOR_IP2 } })).status).to.equal(201);
+    expect((await hp.request('POST', '/api/reprovision', { admin: true, body: { nodes: [mac] } })).status).to.be.oneOf([200, 201, 202]);
+    await waitFor(async () => (await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.reprovision_status === 'in_progress');
+    const done = await register(mac, { status: 'post-install-complete', host_keys: [node.hostPublicKey] });
+    expect(done.status, done.text).to.equal(200);
+    const report = await hp.homeport.reprovisioning.watcher.tick();
+    const id = (await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.id;
+    const notReady = report.notReady.find((n) => n.id === id);
+    expect(notReady?.detail).to.contain(fingerprint(blobOf(impostor.hostPublicKey))).and.contain(fingerprint(blobOf(node.hostPublicKey)));
+    expect((await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.reprovision_status).to.equal('in_progress');
+  });
+
+  it('within one install round the first keys stay: a second register with other keys changes nothing', async () => {
+    const mac = '52:54:00:aa:01:04';
+    expect((await register(mac, { ip: '127.0.0.10', host_keys: [node.hostPublicKey] })).status).to.equal(201);
+    const before = await keyRows(mac);
+    const again = await register(mac, { host_keys: [impostor.hostPublicKey] });
+    expect(again.status).to.equal(200);
+    expect(await keyRows(mac)).to.deep.equal(before);
+  });
+
+  it('refuses malformed host_keys with a 400 and writes nothing', async () => {
+    const mac = '52:54:00:aa:01:05';
+    const [type, key] = node.hostPublicKey.split(' ');
+    const bad: unknown[] = [
+      'ssh-ed25519 AAAA',
+      [`ecdsa-sha2-nistp256 ${key}`], // an ed25519 blob declared as ECDSA
+      [`${type} ${key} comment\nssh-ed25519 ${key}`],
+      [`ssh-ed25519-cert-v01@openssh.com ${key}`],
+      Array.from({ length: 9 }, () => node.hostPublicKey),
+      [`${type} ${'A'.repeat(5000)}`],
+    ];
+    for (const host_keys of bad) {
+      const response = await register(mac, { host_keys });
+      expect(response.status, JSON.stringify(host_keys).slice(0, 80)).to.equal(400);
+      expect(response.body.error).to.be.a('string');
+    }
+    expect((await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).status, 'no node row').to.equal(404);
+  });
+});
+
+describe('known_hosts: @revoked and @cert-authority', () => {
+  const key = execFileSync('sh', ['-c', 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f $d/k && cat $d/k.pub && rm -rf $d']).toString().trim();
+  const blob = blobOf(key);
+  const [type, base64] = key.split(' ');
+
+  it('accepts a listed key, with wildcards and negation as OpenSSH reads them', () => {
+    const entries = parseKnownHosts(`*.lab,[10.0.0.*]:2222,!10.0.0.9 ${type} ${base64}\n`);
+    expect(knownHostsVerdict(entries, 'pve1.lab', 22, blob).ok).to.equal(true);
+    expect(knownHostsVerdict(entries, '10.0.0.4', 2222, blob).ok).to.equal(true);
+    expect(knownHostsVerdict(entries, '10.0.0.4', 22, blob).ok).to.equal(false);
+  });
+
+  it('a @revoked key is refused even when it is also listed', () => {
+    const entries = parseKnownHosts(`pve1 ${type} ${base64}\n@revoked * ${type} ${base64}\n`);
+    const verdict = knownHostsVerdict(entries, 'pve1', 22, blob);
+    expect(verdict).to.deep.include({ ok: false });
+    expect(!verdict.ok && verdict.reason).to.match(/@revoked/);
+  });
+
+  it('a host under @cert-authority is refused with the reason (ssh2 cannot receive host certificates)', () => {
+    const entries = parseKnownHosts(`@cert-authority *.lab ${type} ${base64}\n`);
+    const verdict = knownHostsVerdict(entries, 'pve1.lab', 22, blob);
+    expect(!verdict.ok && verdict.reason).to.match(/@cert-authority.*cannot receive host certificates/);
+  });
+
+  it('parses .pub lines strictly', () => {
+    expect(parseHostKeyLine(`${key} root@pve1`)).to.deep.equal({ type, key: base64 });
+    expect(parseHostKeyLine(`${type} ${base64}=`)).to.have.property('error');
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
