@@ -43,6 +43,13 @@ export interface StartOptions {
   clock?: Clock;
   /** Where the one-time admin token notice goes (stdout by default). */
   announce?: (line: string) => void;
+  /** Run by systemd (stdout goes to the journal); default: INVOCATION_ID is set. */
+  underSystemd?: boolean;
+}
+
+/** systemd sets INVOCATION_ID for every unit it starts (systemd.exec(5)). */
+export function isUnderSystemd(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.INVOCATION_ID);
 }
 
 /** The composition root: opens the store, builds every domain, starts the listeners. */
@@ -52,8 +59,9 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
   const admin = readOrCreateSecret(config.auth.adminTokenFile);
   if (admin.created) {
-    // Printed once, on the run that creates it, and never logged.
-    announce(`homeport: generated admin token (stored in ${config.auth.adminTokenFile}, mode 0600): ${admin.value}`);
+    // Printed once, on the run that creates it, and never logged. Under systemd stdout is the journal (a log): there only the file is named.
+    if (options.underSystemd ?? isUnderSystemd(process.env)) log.warn({ file: config.auth.adminTokenFile }, 'generated an admin token: read it from its file (mode 0600); it is not printed under systemd, whose journal keeps stdout');
+    else announce(`homeport: generated admin token (stored in ${config.auth.adminTokenFile}, mode 0600): ${admin.value}`);
   }
   const secret = readOrCreateSecret(config.auth.secretFile).value;
 
