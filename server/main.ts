@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type Router from '@koa/router';
 import { readOrCreateSecret } from './auth/tokens';
 import { bootRouters, loadBootCatalog } from './boot';
+import { startDiscoverySweep } from './boot/discovery';
 import type { Config } from './config/schema';
 import { createHttpApp } from './http/app';
 import { listenHttp, type RunningHttpServer } from './http/server';
@@ -22,6 +23,9 @@ import { migrateLatest, openDatabase, pingDatabase, type Database } from './stor
 import type { Clock } from './nodes/service';
 
 export type { Clock };
+
+/** How often expired discoveries are swept (boot.discoverTtlHours is in hours: minutes of lag do not matter). */
+const DISCOVERY_SWEEP_MS = 10 * 60_000;
 
 export interface Homeport {
   http: RunningHttpServer;
@@ -91,7 +95,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   log.info({ host: http.address.address, port: http.address.port }, 'http listening');
   let netboot: NetbootListeners;
   try {
-    netboot = await startNetbootListeners({ config, knex: db.knex, log, registry, nodes, httpPort: http.address.port });
+    netboot = await startNetbootListeners({ config, knex: db.knex, log, registry, nodes, httpPort: http.address.port, clock });
   } catch (err) {
     monitoring.close();
     await http.close();
@@ -100,12 +104,14 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   }
 
   if (config.watcher.enabled) reprovisioning.watcher.start();
+  const discoverySweep = startDiscoverySweep({ knex: db.knex, ttlHours: config.boot.discoverTtlHours, intervalMs: DISCOVERY_SWEEP_MS, clock, log: log.child({ component: 'boot' }), events: nodes.events });
   const webhooks = startWebhooks({ targets: config.webhooks, nodeEvents: nodes.events, clusterEvents: reprovisioning.clusters.events, log: log.child({ component: 'webhooks' }) });
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       log.info('shutting down');
+      discoverySweep.close();
       await reprovisioning.stop(); // before the database closes: the watcher hands its lease over
       await webhooks.close();
       await netboot.close();

@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger';
 import type { NodesService } from '../nodes/service';
 import type { Database } from '../store/db';
 import { loadCatalog, type BootCatalog } from './catalog';
+import { DiscoveryGate } from './discovery';
 import { SHIPPED_CLIENTS_DIR } from './paths';
 import { bootRouter } from './routes';
 import { BootService } from './service';
@@ -24,6 +25,7 @@ export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes
     localBoot: boot.localBoot,
     secret: input.secret,
     log: input.log,
+    discovery: new DiscoveryGate(input.db.knex, boot.discoverLimit),
   });
   return [
     bootRouter({

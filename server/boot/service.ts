@@ -6,6 +6,7 @@ import type { Node } from '../store/nodes-repo';
 import { WriteBatcher } from '../store/write-batcher';
 import type { BootCatalog, LoadedProfile } from './catalog';
 import { assetUrl, buildContext, imageName, type ContextNode, type TemplateContext } from './context';
+import { admitDiscovery, type DiscoveryGate } from './discovery';
 import { decideBoot, type BootDecision, type BootPolicy } from './decide';
 import { escapeFor } from './escape';
 import { denyScript, errorScript, installScript, localBootScript, waitScript, type LocalBootInput } from './ipxe';
@@ -26,6 +27,8 @@ export interface BootServiceOptions {
   localBoot: Omit<LocalBootInput, 'mac'>;
   secret: string;
   log: Logger;
+  /** Caps open discoveries (boot.discoverLimit); none: unbounded. */
+  discovery?: DiscoveryGate;
 }
 
 /** What iPXE tells us about itself in the entry script's query string. */
@@ -73,7 +76,9 @@ export class BootService {
     const machine: MachineFacts = { mac, ...facts, cluster: null, labels: {}, profile: null };
     let decision = decideBoot(this.options.policy, node, machine);
     if (decision.kind === 'discover') {
-      node = await this.discover(mac, facts);
+      const admitted = await admitDiscovery(this.options.discovery, () => this.discover(mac, facts));
+      if (!admitted.ok) return { kind: 'wait', body: waitScript({ mac, reason: admitted.reason }) };
+      node = admitted.value;
       decision = decideBoot(this.options.policy, node, node);
     } else if (node) {
       node = await this.rememberFacts(node, facts);
