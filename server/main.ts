@@ -81,8 +81,9 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
   const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));
   const reprovisioning = await createReprovisioning({ config, db, nodes, adminToken: admin.value, log, clock, metrics, secrets: [secret, ...webhookSecrets] });
-  const monitoring = createMonitoring({ config: config.monitoring, service: nodes, jobs: reprovisioning.jobs, knex: db.knex, adminToken: admin.value, clock, log });
-  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome }, pinHostKeys: createHostKeyPinner(db.knex, clock, log.child({ component: 'ssh' })) }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log }), ...monitoring.routers, ...reprovisioning.routers];
+  const bmcLabel = config.reprovision.redfish.bmcLabel;
+  const monitoring = createMonitoring({ config: config.monitoring, service: nodes, jobs: reprovisioning.jobs, knex: db.knex, adminToken: admin.value, clock, log, bmcLabel });
+  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, phoneHome: { secret, open: config.auth.openPhoneHome }, pinHostKeys: createHostKeyPinner(db.knex, clock, log.child({ component: 'ssh' })), reader: monitoring.reader, bmcLabel }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, secret, log }), ...monitoring.routers, ...reprovisioning.routers];
   const { listener, routers: mounted } = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {
