@@ -24,7 +24,7 @@ export const sshSchema = z
       .enum(HOST_KEY_POLICIES)
       .default('pinned')
       .describe(
-        'pinned: only the host keys the node\'s install sent with its register call (trust on first use, per install round), or knownHostsFile for a node whose install sent none; known_hosts: only knownHostsFile (OpenSSH format, @revoked honoured; @cert-authority hosts are refused: ssh2 cannot receive host certificates); accept: any key (warned about at start and by homeport doctor).',
+        'pinned: only the host keys the node\'s install sent with its register call (trust on first use, per install round), or knownHostsFile for a node whose install sent none; known_hosts: only knownHostsFile (OpenSSH format: hashed names, wildcards, @revoked, and @cert-authority, whose host certificates are fetched with ssh-keyscan -c because ssh2 cannot negotiate them, and must certify the key the session presented); accept: any key (warned about at start and by homeport doctor).',
       ),
     knownHostsFile: z.string().min(1).default('ssh/known_hosts').describe('OpenSSH known_hosts file for known_hosts mode, and for nodes without pinned keys in pinned mode; relative paths are under dataDir.'),
     connectTimeoutMs: ms(100, 120_000).default(10_000),

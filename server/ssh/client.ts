@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { Client } from 'ssh2';
 import type { Logger } from '../log/logger';
 import { pinnedVerdict, type HostKeyPolicy, type HostKeyVerdict, type PinnedHost } from './host-keys';
-import { knownHostsVerdict, parseKnownHosts, type KnownHostEntry } from './known-hosts';
+import { fetchHostCertificates, type FetchCertificates } from './keyscan';
+import { hasCertAuthority, knownHostsVerdict, parseKnownHosts, type KnownHostEntry } from './known-hosts';
 import { maskSecrets } from './mask';
 
 /** The same closed set as homeport_ssh_errors_total{kind}. */
@@ -65,6 +66,10 @@ export interface SshClientOptions {
   knownHostsFile: string;
   /** pinned: the node at an address and its keys (server/store/host-keys.ts pinnedHostAt). */
   pinnedHost?: (host: string) => Promise<PinnedHost>;
+  /** Host certificates for @cert-authority hosts; default ssh-keyscan -c. */
+  fetchCertificates?: FetchCertificates;
+  /** Certificate validity is checked against this; default Date.now. */
+  clock?: () => number;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   log: Logger;
@@ -160,13 +165,25 @@ class Ssh2Client implements SshClient {
 
   /** Decided before the TCP connect: pinned keys are looked up once per connection (an admin's or installer's change applies at once). */
   private async hostVerifier(host: string): Promise<HostVerifier | undefined> {
-    const { hostKeys, port } = this.options;
+    const { hostKeys } = this.options;
     if (hostKeys === 'accept') return undefined;
-    const fromKnownHosts = (key: Buffer) => knownHostsVerdict(this.knownHosts(), host, port, key);
-    if (hostKeys === 'known_hosts') return fromKnownHosts;
+    if (hostKeys === 'known_hosts') return this.knownHostsVerifier(host);
     if (!this.options.pinnedHost) throw new SshError('auth', host, `${this.who(host)}: ssh.hostKeys is pinned but no pinned-key store is wired`);
     const pinned = await this.options.pinnedHost(host);
-    return (key) => pinnedVerdict(pinned, host, key, () => fromKnownHosts(key).ok);
+    const hasPins = pinned.kind === 'node' && pinned.keys.length > 0;
+    // known_hosts is the fallback only for a node whose install sent no keys.
+    const fallback: HostVerifier = hasPins ? () => ({ ok: false, reason: 'pinned keys exist' }) : await this.knownHostsVerifier(host);
+    return (key) => pinnedVerdict(pinned, host, key, () => fallback(key).ok);
+  }
+
+  /** known_hosts, with the host's certificates fetched first when a @cert-authority line covers it. */
+  private async knownHostsVerifier(host: string): Promise<HostVerifier> {
+    const { port, connectTimeoutMs } = this.options;
+    const entries = this.knownHosts();
+    const fetchCertificates = this.options.fetchCertificates ?? fetchHostCertificates;
+    const certificates = hasCertAuthority(entries, host, port) ? await fetchCertificates(host, port, connectTimeoutMs) : [];
+    const now = (this.options.clock ?? Date.now)();
+    return (key) => knownHostsVerdict(entries, host, port, key, { certificates, now });
   }
 
   private async connect(host: string, timeoutMs: number): Promise<Client> {

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { certifiedByCa } from './certs';
 import { fingerprint, type HostKeyVerdict } from './host-keys';
 
 /**
@@ -7,11 +8,12 @@ import { fingerprint, type HostKeyVerdict } from './host-keys';
  * other than 22, hashed names (`|1|salt|hmac`), `*` and `?` wildcards and
  * `!` negation, and the markers `@revoked` and `@cert-authority`.
  *
- * @cert-authority: OpenSSH trusts a host that presents a certificate signed by
- * the CA. ssh2 (1.17) offers no `*-cert-v01@openssh.com` host key algorithm,
- * so a server never presents a certificate to homeport and there is nothing
- * to check against the CA. Such a host is therefore refused with a message
- * that says why (fail closed), unless its plain key is also listed.
+ * @cert-authority: OpenSSH trusts a host whose certificate a listed CA
+ * signed. ssh2 (1.17) offers no `*-cert-v01@openssh.com` host key algorithm,
+ * so the session itself never carries a certificate: the caller fetches the
+ * host's certificates beside it (ssh-keyscan -c, ./keyscan.ts) and a
+ * certificate counts only if it certifies the key the session presented
+ * (./certs.ts). No certificate, or none that checks out: refused, with why.
  */
 export interface KnownHostEntry {
   marker: 'cert-authority' | 'revoked' | null;
@@ -62,15 +64,31 @@ function forHost(entries: readonly KnownHostEntry[], host: string, port: number,
   return entries.filter((e) => e.marker === marker && hostListMatches(e.hosts, name));
 }
 
+/** True when a @cert-authority line covers the host: its certificates are worth fetching. */
+export function hasCertAuthority(entries: readonly KnownHostEntry[], host: string, port: number): boolean {
+  return forHost(entries, host, port, 'cert-authority').length > 0;
+}
+
+/** The host's certificates (from ssh-keyscan -c) and the time, for @cert-authority hosts. */
+export interface CertificateEvidence {
+  certificates: readonly Buffer[];
+  now: number;
+}
+
 /** What known_hosts says of the key a host presented (raw blob), with the reason when it is refused. */
-export function knownHostsVerdict(entries: readonly KnownHostEntry[], host: string, port: number, key: Buffer): HostKeyVerdict {
+export function knownHostsVerdict(entries: readonly KnownHostEntry[], host: string, port: number, key: Buffer, evidence: CertificateEvidence = { certificates: [], now: Date.now() }): HostKeyVerdict {
   const presented = key.toString('base64');
   const shown = fingerprint(key);
+  const revoked = new Set(entries.filter((e) => e.marker === 'revoked').map((e) => e.key));
   // @revoked wins over every other line, as in OpenSSH.
-  if (entries.some((e) => e.marker === 'revoked' && e.key === presented)) return { ok: false, reason: `host key ${shown} is marked @revoked in known_hosts` };
+  if (revoked.has(presented)) return { ok: false, reason: `host key ${shown} is marked @revoked in known_hosts` };
   if (forHost(entries, host, port, null).some((e) => e.key === presented)) return { ok: true };
-  if (forHost(entries, host, port, 'cert-authority').length > 0) {
-    return { ok: false, reason: `${knownHostName(host, port)} is covered by a @cert-authority line, but homeport's SSH library (ssh2) cannot receive host certificates; presented plain key ${shown} is not listed: add it, or use ssh.hostKeys pinned` };
+  const authorities = forHost(entries, host, port, 'cert-authority').filter((e) => !revoked.has(e.key));
+  if (authorities.length > 0) {
+    const caKeys = authorities.map((e) => Buffer.from(e.key, 'base64'));
+    const verdict = certifiedByCa(evidence.certificates, { caKeys, name: host, sessionKey: key, now: evidence.now });
+    if (verdict.ok) return { ok: true };
+    return { ok: false, reason: `host key ${shown} of ${knownHostName(host, port)} is not listed, and no certificate from a @cert-authority vouches for it: ${verdict.reason}` };
   }
   return { ok: false, reason: `host key ${shown} is not listed for ${knownHostName(host, port)} in known_hosts` };
 }

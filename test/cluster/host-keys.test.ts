@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { checkHostCertificate, parseHostCertificate } from '../../server/ssh/certs';
 import { createSshClient, SshError } from '../../server/ssh/client';
 import { fingerprint, parseHostKeyLine } from '../../server/ssh/host-keys';
 import { knownHostsVerdict, parseKnownHosts } from '../../server/ssh/known-hosts';
@@ -147,15 +149,81 @@ describe('known_hosts: @revoked and @cert-authority', () => {
     expect(!verdict.ok && verdict.reason).to.match(/@revoked/);
   });
 
-  it('a host under @cert-authority is refused with the reason (ssh2 cannot receive host certificates)', () => {
+  it('a host under @cert-authority without a certificate is refused with the reason', () => {
     const entries = parseKnownHosts(`@cert-authority *.lab ${type} ${base64}\n`);
     const verdict = knownHostsVerdict(entries, 'pve1.lab', 22, blob);
-    expect(!verdict.ok && verdict.reason).to.match(/@cert-authority.*cannot receive host certificates/);
+    expect(!verdict.ok && verdict.reason).to.match(/no certificate from a @cert-authority vouches for it: the host presented no certificate/);
   });
 
   it('parses .pub lines strictly', () => {
     expect(parseHostKeyLine(`${key} root@pve1`)).to.deep.equal({ type, key: base64 });
     expect(parseHostKeyLine(`${type} ${base64}=`)).to.have.property('error');
+  });
+});
+
+/**
+ * @cert-authority with real host certificates: ssh-keygen signs the test
+ * sshd's host key, sshd offers the certificate, homeport fetches it with
+ * ssh-keyscan -c and checks it against the session's key.
+ */
+describe('known_hosts @cert-authority with real host certificates (real sshd)', function () {
+  this.timeout(90_000);
+  let dir: string;
+  const sshds: TestSshd[] = [];
+  const keygen = (name: string, type: string) => {
+    execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', name, '-f', path.join(dir, name)]);
+    return { file: path.join(dir, name), pub: fs.readFileSync(path.join(dir, `${name}.pub`), 'utf8').trim() };
+  };
+  before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-ca-'))));
+  after(async () => {
+    for (const sshd of sshds) await sshd.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const start = async (options: Parameters<typeof startTestSshd>[0]) => {
+    const sshd = await startTestSshd(options);
+    sshds.push(sshd);
+    return sshd;
+  };
+  const client = (sshd: TestSshd, knownHosts: string, overrides: Partial<Parameters<typeof createSshClient>[0]> = {}) => {
+    const knownHostsFile = path.join(dir, `known_hosts_${sshds.length}_${Math.random().toString(36).slice(2)}`);
+    fs.writeFileSync(knownHostsFile, knownHosts);
+    return createSshClient({ user: 'root', port: sshd.port, keyFile: sshd.keyFile, hostKeys: 'known_hosts', knownHostsFile, connectTimeoutMs: 10_000, commandTimeoutMs: 30_000, log: captureLogger().log, ...overrides });
+  };
+
+  for (const caType of ['ed25519', 'ecdsa', 'rsa']) {
+    it(`accepts a host whose certificate a listed ${caType} CA signed for the address homeport connects to`, async () => {
+      const ca = keygen(`ca_${caType}`, caType);
+      const sshd = await start({ listen: ['127.0.0.2'], hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.2', 'pve1.lab'] } });
+      const result = await client(sshd, `@cert-authority * ${ca.pub}\n`).run('127.0.0.2', 'echo certified');
+      expect(result.stdout).to.equal('certified\n');
+    });
+  }
+
+  it('refuses a certificate from an unlisted CA, for another name, expired, or replayed by an impostor with another key', async () => {
+    const ca = keygen('ca_main', 'ed25519');
+    const other = keygen('ca_other', 'ed25519');
+    const listed = `@cert-authority * ${ca.pub}\n`;
+    const byOther = await start({ listen: ['127.0.0.3'], hostCertificate: { caKeyFile: other.file, principals: ['127.0.0.3'] } });
+    const refusal = async (sshd: TestSshd, host: string, knownHosts = listed, overrides = {}) => (await rejection(client(sshd, knownHosts, overrides).probe(host))).message;
+    expect(await refusal(byOther, '127.0.0.3')).to.match(/signed by a CA not listed/);
+    const wrongName = await start({ listen: ['127.0.0.4'], hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.99'] } });
+    expect(await refusal(wrongName, '127.0.0.4')).to.match(/not valid for 127\.0\.0\.4/);
+    const expired = await start({ listen: ['127.0.0.5'], hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.5'], validity: '20200101:20200102' } });
+    expect(await refusal(expired, '127.0.0.5')).to.match(/not valid at this time/);
+    // The CA's certificate of a real host is public: an impostor (another key) that hands it out gains nothing.
+    const real = await start({ listen: ['127.0.0.6'], hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.6', '127.0.0.7'] } });
+    const impostor = await start({ listen: ['127.0.0.7'], port: real.port });
+    const replayed = fs.readFileSync(path.join(real.dir, 'host_ed25519-cert.pub'), 'utf8').split(' ')[1]!;
+    const message = await refusal(impostor, '127.0.0.7', listed, { fetchCertificates: async () => [Buffer.from(replayed, 'base64')] });
+    expect(message).to.match(/certifies another key than the one the host presented/);
+    // A forged signature: the real certificate with its last signature byte changed.
+    const forged = Buffer.from(fs.readFileSync(path.join(real.dir, 'host_ed25519-cert.pub'), 'utf8').split(' ')[1]!, 'base64');
+    forged.writeUInt8(forged.readUInt8(forged.length - 1) ^ 1, forged.length - 1);
+    const realKey = blobOf(real.hostPublicKey);
+    expect(checkHostCertificate(parseHostCertificate(forged), { caKeys: [blobOf(ca.pub)], name: '127.0.0.6', sessionKey: realKey, now: Date.now() })).to.deep.equal({ ok: false, reason: 'its CA signature does not verify' });
+    // A @revoked CA counts for nothing.
+    expect(await refusal(real, '127.0.0.6', `${listed}@revoked * ${ca.pub}\n`)).to.match(/no certificate from a @cert-authority|not listed/);
   });
 });
 
