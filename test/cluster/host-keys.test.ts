@@ -4,12 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkHostCertificate, parseHostCertificate } from '../../server/ssh/certs';
-import { createSshClient, SshError } from '../../server/ssh/client';
+import { createSshClient } from '../../server/ssh/client';
 import { fingerprint, parseHostKeyLine } from '../../server/ssh/host-keys';
 import { knownHostsVerdict, parseKnownHosts } from '../../server/ssh/known-hosts';
 import { pinnedHostAt } from '../../server/store/host-keys';
 import { captureLogger } from '../helpers/capture-log';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { sshRejection as rejection } from '../helpers/ssh-fixture';
 import { installNodeStubs } from '../helpers/node-stubs';
 import { startTestSshd, type TestSshd } from '../helpers/sshd';
 
@@ -20,16 +21,6 @@ const IMPOSTOR_IP2 = '127.0.0.4';
 
 function blobOf(publicKeyLine: string): Buffer {
   return Buffer.from(publicKeyLine.split(' ')[1]!, 'base64');
-}
-
-async function rejection(promise: Promise<unknown>): Promise<SshError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(SshError);
-    return err as SshError;
-  }
-  throw new Error('expected a rejection');
 }
 
 /**

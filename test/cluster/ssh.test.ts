@@ -2,22 +2,11 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SshError } from '../../server/ssh/client';
 import { maskSecrets } from '../../server/ssh/mask';
 import { captureLogger } from '../helpers/capture-log';
 import { installNodeStubs } from '../helpers/node-stubs';
-import { assertStubsFirst, testSshClient } from '../helpers/ssh-fixture';
+import { assertStubsFirst, sshRejection as rejection, testSshClient } from '../helpers/ssh-fixture';
 import { startTestSshd, type TestSshd } from '../helpers/sshd';
-
-async function rejection(promise: Promise<unknown>): Promise<SshError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(SshError);
-    return err as SshError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('ssh client (ssh2) against a real sshd', function () {
   this.timeout(90_000);

@@ -1,13 +1,24 @@
 import { expect } from 'chai';
 import path from 'node:path';
 import type { Logger } from '../../server/log/logger';
-import { createSshClient, type SshClient, type SshClientOptions } from '../../server/ssh/client';
+import { createSshClient, SshError, type SshClient, type SshClientOptions } from '../../server/ssh/client';
 import { installNodeStubs, type NodeStubs } from './node-stubs';
 import { startTestSshd, type TestSshd } from './sshd';
 
 /** An ssh2 client for the test sshd as root with the test's key. */
 export function testSshClient(sshd: TestSshd, log: Logger, overrides: Partial<SshClientOptions> = {}): SshClient {
   return createSshClient({ user: 'root', port: sshd.port, keyFile: sshd.keyFile, hostKeys: 'accept', knownHostsFile: path.join(sshd.dir, 'known_hosts'), connectTimeoutMs: 20_000, commandTimeoutMs: 30_000, log, ...overrides });
+}
+
+/** The SshError a call rejects with (fails the test when it resolves or throws something else). */
+export async function sshRejection(promise: Promise<unknown>): Promise<SshError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).to.be.instanceOf(SshError);
+    return err as SshError;
+  }
+  throw new Error('expected a rejection');
 }
 
 /** Safety first: the stubs must shadow every node-side command, above all `reboot`. */
