@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type Router from '@koa/router';
 import { readOrCreateSecret } from './auth/tokens';
 import { bootRouters, loadBootCatalog } from './boot';
+import { startDiscoverySweep } from './boot/discovery';
 import type { Config } from './config/schema';
 import { createHttpApp } from './http/app';
 import { listenHttp, type RunningHttpServer } from './http/server';
@@ -15,6 +16,7 @@ import { nodeRouters } from './nodes/routes';
 import { NodesService } from './nodes/service';
 import { startNetbootListeners, type NetbootListeners } from './netboot';
 import { createReprovisioning, type Reprovisioning } from './reprovision';
+import { createHostKeyPinner } from './ssh/pin';
 import { startWebhooks } from './webhooks/delivery';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db';
 import { boundLeaseIp } from './store/lease-lookup';
@@ -22,6 +24,9 @@ import { boundLeaseIp } from './store/lease-lookup';
 import type { Clock } from './nodes/service';
 
 export type { Clock };
+
+/** How often expired discoveries are swept (boot.discoverTtlHours is in hours: minutes of lag do not matter). */
+const DISCOVERY_SWEEP_MS = 10 * 60_000;
 
 export interface Homeport {
   http: RunningHttpServer;
@@ -43,6 +48,13 @@ export interface StartOptions {
   clock?: Clock;
   /** Where the one-time admin token notice goes (stdout by default). */
   announce?: (line: string) => void;
+  /** Run by systemd (stdout goes to the journal); default: INVOCATION_ID is set. */
+  underSystemd?: boolean;
+}
+
+/** systemd sets INVOCATION_ID for every unit it starts (systemd.exec(5)). */
+export function isUnderSystemd(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.INVOCATION_ID);
 }
 
 /** The composition root: opens the store, builds every domain, starts the listeners. */
@@ -52,8 +64,9 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
   const admin = readOrCreateSecret(config.auth.adminTokenFile);
   if (admin.created) {
-    // Printed once, on the run that creates it, and never logged.
-    announce(`homeport: generated admin token (stored in ${config.auth.adminTokenFile}, mode 0600): ${admin.value}`);
+    // Printed once, on the run that creates it, and never logged. Under systemd stdout is the journal (a log): there only the file is named.
+    if (options.underSystemd ?? isUnderSystemd(process.env)) log.warn({ file: config.auth.adminTokenFile }, 'generated an admin token: read it from its file (mode 0600); it is not printed under systemd, whose journal keeps stdout');
+    else announce(`homeport: generated admin token (stored in ${config.auth.adminTokenFile}, mode 0600): ${admin.value}`);
   }
   const secret = readOrCreateSecret(config.auth.secretFile).value;
 
@@ -70,8 +83,9 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
   const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));
   const reprovisioning = await createReprovisioning({ config, db, nodes, adminToken: admin.value, log, clock, metrics, secrets: [secret, ...webhookSecrets] });
-  const monitoring = createMonitoring({ config: config.monitoring, service: nodes, jobs: reprovisioning.jobs, knex: db.knex, adminToken: admin.value, clock, log });
-  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, log }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, log }), ...monitoring.routers, ...reprovisioning.routers];
+  const bmcLabel = config.reprovision.redfish.bmcLabel;
+  const monitoring = createMonitoring({ config: config.monitoring, service: nodes, jobs: reprovisioning.jobs, knex: db.knex, adminToken: admin.value, clock, log, bmcLabel });
+  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, log, pinHostKeys: createHostKeyPinner(db.knex, clock, log.child({ component: 'ssh' })), reader: monitoring.reader, bmcLabel }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, log }), ...monitoring.routers, ...reprovisioning.routers];
   const { listener, routers: mounted } = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {
@@ -84,7 +98,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   log.info({ host: http.address.address, port: http.address.port }, 'http listening');
   let netboot: NetbootListeners;
   try {
-    netboot = await startNetbootListeners({ config, knex: db.knex, log, registry, nodes, httpPort: http.address.port });
+    netboot = await startNetbootListeners({ config, knex: db.knex, log, registry, nodes, httpPort: http.address.port, clock });
   } catch (err) {
     monitoring.close();
     await http.close();
@@ -93,12 +107,14 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   }
 
   if (config.watcher.enabled) reprovisioning.watcher.start();
+  const discoverySweep = startDiscoverySweep({ knex: db.knex, ttlHours: config.boot.discoverTtlHours, intervalMs: DISCOVERY_SWEEP_MS, clock, log: log.child({ component: 'boot' }), events: nodes.events });
   const webhooks = startWebhooks({ targets: config.webhooks, nodeEvents: nodes.events, clusterEvents: reprovisioning.clusters.events, log: log.child({ component: 'webhooks' }) });
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       log.info('shutting down');
+      discoverySweep.close();
       await reprovisioning.stop(); // before the database closes: the watcher hands its lease over
       await webhooks.close();
       await netboot.close();

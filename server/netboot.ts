@@ -4,7 +4,8 @@ import type { Registry } from 'prom-client';
 import type { Config } from './config/schema';
 import { startDhcpServer, type BootRequestInfo } from './dhcp/server';
 import type { Logger } from './log/logger';
-import type { NodesService } from './nodes/service';
+import { DiscoverCoalescer } from './nodes/coalesce';
+import type { NodeEvent, NodesService } from './nodes/service';
 import { startTftpServer } from './tftp/server';
 
 /** Debian's ipxe package installs its binaries here; TFTP serves them after the configured root. */
@@ -21,6 +22,7 @@ interface NetbootDeps {
   registry: Registry;
   nodes: NodesService;
   httpPort: number;
+  clock?: () => number;
 }
 
 /** The base URL machines use for HTTP: the configured public URL, else the DHCP server address. */
@@ -69,9 +71,15 @@ async function startTftp({ config, log, registry }: NetbootDeps) {
   return server;
 }
 
-async function startDhcp({ config, knex, log, registry, nodes, httpPort }: NetbootDeps) {
+async function startDhcp({ config, knex, log, registry, nodes, httpPort, clock = Date.now }: NetbootDeps) {
   const dhcp = config.dhcp;
   if (dhcp.mode === 'off' || !dhcp.interface || !dhcp.serverIp) throw new Error('dhcp: mode, interface and serverIp are required');
+  const discovers = dhcp.recordDiscover ? new DiscoverCoalescer(dhcp.discoverWindowSeconds * 1000) : null;
+  // Anything else recorded for a node (iPXE script served, a phase) ends its boot attempt's coalescing.
+  const onProgress = (event: NodeEvent) => {
+    if (event.type === 'phase' && event.entry.phase !== 'dhcp_discover') discovers?.reset(event.node.mac);
+  };
+  nodes.events.on('change', onProgress);
   const server = await startDhcpServer({
     mode: dhcp.mode,
     interface: dhcp.interface,
@@ -85,15 +93,28 @@ async function startDhcp({ config, knex, log, registry, nodes, httpPort }: Netbo
     bootFiles: Object.fromEntries(Object.entries(dhcp.bootFiles).map(([arch, file]) => [Number(arch), file])),
     port: dhcp.port,
     proxyPort: dhcp.proxyPort,
-    onBootRequest: dhcp.recordDiscover ? (info) => recordDiscover(nodes, log, info) : undefined,
+    onBootRequest: discovers ? (info) => recordDiscover(nodes, log, discovers, clock, info) : undefined,
   });
   log.info({ mode: dhcp.mode, interface: dhcp.interface, serverIp: dhcp.serverIp }, 'dhcp listening');
-  return server;
+  return {
+    async close() {
+      nodes.events.off('change', onProgress);
+      await server.close();
+    },
+  };
 }
 
-/** A DISCOVER from a known node lands in its history as `dhcp_discover`. */
-function recordDiscover(nodes: NodesService, log: Logger, info: BootRequestInfo): void {
-  if (info.messageType !== 'DISCOVER') return;
+/** A DISCOVER from a known node lands in its history as `dhcp_discover`, once per boot attempt. */
+function recordDiscover(nodes: NodesService, log: Logger, discovers: DiscoverCoalescer, clock: () => number, info: BootRequestInfo): void {
+  if (info.messageType !== 'DISCOVER' || !discovers.shouldRecord(info.mac, clock())) return;
   const firmware = info.ipxe ? 'iPXE' : `arch ${info.arch ?? 'unknown'}`;
-  nodes.recordEvent({ mac: info.mac }, { name: 'dhcp_discover', message: `DHCP DISCOVER from ${firmware}`, source: 'dhcp' }).catch((err: unknown) => log.warn({ err, mac: info.mac }, 'could not record dhcp_discover'));
+  nodes
+    .recordEvent({ mac: info.mac }, { name: 'dhcp_discover', message: `DHCP DISCOVER from ${firmware}`, source: 'dhcp' })
+    .then((entry) => {
+      if (!entry) discovers.reset(info.mac); // not a known node: nothing was written
+    })
+    .catch((err: unknown) => {
+      discovers.reset(info.mac);
+      log.warn({ err, mac: info.mac }, 'could not record dhcp_discover');
+    });
 }

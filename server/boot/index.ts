@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger';
 import type { NodesService } from '../nodes/service';
 import type { Database } from '../store/db';
 import { loadCatalog, type BootCatalog } from './catalog';
+import { DiscoveryGate } from './discovery';
 import { SHIPPED_CLIENTS_DIR } from './paths';
 import { bootRouter } from './routes';
 import { BootService } from './service';
@@ -23,6 +24,7 @@ export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes
     policy: { unknown: boot.unknown, groups: boot.groups, defaultProfile: boot.defaultProfile, profiles: new Set(input.catalog.keys()) },
     localBoot: boot.localBoot,
     log: input.log,
+    discovery: new DiscoveryGate(input.db.knex, boot.discoverLimit),
   });
   return [
     bootRouter({

@@ -6,6 +6,7 @@ import type { Node } from '../store/nodes-repo';
 import { WriteBatcher } from '../store/write-batcher';
 import type { BootCatalog, LoadedProfile } from './catalog';
 import { assetUrl, buildContext, imageName, type ContextNode, type TemplateContext } from './context';
+import { admitDiscovery, type DiscoveryGate } from './discovery';
 import { decideBoot, type BootDecision, type BootPolicy } from './decide';
 import { escapeFor } from './escape';
 import { denyScript, errorScript, installScript, localBootScript, refusedScript, waitScript, type LocalBootInput } from './ipxe';
@@ -28,6 +29,8 @@ export interface BootServiceOptions {
   policy: BootPolicy;
   localBoot: Omit<LocalBootInput, 'mac'>;
   log: Logger;
+  /** Caps open discoveries (boot.discoverLimit); none: unbounded. */
+  discovery?: DiscoveryGate;
 }
 
 /** What iPXE tells us about itself in the entry script's query string. */
@@ -78,9 +81,11 @@ export class BootService {
     // changes nothing).
     let decision = decideBoot(this.options.policy, node && withFacts(node, facts), machine);
     if (decision.kind === 'discover' || (!node && decision.kind === 'install')) {
-      // An unknown machine under `default` is registered too: its install
-      // needs a round of its own like any other.
-      node = await this.discover(mac, facts);
+      // An unknown machine under `default` is registered too (its install
+      // needs a round of its own), within the same discovery cap.
+      const admitted = await admitDiscovery(this.options.discovery, () => this.discover(mac, facts));
+      if (!admitted.ok) return { kind: 'wait', body: waitScript({ mac, reason: admitted.reason }) };
+      node = admitted.value;
       decision = decideBoot(this.options.policy, node, node);
     }
     if (decision.kind === 'install' && node) {

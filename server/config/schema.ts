@@ -25,6 +25,13 @@ const dhcpSchema = z
     port: port.default(67),
     proxyPort: port.default(4011),
     recordDiscover: z.boolean().default(true).describe('Record a `dhcp_discover` history event for known nodes.'),
+    discoverWindowSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86400)
+      .default(300)
+      .describe("A known node's repeated DISCOVERs make one `dhcp_discover` row per boot attempt: another is recorded once something else happened to the node, or after this many seconds."),
     bootFiles: z.record(z.string().regex(/^\d{1,5}$/, 'keys are architecture numbers'), z.string().min(1).max(128)).default({}).describe('Boot file per client architecture (option 93), e.g. {"7": "ipxe.efi"}.'),
     pool: z
       .object({
@@ -67,7 +74,7 @@ const tftpSchema = z
 /** The status page (/monitoring) and its event stream (/api/events). */
 const monitoringSchema = z
   .object({
-    requireAdmin: z.boolean().default(false).describe('Require the admin token (login form or bearer) to read the page and the events; open (read-only) otherwise.'),
+    requireAdmin: z.boolean().default(false).describe('Require the admin token (login form or bearer) to read the page, the events and GET /api/status/*; open (read-only) otherwise. BMC labels (reprovision.redfish.bmcLabel, bmc*, ipmi*, idrac*, ilo*, redfish*, oob*) are shown only by the admin API, in either mode.'),
     sessionHours: z.number().int().min(1).max(24 * 30).default(12).describe('How long a login lasts.'),
     maxEventClients: z.number().int().min(1).max(10000).default(100).describe('Concurrent event-stream clients; more get 503.'),
     heartbeatMs: z.number().int().min(1000).max(300000).default(15000).describe('Heartbeat comment interval on event streams (keeps proxies from closing idle streams).'),
@@ -147,6 +154,14 @@ export const configSchema = z
         groups: z.array(groupSchema).default([]).describe('Selectors, first match wins: [{ profile, match: { mac, uuid, arch, cluster, labels } }].'),
         defaultProfile: nameField.optional().describe('Profile for machines with no profile of their own and no matching group; unset: they wait.'),
         unknown: z.enum(UNKNOWN_POLICIES).default('discover').describe('Machines homeport does not know: register them as discovered, boot them anonymously, or send them away.'),
+        discoverLimit: z
+          .number()
+          .int()
+          .min(0)
+          .max(1_000_000)
+          .default(1000)
+          .describe('Open discoveries at most (discovered nodes no admin gave a profile or cluster); past it an unknown machine gets a script that says so and nothing is written. Anyone on the boot network can present new MACs.'),
+        discoverTtlHours: z.number().int().min(1).max(24 * 365).default(24).describe('A discovered node that never phoned home and that no admin gave a profile or cluster is deleted after this many hours (swept at start and every 10 minutes).'),
         /** How an installed node (netboot off) boots its disk, per firmware. */
         localBoot: z
           .object({

@@ -45,6 +45,15 @@ export function catalogCheck(outcome: { profiles: string[] } | { error: string }
   return ok(name, `${outcome.profiles.length} loaded: ${outcome.profiles.join(', ')}`);
 }
 
+/** ssh.hostKeys accept lets whoever answers at a node's address receive homeport's commands and secrets. */
+export function sshHostKeysCheck(ssh: Pick<Config['ssh'], 'hostKeys'>): CheckResult {
+  const name = 'ssh host keys';
+  if (ssh.hostKeys === 'accept') {
+    return warn(name, 'ssh.hostKeys is accept: any host key is trusted, so a machine that takes over a node\'s address gets its commands and secrets (e.g. the k3s join token)', 'set ssh.hostKeys to pinned (keys sent by the shipped homeport-register) or known_hosts');
+  }
+  return ok(name, ssh.hostKeys === 'pinned' ? 'pinned: only the keys each node\'s install reported (else ssh.knownHostsFile)' : 'known_hosts: only keys listed in ssh.knownHostsFile');
+}
+
 // ---------------------------------------------------------------- database
 
 export type DatabaseFacts =

@@ -21,6 +21,7 @@ import {
   portCheck,
   portsToCheck,
   profileFilesCheck,
+  sshHostKeysCheck,
   templatesCheck,
   type CheckResult,
   type DhcpProbe,
@@ -55,6 +56,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
     return results; // every other check reads the config
   }
 
+  report(sshHostKeysCheck(config.ssh));
   report(databaseCheck(await databaseFacts(config.database)));
   const facts = config.dhcp.interface ? interfaceFacts(config.dhcp.interface) : null;
   report(interfaceCheck(config.dhcp, facts));

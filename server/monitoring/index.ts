@@ -1,12 +1,14 @@
 /** The status page and event stream, wired from their parts. */
 import type Router from '@koa/router';
+import type Koa from 'koa';
+import { requireReader } from './access';
 import type { Knex } from 'knex';
 import type { Config } from '../config/schema';
 import { jobToJson } from '../jobs/present';
 import type { JobsService } from '../jobs/service';
 import type { Job } from '../store/jobs-repo';
 import type { Logger } from '../log/logger';
-import { historyToJson, nodeToJson } from '../nodes/present';
+import { historyToJson, nodeToJson, readerLabels } from '../nodes/present';
 import type { NodeEvent, NodesService } from '../nodes/service';
 import { EventHub } from './events';
 import { createRenderer } from './render';
@@ -20,24 +22,30 @@ export interface MonitoringOptions {
   adminToken: string;
   clock: () => number;
   log: Logger;
+  /** reprovision.redfish.bmcLabel: hidden from readers like the conventional BMC label names. */
+  bmcLabel?: string;
 }
 
 export interface Monitoring {
   routers: Router[];
+  /** The reader check for other read-only routes (GET /api/status/*): open, or the admin token with monitoring.requireAdmin. */
+  reader: Koa.Middleware;
   hub: EventHub;
   /** Ends the event streams; call before closing the HTTP server, or it waits for them. */
   close(): void;
 }
 
-export function createMonitoring({ config, service, jobs, knex, adminToken, clock, log }: MonitoringOptions): Monitoring {
+export function createMonitoring({ config, service, jobs, knex, adminToken, clock, log, bmcLabel }: MonitoringOptions): Monitoring {
+  const labels = readerLabels(bmcLabel);
+  // One serialization for every stream client, so BMC labels are left out for all of them.
   const toJson = (event: NodeEvent) =>
     event.type === 'node_deleted'
       ? { type: event.type, id: event.id }
-      : { type: event.type, node: nodeToJson(event.node, service.catalogue), entry: event.type === 'phase' ? historyToJson(event.entry) : null };
+      : { type: event.type, node: nodeToJson(event.node, service.catalogue, labels), entry: event.type === 'phase' ? historyToJson(event.entry) : null };
   const hub = new EventHub(service.events, toJson, { maxClients: config.maxEventClients, heartbeatMs: config.heartbeatMs, retryMs: config.retryMs, log });
   // Job changes (created, cancelled, retried) refresh the page like node changes do.
   hub.follow<Job>(jobs.events, (job) => ({ type: 'job', job: jobToJson(job) }));
   const access = { required: config.requireAdmin, adminToken, sessionHours: config.sessionHours, clock };
-  const router = monitoringRouter({ service, jobs, knex, hub, renderer: createRenderer(), access, log });
-  return { routers: [router], hub, close: () => hub.close() };
+  const router = monitoringRouter({ service, jobs, knex, hub, renderer: createRenderer(), access, log, labels });
+  return { routers: [router], reader: requireReader(access, 'error'), hub, close: () => hub.close() };
 }

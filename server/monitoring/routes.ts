@@ -19,6 +19,7 @@ import type { EventHub } from './events';
 import { buildJobsSection, jobDetail } from './jobs-view';
 import { listClusters, listJobsForPage } from './queries';
 import type { PageRenderer } from './render';
+import { filterLabels, type LabelFilter } from '../nodes/present';
 import { buildClusters, buildSummary, buildTimeline, filterForm, filterNodes, fragmentHref, isFiltered, listHref, nodeDetail, nodeRow, parseListQuery, sortHeaders, sortNodes } from './view';
 
 export interface MonitoringRoutesOptions {
@@ -29,6 +30,8 @@ export interface MonitoringRoutesOptions {
   renderer: PageRenderer;
   access: AccessOptions;
   log: Logger;
+  /** Labels the page shows (BMC addresses left out). */
+  labels: LabelFilter;
 }
 
 /** History entries shown on a node page; older ones are counted, not listed. */
@@ -147,7 +150,7 @@ async function nodePage(options: MonitoringRoutesOptions, ctx: Koa.Context): Pro
   const history = await service.history.page(node.id, { order: 'desc', limit: TIMELINE_LIMIT, offset: 0 });
   const href = `/monitoring/nodes/${node.id}`;
   const context = {
-    detail: nodeDetail(node, service.catalogue, now),
+    detail: nodeDetail({ ...node, labels: filterLabels(node.labels, options.labels) }, service.catalogue, now),
     timeline: buildTimeline(history.entries, now),
     total: history.total,
     truncated: history.total > history.entries.length,

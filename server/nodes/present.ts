@@ -7,8 +7,30 @@ import type { HistoryJson, NodeJson } from './schemas';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** A node as the API shows it: the seeds' snake_case names, ISO times. */
-export function nodeToJson(node: Node, catalogue: PhaseCatalogue): NodeJson {
+/** Which of a node's labels a caller may see. */
+export type LabelFilter = (name: string) => boolean;
+
+/** Label names that hold BMC / out-of-band addresses by convention (bmc, bmc_ip, ipmi, idrac, ilo, redfish, oob, ...). */
+const BMC_LABEL = /^(bmc|ipmi|idrac|ilo|xcc|redfish|oob)([._-]|$)/i;
+
+/**
+ * Labels for readers who are not admins: without the BMC address (the
+ * configured reprovision.redfish.bmcLabel and the conventional names). A BMC
+ * reached from the boot network is a machine's power switch and console.
+ */
+export function readerLabels(bmcLabel?: string): LabelFilter {
+  return (name) => name !== bmcLabel && !BMC_LABEL.test(name);
+}
+
+/** Admins see every label. */
+export const allLabels: LabelFilter = () => true;
+
+export function filterLabels(labels: Record<string, string>, show: LabelFilter): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([name]) => show(name)));
+}
+
+/** A node as the API shows it: the seeds' snake_case names, ISO times; BMC labels only when `showLabel` allows them. */
+export function nodeToJson(node: Node, catalogue: PhaseCatalogue, showLabel: LabelFilter = readerLabels()): NodeJson {
   return {
     id: node.id,
     mac: node.mac,
@@ -23,7 +45,7 @@ export function nodeToJson(node: Node, catalogue: PhaseCatalogue): NodeJson {
     type: node.type,
     profile: node.profile,
     cluster: node.cluster,
-    labels: node.labels,
+    labels: filterLabels(node.labels, showLabel),
     status: node.status,
     deployment_status: node.deploymentStatus,
     phase_status: node.deploymentPhaseStatus,

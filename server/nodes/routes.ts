@@ -1,12 +1,14 @@
+import type Koa from 'koa';
 import { z } from 'zod';
 import { presentedNodeToken } from '../auth/middleware';
 import { isRoundOpen, roundToken } from '../auth/rounds';
 import { ApiRouter } from '../http/api';
+import type { HostKeyPinner } from '../ssh/pin';
 import { notFound, conflict, unauthorized, ValidationError } from '../http/errors';
 import type { Logger } from '../log/logger';
 import type { Node } from '../store/nodes-repo';
 import { parseNodeRef } from './ref';
-import { historyToJson, nodeToJson } from './present';
+import { allLabels, historyToJson, nodeToJson, readerLabels } from './present';
 import { NodeNotFoundError, RoundRefusedError, UnknownPhaseError, type NodesService } from './service';
 import { historyJson, nodeJson, summaryJson } from './schemas';
 import { historyQuery, ipField, nodeCreateBody, nodeListQuery, nodeUpdateBody, phaseBody, registerBody } from './validation';
@@ -15,6 +17,12 @@ export interface NodeRoutesOptions {
   service: NodesService;
   adminToken: string;
   log: Logger;
+  /** Pins the host keys a register call sends (server/ssh/pin.ts). */
+  pinHostKeys?: HostKeyPinner;
+  /** The reader check of GET /api/status/* (the admin token with monitoring.requireAdmin). */
+  reader?: Koa.Middleware;
+  /** reprovision.redfish.bmcLabel: never shown by the status routes. */
+  bmcLabel?: string;
 }
 
 /** `:id` is a numeric node id or a MAC in any accepted spelling. */
@@ -33,7 +41,7 @@ export function nodeRouters(options: NodeRoutesOptions): ApiRouter[] {
 const NODE_REF = { id: 'numeric node id or MAC address (any spelling)' };
 
 /** The installers' calls (seed 000's register-node, seed 001's phase reports). */
-function phoneHomeRouter({ service, log }: NodeRoutesOptions): ApiRouter {
+function phoneHomeRouter({ service, log, pinHostKeys }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter();
   const json = (node: Node) => nodeToJson(node, service.catalogue);
   /** A refusal is logged with the reason and the caller, never the token presented. */
@@ -61,6 +69,8 @@ function phoneHomeRouter({ service, log }: NodeRoutesOptions): ApiRouter {
     async (ctx, { body }) => {
       try {
         const { node, created } = await service.register(body, { token: presentedNodeToken(ctx, body.token), sourceIp: ctx.ip });
+        // After register accepted the call: only the round's own machine pins its keys.
+        if (body.host_keys) await pinHostKeys?.(node, body.host_keys);
         ctx.status = created ? 201 : 200;
         ctx.body = { node: json(node), created };
       } catch (err) {
@@ -112,28 +122,30 @@ async function findReportingNode(service: NodesService, body: { mac?: string; no
   return node;
 }
 
-/** Read-only status (seed 001's endpoints). */
-function statusRouter({ service }: NodeRoutesOptions): ApiRouter {
+/** Read-only status (seed 001's endpoints): readers, without BMC labels. */
+function statusRouter({ service, reader, bmcLabel }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter();
+  const access = { auth: 'reader', use: reader ? [reader] : [] } as const;
+  const labels = readerLabels(bmcLabel);
   api.endpoint(
-    { method: 'get', path: '/api/status/nodes/:id', tag: 'status', summary: "A node's state", auth: 'public', params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id or MAC', 404: 'no such node' } },
+    { method: 'get', path: '/api/status/nodes/:id', tag: 'status', summary: "A node's state", ...access, params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id or MAC', 404: 'no such node' } },
     async (ctx) => {
-      ctx.body = nodeToJson(await resolveNode(service, ctx.params.id!), service.catalogue);
+      ctx.body = nodeToJson(await resolveNode(service, ctx.params.id!), service.catalogue, labels);
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/status/deployment/:ip', tag: 'status', summary: 'A node by IP, with its last event', auth: 'public', params: { ip: 'IPv4 or IPv6 address' }, responses: { 200: { description: 'the node and its last event', schema: deploymentJson }, 400: 'not an IP address', 404: 'no node has this IP' } },
+    { method: 'get', path: '/api/status/deployment/:ip', tag: 'status', summary: 'A node by IP, with its last event', ...access, params: { ip: 'IPv4 or IPv6 address' }, responses: { 200: { description: 'the node and its last event', schema: deploymentJson }, 400: 'not an IP address', 404: 'no node has this IP' } },
     async (ctx) => {
       const parsed = ipField.safeParse(ctx.params.ip);
       if (!parsed.success) throw new ValidationError('ip', 'must be an IPv4 or IPv6 address');
       const node = await service.nodes.byIp(parsed.data);
       if (!node) throw notFound(`no node with ip ${parsed.data}`);
       const last = await service.history.page(node.id, { order: 'desc', limit: 1, offset: 0 });
-      ctx.body = { ...nodeToJson(node, service.catalogue), last_event: last.entries[0] ? historyToJson(last.entries[0]) : null };
+      ctx.body = { ...nodeToJson(node, service.catalogue, labels), last_event: last.entries[0] ? historyToJson(last.entries[0]) : null };
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/status/history/:id', tag: 'status', summary: "A node's phase history, paged", auth: 'public', params: NODE_REF, query: historyQuery, responses: { 200: { description: 'one page of history', schema: historyPageJson }, 404: 'no such node' } },
+    { method: 'get', path: '/api/status/history/:id', tag: 'status', summary: "A node's phase history, paged", ...access, params: NODE_REF, query: historyQuery, responses: { 200: { description: 'one page of history', schema: historyPageJson }, 404: 'no such node' } },
     async (ctx, { query }) => {
       const node = await resolveNode(service, ctx.params.id!);
       const page = await service.history.page(node.id, query);
@@ -141,7 +153,7 @@ function statusRouter({ service }: NodeRoutesOptions): ApiRouter {
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/status/summary', tag: 'status', summary: 'Counts per phase, nodes in progress, failures, install durations', auth: 'public', responses: { 200: { description: 'the summary', schema: summaryJson } } },
+    { method: 'get', path: '/api/status/summary', tag: 'status', summary: 'Counts per phase, nodes in progress, failures, install durations', ...access, responses: { 200: { description: 'the summary', schema: summaryJson } } },
     async (ctx) => {
       ctx.body = await service.summary();
     },
@@ -157,7 +169,7 @@ const historyPageJson = z
 /** Admin: list, create, edit, delete nodes; read a node's phone-home token. */
 function adminRouter({ service, adminToken }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter({ adminToken });
-  const json = (node: Node) => nodeToJson(node, service.catalogue);
+  const json = (node: Node) => nodeToJson(node, service.catalogue, allLabels);
   const nodeFields = (body: { hostname?: string | null; ip?: string | null; type?: string | null; profile?: string | null; cluster?: string | null; labels?: Record<string, string>; netboot_enabled?: boolean }) => ({
     hostname: body.hostname,
     ip: body.ip,

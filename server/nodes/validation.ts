@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { z } from 'zod';
 import { intFromText, queryText } from '../http/validation';
+import { MAX_HOST_KEYS, parseHostKeyLine } from '../ssh/host-keys';
 import { normalizeMac } from './mac';
 import { PHASE_STATUSES } from './phases';
 
@@ -37,6 +38,17 @@ const labelsField = z.record(z.string().regex(NAME, `label names ${NAME_RULE}`),
 const messageField = z.string({ invalid_type_error: 'must be a string' }).max(2000, 'must be at most 2000 characters');
 const tokenField = z.string().max(128).optional();
 
+/** One line of /etc/ssh/ssh_host_*_key.pub, kept as its type and blob (the comment is dropped). */
+const hostKeyLine = z.string({ invalid_type_error: 'must be a string' }).transform((line, ctx) => {
+  const parsed = parseHostKeyLine(line);
+  if ('error' in parsed) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed.error });
+    return z.NEVER;
+  }
+  return parsed;
+});
+export const hostKeysField = z.array(hostKeyLine, { invalid_type_error: 'must be an array of OpenSSH public key lines' }).min(1).max(MAX_HOST_KEYS, `at most ${MAX_HOST_KEYS} keys`);
+
 export const registerBody = z
   .object({
     mac: macField,
@@ -46,6 +58,7 @@ export const registerBody = z
     cluster: nameField.optional(),
     status: z.enum(['registered', 'post-install-complete']).optional(),
     uuid: z.string().uuid('must be a UUID').optional(),
+    host_keys: hostKeysField.optional().describe("the machine's SSH host public keys (/etc/ssh/ssh_host_*_key.pub lines), pinned for the install round"),
     token: tokenField,
   })
   .strict();

@@ -1,6 +1,7 @@
 import cron from 'node-cron';
 import { z } from 'zod';
 import { nameField } from '../nodes/validation';
+import { HOST_KEY_POLICIES } from '../ssh/host-keys';
 
 /**
  * Config sections of the reprovision workflow (seed 000): SSH to nodes, how
@@ -19,12 +20,13 @@ export const sshSchema = z
     keyFile: z.string().min(1).default('ssh/id_ed25519'),
     /** File holding the key's passphrase, for an encrypted key; relative paths are under dataDir. */
     keyPassphraseFile: z.string().min(1).optional(),
-    /**
-     * accept: any host key (a reinstalled node has a new one every round);
-     * known_hosts: the key must be listed in knownHostsFile (OpenSSH format).
-     */
-    hostKeys: z.enum(['accept', 'known_hosts']).default('accept'),
-    knownHostsFile: z.string().min(1).default('ssh/known_hosts'),
+    hostKeys: z
+      .enum(HOST_KEY_POLICIES)
+      .default('pinned')
+      .describe(
+        'pinned: only the host keys the node\'s install sent with its register call (trust on first use, per install round), or knownHostsFile for a node whose install sent none; known_hosts: only knownHostsFile (OpenSSH format: hashed names, wildcards, @revoked, and @cert-authority, whose host certificates are fetched with ssh-keyscan -c because ssh2 cannot negotiate them, and must certify the key the session presented); accept: any key (warned about at start and by homeport doctor).',
+      ),
+    knownHostsFile: z.string().min(1).default('ssh/known_hosts').describe('OpenSSH known_hosts file for known_hosts mode, and for nodes without pinned keys in pinned mode; relative paths are under dataDir.'),
     connectTimeoutMs: ms(100, 120_000).default(10_000),
     /** Default limit for one remote command; cluster steps have their own. */
     commandTimeoutMs: ms(100, 3_600_000).default(60_000),

@@ -12,6 +12,7 @@ import type { DomainMetrics } from '../metrics/domain';
 import type { Clock, NodesService } from '../nodes/service';
 import { createSshClient, type SshClient } from '../ssh/client';
 import { maskSecrets } from '../ssh/mask';
+import { pinnedHostAt } from '../store/host-keys';
 import type { Database } from '../store/db';
 import { JobsRepo } from '../store/jobs-repo';
 import { JobRunner } from '../jobs/runner';
@@ -58,7 +59,8 @@ export interface Reprovisioning {
 export async function createReprovisioning(o: ReprovisioningOptions): Promise<Reprovisioning> {
   const { config, log, clock } = o;
   const instanceId = o.instanceId ?? `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const ssh = o.ssh ?? createSshClient({ ...config.ssh, log: log.child({ component: 'ssh' }), onError: o.metrics?.recordSshError });
+  const ssh = o.ssh ?? createSshClient({ ...config.ssh, pinnedHost: (host) => pinnedHostAt(o.db.knex, host), log: log.child({ component: 'ssh' }), onError: o.metrics?.recordSshError });
+  if (config.ssh.hostKeys === 'accept') log.warn({ setting: 'ssh.hostKeys' }, 'ssh.hostKeys is accept: homeport trusts any host key, so whoever answers at a node\'s address gets its commands and secrets (e.g. the k3s join token); use pinned');
   const retry = { attempts: config.ssh.retries, baseDelayMs: config.ssh.retryDelayMs, maxDelayMs: config.ssh.retryDelayMs * 16 };
   const drivers = new Map<string, ClusterDriver>(
     Object.entries(config.clusters).map(([name, settings]) => [name, createDriver({ ssh, retry, log: log.child({ component: 'cluster', cluster: name }), clock }, settings)]),

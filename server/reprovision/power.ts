@@ -62,29 +62,38 @@ function sshPower(ssh: SshClient, rebootCommand: string): PowerControl {
   };
 }
 
-/** The BMC address comes from the node's label (redfish.bmcLabel, default `bmc`). */
+/**
+ * The BMC address comes from the node's label (redfish.bmcLabel, default
+ * `bmc`). What this returns or throws lands in the node's history and job
+ * results, which readers see: the address is named by its label there, never
+ * written out (a BMC is the machine's power switch and console).
+ */
 function redfishPower(settings: ReprovisionSettings): PowerControl {
   const { redfish } = settings;
   let client: RedfishClient | null = null;
   // The password file is read on first use, so a server without Redfish nodes starts without one.
   const connect = () => (client ??= new RedfishClient(redfish, readPassword(redfish.passwordFile)));
-  const bmcOf = (node: Node) => {
+  const via = `its BMC (label ${redfish.bmcLabel})`;
+  const onBmc = async (node: Node, call: (bmc: string) => Promise<void>) => {
     const bmc = node.labels[redfish.bmcLabel];
     if (!bmc) throw new Error(`no BMC address: set the node's label ${redfish.bmcLabel}`);
-    return bmc;
+    try {
+      await call(bmc);
+    } catch (err) {
+      throw new Error((err as Error).message.split(bmc).join(`<${redfish.bmcLabel}>`));
+    }
   };
   const control: PowerControl = {
     method: 'redfish',
     async restart(node) {
-      const bmc = bmcOf(node);
-      await connect().pxeOnceAndReset(bmc);
-      return `redfish ${redfish.resetType} with boot override Pxe once via ${bmc}`;
+      await onBmc(node, (bmc) => connect().pxeOnceAndReset(bmc));
+      return `redfish ${redfish.resetType} with boot override Pxe once via ${via}`;
     },
     async act(node, action) {
       if (action === 'pxe') return control.restart(node);
       const resetType = { on: 'On', off: 'ForceOff', reset: redfish.resetType }[action];
-      await connect().reset(bmcOf(node), resetType);
-      return `redfish ${resetType} via ${bmcOf(node)}`;
+      await onBmc(node, (bmc) => connect().reset(bmc, resetType));
+      return `redfish ${resetType} via ${via}`;
     },
     missing: (node) => (node.labels[redfish.bmcLabel] ? null : `no BMC address: set the node's label ${redfish.bmcLabel}`),
     close: async () => client?.close(),

@@ -3,7 +3,7 @@ import { ApiRouter } from '../http/api';
 import { jobJson, jobToJson, scheduleField } from '../jobs/present';
 import type { JobsService } from '../jobs/service';
 import { nodeJson } from '../nodes/schemas';
-import { nodeToJson } from '../nodes/present';
+import { allLabels, nodeToJson } from '../nodes/present';
 import type { NodesService } from '../nodes/service';
 import { REPROVISION_JOB, reprovisionFields, withTargetRules } from './jobs';
 
@@ -58,7 +58,7 @@ export function reprovisionRouter(o: { jobs: JobsService; nodes: NodesService; a
         timeout_min: result.timeout_min,
         nodes: result.nodes.flatMap((r) => {
           const node = nodes.get(r.id);
-          return node ? [{ ...nodeToJson(node, o.nodes.catalogue), restart: r.restart }] : [];
+          return node ? [{ ...nodeToJson(node, o.nodes.catalogue, allLabels), restart: r.restart }] : [];
         }),
       };
     },

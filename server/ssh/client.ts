@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import { Client } from 'ssh2';
 import type { Logger } from '../log/logger';
-import { isKnownHostKey, parseKnownHosts } from './known-hosts';
+import { pinnedVerdict, type HostKeyPolicy, type HostKeyVerdict, type PinnedHost } from './host-keys';
+import { fetchHostCertificates, type FetchCertificates } from './keyscan';
+import { hasCertAuthority, knownHostsVerdict, parseKnownHosts, type KnownHostEntry } from './known-hosts';
 import { maskSecrets } from './mask';
 
 /** The same closed set as homeport_ssh_errors_total{kind}. */
@@ -56,14 +58,27 @@ export interface SshClientOptions {
   keyFile: string;
   /** File holding the passphrase of an encrypted key. */
   keyPassphraseFile?: string;
-  hostKeys: 'accept' | 'known_hosts';
+  /**
+   * pinned: the keys the node's install reported (register's host_keys), else
+   * known_hosts; known_hosts: knownHostsFile only; accept: any key (opt-in).
+   */
+  hostKeys: HostKeyPolicy;
   knownHostsFile: string;
+  /** pinned: the node at an address and its keys (server/store/host-keys.ts pinnedHostAt). */
+  pinnedHost?: (host: string) => Promise<PinnedHost>;
+  /** Host certificates for @cert-authority hosts; default ssh-keyscan -c. */
+  fetchCertificates?: FetchCertificates;
+  /** Certificate validity is checked against this; default Date.now. */
+  clock?: () => number;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   log: Logger;
   /** Counts failures (homeport_ssh_errors_total). */
   onError?: (kind: SshErrorKind) => void;
 }
+
+/** Checks the key a host presents (raw blob); the reason names the node and fingerprints when refused. */
+type HostVerifier = (key: Buffer) => HostKeyVerdict;
 
 /** Output kept per stream; a runaway command cannot fill memory. */
 const MAX_OUTPUT = 1024 * 1024;
@@ -140,22 +155,42 @@ class Ssh2Client implements SshClient {
   }
 
   /** known_hosts is read per connection, so an admin's edit applies without a restart. */
-  private hostVerifier(host: string): ((key: Buffer) => boolean) | undefined {
-    if (this.options.hostKeys === 'accept') return undefined;
-    let entries: ReturnType<typeof parseKnownHosts> = [];
+  private knownHosts(): KnownHostEntry[] {
     try {
-      entries = parseKnownHosts(fs.readFileSync(this.options.knownHostsFile, 'utf8'));
+      return parseKnownHosts(fs.readFileSync(this.options.knownHostsFile, 'utf8'));
     } catch {
-      /* no file: no host is known, every connection is refused below */
+      return []; // no file: no host is known
     }
-    return (key) => isKnownHostKey(entries, host, this.options.port, key);
   }
 
-  private connect(host: string, timeoutMs: number): Promise<Client> {
+  /** Decided before the TCP connect: pinned keys are looked up once per connection (an admin's or installer's change applies at once). */
+  private async hostVerifier(host: string): Promise<HostVerifier | undefined> {
+    const { hostKeys } = this.options;
+    if (hostKeys === 'accept') return undefined;
+    if (hostKeys === 'known_hosts') return this.knownHostsVerifier(host);
+    if (!this.options.pinnedHost) throw new SshError('auth', host, `${this.who(host)}: ssh.hostKeys is pinned but no pinned-key store is wired`);
+    const pinned = await this.options.pinnedHost(host);
+    const hasPins = pinned.kind === 'node' && pinned.keys.length > 0;
+    // known_hosts is the fallback only for a node whose install sent no keys.
+    const fallback: HostVerifier = hasPins ? () => ({ ok: false, reason: 'pinned keys exist' }) : await this.knownHostsVerifier(host);
+    return (key) => pinnedVerdict(pinned, host, key, () => fallback(key).ok);
+  }
+
+  /** known_hosts, with the host's certificates fetched first when a @cert-authority line covers it. */
+  private async knownHostsVerifier(host: string): Promise<HostVerifier> {
+    const { port, connectTimeoutMs } = this.options;
+    const entries = this.knownHosts();
+    const fetchCertificates = this.options.fetchCertificates ?? fetchHostCertificates;
+    const certificates = hasCertAuthority(entries, host, port) ? await fetchCertificates(host, port, connectTimeoutMs) : [];
+    const now = (this.options.clock ?? Date.now)();
+    return (key) => knownHostsVerdict(entries, host, port, key, { certificates, now });
+  }
+
+  private async connect(host: string, timeoutMs: number): Promise<Client> {
     const privateKey = this.readKey(host);
     const passphrase = this.readPassphrase(host);
-    const verifier = this.hostVerifier(host);
-    let hostRejected = false;
+    const verifier = await this.hostVerifier(host);
+    let hostRejected: string | null = null;
     return new Promise((resolve, reject) => {
       const conn = new Client();
       let ready = false;
@@ -176,19 +211,21 @@ class Ssh2Client implements SshClient {
         passphrase,
         // ssh2 starts this timer before the TCP connect, so it bounds connect + handshake + auth.
         readyTimeout: timeoutMs,
+        // Refused here, ssh2 ends the handshake before authentication: no command, no stdin reaches the host.
         hostVerifier: verifier
           ? (key: Buffer) => {
-              hostRejected = !verifier(key);
-              return !hostRejected;
+              const verdict = verifier(key);
+              hostRejected = verdict.ok ? null : verdict.reason;
+              return verdict.ok;
             }
           : undefined,
       });
     });
   }
 
-  private connectError(host: string, err: Error & { level?: string; code?: string }, hostRejected: boolean, timeoutMs: number): SshError {
+  private connectError(host: string, err: Error & { level?: string; code?: string }, hostRejected: string | null, timeoutMs: number): SshError {
     const who = this.who(host);
-    if (hostRejected) return new SshError('auth', host, `${who}: host key is not in ${this.options.knownHostsFile} (ssh.hostKeys is known_hosts)`);
+    if (hostRejected !== null) return new SshError('auth', host, `${who}: ${hostRejected} (ssh.hostKeys is ${this.options.hostKeys})`);
     if (err.level === 'client-authentication') return new SshError('auth', host, `${who}: key ${this.options.keyFile} was refused`);
     if (err.level === 'client-timeout') return new SshError('timeout', host, `${who}: no SSH session within ${timeoutMs} ms`);
     if (err.level === 'client-socket') return new SshError('connect', host, `${who}: cannot connect (${err.code ?? err.message})`);

@@ -6,6 +6,7 @@ import * as initial from '../../db/migrations/001_initial';
 import * as leaderLeases from '../../db/migrations/002_leader_leases';
 import * as jobStages from '../../db/migrations/003_job_stages';
 import * as installRounds from '../../db/migrations/004_install_rounds';
+import * as hostKeys from '../../db/migrations/005_host_keys';
 
 // PostgreSQL returns bigint (int8) as a string by default; our bigints are
 // millisecond timestamps and ids, well inside Number's exact range.
@@ -34,7 +35,7 @@ export interface Database {
 }
 
 /** Migrations are imported, not globbed from disk, so they load the same under tsx and in tests. */
-const migrations: Record<string, Knex.Migration> = { '001_initial': initial, '002_leader_leases': leaderLeases, '003_job_stages': jobStages, '004_install_rounds': installRounds };
+const migrations: Record<string, Knex.Migration> = { '001_initial': initial, '002_leader_leases': leaderLeases, '003_job_stages': jobStages, '004_install_rounds': installRounds, '005_host_keys': hostKeys };
 
 const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => Object.keys(migrations).sort(),

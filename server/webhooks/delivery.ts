@@ -31,6 +31,20 @@ export interface Webhooks {
   close(graceMs?: number): Promise<void>;
 }
 
+/**
+ * A webhook URL as logs show it: scheme, host and port only. For Slack,
+ * Discord and many others the path or query IS the credential, and userinfo
+ * is a password.
+ */
+export function loggableUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}/…`;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
 /** `sha256=<hex>` of the exact body, as GitHub-style receivers verify it. */
 export function signBody(secret: string, body: string): string {
   return `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
@@ -67,9 +81,9 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
         },
         { retryable: (err) => err instanceof RetryableDelivery, signal: stopping.signal },
       );
-      if (outcome === 'refused') o.log.warn({ url: target.url, event: payload.event }, 'webhook refused (4xx); not retried');
+      if (outcome === 'refused') o.log.warn({ url: loggableUrl(target.url), event: payload.event }, 'webhook refused (4xx); not retried');
     } catch {
-      o.log.warn({ url: target.url, event: payload.event, attempts }, 'webhook not delivered; gave up');
+      o.log.warn({ url: loggableUrl(target.url), event: payload.event, attempts }, 'webhook not delivered; gave up');
     }
   };
 
@@ -78,7 +92,7 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
     for (const target of o.targets) {
       if (target.events && !target.events.includes(payload.event)) continue;
       if (inFlight.size >= maxPending) {
-        o.log.warn({ url: target.url, event: payload.event }, 'webhook queue full; event dropped');
+        o.log.warn({ url: loggableUrl(target.url), event: payload.event }, 'webhook queue full; event dropped');
         continue;
       }
       const delivery = deliver(target, payload).finally(() => inFlight.delete(delivery));

@@ -10,7 +10,8 @@ describe('homeport CLI', function () {
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-cli-'))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
   // No HOMEPORT_CONFIG file: each test passes -c or runs on defaults.
-  const env = () => ({ HOMEPORT_DATADIR: path.join(dir, 'data'), HOMEPORT_CONFIG: '' });
+  // INVOCATION_ID: '': not under systemd, whatever runs the suite (under systemd the token is not printed).
+  const env = () => ({ HOMEPORT_DATADIR: path.join(dir, 'data'), HOMEPORT_CONFIG: '', INVOCATION_ID: '' });
 
   it('prints help for every subcommand and exits 0', () => {
     for (const args of [['--help'], ['serve', '--help'], ['migrate', '--help'], ['config', 'check', '--help'], ['nodes', 'ls', '--help'], ['nodes', 'show', '--help']]) {

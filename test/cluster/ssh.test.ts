@@ -2,22 +2,11 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SshError } from '../../server/ssh/client';
 import { maskSecrets } from '../../server/ssh/mask';
 import { captureLogger } from '../helpers/capture-log';
 import { installNodeStubs } from '../helpers/node-stubs';
-import { assertStubsFirst, testSshClient } from '../helpers/ssh-fixture';
+import { assertStubsFirst, sshRejection as rejection, testSshClient } from '../helpers/ssh-fixture';
 import { startTestSshd, type TestSshd } from '../helpers/sshd';
-
-async function rejection(promise: Promise<unknown>): Promise<SshError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(SshError);
-    return err as SshError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('ssh client (ssh2) against a real sshd', function () {
   this.timeout(90_000);
@@ -84,7 +73,7 @@ describe('ssh client (ssh2) against a real sshd', function () {
     await ssh.probe('127.0.0.3');
     const err = await rejection(ssh.probe('127.0.0.4'));
     expect(err.kind).to.equal('auth');
-    expect(err.message).to.match(/host key is not in/);
+    expect(err.message).to.match(/host key SHA256:\S+ is not listed for \[127\.0\.0\.4\]:\d+ in known_hosts/);
   });
 
   it('masks every occurrence of each secret and leaves short ones alone', () => {

@@ -10,6 +10,7 @@ import {
   ipxeBinaryCheck,
   otherDhcpCheck,
   portCheck,
+  sshHostKeysCheck,
   portsToCheck,
   profileFilesCheck,
   templatesCheck,
@@ -64,6 +65,14 @@ describe('doctor checks (pure)', () => {
       [catalogCheck({ error: 'template x.ipxe: cannot read it' }), { status: 'fail', detail: /x\.ipxe/ }],
     ];
     for (const [result, expected] of table) expectResult(result, expected);
+  });
+
+  it('ssh host keys: accept is a warning naming the fix', () => {
+    const accept = sshHostKeysCheck({ hostKeys: 'accept' });
+    expect(accept.status).to.equal('warn');
+    expect(accept.fix).to.match(/pinned/);
+    expect(sshHostKeysCheck({ hostKeys: 'pinned' }).status).to.equal('ok');
+    expect(sshHostKeysCheck({ hostKeys: 'known_hosts' }).status).to.equal('ok');
   });
 
   it('database', () => {

@@ -24,7 +24,7 @@ export async function reprovisioningHarness(db: Database, options: { clock: () =
   const extra = options.config ?? {};
   const config = configSchema.parse({
     ...extra,
-    ssh: { connectTimeoutMs: 20_000, retryDelayMs: 100, ...(options.sshd ? { port: options.sshd.port, keyFile: options.sshd.keyFile } : {}), ...(extra.ssh as object | undefined) },
+    ssh: { connectTimeoutMs: 20_000, retryDelayMs: 100, ...(options.sshd ? { port: options.sshd.port, keyFile: options.sshd.keyFile, hostKeys: 'accept' } : {}), ...(extra.ssh as object | undefined) },
     watcher: { enabled: false, sshTimeoutMs: 20_000, ...(extra.watcher as object | undefined) },
   });
   const nodes = new NodesService(db, buildCatalogue(), options.clock, { rounds: TEST_ROUNDS });

@@ -1,13 +1,24 @@
 import { expect } from 'chai';
 import path from 'node:path';
 import type { Logger } from '../../server/log/logger';
-import { createSshClient, type SshClient, type SshClientOptions } from '../../server/ssh/client';
+import { createSshClient, SshError, type SshClient, type SshClientOptions } from '../../server/ssh/client';
 import { installNodeStubs, type NodeStubs } from './node-stubs';
 import { startTestSshd, type TestSshd } from './sshd';
 
 /** An ssh2 client for the test sshd as root with the test's key. */
 export function testSshClient(sshd: TestSshd, log: Logger, overrides: Partial<SshClientOptions> = {}): SshClient {
   return createSshClient({ user: 'root', port: sshd.port, keyFile: sshd.keyFile, hostKeys: 'accept', knownHostsFile: path.join(sshd.dir, 'known_hosts'), connectTimeoutMs: 20_000, commandTimeoutMs: 30_000, log, ...overrides });
+}
+
+/** The SshError a call rejects with (fails the test when it resolves or throws something else). */
+export async function sshRejection(promise: Promise<unknown>): Promise<SshError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).to.be.instanceOf(SshError);
+    return err as SshError;
+  }
+  throw new Error('expected a rejection');
 }
 
 /** Safety first: the stubs must shadow every node-side command, above all `reboot`. */
@@ -18,9 +29,15 @@ export async function assertStubsFirst(ssh: SshClient, sshd: TestSshd, host = '1
   }
 }
 
-/** The env keys that point a homeport at the test sshd. */
+/**
+ * The env keys that point a homeport at the test sshd. Host keys are
+ * accepted: these suites test formation and power, not pinning, and their
+ * nodes are created without an install that reports keys
+ * (test/cluster/host-keys.test.ts covers pinned mode).
+ */
 export function sshEnv(sshd: TestSshd): Record<string, string> {
   return {
+    HOMEPORT_SSH__HOSTKEYS: 'accept',
     HOMEPORT_SSH__PORT: String(sshd.port),
     HOMEPORT_SSH__KEYFILE: sshd.keyFile,
     HOMEPORT_SSH__CONNECTTIMEOUTMS: '20000',

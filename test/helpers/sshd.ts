@@ -33,7 +33,20 @@ export interface TestSshd {
 
 export const NODE_ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 
-export async function startTestSshd(options: { listen?: string[] } = {}): Promise<TestSshd> {
+/** A host certificate for the sshd's host key, signed by `caKeyFile` (ssh-keygen -s) for these principals. */
+export interface TestHostCertificate {
+  caKeyFile: string;
+  principals: string[];
+  /** ssh-keygen -V, e.g. `-5m:+1h` or `20200101:20200102`; default always valid. */
+  validity?: string;
+}
+
+/**
+ * `port`: a given port (a second sshd on other addresses, same port: an
+ * impostor at a node's address). `hostCertificate`: the sshd also offers a
+ * host certificate (to clients that ask for one, e.g. ssh-keyscan -c).
+ */
+export async function startTestSshd(options: { listen?: string[]; port?: number; hostCertificate?: TestHostCertificate } = {}): Promise<TestSshd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-sshd-'));
   const binDir = path.join(dir, 'bin');
   fs.mkdirSync(binDir);
@@ -41,11 +54,16 @@ export async function startTestSshd(options: { listen?: string[] } = {}): Promis
   const keyFile = path.join(dir, 'client_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'homeport-test', '-f', keyFile]);
+  const certificate = options.hostCertificate;
+  if (certificate) {
+    const validity = certificate.validity ? ['-V', certificate.validity] : [];
+    execFileSync('ssh-keygen', ['-q', '-s', certificate.caKeyFile, '-I', 'homeport-test-host', '-h', '-n', certificate.principals.join(','), ...validity, `${hostKey}.pub`], { stdio: 'ignore' });
+  }
   const authorizedKeys = path.join(dir, 'authorized_keys');
   fs.copyFileSync(`${keyFile}.pub`, authorizedKeys);
   fs.chmodSync(authorizedKeys, 0o600);
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege-separation directory
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const listen = options.listen ?? ['127.0.0.1', ...NODE_ADDRESSES];
   const configFile = path.join(dir, 'sshd_config');
   fs.writeFileSync(
@@ -53,6 +71,7 @@ export async function startTestSshd(options: { listen?: string[] } = {}): Promis
     [
       ...listen.map((address) => `ListenAddress ${address}:${port}`),
       `HostKey ${hostKey}`,
+      ...(certificate ? [`HostCertificate ${hostKey}-cert.pub`] : []),
       `PidFile ${path.join(dir, 'sshd.pid')}`,
       `AuthorizedKeysFile ${authorizedKeys}`,
       'PermitRootLogin prohibit-password',

@@ -15,10 +15,6 @@ const PUBLIC_ROUTES = new Set([
   'get /healthz',
   'get /metrics',
   'get /api/openapi.json',
-  'get /api/status/nodes/{id}',
-  'get /api/status/deployment/{ip}',
-  'get /api/status/history/{id}',
-  'get /api/status/summary',
   'get /boot.ipxe',
   'get /boot/{mac}.ipxe',
   'get /config/{mac}/{name}',
@@ -146,7 +142,7 @@ describe('auth on every route, from the route table', function () {
 
   it('serves the status page open by default and behind the admin login with monitoring.requireAdmin', async () => {
     const reader = routes.filter((r) => r.operation['x-homeport-auth'] === 'reader');
-    expect(reader.map(keyOf)).to.include.members(['get /monitoring', 'get /monitoring/nodes/{id}', 'get /api/events']);
+    expect(reader.map(keyOf)).to.include.members(['get /monitoring', 'get /monitoring/nodes/{id}', 'get /api/events', 'get /api/status/nodes/{id}', 'get /api/status/deployment/{ip}', 'get /api/status/history/{id}', 'get /api/status/summary']);
     expect((await call(hp.baseUrl, 'get', `/monitoring/nodes/${idA}`)).status, 'open: a real node page').to.equal(200);
     // Let in: anything but 401 or the login redirect (a 404 for an id that is not a job is still "let in").
     const letIn = (r: { status: number; location: string | null }) => r.status !== 401 && !/\/monitoring\/login/.test(r.location ?? '');

@@ -139,7 +139,7 @@ describe('reprovision API', function () {
       await start(redfishEnv());
       await addNode({ ...PVE1, labels: { bmc: bmcAddress() } });
       const response = await reprovision({ nodes: ['pve1'] });
-      expect(response.body.nodes[0].restart).to.deep.equal({ ok: true, detail: `redfish ForceRestart with boot override Pxe once via ${bmcAddress()}` });
+      expect(response.body.nodes[0].restart).to.deep.equal({ ok: true, detail: 'redfish ForceRestart with boot override Pxe once via its BMC (label bmc)' });
       const auth = `Basic ${Buffer.from('admin:bmc-Secret-pw').toString('base64')}`;
       expect(calls).to.deep.equal([
         { method: 'PATCH', url: '/redfish/v1/Systems/System.Embedded.1', auth, body: { Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' } } },
@@ -156,7 +156,7 @@ describe('reprovision API', function () {
       const response = await reprovision({ all: true });
       const [one, two] = response.body.nodes as { reprovision_status: string; restart: { ok: boolean; detail: string } }[];
       expect(one!.reprovision_status).to.equal('error');
-      expect(one!.restart.detail).to.equal(`redfish PATCH http://${bmcAddress()}/redfish/v1/Systems/System.Embedded.1: HTTP 401: bad password **** for admin`);
+      expect(one!.restart.detail, 'the BMC address is named by its label').to.equal('redfish PATCH http://<bmc>/redfish/v1/Systems/System.Embedded.1: HTTP 401: bad password **** for admin');
       expect(two!.restart).to.deep.equal({ ok: false, detail: "no BMC address: set the node's label bmc" });
       expect(calls).to.have.length(1);
     });
@@ -177,7 +177,7 @@ describe('reprovision API', function () {
       };
       for (const action of ['on', 'off', 'reset']) expect((await power(['pve1'], action)).status, action).to.equal('completed');
       const pxe = await power(['pve1'], 'pxe');
-      expect(pxe.result.outcomes).to.deep.equal([{ node: 'pve1', ok: true, detail: `redfish ForceRestart with boot override Pxe once via ${bmcAddress()}` }]);
+      expect(pxe.result.outcomes).to.deep.equal([{ node: 'pve1', ok: true, detail: 'redfish ForceRestart with boot override Pxe once via its BMC (label bmc)' }]);
       expect(calls.map((c) => `${c.method} ${JSON.stringify(c.body)}`)).to.deep.equal([
         'POST {"ResetType":"On"}',
         'POST {"ResetType":"ForceOff"}',

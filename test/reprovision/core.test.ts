@@ -71,7 +71,7 @@ describe('reprovision core (pure)', () => {
     const { config } = loadConfig(undefined, { HOMEPORT_DATADIR: '/tmp/hp' });
     expect(config.watcher).to.include({ schedule: '*/30 * * * * *', reprovisionTimeoutMin: 45, sshTimeoutMs: 10_000, enabled: true });
     expect(config.reprovision.method).to.equal('ssh');
-    expect(config.ssh).to.include({ user: 'root', port: 22, keyFile: '/tmp/hp/ssh/id_ed25519', hostKeys: 'accept' });
+    expect(config.ssh).to.include({ user: 'root', port: 22, keyFile: '/tmp/hp/ssh/id_ed25519', hostKeys: 'pinned' });
     const bad: [Record<string, string>, string][] = [
       [{ HOMEPORT_WATCHER__SCHEDULE: 'every minute' }, 'config: watcher.schedule: must be a cron expression, e.g. */30 * * * * * (every 30 s)'],
       [{ HOMEPORT_REPROVISION__METHOD: 'ipmi' }, 'config: reprovision.method: must be one of ssh, redfish, none (got "ipmi")'],

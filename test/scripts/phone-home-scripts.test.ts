@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,6 +70,21 @@ describe('phone-home shell clients (scripts/)', function () {
         const history = await hp.request('GET', `/api/status/history/${m}`);
         expect(history.body.entries.map((e: { phase: string }) => e.phase)).to.deep.equal(['registered', 'installation', 'installation', 'post_install', 'deployed']);
         expect(history.body.entries[1].message, 'quotes and backslashes arrive intact').to.equal('copying "base" files\\ to /dev/sda');
+      });
+
+      it('register sends the machine\'s SSH host public keys, which homeport pins', async () => {
+        const m = mac(5);
+        const keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-hostkeys-'));
+        try {
+          for (const type of ['ed25519', 'ecdsa']) execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', 'root@pve5', '-f', path.join(keysDir, `ssh_host_${type}_key`)]);
+          const result = await runScript(variant.shell, 'homeport-register', [], await env(m, { HOMEPORT_HOST_KEYS_DIR: keysDir }));
+          expect(result.code, result.stderr).to.equal(0);
+          const stored = await hp.homeport.db.knex('node_host_keys').join('nodes', 'nodes.id', 'node_host_keys.node_id').where('nodes.mac', m).orderBy('key_type').select('key_type', 'key');
+          const sent = ['ecdsa', 'ed25519'].map((type) => fs.readFileSync(path.join(keysDir, `ssh_host_${type}_key.pub`), 'utf8').split(' ').slice(0, 2));
+          expect(stored.map((r: { key_type: string; key: string }) => [r.key_type, r.key])).to.deep.equal(sent);
+        } finally {
+          fs.rmSync(keysDir, { recursive: true, force: true });
+        }
       });
 
       it('register --complete marks the install complete (seed 000 post-install)', async () => {

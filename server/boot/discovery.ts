@@ -1,0 +1,106 @@
+import type { Knex } from 'knex';
+import type { Logger } from '../log/logger';
+import type { NodeEvent } from '../nodes/service';
+
+/**
+ * Bounded discovery (issue 17). Anyone on the boot network can ask for
+ * `/boot/<any MAC>.ipxe`; under `boot.unknown: discover` each new MAC used to
+ * add a node row, without bound. Now:
+ * - at most `boot.discoverLimit` open discoveries exist; past it an unknown
+ *   machine is told so (a wait script) and nothing is written;
+ * - an open discovery that never phoned home expires after
+ *   `boot.discoverTtlHours`.
+ * An open discovery is a node homeport registered by itself (status
+ * `discovered`) that no admin has given a profile or cluster; phone-home
+ * register moves a node out of `discovered`.
+ */
+
+export type DiscoveryVerdict = { admit: true } | { admit: false; reason: string };
+
+/** Pure: may one more unknown machine be registered? */
+export function discoveryVerdict(open: number, limit: number): DiscoveryVerdict {
+  if (open < limit) return { admit: true };
+  return { admit: false, reason: `${open} discovered machines already wait for an admin (boot.discoverLimit ${limit}); nothing is registered for this one: ask an admin to add its MAC` };
+}
+
+/** Pure: nodes registered before this time have had their discoverTtlHours. */
+export function expiryCutoff(now: number, ttlHours: number): number {
+  return now - ttlHours * 3600_000;
+}
+
+function openDiscoveries(knex: Knex): Knex.QueryBuilder {
+  return knex('nodes').where('status', 'discovered').whereNull('profile').whereNull('cluster');
+}
+
+export async function countOpenDiscoveries(knex: Knex): Promise<number> {
+  const row = (await openDiscoveries(knex).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  return Number(row?.n ?? 0);
+}
+
+/**
+ * Admits discoveries one at a time: the count and the insert it allows are
+ * not interleaved with another request's, so concurrent unknown machines
+ * cannot overshoot the cap (within one instance; instances sharing a
+ * PostgreSQL may each add one past it at the same instant).
+ */
+export class DiscoveryGate {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly knex: Knex,
+    readonly limit: number,
+  ) {}
+
+  admit<T>(register: () => Promise<T>): Promise<Admission<T>> {
+    const turn = this.queue.then(async () => {
+      const verdict = discoveryVerdict(await countOpenDiscoveries(this.knex), this.limit);
+      if (!verdict.admit) return { ok: false as const, reason: verdict.reason };
+      return { ok: true as const, value: await register() };
+    });
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+}
+
+export type Admission<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Through the gate when there is one (BootService built without a cap registers every machine). */
+export function admitDiscovery<T>(gate: DiscoveryGate | undefined, register: () => Promise<T>): Promise<Admission<T>> {
+  return gate ? gate.admit(register) : register().then((value) => ({ ok: true, value }));
+}
+
+/** Most rows one sweep deletes: a sweep is one short statement, the next one takes the rest. */
+const SWEEP_BATCH = 500;
+
+/**
+ * Deletes open discoveries older than the TTL that never phoned home (no
+ * history row from an installer), with their history. Returns their ids.
+ */
+export async function expireDiscoveries(knex: Knex, now: number, ttlHours: number): Promise<number[]> {
+  const phonedHome = knex('deployment_history').select(knex.raw('1')).whereRaw('deployment_history.node_id = nodes.id').andWhere('source', 'installer');
+  const rows: { id: number }[] = await openDiscoveries(knex).where('registered_at', '<', expiryCutoff(now, ttlHours)).whereNotExists(phonedHome).orderBy('id').limit(SWEEP_BATCH).select('id');
+  const ids = rows.map((r) => Number(r.id));
+  if (ids.length) await knex('nodes').whereIn('id', ids).delete();
+  return ids;
+}
+
+export interface DiscoverySweep {
+  /** One sweep now (also what the timer runs). */
+  run(): Promise<number[]>;
+  close(): void;
+}
+
+/** Sweeps expired discoveries at start and then every intervalMs; deletions reach the status page as node_deleted events. */
+export function startDiscoverySweep(o: { knex: Knex; ttlHours: number; intervalMs: number; clock: () => number; log: Logger; events: { emit(name: 'change', event: NodeEvent): unknown } }): DiscoverySweep {
+  const run = async () => {
+    const ids = await expireDiscoveries(o.knex, o.clock(), o.ttlHours);
+    for (const id of ids) o.events.emit('change', { type: 'node_deleted', id });
+    if (ids.length) o.log.info({ expired: ids.length, ttlHours: o.ttlHours }, 'expired discovered machines that never phoned home');
+    return ids;
+  };
+  const safeRun = () => run().catch((err: unknown) => o.log.warn({ err }, 'discovery sweep failed'));
+  void safeRun();
+  const timer = setInterval(safeRun, o.intervalMs);
+  timer.unref();
+  return { run, close: () => clearInterval(timer) };
+}
