@@ -69,7 +69,7 @@ describe('bounded discovery (boot.discoverLimit, boot.discoverTtlHours)', functi
     for (const mac of [stale, adopted, phoned]) await fetch(`${hp.baseUrl}/boot/${mac}.ipxe`).then((r) => r.text());
     const colon = (mac: string) => mac.replace(/-/g, ':');
     expect((await hp.request('PATCH', `/api/nodes/${colon(adopted)}`, { admin: true, body: { profile: 'debian' } })).status).to.equal(200);
-    const report = await hp.request('POST', '/api/status/phase', { body: { mac: colon(phoned), phase: 'installation', token: hp.tokenFor(colon(phoned)) } });
+    const report = await hp.request('POST', '/api/status/phase', { body: { mac: colon(phoned), phase: 'installation', token: await hp.tokenFor(colon(phoned)) } });
     expect(report.status).to.equal(200);
     const knex = hp.homeport.db.knex;
     expect(await expireDiscoveries(knex, Date.now(), 24), 'not yet').to.deep.equal([]);
