@@ -85,6 +85,8 @@ async function startDhcp({ config, knex, log, registry, nodes, httpPort }: Netbo
     bootFiles: Object.fromEntries(Object.entries(dhcp.bootFiles).map(([arch, file]) => [Number(arch), file])),
     port: dhcp.port,
     proxyPort: dhcp.proxyPort,
+    authoritative: dhcp.authoritative,
+    offerHoldSeconds: dhcp.offerHoldSeconds,
     onBootRequest: dhcp.recordDiscover ? (info) => recordDiscover(nodes, log, info) : undefined,
   });
   log.info({ mode: dhcp.mode, interface: dhcp.interface, serverIp: dhcp.serverIp }, 'dhcp listening');

@@ -60,6 +60,7 @@ export const Option = {
   USER_CLASS: 77,
   CLIENT_ARCH: 93,
   CLIENT_NDI: 94,
+  RELAY_AGENT_INFO: 82,
   CLIENT_UUID: 97,
   IPXE: 175,
 } as const;
