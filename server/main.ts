@@ -13,6 +13,7 @@ import { countNodes } from './monitoring/queries';
 import { buildCatalogue } from './nodes/phases';
 import { nodeRouters } from './nodes/routes';
 import { NodesService } from './nodes/service';
+import { reservationProblem } from './dhcp/reservations';
 import { startNetbootListeners, type NetbootListeners } from './netboot';
 import { createReprovisioning, type Reprovisioning } from './reprovision';
 import { startWebhooks } from './webhooks/delivery';
@@ -63,7 +64,11 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
 
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
-  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, { groupCommitMs: config.database.groupCommitMs });
+  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, {
+    groupCommitMs: config.database.groupCommitMs,
+    // Full-mode DHCP hands a node's ip out as its reservation: refuse at input what it could not hand out.
+    ipRule: config.dhcp.mode === 'full' ? (ip) => reservationProblem(ip, config.dhcp) : undefined,
+  });
   const metrics = createDomainMetrics({ registry, catalogue: nodes.catalogue, countNodes: () => countNodes(db.knex), onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes') });
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
   const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));

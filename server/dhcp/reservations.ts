@@ -27,6 +27,24 @@ export function reservationProblem(ip: string, dhcp: ReservationNetwork): string
   return null;
 }
 
+export interface SkippedReservation {
+  mac: string;
+  ip: string;
+  reason: string;
+}
+
+/** Splits stored reservations (MAC → IP) into those DHCP hands out and those it skips, with the reason. */
+export function usableReservations(reservations: Map<string, string>, dhcp: ReservationNetwork): { usable: Map<string, string>; skipped: SkippedReservation[] } {
+  const usable = new Map<string, string>();
+  const skipped: SkippedReservation[] = [];
+  for (const [mac, ip] of reservations) {
+    const reason = reservationProblem(ip, dhcp);
+    if (reason) skipped.push({ mac, ip, reason });
+    else usable.set(mac, ip);
+  }
+  return { usable, skipped };
+}
+
 export interface ReservationConflict {
   /** The node whose reserved address another MAC holds. */
   mac: string;

@@ -45,7 +45,7 @@ import { WriteBatcher } from '../store/write-batcher';
 import { LeaseRepository, type ClaimOutcome, type LeaseClaim } from './lease-repo';
 import { LeaseBook, type Lease } from './leases';
 import { judgeRequest, requestedAddress, requestState } from './request-rules';
-import { describeConflict, reservationProblem } from './reservations';
+import { describeConflict, usableReservations } from './reservations';
 import { createDhcpMetrics, type DhcpMetrics } from './metrics';
 import { buildReply, replyDestination, ZERO_IP, type Destination, type NetworkOptions, type ReplySpec } from './replies';
 
@@ -257,14 +257,11 @@ async function startFullMode(
 
   async function refreshReservations(): Promise<void> {
     const reservations = await repo.loadReservations();
-    const usable = new Map<string, string>();
     hostnames.clear();
-    for (const [mac, { ip, hostname }] of reservations) {
-      hostnames.set(mac, hostname);
-      const problem = reservationProblem(ip, { serverIp: opts.serverIp, pool });
-      if (problem) warnOnce({ mac, ip }, `dhcp reservation of ${mac} skipped: ${problem}; it gets a pool address`);
-      else usable.set(mac, ip);
-    }
+    for (const [mac, { hostname }] of reservations) hostnames.set(mac, hostname);
+    const stored = new Map([...reservations].map(([mac, { ip }]) => [mac, ip]));
+    const { usable, skipped } = usableReservations(stored, { serverIp: opts.serverIp, pool });
+    for (const { mac, ip, reason } of skipped) warnOnce({ mac, ip }, `dhcp reservation of ${mac} skipped: ${reason}; it gets a pool address`);
     book.setReservations(usable);
   }
   await refreshReservations();

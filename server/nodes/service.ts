@@ -5,6 +5,7 @@ import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../stor
 import type { Database } from '../store/db';
 import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store';
 import { WriteBatcher } from '../store/write-batcher';
+import { ValidationError } from '../http/errors';
 import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan';
 import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases';
 import { deploymentSummary, type DeploymentSummary } from './summary';
@@ -32,6 +33,16 @@ export class UnknownPhaseError extends Error {
 
 export class NodeNotFoundError extends Error {}
 
+/** A node ip that full-mode DHCP could not hand out (the router, the server, off its subnet...): a 400 at input. */
+export class InvalidNodeIpError extends ValidationError {
+  constructor(reason: string) {
+    super('ip', reason);
+  }
+}
+
+/** Why an ip may not be stored on a node, or null (dhcp/reservations.ts reservationProblem in full mode). */
+export type NodeIpRule = (ip: string) => string | null;
+
 /**
  * Node lifecycle: registration, phase reports, admin edits. Phase reports go
  * through the write batcher (group commit): the node row update and its
@@ -43,13 +54,15 @@ export class NodesService {
   readonly events = new EventEmitter<{ change: [NodeEvent] }>();
   private readonly writer: WriteBatcher<PhaseWrite, PhaseWriteResult>;
   private readonly knex: Knex;
+  private readonly ipRule: NodeIpRule | undefined;
 
   constructor(
     db: Database,
     readonly catalogue: PhaseCatalogue,
     private readonly clock: Clock,
-    options: { groupCommitMs?: number } = {},
+    options: { groupCommitMs?: number; ipRule?: NodeIpRule } = {},
   ) {
+    this.ipRule = options.ipRule;
     this.knex = db.knex;
     this.nodes = new NodesRepo(db.knex);
     this.history = new HistoryRepo(db.knex);
@@ -89,6 +102,7 @@ export class NodesService {
    * it is recorded as a `deployed` report.
    */
   async register(input: { mac: string; hostname?: string; ip?: string; type?: string; cluster?: string; uuid?: string; status?: 'registered' | 'post-install-complete'; sourceIp?: string | null }): Promise<{ node: Node; created: boolean }> {
+    this.checkIp(input.ip);
     const now = this.clock();
     const fields: NodeChanges = { hostname: input.hostname, ip: input.ip, type: input.type, cluster: input.cluster, uuid: input.uuid, status: input.status, lastUpdate: now };
     let { node, created } = await this.knex.transaction(async (trx) => {
@@ -107,15 +121,23 @@ export class NodesService {
   }
 
   async create(mac: string, fields: NodeChanges): Promise<Node> {
+    this.checkIp(fields.ip);
     const node = await this.nodes.insert(mac, fields, this.clock());
     this.events.emit('change', { type: 'node', node });
     return node;
   }
 
   async update(id: number, changes: NodeChanges): Promise<Node | null> {
+    this.checkIp(changes.ip);
     const node = await this.nodes.update(id, { ...changes, lastUpdate: this.clock() });
     if (node) this.events.emit('change', { type: 'node', node });
     return node;
+  }
+
+  /** Every write of a node's ip (phone-home, admin, import) passes here. */
+  private checkIp(ip: string | null | undefined): void {
+    const problem = ip ? this.ipRule?.(ip) : null;
+    if (problem) throw new InvalidNodeIpError(problem);
   }
 
   async delete(id: number): Promise<boolean> {

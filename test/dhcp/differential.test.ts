@@ -61,8 +61,8 @@ const EXPECTED: Record<string, Expectation> = {
     check: (o) => (addressReply('OFFER', BROADCAST)(o), no82(o)),
     why: 'RFC 3046 2.2: 82 is echoed to a relay; one sent directly by a client is forged and never comes back',
   },
-  'DISCOVER relayed, 82 + 61': { check: (o) => (addressReply('OFFER', 'relay 10.77.40.61:67')(o), echoes61(o), expect(o.options?.['82']).to.equal(AGENT_HEX)) },
-  'REQUEST relayed, 82 + 61': { check: (o) => (addressReply('ACK', 'relay 10.77.40.61:67')(o), echoes61(o), expect(o.options?.['82']).to.equal(AGENT_HEX)) },
+  'DISCOVER relayed, 82 + 61': { check: (o) => (addressReply('OFFER', '10.77.40.61:67')(o), echoes61(o), expect(o.options?.['82']).to.equal(AGENT_HEX)) },
+  'REQUEST relayed, 82 + 61': { check: (o) => (addressReply('ACK', '10.77.40.61:67')(o), echoes61(o), expect(o.options?.['82']).to.equal(AGENT_HEX)) },
   'RENEWING (unicast, ciaddr)': { check: (o) => renewalAck(o) },
   'REBINDING (broadcast, ciaddr)': { check: (o) => renewalAck(o) },
   'INIT-REBOOT, known address': { check: (o) => addressReply('ACK', BROADCAST)(o) },
@@ -204,7 +204,7 @@ function haveBinary(name: string): boolean {
 }
 
 /**
- * One line per reply: type, addresses, destination, options, size. Addresses
+ * One line per reply: type, addresses, destination (broadcast, unicast to an address, or the relay's port 67), options, size. Addresses
  * are named by role (the lease, the client, the relay), so the line does not
  * change with the address a server happens to pick.
  */

@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   const io = new Endpoints();
   await io.listen('255.255.255.255', 68, 'broadcast:68');
   const client = await io.listen(spec.client, 68, `unicast ${spec.client}:68`);
-  const relay = await io.listen(spec.relay, 67, `relay ${spec.relay}:67`);
+  const relay = await io.listen(spec.relay, 67, `${spec.relay}:67`);
   const results: Record<string, Observation> = {};
   const AGENT_INFO = Buffer.from(spec.agentInfoHex, 'hex');
   let macCount = 0;
