@@ -36,6 +36,7 @@ import {
   ipToNumber,
   MESSAGE_TYPE_NAMES,
   MessageType,
+  Option,
   parseDhcp,
   readClientRequest,
   type ClientRequest,
@@ -161,14 +162,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
     const type = MESSAGE_TYPE_NAMES[client.messageType] ?? 'unknown';
     metrics.received.inc({ type });
-    opts.log.debug({ type, mac: client.mac, xid: packet.xid, via, vendorClass: client.vendorClass, arch: client.arch }, 'dhcp request');
+    opts.log.debug({ type, mac: client.mac, xid: packet.xid, via, ciaddr: packet.ciaddr, giaddr: packet.giaddr, vendorClass: client.vendorClass, arch: client.arch }, 'dhcp request');
     notifyBootRequest(client, type);
 
     const spec = via === 'pxe' || !full ? proxyAnswer(packet, client, via) : await full.answer(packet, client);
     if ('ignored' in spec) return ignore(spec.ignored, client);
     const reply = buildReply(packet, client, spec);
     const to = via === 'pxe' ? { address: from.address, port: from.port } : replyDestination(packet, spec.messageType);
-    opts.log.debug({ type: MESSAGE_TYPE_NAMES[spec.messageType], mac: client.mac, yiaddr: reply.yiaddr, file: reply.file, to }, 'dhcp reply');
+    const agentInfo = reply.options.get(Option.RELAY_AGENT_INFO)?.toString('hex');
+    opts.log.debug({ type: MESSAGE_TYPE_NAMES[spec.messageType], mac: client.mac, yiaddr: reply.yiaddr, ciaddr: reply.ciaddr, file: reply.file, to, agentInfo }, 'dhcp reply');
     return { packet: reply, to };
   }
 
