@@ -155,10 +155,11 @@ export class LeaseRepository {
  * (another MAC holds the address), succeed without writing (an offer of the
  * address the client is bound to), or 'write' (replace those rows with the lease).
  * An offer is a soft hold: it stops other offers (so two instances never offer
- * one address), except the one that preempts it, and never a REQUEST.
+ * one address), except the one that preempts it, but not a binding (a REQUEST).
  */
 function decideClaim(rows: LeaseRow[], { lease, replaces, offer }: LeaseClaim, now: number): ClaimOutcome | 'write' {
-  const blocks = (row: LeaseRow) => (offer ? row.state !== 'offered' || row.mac !== lease.preempts : row.state !== 'offered');
+  const givesWay = (row: LeaseRow) => row.state === 'offered' && (lease.state === 'bound' || (offer === true && row.mac === lease.preempts));
+  const blocks = (row: LeaseRow) => !givesWay(row);
   const other = rows.find((row) => row.ip === lease.ip && row.mac !== lease.mac && row.mac !== replaces && isHeld(row, now) && blocks(row));
   if (other) return { ok: false, holder: toLease(other) };
   // An offer never touches the client's bound lease (a late offer from another instance would downgrade it).
