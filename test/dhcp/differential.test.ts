@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { expectedReadme } from '../../scripts/dhcp-behaviour-table';
 import { probeHost, startDhcpRunner } from '../helpers/dhcp-lab';
 import type { DriverSpec, Observation } from '../helpers/dhcp-differential-driver';
 import { createLab, runOk, sleep, stopChild, waitForOutput, type Lab, type LabHost } from '../helpers/netns';
@@ -130,6 +131,11 @@ describe('dhcp differential conformance: homeport beside Kea and dnsmasq', funct
       expectation.check(ours!);
     });
   }
+
+  it('the README "DHCP behaviour" table shows these results', () => {
+    const { readme, updated } = expectedReadme();
+    expect(readme === updated, 'README.md is out of date: run npx tsx scripts/dhcp-behaviour-table.ts').to.equal(true);
+  });
 
   async function drive(macByte: number): Promise<Results> {
     const spec: DriverSpec = { server: serverIp, client: `${subnet}.60`, relay: `${subnet}.61`, prefix: 24, foreignIp: '192.168.99.7', unknownIp: `${subnet}.149`, macByte, agentInfoHex: AGENT_HEX, waitMs: 700 };
