@@ -63,6 +63,12 @@ export class LeaseRepository {
     return rows.filter((row) => LEASE_STATES.has(row.state)).map(toLease);
   }
 
+  /** The lease the store holds for a MAC (another instance's, say), or undefined. */
+  async leaseOfMac(mac: string): Promise<Lease | undefined> {
+    const row = (await this.knex<LeaseRow>('leases').where({ mac }).first()) as LeaseRow | undefined;
+    return row && LEASE_STATES.has(row.state) ? toLease(row) : undefined;
+  }
+
   /** Claims leases in one transaction (one fsync for a batch); each claim succeeds or fails on its own. */
   async claim(claims: LeaseClaim[], now: number): Promise<ClaimOutcome[]> {
     if (claims.length === 0) return [];

@@ -110,12 +110,31 @@ const ESSENTIAL_OPTIONS: ReadonlySet<number> = new Set([
 ]);
 
 /**
- * Drops optional options, the last added first, until the encoded reply fits
- * the client's limit. We never overload sname/file instead: the boot file
- * lives in 'file', and firmwares read it there.
+ * Optional options in the order they go when a reply is too big: unknown ones
+ * first, then name-service details, then the boot options last, because a
+ * boot server's reply that loses option 60 or 43 is ignored by PXE firmware.
+ */
+const DROP_ORDER: readonly number[] = [
+  Option.DOMAIN_NAME,
+  Option.DNS_SERVERS,
+  Option.HOSTNAME,
+  Option.REBINDING_TIME,
+  Option.RENEWAL_TIME,
+  Option.CLIENT_UUID,
+  Option.TFTP_SERVER_NAME,
+  Option.BOOTFILE_NAME,
+  Option.VENDOR_SPECIFIC,
+  Option.VENDOR_CLASS,
+];
+
+/**
+ * Drops optional options until the encoded reply fits the client's limit. We
+ * never overload sname/file instead: the boot file lives in 'file', and
+ * firmwares read it there.
  */
 export function fitToSize(reply: DhcpPacket, maxBytes: number): DhcpPacket {
-  const droppable = [...reply.options.keys()].filter((code) => !ESSENTIAL_OPTIONS.has(code));
+  const rank = (code: number) => DROP_ORDER.indexOf(code); // -1 (unknown) goes first
+  const droppable = [...reply.options.keys()].filter((code) => !ESSENTIAL_OPTIONS.has(code)).sort((a, b) => rank(b) - rank(a));
   while (encodeDhcp(reply).length > maxBytes && droppable.length > 0) reply.options.delete(droppable.pop()!);
   return reply;
 }

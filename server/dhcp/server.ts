@@ -334,6 +334,19 @@ async function startFullMode(
     if (blocker) warnOnce({ mac, ip: blocker.ip, holder: blocker.mac }, `dhcp ${describeConflict({ mac, ip: blocker.ip, holder: blocker.mac })}`);
   }
 
+  /**
+   * The client's lease: this book's, or for an INIT-REBOOT the store's (another
+   * instance on the same database may have bound it), so that whether we know
+   * the client never depends on which instance heard it first.
+   */
+  async function recordedLease(mac: string, state: string): Promise<Lease | undefined> {
+    const known = book.leaseOf(mac);
+    if (known || state !== 'init-reboot') return known;
+    const stored = await repo.leaseOfMac(mac);
+    if (stored) book.remember(stored);
+    return stored;
+  }
+
   /** RFC 2131 4.3.2: SELECTING (server id), INIT-REBOOT (option 50 only) or RENEWING/REBINDING (ciaddr). */
   async function request(packet: DhcpPacket, client: ClientRequest, mac: string): Promise<ReplySpec | { ignored: string }> {
     const state = requestState(packet, client);
@@ -341,7 +354,7 @@ async function startFullMode(
     if (state === 'selecting' && client.serverId !== opts.serverIp) return { ignored: 'client chose another server' };
     const ip = requestedAddress(packet, client, state);
     if (!ip) return { ignored: 'REQUEST without an address' };
-    const recorded = book.reservedAddress(mac, now()) ?? book.leaseOf(mac)?.ip;
+    const recorded = book.reservedAddress(mac, now()) ?? (await recordedLease(mac, state))?.ip;
     const verdict = judgeRequest({ state, ip, onSubnet: inSubnet(ip), recorded, authoritative: opts.authoritative ?? false });
     if (verdict.action === 'silent') return { ignored: verdict.reason };
     if (verdict.action === 'nak') return nak(verdict.reason);

@@ -198,6 +198,13 @@ for (const kind of DATABASE_KINDS) {
       expect(after.offer(mac(3), before.leaseOf(mac(1))!.ip, T0 + 1000)?.ip).to.not.equal(before.leaseOf(mac(1))!.ip);
     });
 
+    it('finds a MAC\'s lease in the store (another instance\'s), for INIT-REBOOT', async () => {
+      const repo = new LeaseRepository(db.knex);
+      await repo.claim([{ lease: { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0);
+      expect(await repo.leaseOfMac(mac(1))).to.deep.include({ ip: '10.77.1.100', state: 'bound' });
+      expect(await repo.leaseOfMac(mac(2))).to.equal(undefined);
+    });
+
     it('reads static reservations from nodes with an address', async () => {
       const now = T0;
       await db.knex('nodes').insert([

@@ -102,8 +102,18 @@ describe('dhcp reply rules', () => {
 
     it('drops optional options rather than exceed, keeping what fits', () => {
       const out = reply(request(MessageType.REQUEST), big);
-      expect(out.options.has(Option.DOMAIN_NAME), 'the last optional option goes first').to.equal(false);
-      expect(out.options.has(Option.DNS_SERVERS), 'then the next, only when still needed').to.equal(true);
+      expect(out.options.has(Option.DOMAIN_NAME), 'the domain goes first').to.equal(false);
+      expect(out.options.has(Option.DNS_SERVERS), 'then DNS, only when still needed').to.equal(true);
+    });
+
+    it('keeps the boot options a PXE ROM needs, dropping name service first', () => {
+      const pxe = request(MessageType.DISCOVER, {}, [[Option.VENDOR_CLASS, Buffer.from('PXEClient:Arch:00000:UNDI:002001')], [Option.PARAMETER_REQUEST_LIST, Buffer.from([1, 3, 6, 15, 66, 67])]]);
+      const boot = { kind: 'tftp' as const, bootFile: 'undionly.kpxe', nextServer: SERVER, vendorClass: 'PXEClient' as const };
+      const out = reply(pxe, { ...big, messageType: MessageType.OFFER, boot });
+      expect(encodeDhcp(out).length).to.be.at.most(548);
+      for (const code of [Option.VENDOR_CLASS, Option.VENDOR_SPECIFIC, Option.BOOTFILE_NAME, Option.TFTP_SERVER_NAME]) expect(out.options.has(code), `option ${code}`).to.equal(true);
+      expect(out.options.has(Option.DOMAIN_NAME)).to.equal(false);
+      expect(out.file).to.equal('undionly.kpxe');
     });
   });
 
