@@ -102,6 +102,13 @@ describe('dhcp lease book (address allocation)', () => {
     expect(book.request(mac(1), '10.77.1.103', HOUR, T0).ok).to.equal(false);
   });
 
+  it('a reserved node takes its address over from another client\'s offer (preempts it)', () => {
+    const book = new LeaseBook(pool, timings);
+    book.offer(mac(1), '10.77.1.103', T0);
+    book.setReservations(new Map([[mac(9), '10.77.1.103']]));
+    expect(book.offer(mac(9), undefined, T0)).to.deep.include({ ip: '10.77.1.103', preempts: mac(1) });
+  });
+
   it('a reserved node whose address another MAC is bound to gets a pool address until that lease ends', () => {
     const book = new LeaseBook(pool, timings);
     book.request(mac(1), '10.77.1.100', HOUR, T0);
