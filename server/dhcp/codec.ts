@@ -220,6 +220,16 @@ export function encodeOptions(options: Map<number, Buffer>): Buffer {
   return Buffer.concat(parts);
 }
 
+/** The length encodeDhcp(packet) would have, without building it (replies are sized on the hot path). */
+export function encodedLength(packet: DhcpPacket): number {
+  let optionBytes = 1; // end
+  for (const [code, value] of packet.options) {
+    if (code === PAD || code === END) continue;
+    optionBytes += value.length + 2 * Math.max(1, Math.ceil(value.length / 255));
+  }
+  return Math.max(MIN_PACKET_LENGTH, OPTIONS_OFFSET + optionBytes);
+}
+
 function encodeOneOption(code: number, value: Buffer): Buffer[] {
   if (value.length === 0) return [Buffer.from([code, 0])];
   const parts: Buffer[] = [];

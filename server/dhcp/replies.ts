@@ -6,7 +6,7 @@ import {
   BOOTREPLY,
   BROADCAST_FLAG,
   decodeValue,
-  encodeDhcp,
+  encodedLength,
   encodeValue,
   MessageType,
   Option,
@@ -135,7 +135,7 @@ const DROP_ORDER: readonly number[] = [
 export function fitToSize(reply: DhcpPacket, maxBytes: number): DhcpPacket {
   const rank = (code: number) => DROP_ORDER.indexOf(code); // -1 (unknown) goes first
   const droppable = [...reply.options.keys()].filter((code) => !ESSENTIAL_OPTIONS.has(code)).sort((a, b) => rank(b) - rank(a));
-  while (encodeDhcp(reply).length > maxBytes && droppable.length > 0) reply.options.delete(droppable.pop()!);
+  while (encodedLength(reply) > maxBytes && droppable.length > 0) reply.options.delete(droppable.pop()!);
   return reply;
 }
 
