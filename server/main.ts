@@ -14,6 +14,7 @@ import { countNodes } from './monitoring/queries';
 import { buildCatalogue } from './nodes/phases';
 import { nodeRouters } from './nodes/routes';
 import { NodesService } from './nodes/service';
+import { reservationProblem } from './dhcp/reservations';
 import { startNetbootListeners, type NetbootListeners } from './netboot';
 import { createReprovisioning, type Reprovisioning } from './reprovision';
 import { createHostKeyPinner } from './ssh/pin';
@@ -78,7 +79,13 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
   const rounds = { secret, bindSource: config.auth.bindSource, graceMs: config.auth.roundGraceMinutes * 60_000, openPhoneHome: config.auth.openPhoneHome };
-  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, { groupCommitMs: config.database.groupCommitMs, rounds, leaseIp: (mac) => boundLeaseIp(db.knex, mac, clock()) });
+  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, {
+    groupCommitMs: config.database.groupCommitMs,
+    rounds,
+    leaseIp: (mac) => boundLeaseIp(db.knex, mac, clock()),
+    // Full-mode DHCP hands a node's ip out as its reservation: refuse at input what it could not hand out.
+    ipRule: config.dhcp.mode === 'full' ? (ip) => reservationProblem(ip, config.dhcp) : undefined,
+  });
   const metrics = createDomainMetrics({ registry, catalogue: nodes.catalogue, countNodes: () => countNodes(db.knex), onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes') });
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
   const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));

@@ -93,6 +93,8 @@ async function startDhcp({ config, knex, log, registry, nodes, httpPort, clock =
     bootFiles: Object.fromEntries(Object.entries(dhcp.bootFiles).map(([arch, file]) => [Number(arch), file])),
     port: dhcp.port,
     proxyPort: dhcp.proxyPort,
+    authoritative: dhcp.authoritative,
+    offerHoldSeconds: dhcp.offerHoldSeconds,
     onBootRequest: discovers ? (info) => recordDiscover(nodes, log, discovers, clock, info) : undefined,
   });
   log.info({ mode: dhcp.mode, interface: dhcp.interface, serverIp: dhcp.serverIp }, 'dhcp listening');

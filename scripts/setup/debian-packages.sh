@@ -31,3 +31,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq || apt-get update
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+# DHCP servers and relays used only as references inside test namespaces: never enabled at boot.
+for svc in kea-dhcp4-server isc-dhcp-relay; do
+  if dpkg-query -W -f='${Status}' "$svc" 2>/dev/null | grep -q 'install ok installed'; then
+    systemctl disable "$svc" >/dev/null 2>&1 || true
+  fi
+done

@@ -32,6 +32,8 @@ const dhcpSchema = z
       .max(86400)
       .default(300)
       .describe("A known node's repeated DISCOVERs make one `dhcp_discover` row per boot attempt: another is recorded once something else happened to the node, or after this many seconds."),
+    authoritative: z.boolean().default(false).describe('Full mode: NAK an INIT-REBOOT for an address of a client homeport has no record of (RFC 2131 4.3.2). Off, homeport stays silent, as Kea and dnsmasq do by default, so another server on the segment can answer; a wrong-subnet address is NAKed either way.'),
+    offerHoldSeconds: z.number().int().min(1).max(300).default(5).describe('Full mode: how long an OFFER holds its address against other offers. When no address is free, the oldest offer gives way, and a REQUEST always beats an offer, so a DISCOVER flood cannot lock clients out.'),
     bootFiles: z.record(z.string().regex(/^\d{1,5}$/, 'keys are architecture numbers'), z.string().min(1).max(128)).default({}).describe('Boot file per client architecture (option 93), e.g. {"7": "ipxe.efi"}.'),
     pool: z
       .object({

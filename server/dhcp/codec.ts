@@ -60,6 +60,7 @@ export const Option = {
   USER_CLASS: 77,
   CLIENT_ARCH: 93,
   CLIENT_NDI: 94,
+  RELAY_AGENT_INFO: 82,
   CLIENT_UUID: 97,
   IPXE: 175,
 } as const;
@@ -217,6 +218,16 @@ export function encodeOptions(options: Map<number, Buffer>): Buffer {
   }
   parts.push(Buffer.from([END]));
   return Buffer.concat(parts);
+}
+
+/** The length encodeDhcp(packet) would have, without building it (replies are sized on the hot path). */
+export function encodedLength(packet: DhcpPacket): number {
+  let optionBytes = 1; // end
+  for (const [code, value] of packet.options) {
+    if (code === PAD || code === END) continue;
+    optionBytes += value.length + 2 * Math.max(1, Math.ceil(value.length / 255));
+  }
+  return Math.max(MIN_PACKET_LENGTH, OPTIONS_OFFSET + optionBytes);
 }
 
 function encodeOneOption(code: number, value: Buffer): Buffer[] {

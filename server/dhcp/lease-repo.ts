@@ -14,7 +14,7 @@
  */
 import type { Knex } from 'knex';
 import { withSqliteConnection, type SqliteConnection, type SqliteStatement } from '../store/db';
-import type { Lease, LeaseState } from './leases';
+import type { Lease, LeaseState, OfferedLease } from './leases';
 
 interface LeaseRow {
   id: number;
@@ -30,7 +30,8 @@ interface LeaseRow {
 const LEASE_STATES: ReadonlySet<string> = new Set(['offered', 'bound', 'declined', 'released']);
 
 export interface LeaseClaim {
-  lease: Lease;
+  /** An offer's `preempts` names the MAC whose offer of this address it may replace (the book found no free address). */
+  lease: OfferedLease;
   /**
    * The MAC whose record of this address the claim replaces although it is
    * held: the declining client's, when a decline files its address under the
@@ -60,6 +61,12 @@ export class LeaseRepository {
   async loadAll(): Promise<Lease[]> {
     const rows = (await this.knex<LeaseRow>('leases').select()) as LeaseRow[];
     return rows.filter((row) => LEASE_STATES.has(row.state)).map(toLease);
+  }
+
+  /** The lease the store holds for a MAC (another instance's, say), or undefined. */
+  async leaseOfMac(mac: string): Promise<Lease | undefined> {
+    const row = (await this.knex<LeaseRow>('leases').where({ mac }).first()) as LeaseRow | undefined;
+    return row && LEASE_STATES.has(row.state) ? toLease(row) : undefined;
   }
 
   /** Claims leases in one transaction (one fsync for a batch); each claim succeeds or fails on its own. */
@@ -153,9 +160,13 @@ export class LeaseRepository {
  * What a claim does, given the rows that hold its MAC or its address: refuse
  * (another MAC holds the address), succeed without writing (an offer of the
  * address the client is bound to), or 'write' (replace those rows with the lease).
+ * An offer is a soft hold: it stops other offers (so two instances never offer
+ * one address), except the one that preempts it, but not a binding (a REQUEST).
  */
 function decideClaim(rows: LeaseRow[], { lease, replaces, offer }: LeaseClaim, now: number): ClaimOutcome | 'write' {
-  const other = rows.find((row) => row.ip === lease.ip && row.mac !== lease.mac && row.mac !== replaces && isHeld(row, now));
+  const givesWay = (row: LeaseRow) => row.state === 'offered' && (lease.state === 'bound' || (offer === true && row.mac === lease.preempts));
+  const blocks = (row: LeaseRow) => !givesWay(row);
+  const other = rows.find((row) => row.ip === lease.ip && row.mac !== lease.mac && row.mac !== replaces && isHeld(row, now) && blocks(row));
   if (other) return { ok: false, holder: toLease(other) };
   // An offer never touches the client's bound lease (a late offer from another instance would downgrade it).
   const bound = rows.find((row) => row.mac === lease.mac && row.state === 'bound' && isHeld(row, now));

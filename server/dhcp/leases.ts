@@ -31,6 +31,9 @@ export interface LeaseTimings {
   declineQuarantineMs: number;
 }
 
+/** An offer; `preempts` is the MAC whose older offer of the same address it replaces (the pool had no free address). */
+export type OfferedLease = Lease & { preempts?: string };
+
 export type RequestOutcome = { ok: true; lease: Lease } | { ok: false; reason: string };
 
 /**
@@ -76,14 +79,34 @@ export class LeaseBook {
     return this.byMac.get(mac);
   }
 
-  /** DISCOVER: choose an address and hold it for the client; null when the pool is exhausted. */
-  offer(mac: string, requestedIp: string | undefined, now: number): Lease | null {
-    const ip = this.chooseAddress(mac, requestedIp, now);
-    if (ip === null) return null;
+  /**
+   * DISCOVER: choose an address and hold it briefly for the client; null when
+   * every address is bound or quarantined. When no address is free, the
+   * oldest offer to another client gives way (`preempts` names it): an offer
+   * is a soft hold, so a flood of DISCOVERs from made-up MACs can take the
+   * pool's free addresses for offerHoldMs at most and never lock real clients out.
+   */
+  offer(mac: string, requestedIp: string | undefined, now: number): OfferedLease | null {
+    const choice = this.chooseAddress(mac, requestedIp, now);
+    if (choice === null) return null;
+    const ip = choice.ip;
     const current = this.byMac.get(mac);
     // A bound lease being re-offered keeps its state and expiry: an offer never shortens a lease.
     if (current && current.ip === ip && current.state === 'bound' && current.expiresAt > now) return current;
-    return this.put({ ...current, mac, ip, state: 'offered', expiresAt: now + this.timings.offerHoldMs });
+    const lease = this.put({ ...current, mac, ip, state: 'offered', expiresAt: now + this.timings.offerHoldMs });
+    return choice.preempts ? { ...lease, preempts: choice.preempts } : lease;
+  }
+
+  /** mac's reserved address, when it can be honoured now. */
+  reservedAddress(mac: string, now: number): string | undefined {
+    return this.reservationBlocker(mac, now) ? undefined : this.reservedByMac.get(mac);
+  }
+
+  /** The live lease of another MAC on mac's reserved address: the reservation cannot be honoured while it lasts. */
+  reservationBlocker(mac: string, now: number): Lease | undefined {
+    const reserved = this.reservedByMac.get(mac);
+    const holder = reserved === undefined ? undefined : this.byIp.get(reserved);
+    return holder && holder.mac !== mac && holder.state === 'bound' && this.isHeld(holder, now) ? holder : undefined;
   }
 
   /** REQUEST: bind the address if this client may have it, else the caller NAKs. */
@@ -109,38 +132,60 @@ export class LeaseBook {
     return this.put({ ...current, state: 'released', expiresAt: now });
   }
 
-  /** True when ip is in the pool or reserved for this mac, and nobody else holds it. */
-  mayHave(mac: string, ip: string, now: number): boolean {
+  /**
+   * True when ip is in the pool or reserved for this mac, and nobody else holds
+   * it. For an offer, other clients' offers hold too; a REQUEST beats an offer
+   * (bound leases and quarantined addresses still hold). A node whose reserved
+   * address another MAC is bound to gets pool rules until that lease ends.
+   */
+  mayHave(mac: string, ip: string, now: number, purpose: 'offer' | 'bind' = 'bind'): boolean {
     const reserved = this.reservedByMac.get(mac);
-    if (reserved !== undefined) return reserved === ip;
+    if (reserved !== undefined && !this.reservationBlocker(mac, now)) return reserved === ip;
     if (!this.inPool(ip) || this.reservedIps.has(ip) || this.excluded.has(ip)) return false;
     const holder = this.byIp.get(ip);
-    return !holder || holder.mac === mac || !this.isHeld(holder, now);
+    if (!holder || holder.mac === mac || !this.isHeld(holder, now)) return true;
+    return purpose === 'bind' && holder.state === 'offered';
   }
 
-  private chooseAddress(mac: string, requestedIp: string | undefined, now: number): string | null {
+  private chooseAddress(mac: string, requestedIp: string | undefined, now: number): { ip: string; preempts?: string } | null {
     const reserved = this.reservedByMac.get(mac);
-    if (reserved !== undefined) return reserved;
+    if (reserved !== undefined && !this.reservationBlocker(mac, now)) {
+      // A reservation beats another client's offer (made before the reservation was read, or by another instance).
+      const holder = this.byIp.get(reserved);
+      return holder && holder.mac !== mac && holder.state === 'offered' && this.isHeld(holder, now) ? { ip: reserved, preempts: holder.mac } : { ip: reserved };
+    }
     const current = this.byMac.get(mac);
-    if (current && this.mayHave(mac, current.ip, now)) return current.ip;
-    if (requestedIp && this.mayHave(mac, requestedIp, now)) return requestedIp;
-    return this.findFree(mac, now);
+    if (current && this.mayHave(mac, current.ip, now, 'offer')) return { ip: current.ip };
+    if (requestedIp && this.mayHave(mac, requestedIp, now, 'offer')) return { ip: requestedIp };
+    const free = this.findFree(mac, now);
+    if (free !== null) return { ip: free };
+    const oldest = this.oldestOfferToOthers(mac, now);
+    return oldest ? { ip: oldest.ip, preempts: oldest.mac } : null;
   }
 
   /** Never-used addresses first, then the one that has been free the longest. */
   private findFree(mac: string, now: number): string | null {
     for (let step = 0; step < this.size; step++) {
       const ip = numberToIp(this.first + ((this.cursor + step) % this.size));
-      if (!this.byIp.has(ip) && this.mayHave(mac, ip, now)) {
+      if (!this.byIp.has(ip) && this.mayHave(mac, ip, now, 'offer')) {
         this.cursor = (this.cursor + step + 1) % this.size;
         return ip;
       }
     }
     let oldest: Lease | undefined;
     for (const lease of this.byIp.values()) {
-      if (this.mayHave(mac, lease.ip, now) && (!oldest || lease.expiresAt < oldest.expiresAt)) oldest = lease;
+      if (this.mayHave(mac, lease.ip, now, 'offer') && (!oldest || lease.expiresAt < oldest.expiresAt)) oldest = lease;
     }
     return oldest?.ip ?? null;
+  }
+
+  private oldestOfferToOthers(mac: string, now: number): Lease | undefined {
+    let oldest: Lease | undefined;
+    for (const lease of this.byIp.values()) {
+      if (lease.state !== 'offered' || lease.mac === mac || !this.mayHave(mac, lease.ip, now, 'bind')) continue;
+      if (!oldest || lease.expiresAt < oldest.expiresAt) oldest = lease;
+    }
+    return oldest;
   }
 
   /** Bound and offered leases hold their address until they expire; declined ones until quarantine ends. */

@@ -5,6 +5,8 @@ import type { BootAnswer } from './boot-decision';
 import {
   BOOTREPLY,
   BROADCAST_FLAG,
+  decodeValue,
+  encodedLength,
   encodeValue,
   MessageType,
   Option,
@@ -31,7 +33,7 @@ export interface ReplySpec {
   messageType: number;
   serverId: string;
   yiaddr?: string;
-  /** ACK to INFORM and renewals carries the client's own address back. */
+  /** RFC 2131 table 3: an ACK to INFORM, RENEWING or REBINDING carries the client's ciaddr back; 0 otherwise. */
   ciaddr?: string;
   leaseSeconds?: number;
   network?: NetworkOptions;
@@ -68,6 +70,72 @@ export function buildReply(request: DhcpPacket, client: ClientRequest, spec: Rep
     options,
   };
   if (spec.boot) addBootInfo(reply, client, spec.boot);
+  addEchoedOptions(request, options);
+  return fitToSize(reply, maxReplyBytes(request));
+}
+
+/**
+ * RFC 6842: the client identifier comes back as sent. RFC 3046 2.2: a relay's
+ * agent information comes back verbatim, and last, in a reply to a relayed
+ * request only; a direct request carrying 82 is a client forging it (3046 2.1:
+ * the relay adds it), and a reply never gets one it did not ask for.
+ */
+function addEchoedOptions(request: DhcpPacket, options: Map<number, Buffer>): void {
+  const clientId = request.options.get(Option.CLIENT_ID);
+  if (clientId) options.set(Option.CLIENT_ID, clientId);
+  const agentInfo = request.options.get(Option.RELAY_AGENT_INFO);
+  if (agentInfo && request.giaddr !== ZERO_IP) options.set(Option.RELAY_AGENT_INFO, agentInfo);
+}
+
+/** RFC 2131 2 and 4.1: a client accepts a 576-byte IP datagram; option 57 may say more (never less: 576 is its minimum legal value). */
+const MIN_DATAGRAM = 576;
+const IP_UDP_HEADERS = 28;
+
+export function maxReplyBytes(request: DhcpPacket): number {
+  const raw = request.options.get(Option.MAX_MESSAGE_SIZE);
+  const asked = raw ? decodeValue.u16(raw) : undefined;
+  return Math.max(asked ?? MIN_DATAGRAM, MIN_DATAGRAM) - IP_UDP_HEADERS;
+}
+
+/** What a reply keeps however small the client's limit: without these it means nothing, or breaks a relay. */
+const ESSENTIAL_OPTIONS: ReadonlySet<number> = new Set([
+  Option.MESSAGE_TYPE,
+  Option.SERVER_ID,
+  Option.LEASE_TIME,
+  Option.SUBNET_MASK,
+  Option.ROUTER,
+  Option.MESSAGE,
+  Option.CLIENT_ID,
+  Option.RELAY_AGENT_INFO,
+]);
+
+/**
+ * Optional options in the order they go when a reply is too big: unknown ones
+ * first, then name-service details, then the boot options last, because a
+ * boot server's reply that loses option 60 or 43 is ignored by PXE firmware.
+ */
+const DROP_ORDER: readonly number[] = [
+  Option.DOMAIN_NAME,
+  Option.DNS_SERVERS,
+  Option.HOSTNAME,
+  Option.REBINDING_TIME,
+  Option.RENEWAL_TIME,
+  Option.CLIENT_UUID,
+  Option.TFTP_SERVER_NAME,
+  Option.BOOTFILE_NAME,
+  Option.VENDOR_SPECIFIC,
+  Option.VENDOR_CLASS,
+];
+
+/**
+ * Drops optional options until the encoded reply fits the client's limit. We
+ * never overload sname/file instead: the boot file lives in 'file', and
+ * firmwares read it there.
+ */
+export function fitToSize(reply: DhcpPacket, maxBytes: number): DhcpPacket {
+  const rank = (code: number) => DROP_ORDER.indexOf(code); // -1 (unknown) goes first
+  const droppable = [...reply.options.keys()].filter((code) => !ESSENTIAL_OPTIONS.has(code)).sort((a, b) => rank(b) - rank(a));
+  while (encodedLength(reply) > maxBytes && droppable.length > 0) reply.options.delete(droppable.pop()!);
   return reply;
 }
 
@@ -114,13 +182,15 @@ export interface Destination {
 }
 
 /**
- * RFC 2131 4.1: through a relay, to the relay's server port; a NAK, or a
- * client without an address, by broadcast (we cannot unicast to an address
- * the client does not have yet: that needs an ARP entry Node cannot set);
- * otherwise to the client's address.
+ * RFC 2131 4.1, in its order: through a relay (giaddr set), to the relay's
+ * server port; a NAK without a relay, by broadcast; a client with an address
+ * (ciaddr: RENEWING, REBINDING, INFORM), to that address; otherwise by
+ * broadcast, whether or not the broadcast flag asks for it: unicast to
+ * yiaddr needs an ARP entry for an address the client does not have yet,
+ * which Node cannot set (Kea and dnsmasq can, with raw sockets).
  */
 export function replyDestination(request: DhcpPacket, messageType: number): Destination {
   if (request.giaddr !== ZERO_IP) return { address: request.giaddr, port: SERVER_PORT };
-  const broadcast = messageType === MessageType.NAK || request.ciaddr === ZERO_IP || (request.flags & BROADCAST_FLAG) !== 0;
+  const broadcast = messageType === MessageType.NAK || request.ciaddr === ZERO_IP;
   return broadcast ? { address: BROADCAST_IP, port: CLIENT_PORT } : { address: request.ciaddr, port: CLIENT_PORT };
 }

@@ -36,6 +36,7 @@ import {
   ipToNumber,
   MESSAGE_TYPE_NAMES,
   MessageType,
+  Option,
   parseDhcp,
   readClientRequest,
   type ClientRequest,
@@ -44,6 +45,8 @@ import {
 import { WriteBatcher } from '../store/write-batcher';
 import { LeaseRepository, type ClaimOutcome, type LeaseClaim } from './lease-repo';
 import { LeaseBook, type Lease } from './leases';
+import { judgeRequest, requestedAddress, requestState } from './request-rules';
+import { describeConflict, usableReservations } from './reservations';
 import { createDhcpMetrics, type DhcpMetrics } from './metrics';
 import { buildReply, replyDestination, ZERO_IP, type Destination, type NetworkOptions, type ReplySpec } from './replies';
 
@@ -81,6 +84,10 @@ export interface DhcpServerOptions {
   port?: number;
   proxyPort?: number;
   onBootRequest?: (info: BootRequestInfo) => void;
+  /** NAK an INIT-REBOOT from a client this server has no record of (RFC 2131 4.3.2); false: stay silent. */
+  authoritative?: boolean;
+  /** How long an offer holds its address against other offers; a few seconds. */
+  offerHoldSeconds?: number;
   /** Injected for tests; Date.now by default. */
   now?: () => number;
 }
@@ -90,7 +97,7 @@ export interface DhcpServer {
 }
 
 const RESERVATION_REFRESH_MS = 10_000;
-const OFFER_HOLD_MS = 60_000;
+export const DEFAULT_OFFER_HOLD_SECONDS = 5;
 const DECLINE_QUARANTINE_MS = 10 * 60_000;
 /** Offers tried per DISCOVER when the store says another instance holds the chosen address. */
 const OFFER_ATTEMPTS = 8;
@@ -155,14 +162,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
     const type = MESSAGE_TYPE_NAMES[client.messageType] ?? 'unknown';
     metrics.received.inc({ type });
-    opts.log.debug({ type, mac: client.mac, xid: packet.xid, via, vendorClass: client.vendorClass, arch: client.arch }, 'dhcp request');
+    opts.log.debug({ type, mac: client.mac, xid: packet.xid, via, ciaddr: packet.ciaddr, giaddr: packet.giaddr, vendorClass: client.vendorClass, arch: client.arch }, 'dhcp request');
     notifyBootRequest(client, type);
 
     const spec = via === 'pxe' || !full ? proxyAnswer(packet, client, via) : await full.answer(packet, client);
     if ('ignored' in spec) return ignore(spec.ignored, client);
     const reply = buildReply(packet, client, spec);
     const to = via === 'pxe' ? { address: from.address, port: from.port } : replyDestination(packet, spec.messageType);
-    opts.log.debug({ type: MESSAGE_TYPE_NAMES[spec.messageType], mac: client.mac, yiaddr: reply.yiaddr, file: reply.file, to }, 'dhcp reply');
+    const agentInfo = reply.options.get(Option.RELAY_AGENT_INFO)?.toString('hex');
+    opts.log.debug({ type: MESSAGE_TYPE_NAMES[spec.messageType], mac: client.mac, yiaddr: reply.yiaddr, ciaddr: reply.ciaddr, file: reply.file, to, agentInfo }, 'dhcp reply');
     return { packet: reply, to };
   }
 
@@ -232,7 +240,7 @@ async function startFullMode(
   const repo = new LeaseRepository(opts.knex);
   const book = new LeaseBook(
     { start: pool.start, end: pool.end, excluded: [opts.serverIp, ...(pool.router ? [pool.router] : [])] },
-    { offerHoldMs: OFFER_HOLD_MS, declineQuarantineMs: DECLINE_QUARANTINE_MS },
+    { offerHoldMs: (opts.offerHoldSeconds ?? DEFAULT_OFFER_HOLD_SECONDS) * 1000, declineQuarantineMs: DECLINE_QUARANTINE_MS },
     await repo.loadAll(),
   );
   const network: NetworkOptions = { subnetMask: pool.subnetMask, router: pool.router, dns: pool.dns, domain: pool.domain };
@@ -241,15 +249,21 @@ async function startFullMode(
   // Group commit: claims from one burst of packets share a transaction and its fsync.
   const writer = new WriteBatcher<LeaseClaim, ClaimOutcome>((claims) => repo.claim(claims, now()));
 
+  // Each warning once per distinct text, not once per refresh or per DISCOVER.
+  const warned = new Set<string>();
+  const warnOnce = (fields: Record<string, unknown>, text: string) => {
+    if (warned.has(text)) return;
+    warned.add(text);
+    opts.log.warn(fields, text);
+  };
+
   async function refreshReservations(): Promise<void> {
     const reservations = await repo.loadReservations();
-    const usable = new Map<string, string>();
     hostnames.clear();
-    for (const [mac, { ip, hostname }] of reservations) {
-      if (!inSubnet(ip)) continue; // a node registered on another network
-      usable.set(mac, ip);
-      hostnames.set(mac, hostname);
-    }
+    for (const [mac, { hostname }] of reservations) hostnames.set(mac, hostname);
+    const stored = new Map([...reservations].map(([mac, { ip }]) => [mac, ip]));
+    const { usable, skipped } = usableReservations(stored, { serverIp: opts.serverIp, pool });
+    for (const { mac, ip, reason } of skipped) warnOnce({ mac, ip }, `dhcp reservation of ${mac} skipped: ${reason}; it gets a pool address`);
     book.setReservations(usable);
   }
   await refreshReservations();
@@ -306,6 +320,7 @@ async function startFullMode(
     for (let attempt = 0; attempt < OFFER_ATTEMPTS; attempt++) {
       const lease = book.offer(mac, client.requestedIp, now());
       if (!lease) return { ignored: 'pool exhausted' };
+      warnIfReservationBlocked(mac);
       const claimed = await writer.run({ lease, offer: true });
       if (claimed.ok) return leaseReply(MessageType.OFFER, client, lease);
       book.remember(claimed.holder);
@@ -313,12 +328,36 @@ async function startFullMode(
     return { ignored: 'every address tried is held by another instance' };
   }
 
+  /** dnsmasq's "not using configured address ... leased to ...": never silence for a reserved node. */
+  function warnIfReservationBlocked(mac: string): void {
+    const blocker = book.reservationBlocker(mac, now());
+    if (blocker) warnOnce({ mac, ip: blocker.ip, holder: blocker.mac }, `dhcp ${describeConflict({ mac, ip: blocker.ip, holder: blocker.mac })}`);
+  }
+
+  /**
+   * The client's lease: this book's, or for an INIT-REBOOT the store's (another
+   * instance on the same database may have bound it), so that whether we know
+   * the client never depends on which instance heard it first.
+   */
+  async function recordedLease(mac: string, state: string): Promise<Lease | undefined> {
+    const known = book.leaseOf(mac);
+    if (known || state !== 'init-reboot') return known;
+    const stored = await repo.leaseOfMac(mac);
+    if (stored) book.remember(stored);
+    return stored;
+  }
+
   /** RFC 2131 4.3.2: SELECTING (server id), INIT-REBOOT (option 50 only) or RENEWING/REBINDING (ciaddr). */
   async function request(packet: DhcpPacket, client: ClientRequest, mac: string): Promise<ReplySpec | { ignored: string }> {
-    if (client.serverId !== undefined && client.serverId !== opts.serverIp) return { ignored: 'client chose another server' };
-    const ip = client.requestedIp ?? (packet.ciaddr !== ZERO_IP ? packet.ciaddr : undefined);
+    const state = requestState(packet, client);
+    if (state === null) return { ignored: 'REQUEST without an address' };
+    if (state === 'selecting' && client.serverId !== opts.serverIp) return { ignored: 'client chose another server' };
+    const ip = requestedAddress(packet, client, state);
     if (!ip) return { ignored: 'REQUEST without an address' };
-    if (!inSubnet(ip)) return nak(`${ip} is not on this network`);
+    const recorded = book.reservedAddress(mac, now()) ?? (await recordedLease(mac, state))?.ip;
+    const verdict = judgeRequest({ state, ip, onSubnet: inSubnet(ip), recorded, authoritative: opts.authoritative ?? false });
+    if (verdict.action === 'silent') return { ignored: verdict.reason };
+    if (verdict.action === 'nak') return nak(verdict.reason);
     const details = { hostname: client.hostname ?? null, clientId: client.clientId?.toString('hex') ?? null };
     const outcome = book.request(mac, ip, pool!.leaseSeconds * 1000, now(), details);
     if (!outcome.ok) return nak(outcome.reason);
@@ -329,7 +368,8 @@ async function startFullMode(
       book.remember(claimed.holder);
       return nak(`address ${ip} is in use`);
     }
-    return leaseReply(MessageType.ACK, client, outcome.lease);
+    // RFC 2131 table 3: an ACK to RENEWING/REBINDING carries ciaddr back.
+    return { ...leaseReply(MessageType.ACK, client, outcome.lease), ciaddr: state === 'renewing' ? packet.ciaddr : undefined };
   }
 
   return {

@@ -6,6 +6,7 @@
  */
 import { Arch, DEFAULT_BOOT_FILES } from '../dhcp/boot-decision';
 import type { Config } from '../config/schema';
+import { describeConflict, type ReservationConflict, type SkippedReservation } from '../dhcp/reservations';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -286,4 +287,22 @@ export function otherDhcpCheck(mode: Config['dhcp']['mode'], ownServerIp: string
 
 function unique(values: string[]): string[] {
   return [...new Set(values)];
+}
+
+// ---------------------------------------------------------------- reservations
+
+export type ReservationFacts = { skipped: SkippedReservation[]; conflicts: ReservationConflict[] } | { error: string } | null;
+
+/** Node addresses full-mode DHCP skips, or cannot honour because another MAC holds them (the server logs both once). */
+export function reservationsCheck(facts: ReservationFacts): CheckResult {
+  const name = 'dhcp reservations';
+  if (facts === null) return ok(name, 'not checked: dhcp.mode is not full, or no database yet');
+  if ('error' in facts) return warn(name, `could not read reservations: ${facts.error}`, 'see the database check above');
+  const problems = [...facts.skipped.map((s) => `${s.mac}: ${s.reason}`), ...facts.conflicts.map(describeConflict)];
+  if (problems.length === 0) return ok(name, 'every node address can be handed out');
+  return warn(
+    name,
+    problems.join('; '),
+    "give the node a free address on the DHCP subnet (or none: it then gets a pool address); for an address leased to another MAC, that lease ends at its expiry or that machine's RELEASE",
+  );
 }

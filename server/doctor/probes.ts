@@ -11,7 +11,9 @@ import { confinedRealPath, safeSegments } from '../boot/assets';
 import type { Config } from '../config/schema';
 import { pendingMigrations, openDatabase, pingDatabase } from '../store/db';
 import { resolveRequestPath } from '../tftp/paths';
-import type { AssetLookup, BinaryLookup, DatabaseFacts, FirmwareKind, InterfaceFacts, PortProbe, PortUse } from './checks';
+import { LeaseRepository } from '../dhcp/lease-repo';
+import { findReservationConflicts, usableReservations } from '../dhcp/reservations';
+import type { AssetLookup, BinaryLookup, DatabaseFacts, FirmwareKind, InterfaceFacts, PortProbe, PortUse, ReservationFacts } from './checks';
 
 const DATABASE_TIMEOUT_MS = 5000;
 
@@ -35,6 +37,24 @@ export async function databaseFacts(database: Config['database']): Promise<Datab
     // knex keeps retrying a refused connection until its acquire timeout; the CLI exits without waiting for it.
     void db.close().catch(() => undefined);
     return { kind, where, state: 'unreachable', error: (err as Error).message.split('\n')[0]! };
+  }
+}
+
+/** The nodes' addresses DHCP would skip or cannot honour now; null outside full mode or without a database (a doctor only looks). */
+export async function reservationFacts(config: Config): Promise<ReservationFacts> {
+  const { mode, serverIp, pool } = config.dhcp;
+  if (mode !== 'full' || !pool) return null;
+  if (!config.database.url && !fs.existsSync(config.database.sqlitePath)) return null;
+  const db = openDatabase({ url: config.database.url, ...config.database });
+  try {
+    const repo = new LeaseRepository(db.knex);
+    const [stored, leases] = await withTimeout(Promise.all([repo.loadReservations(), repo.loadAll()]), DATABASE_TIMEOUT_MS, 'no answer');
+    const { usable, skipped } = usableReservations(new Map([...stored].map(([mac, { ip }]) => [mac, ip])), { serverIp, pool });
+    return { skipped, conflicts: findReservationConflicts(usable, leases, Date.now()) };
+  } catch (err) {
+    return { error: (err as Error).message.split('\n')[0]! };
+  } finally {
+    void db.close().catch(() => undefined);
   }
 }
 

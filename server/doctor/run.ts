@@ -22,13 +22,14 @@ import {
   portsToCheck,
   profileFilesCheck,
   sshHostKeysCheck,
+  reservationsCheck,
   templatesCheck,
   type CheckResult,
   type DhcpProbe,
   type RenderOutcome,
 } from './checks';
 import { probeOffers } from './dhcp-offers';
-import { databaseFacts, homeportHealthz, interfaceFacts, interfaceMac, lookupAsset, lookupBinary, probePort } from './probes';
+import { databaseFacts, homeportHealthz, reservationFacts, interfaceFacts, interfaceMac, lookupAsset, lookupBinary, probePort } from './probes';
 
 export interface DoctorOptions {
   configFile?: string;
@@ -60,6 +61,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   report(databaseCheck(await databaseFacts(config.database)));
   const facts = config.dhcp.interface ? interfaceFacts(config.dhcp.interface) : null;
   report(interfaceCheck(config.dhcp, facts));
+  report(reservationsCheck(await reservationFacts(config)));
   for (const use of portsToCheck(config)) report(portCheck(use, await probePort(use, () => homeportHealthz(config.http))));
   const roots = tftpRoots(config);
   for (const kind of firmwareKinds(config.dhcp.bootFiles)) {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { JobType } from '../jobs/types';
 import { parseImport, planImportRow, type RowOutcome } from './import';
-import type { NodesService } from './service';
+import { InvalidNodeIpError, type NodesService } from './service';
 
 export const IMPORT_NODES_JOB = 'import_nodes';
 
@@ -32,9 +32,14 @@ export function importNodesJobType(nodes: NodesService): JobType<ImportParams> {
         for (const [i, { row, input }] of parsed.rows.entries()) {
           const existing = byMac.get(input.mac) ?? null;
           const plan = planImportRow(existing, input);
-          if (plan.action === 'created') await nodes.create(input.mac, { ...plan.changes, status: 'registered' });
-          if (plan.action === 'updated') await nodes.update(existing!.id, plan.changes);
-          outcomes.push({ row, mac: input.mac, action: plan.action, reason: plan.reason });
+          try {
+            if (plan.action === 'created') await nodes.create(input.mac, { ...plan.changes, status: 'registered' });
+            if (plan.action === 'updated') await nodes.update(existing!.id, plan.changes);
+            outcomes.push({ row, mac: input.mac, action: plan.action, reason: plan.reason });
+          } catch (err) {
+            if (!(err instanceof InvalidNodeIpError)) throw err;
+            outcomes.push({ row, mac: input.mac, action: 'rejected', reason: err.message });
+          }
           if (i % 50 === 0) await ctx.progress({ percent: Math.round((100 * i) / parsed.rows.length), message: `row ${i + 1} of ${parsed.rows.length}` });
         }
       });

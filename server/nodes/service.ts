@@ -6,6 +6,7 @@ import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../stor
 import type { Database } from '../store/db';
 import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store';
 import { WriteBatcher } from '../store/write-batcher';
+import { ValidationError } from '../http/errors';
 import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan';
 import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases';
 import { deploymentSummary, type DeploymentSummary } from './summary';
@@ -57,7 +58,19 @@ export interface NodesServiceOptions {
   rounds: RoundPolicy;
   /** auth.bindSource lease: the address homeport's DHCP leased to a MAC. */
   leaseIp?: (mac: string) => Promise<string | null>;
+  /** Why an ip may not be stored on a node (reservationProblem in full DHCP mode), or none. */
+  ipRule?: NodeIpRule;
 }
+
+/** A node ip that full-mode DHCP could not hand out (the router, the server, off its subnet...): a 400 at input. */
+export class InvalidNodeIpError extends ValidationError {
+  constructor(reason: string) {
+    super('ip', reason);
+  }
+}
+
+/** Why an ip may not be stored on a node, or null (dhcp/reservations.ts reservationProblem in full mode). */
+export type NodeIpRule = (ip: string) => string | null;
 
 /**
  * Node lifecycle: registration, phase reports, admin edits. Phase reports go
@@ -70,6 +83,7 @@ export class NodesService {
   readonly events = new EventEmitter<{ change: [NodeEvent] }>();
   private readonly writer: WriteBatcher<PhaseWrite, PhaseWriteResult>;
   private readonly knex: Knex;
+  private readonly ipRule: NodeIpRule | undefined;
 
   readonly rounds: RoundPolicy;
   private readonly leaseIp: (mac: string) => Promise<string | null>;
@@ -82,6 +96,7 @@ export class NodesService {
   ) {
     this.rounds = options.rounds;
     this.leaseIp = options.leaseIp ?? (async () => null);
+    this.ipRule = options.ipRule;
     this.knex = db.knex;
     this.nodes = new NodesRepo(db.knex);
     this.history = new HistoryRepo(db.knex);
@@ -195,6 +210,7 @@ export class NodesService {
 
   /** A node added by an admin, an import or discovery: its install round opens now. */
   async create(mac: string, fields: NodeChanges): Promise<Node> {
+    this.checkIp(fields.ip);
     const now = this.clock();
     const node = await this.nodes.insert(mac, { ...openRound(now), ...fields }, now);
     this.events.emit('change', { type: 'node', node });
@@ -202,9 +218,16 @@ export class NodesService {
   }
 
   async update(id: number, changes: NodeChanges): Promise<Node | null> {
+    this.checkIp(changes.ip);
     const node = await this.nodes.update(id, { ...changes, lastUpdate: this.clock() });
     if (node) this.events.emit('change', { type: 'node', node });
     return node;
+  }
+
+  /** Every write of a node's ip (phone-home, admin, import) passes here. */
+  private checkIp(ip: string | null | undefined): void {
+    const problem = ip ? this.ipRule?.(ip) : null;
+    if (problem) throw new InvalidNodeIpError(problem);
   }
 
   async delete(id: number): Promise<boolean> {

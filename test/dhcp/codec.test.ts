@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import {
   decodeValue,
   encodeDhcp,
+  encodedLength,
   encodeValue,
   MessageType,
   Option,
@@ -190,6 +191,16 @@ describe('dhcp codec', () => {
     it('accepts an option area that ends without the end option', () => {
       const buf = rawPacket([53, 1, 1]);
       expect(parseOk(buf).options.get(53)?.[0]).to.equal(1);
+    });
+
+    it('encodedLength agrees with encodeDhcp, also for split and empty options', () => {
+      for (const name of fixtureNames) {
+        const packet = parseOk(fixture(name));
+        expect(encodedLength(packet), name).to.equal(encodeDhcp(packet).length);
+        packet.options.set(Option.DOMAIN_NAME, Buffer.alloc(600, 0x61));
+        packet.options.set(250, Buffer.alloc(0));
+        expect(encodedLength(packet), `${name} + long options`).to.equal(encodeDhcp(packet).length);
+      }
     });
 
     it('pads what it encodes to the 300-byte BOOTP minimum, after an end option', () => {

@@ -82,6 +82,46 @@ describe('dhcp lease book (address allocation)', () => {
     expect(book.request(mac(1), '10.77.1.101', HOUR, T0).ok).to.equal(false);
   });
 
+  it('when no address is free, preempts the oldest offer to another client; bound leases never give way', () => {
+    const book = new LeaseBook(pool, { ...timings, offerHoldMs: 5000 });
+    book.request(mac(1), book.offer(mac(1), undefined, T0)!.ip, HOUR, T0); // .100 bound
+    const a = book.offer(mac(2), undefined, T0)!; // .102 offered
+    const b = book.offer(mac(3), undefined, T0 + 1)!; // .103 offered
+    const c = book.offer(mac(4), undefined, T0 + 2)!;
+    expect(c).to.deep.include({ ip: a.ip, preempts: mac(2) });
+    const d = book.offer(mac(5), undefined, T0 + 3)!;
+    expect(d).to.deep.include({ ip: b.ip, preempts: mac(3) });
+    expect([a.ip, b.ip]).to.not.include(book.leaseOf(mac(1))!.ip);
+  });
+
+  it('a REQUEST beats another client\'s offer; an offer does not beat a bound lease', () => {
+    const book = new LeaseBook(pool, timings);
+    const offered = book.offer(mac(1), '10.77.1.103', T0)!;
+    expect(book.offer(mac(2), '10.77.1.103', T0)?.ip, 'offers do not overlap').to.not.equal(offered.ip);
+    expect(book.request(mac(3), '10.77.1.103', HOUR, T0).ok).to.equal(true);
+    expect(book.request(mac(1), '10.77.1.103', HOUR, T0).ok).to.equal(false);
+  });
+
+  it('a reserved node takes its address over from another client\'s offer (preempts it)', () => {
+    const book = new LeaseBook(pool, timings);
+    book.offer(mac(1), '10.77.1.103', T0);
+    book.setReservations(new Map([[mac(9), '10.77.1.103']]));
+    expect(book.offer(mac(9), undefined, T0)).to.deep.include({ ip: '10.77.1.103', preempts: mac(1) });
+  });
+
+  it('a reserved node whose address another MAC is bound to gets a pool address until that lease ends', () => {
+    const book = new LeaseBook(pool, timings);
+    book.request(mac(1), '10.77.1.100', HOUR, T0);
+    book.setReservations(new Map([[mac(9), '10.77.1.100']]));
+    expect(book.reservationBlocker(mac(9), T0)?.mac).to.equal(mac(1));
+    const offer = book.offer(mac(9), undefined, T0)!;
+    expect(offer.ip).to.not.equal('10.77.1.100');
+    expect(book.request(mac(9), offer.ip, HOUR, T0).ok).to.equal(true);
+    // Once the other lease has ended, the node is back on its reservation.
+    expect(book.reservationBlocker(mac(9), T0 + 2 * HOUR)).to.equal(undefined);
+    expect(book.offer(mac(9), undefined, T0 + 2 * HOUR)?.ip).to.equal('10.77.1.100');
+  });
+
   it('allocates 10,000 addresses from a /16 without repeats', () => {
     const big = new LeaseBook({ start: '10.78.0.10', end: '10.78.255.250' }, timings);
     const seen = new Set<string>();
@@ -129,6 +169,17 @@ for (const kind of DATABASE_KINDS) {
       expect(outcome!.ok ? null : outcome!.holder.ip).to.equal('10.77.1.100');
     });
 
+    it('an offer claim is refused over another client\'s offer unless it preempts that one; a bound claim beats an offer', async () => {
+      const repo = new LeaseRepository(db.knex);
+      const first: Lease = { mac: mac(1), ip: '10.77.1.100', state: 'offered', expiresAt: T0 + 5000 };
+      await repo.claim([{ lease: first, offer: true }], T0);
+      const second: Lease = { mac: mac(2), ip: '10.77.1.100', state: 'offered', expiresAt: T0 + 5000 };
+      expect((await repo.claim([{ lease: second, offer: true }], T0))[0]).to.deep.include({ ok: false });
+      expect(await repo.claim([{ lease: { ...second, preempts: mac(1) }, offer: true }], T0)).to.deep.equal([{ ok: true }]);
+      expect(await repo.claim([{ lease: { mac: mac(3), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0)).to.deep.equal([{ ok: true }]);
+      expect((await repo.claim([{ lease: { ...second, preempts: mac(3) }, offer: true }], T0))[0], 'never over a bound lease').to.deep.include({ ok: false });
+    });
+
     it('a batch with a failing claim writes nothing, and the next batch commits', async () => {
       const repo = new LeaseRepository(db.knex);
       const good: Lease = { mac: mac(1), ip: '10.77.1.100', state: 'offered', expiresAt: T0 + 60_000 };
@@ -152,6 +203,13 @@ for (const kind of DATABASE_KINDS) {
       const after = new LeaseBook(pool, timings, await new LeaseRepository(db.knex).loadAll());
       expect(after.offer(mac(2), undefined, T0 + 1000)?.ip).to.equal(before.leaseOf(mac(2))!.ip);
       expect(after.offer(mac(3), before.leaseOf(mac(1))!.ip, T0 + 1000)?.ip).to.not.equal(before.leaseOf(mac(1))!.ip);
+    });
+
+    it('finds a MAC\'s lease in the store (another instance\'s), for INIT-REBOOT', async () => {
+      const repo = new LeaseRepository(db.knex);
+      await repo.claim([{ lease: { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0);
+      expect(await repo.leaseOfMac(mac(1))).to.deep.include({ ip: '10.77.1.100', state: 'bound' });
+      expect(await repo.leaseOfMac(mac(2))).to.equal(undefined);
     });
 
     it('reads static reservations from nodes with an address', async () => {

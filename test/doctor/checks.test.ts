@@ -13,6 +13,7 @@ import {
   sshHostKeysCheck,
   portsToCheck,
   profileFilesCheck,
+  reservationsCheck,
   templatesCheck,
   type CheckResult,
   type CheckStatus,
@@ -176,6 +177,17 @@ describe('doctor checks (pure)', () => {
       ['full', heard(address, proxy), { status: 'fail', detail: /two servers handing out addresses/ }],
     ];
     for (const [mode, probe, expected] of table) expectResult(otherDhcpCheck(mode, '10.0.0.1', probe), expected);
+  });
+
+  it('dhcp reservations: skipped addresses and addresses another MAC holds are warnings naming the MACs', () => {
+    const table: [Parameters<typeof reservationsCheck>[0], Expectation][] = [
+      [null, { status: 'ok', detail: /not checked/ }],
+      [{ error: 'no answer' }, { status: 'warn', detail: /could not read reservations: no answer/ }],
+      [{ skipped: [], conflicts: [] }, { status: 'ok', detail: /every node address/ }],
+      [{ skipped: [{ mac: '02:00:00:00:00:0a', ip: '10.0.0.1', reason: "10.0.0.1 is homeport's own address (dhcp.serverIp)" }], conflicts: [] }, { status: 'warn', detail: /02:00:00:00:00:0a: 10\.0\.0\.1 is homeport's own address/ }],
+      [{ skipped: [], conflicts: [{ mac: '02:00:00:00:00:0b', ip: '10.0.0.20', holder: '02:00:00:00:00:99' }] }, { status: 'warn', detail: /10\.0\.0\.20 of 02:00:00:00:00:0b is leased to 02:00:00:00:00:99/, fix: /free address/ }],
+    ];
+    for (const [facts, expected] of table) expectResult(reservationsCheck(facts), expected);
   });
 
   it('the probe DISCOVER looks like a BIOS PXE ROM asking for a broadcast answer', () => {

@@ -27,6 +27,9 @@ export interface LogLine {
   yiaddr?: string;
   file?: string;
   reason?: string;
+  ciaddr?: string;
+  giaddr?: string;
+  agentInfo?: string;
 }
 
 /** Starts test/helpers/dhcp-runner.ts inside the switch namespace; resolves once it listens. */
