@@ -55,6 +55,17 @@ export function sshHostKeysCheck(ssh: Pick<Config['ssh'], 'hostKeys'>): CheckRes
   return ok(name, ssh.hostKeys === 'pinned' ? 'pinned: only the keys each node\'s install reported (else ssh.knownHostsFile)' : 'known_hosts: only keys listed in ssh.knownHostsFile');
 }
 
+/** The install rounds' trust settings (README Security model): warn where a stranger on the boot network gains. */
+export function installRoundsCheck(auth: Pick<Config['auth'], 'openPhoneHome' | 'bindSource'>): CheckResult {
+  const name = 'install rounds';
+  const weak = [
+    auth.openPhoneHome ? 'auth.openPhoneHome is on: phone-home calls need no token, so anyone on the boot network can report for an open round' : null,
+    auth.bindSource === 'off' ? 'auth.bindSource is off: a node\'s configs and token are rendered to any address during its round' : null,
+  ].filter((w): w is string => w !== null);
+  if (weak.length) return warn(name, weak.join('; '), 'for trusted labs or NAT only; otherwise auth.openPhoneHome: false and auth.bindSource: first-use (or lease with full DHCP)');
+  return ok(name, `tokens per install round, bound to ${auth.bindSource === 'lease' ? "the MAC's DHCP lease" : 'the first address that uses them'}`);
+}
+
 // ---------------------------------------------------------------- database
 
 export type DatabaseFacts =

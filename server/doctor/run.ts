@@ -22,6 +22,7 @@ import {
   portsToCheck,
   profileFilesCheck,
   sshHostKeysCheck,
+  installRoundsCheck,
   reservationsCheck,
   templatesCheck,
   type CheckResult,
@@ -58,6 +59,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   }
 
   report(sshHostKeysCheck(config.ssh));
+  report(installRoundsCheck(config.auth));
   report(databaseCheck(await databaseFacts(config.database)));
   const facts = config.dhcp.interface ? interfaceFacts(config.dhcp.interface) : null;
   report(interfaceCheck(config.dhcp, facts));

@@ -11,6 +11,7 @@ import {
   otherDhcpCheck,
   portCheck,
   sshHostKeysCheck,
+  installRoundsCheck,
   portsToCheck,
   profileFilesCheck,
   reservationsCheck,
@@ -74,6 +75,21 @@ describe('doctor checks (pure)', () => {
     expect(accept.fix).to.match(/pinned/);
     expect(sshHostKeysCheck({ hostKeys: 'pinned' }).status).to.equal('ok');
     expect(sshHostKeysCheck({ hostKeys: 'known_hosts' }).status).to.equal('ok');
+  });
+
+  it('install rounds: an open phone-home or an unbound round is a warning naming what a stranger gains', () => {
+    const table: [Parameters<typeof installRoundsCheck>[0], 'ok' | 'warn', RegExp][] = [
+      [{ openPhoneHome: false, bindSource: 'first-use' }, 'ok', /bound to the first address/],
+      [{ openPhoneHome: false, bindSource: 'lease' }, 'ok', /DHCP lease/],
+      [{ openPhoneHome: true, bindSource: 'first-use' }, 'warn', /need no token/],
+      [{ openPhoneHome: false, bindSource: 'off' }, 'warn', /to any address/],
+      [{ openPhoneHome: true, bindSource: 'off' }, 'warn', /need no token.*to any address/],
+    ];
+    for (const [auth, status, detail] of table) {
+      const result = installRoundsCheck(auth);
+      expect(result.status, JSON.stringify(auth)).to.equal(status);
+      expect(result.detail, JSON.stringify(auth)).to.match(detail);
+    }
   });
 
   it('database', () => {
