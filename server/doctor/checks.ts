@@ -317,3 +317,25 @@ export function reservationsCheck(facts: ReservationFacts): CheckResult {
     "give the node a free address on the DHCP subnet (or none: it then gets a pool address); for an address leased to another MAC, that lease ends at its expiry or that machine's RELEASE",
   );
 }
+
+// ---------------------------------------------------------------- pinned host keys
+
+export type UnpinnedFacts = { total: number; names: string[] } | { error: string } | null;
+
+/**
+ * Under ssh.hostKeys pinned, nodes whose install never sent host keys (e.g.
+ * installed before an upgrade) are reached only if ssh.knownHostsFile lists
+ * them: reboot, readiness and formation fail for them otherwise.
+ */
+export function unpinnedNodesCheck(facts: UnpinnedFacts): CheckResult {
+  const name = 'nodes without pinned host keys';
+  if (facts === null) return ok(name, 'not checked: ssh.hostKeys is not pinned, or no database yet');
+  if ('error' in facts) return warn(name, `could not read host keys: ${facts.error}`, 'see the database check above');
+  if (facts.total === 0) return ok(name, 'every node homeport can reach has its install\'s host keys pinned');
+  const shown = facts.names.join(', ') + (facts.total > facts.names.length ? `, and ${facts.total - facts.names.length} more` : '');
+  return warn(
+    name,
+    `${facts.total} node(s) with an address but no pinned key, reached only if ssh.knownHostsFile lists them: ${shown}`,
+    'reinstall them (the shipped homeport-register sends the keys), list their keys in ssh.knownHostsFile, or set ssh.hostKeys: accept knowingly',
+  );
+}

@@ -12,8 +12,9 @@ import type { Config } from '../config/schema';
 import { pendingMigrations, openDatabase, pingDatabase } from '../store/db';
 import { resolveRequestPath } from '../tftp/paths';
 import { LeaseRepository } from '../dhcp/lease-repo';
+import { unpinnedNodes } from '../store/host-keys';
 import { findReservationConflicts, usableReservations } from '../dhcp/reservations';
-import type { AssetLookup, BinaryLookup, DatabaseFacts, FirmwareKind, InterfaceFacts, PortProbe, PortUse, ReservationFacts } from './checks';
+import type { AssetLookup, BinaryLookup, DatabaseFacts, FirmwareKind, InterfaceFacts, PortProbe, PortUse, ReservationFacts, UnpinnedFacts } from './checks';
 
 const DATABASE_TIMEOUT_MS = 5000;
 
@@ -51,6 +52,20 @@ export async function reservationFacts(config: Config): Promise<ReservationFacts
     const [stored, leases] = await withTimeout(Promise.all([repo.loadReservations(), repo.loadAll()]), DATABASE_TIMEOUT_MS, 'no answer');
     const { usable, skipped } = usableReservations(new Map([...stored].map(([mac, { ip }]) => [mac, ip])), { serverIp, pool });
     return { skipped, conflicts: findReservationConflicts(usable, leases, Date.now()) };
+  } catch (err) {
+    return { error: (err as Error).message.split('\n')[0]! };
+  } finally {
+    void db.close().catch(() => undefined);
+  }
+}
+
+/** Under ssh.hostKeys pinned: the nodes SSH could reach that have no pinned key (null: not pinned mode, or no database yet). */
+export async function unpinnedFacts(config: Config): Promise<UnpinnedFacts> {
+  if (config.ssh.hostKeys !== 'pinned') return null;
+  if (!config.database.url && !fs.existsSync(config.database.sqlitePath)) return null;
+  const db = openDatabase({ url: config.database.url, ...config.database });
+  try {
+    return await withTimeout(unpinnedNodes(db.knex), DATABASE_TIMEOUT_MS, 'no answer');
   } catch (err) {
     return { error: (err as Error).message.split('\n')[0]! };
   } finally {

@@ -23,6 +23,7 @@ import {
   profileFilesCheck,
   sshHostKeysCheck,
   installRoundsCheck,
+  unpinnedNodesCheck,
   reservationsCheck,
   templatesCheck,
   type CheckResult,
@@ -30,7 +31,7 @@ import {
   type RenderOutcome,
 } from './checks';
 import { probeOffers } from './dhcp-offers';
-import { databaseFacts, homeportHealthz, reservationFacts, interfaceFacts, interfaceMac, lookupAsset, lookupBinary, probePort } from './probes';
+import { databaseFacts, homeportHealthz, reservationFacts, unpinnedFacts, interfaceFacts, interfaceMac, lookupAsset, lookupBinary, probePort } from './probes';
 
 export interface DoctorOptions {
   configFile?: string;
@@ -64,6 +65,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   const facts = config.dhcp.interface ? interfaceFacts(config.dhcp.interface) : null;
   report(interfaceCheck(config.dhcp, facts));
   report(reservationsCheck(await reservationFacts(config)));
+  report(unpinnedNodesCheck(await unpinnedFacts(config)));
   for (const use of portsToCheck(config)) report(portCheck(use, await probePort(use, () => homeportHealthz(config.http))));
   const roots = tftpRoots(config);
   for (const kind of firmwareKinds(config.dhcp.bootFiles)) {

@@ -71,6 +71,21 @@ export function installRoundOf(node: { registeredAt: number; roundOpenedAt: numb
   return node.roundOpenedAt !== null ? `round:${node.roundOpenedAt}` : `registered:${node.registeredAt}`;
 }
 
+/**
+ * Nodes homeport would SSH to (an admin's ip or a seen address) with no
+ * pinned key: under ssh.hostKeys pinned they fall back to known_hosts, e.g.
+ * after an upgrade, until their next install sends keys. Up to `limit` names.
+ */
+export async function unpinnedNodes(knex: Knex, limit = 10): Promise<{ total: number; names: string[] }> {
+  const query = () =>
+    knex('nodes')
+      .where((q) => q.whereNotNull('ip').orWhereNotNull('observed_ip'))
+      .whereNotExists(knex('node_host_keys').whereRaw('node_host_keys.node_id = nodes.id').select(knex.raw('1')));
+  const [{ n }] = (await query().count({ n: '*' })) as [{ n: number | string }];
+  const rows: { mac: string; hostname: string | null }[] = await query().orderBy('id').limit(limit).select('mac', 'hostname');
+  return { total: Number(n), names: rows.map((r) => r.hostname ?? r.mac) };
+}
+
 function toKey(row: KeyRow): HostKey {
   return { type: row.key_type, key: row.key };
 }

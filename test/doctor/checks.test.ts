@@ -12,6 +12,7 @@ import {
   portCheck,
   sshHostKeysCheck,
   installRoundsCheck,
+  unpinnedNodesCheck,
   portsToCheck,
   profileFilesCheck,
   reservationsCheck,
@@ -90,6 +91,16 @@ describe('doctor checks (pure)', () => {
       expect(result.status, JSON.stringify(auth)).to.equal(status);
       expect(result.detail, JSON.stringify(auth)).to.match(detail);
     }
+  });
+
+  it('nodes without pinned host keys: named, at most ten, with the count of the rest', () => {
+    expect(unpinnedNodesCheck(null).status).to.equal('ok');
+    expect(unpinnedNodesCheck({ total: 0, names: [] }).status).to.equal('ok');
+    const some = unpinnedNodesCheck({ total: 12, names: ['pve1', 'pve2'] });
+    expect(some.status).to.equal('warn');
+    expect(some.detail).to.match(/^12 node\(s\) .*: pve1, pve2, and 10 more$/);
+    expect(some.fix).to.match(/homeport-register sends the keys/);
+    expect(unpinnedNodesCheck({ error: 'no answer' }).detail).to.contain('no answer');
   });
 
   it('database', () => {

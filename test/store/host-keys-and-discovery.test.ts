@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { countOpenDiscoveries, expireDiscoveries } from '../../server/boot/discovery';
 import type { Database } from '../../server/store/db';
-import { clearHostKeys, hostKeysFor, pinnedHostAt, saveHostKeys } from '../../server/store/host-keys';
+import { clearHostKeys, hostKeysFor, pinnedHostAt, saveHostKeys, unpinnedNodes } from '../../server/store/host-keys';
 import { DATABASE_KINDS, freshDatabase } from '../helpers/databases';
 
 const KEY_A = { type: 'ssh-ed25519', key: 'AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
@@ -34,6 +34,16 @@ for (const kind of DATABASE_KINDS) {
       await saveHostKeys(db.knex, id, [KEY_A], 'r3', 5);
       await db.knex('nodes').where({ id }).delete();
       expect(Number((await db.knex('node_host_keys').count({ n: '*' }).first())!.n), 'cascaded').to.equal(0);
+    });
+
+    it('finds a node by the address homeport saw when no admin set one; lists reachable nodes with no pinned key', async () => {
+      const seen = await addNode('52:54:00:00:05:10', { observed_ip: '10.0.5.10', hostname: 'seen' });
+      await addNode('52:54:00:00:05:11', { ip: '10.0.5.11', observed_ip: '10.0.5.10', hostname: 'admin-set' });
+      await addNode('52:54:00:00:05:12', { hostname: 'no-address' });
+      expect(await pinnedHostAt(db.knex, '10.0.5.10'), "an admin's ip wins over a seen address").to.deep.equal({ kind: 'node', node: `node ${seen} (seen, 52:54:00:00:05:10)`, keys: [] });
+      expect(await unpinnedNodes(db.knex)).to.deep.equal({ total: 2, names: ['seen', 'admin-set'] });
+      await saveHostKeys(db.knex, seen, [KEY_A], 'r1', 1);
+      expect(await unpinnedNodes(db.knex)).to.deep.equal({ total: 1, names: ['admin-set'] });
     });
 
     it('an address held by two nodes is ambiguous, an unknown one is none', async () => {
