@@ -175,6 +175,13 @@ export const configSchema = z
           .default({}),
         retrySeconds: z.number().int().min(1).max(3600).default(10).describe('Seconds the entry script waits before asking again when there is nothing to boot.'),
         assetsDir: z.string().min(1).default('assets').describe('Kernels, initrds and other files served at /assets/; relative paths are under dataDir.'),
+        assetCacheMb: z
+          .number()
+          .int()
+          .min(1)
+          .max(4096)
+          .default(64)
+          .describe('Memory (MiB) for chunks of the files being downloaded over HTTP, shared by every download: machines booting together read each chunk of a kernel or initrd once.'),
         ipxeDir: z.string().min(1).default('/usr/lib/ipxe').describe('iPXE binaries served at /ipxe/ (Debian\'s ipxe package).'),
       })
       .strict()

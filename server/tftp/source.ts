@@ -10,7 +10,15 @@
  */
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { ChunkCache, readExactly } from '../util/chunk-cache';
 import { writeDataHeader } from './packet';
+
+/** File chunks framed as DATA packets, shared by the sessions of one worker. */
+export type PacketCache = ChunkCache<PacketRun>;
+
+export function newPacketCache(maxBytes: number): PacketCache {
+  return new ChunkCache<PacketRun>(maxBytes);
+}
 
 export interface BlockSource {
   /** Bytes the client receives (after netascii conversion, if any). */
@@ -109,77 +117,6 @@ export function memorySource(data: Buffer): BlockSource {
   };
 }
 
-/** Reads exactly `length` bytes at `position`; a file that shrank under us is an error. */
-async function readExactly(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
-    if (bytesRead === 0) throw new Error('file shrank during the transfer');
-    filled += bytesRead;
-  }
-  return buffer;
-}
-
-interface CacheEntry {
-  loading: Promise<PacketRun>;
-  /** Set once loaded, so that hits need no promise. */
-  run?: PacketRun;
-  bytes: number;
-}
-
-/**
- * A bounded LRU of framed file chunks. Many PXE clients booting at once fetch
- * the same initrd: they then share one disk read (and one promise while it is
- * in flight) per chunk instead of one per block per client.
- */
-export class ChunkCache {
-  private readonly entries = new Map<string, CacheEntry>();
-  private totalBytes = 0;
-
-  constructor(private readonly maxBytes: number) {}
-
-  /** The chunk if it is loaded, marked most recently used. */
-  peek(key: string): PacketRun | undefined {
-    const entry = this.entries.get(key);
-    if (!entry?.run) return undefined;
-    // Re-insert to mark it most recently used (a Map keeps insertion order).
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    return entry.run;
-  }
-
-  get(key: string, bytes: number, load: () => Promise<PacketRun>): Promise<PacketRun> {
-    const hit = this.entries.get(key);
-    if (hit) return hit.loading;
-    const entry: CacheEntry = { loading: load(), bytes };
-    entry.loading.then(
-      (run) => (entry.run = run),
-      () => this.remove(key, entry),
-    );
-    if (bytes <= this.maxBytes) {
-      this.entries.set(key, entry);
-      this.totalBytes += bytes;
-      this.evict();
-    }
-    return entry.loading;
-  }
-
-  private remove(key: string, expected?: CacheEntry): void {
-    const entry = this.entries.get(key);
-    if (!entry || (expected && entry !== expected)) return;
-    this.entries.delete(key);
-    this.totalBytes -= entry.bytes;
-  }
-
-  private evict(): void {
-    for (const key of this.entries.keys()) {
-      if (this.totalBytes <= this.maxBytes) return;
-      this.remove(key);
-    }
-  }
-}
-
 /** About this many bytes are read from disk at once. */
 const CHUNK_TARGET_BYTES = 256 * 1024;
 
@@ -188,7 +125,7 @@ const CHUNK_TARGET_BYTES = 256 * 1024;
  * two chunks; the cache key names the file's identity and version, so a file
  * replaced on disk is never served from stale chunks.
  */
-export function fileSource(handle: FileHandle, stat: Stats, cache: ChunkCache): BlockSource {
+export function fileSource(handle: FileHandle, stat: Stats, cache: PacketCache): BlockSource {
   const size = stat.size;
   const identity = `${stat.dev}:${stat.ino}:${size}:${stat.mtimeMs}`;
   /** The chunk this session used last: most packets come from it without a cache look-up. */

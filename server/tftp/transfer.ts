@@ -11,7 +11,7 @@ import { negotiate } from './negotiate';
 import { encodeError, ErrorCode, type TransferMode } from './packet';
 import { resolveRequestPath } from './paths';
 import { Session, type TransferLog } from './session';
-import { ChunkCache, fileSource, memorySource, netasciiFileSource, toNetascii, type BlockSource } from './source';
+import { fileSource, memorySource, netasciiFileSource, newPacketCache, toNetascii, type BlockSource, type PacketCache } from './source';
 
 /** An accepted RRQ, in a form that can be posted to a worker thread. */
 export interface ReadJob {
@@ -78,7 +78,7 @@ async function sessionSocket(host: string, client: ReadJob['client']): Promise<S
   return socket;
 }
 
-async function openFile(path: string, mode: TransferMode, cache: ChunkCache): Promise<Opened> {
+async function openFile(path: string, mode: TransferMode, cache: PacketCache): Promise<Opened> {
   let handle: fs.FileHandle;
   try {
     // The path is already real: O_NOFOLLOW stops a symlink swapped in since.
@@ -99,12 +99,12 @@ async function openFile(path: string, mode: TransferMode, cache: ChunkCache): Pr
 
 /** Runs transfers and keeps what they share: the chunk cache and the list of live sessions. */
 export class TransferRunner {
-  private readonly cache: ChunkCache;
+  private readonly cache: PacketCache;
   private readonly sessions = new Set<Session>();
   private closing = false;
 
   constructor(private readonly settings: TransferSettings) {
-    this.cache = new ChunkCache(settings.cacheBytes);
+    this.cache = newPacketCache(settings.cacheBytes);
   }
 
   async serve(job: ReadJob, log: TransferLog): Promise<TransferReport> {

@@ -51,6 +51,51 @@ describe('HTTP boot: assets, iPXE binaries and clients', function () {
     expect(((await beyond.json()) as { error: string }).error).to.equal('range_not_satisfiable');
   });
 
+  it('serves ranges across the shared chunks byte for byte, to many clients at once, and a replaced file anew', async () => {
+    // 3 MiB + 17 is 13 chunks of 256 KiB: ranges start and end inside, on and across chunk edges.
+    const edge = 256 * 1024;
+    const ranges: [number, number][] = [[0, 0], [edge - 1, edge], [edge, 2 * edge - 1], [edge - 5, 3 * edge + 5], [kernel.length - 17, kernel.length - 1], [12345, kernel.length - 1]];
+    const answers = await Promise.all([...ranges, ...ranges].map(async ([from, to]) => {
+      const response = await get('/assets/linux/vmlinuz', { range: `bytes=${from}-${to}` });
+      return { from, to, status: response.status, body: Buffer.from(await response.arrayBuffer()) };
+    }));
+    for (const { from, to, status, body } of answers) {
+      expect(status, `${from}-${to}`).to.equal(206);
+      expect(body.equals(kernel.subarray(from, to + 1)), `bytes ${from}-${to}`).to.equal(true);
+    }
+    const whole = await Promise.all(Array.from({ length: 8 }, async () => Buffer.from(await (await get('/assets/linux/vmlinuz')).arrayBuffer())));
+    for (const body of whole) expect(body.equals(kernel)).to.equal(true);
+    // A new kernel under the same name (another inode and mtime): never the old cached chunks.
+    const file = path.join(hp.dataDir, 'assets', 'linux', 'replaced');
+    fs.writeFileSync(file, kernel);
+    expect(Buffer.from(await (await get('/assets/linux/replaced')).arrayBuffer()).equals(kernel)).to.equal(true);
+    const next = crypto.randomBytes(kernel.length);
+    fs.writeFileSync(`${file}.new`, next);
+    fs.renameSync(`${file}.new`, file);
+    expect(Buffer.from(await (await get('/assets/linux/replaced')).arrayBuffer()).equals(next)).to.equal(true);
+  });
+
+  it('closes the file of every download the client abandons (no descriptor left behind)', async () => {
+    const openFiles = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`).endsWith(path.join('linux', 'vmlinuz'));
+      } catch {
+        return false;
+      }
+    }).length;
+    for (let i = 0; i < 20; i++) {
+      const controller = new AbortController();
+      const response = await fetch(hp.baseUrl + '/assets/linux/vmlinuz', { signal: controller.signal });
+      const reader = response.body!.getReader();
+      await reader.read(); // the first bytes arrived: the server is mid-file
+      if (i === 0) expect(openFiles(), 'the download holds the file open meanwhile').to.equal(1);
+      controller.abort();
+      await reader.read().catch(() => undefined);
+    }
+    for (let i = 0; i < 50 && openFiles() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(openFiles(), 'open descriptors of the kernel after 20 abandoned downloads').to.equal(0);
+  });
+
   it('answers 304 to a current ETag or date, and ignores a stale If-Range', async () => {
     const first = await get('/assets/linux/vmlinuz', { range: 'bytes=0-0' });
     const etag = first.headers.get('etag')!;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { absoluteBlock, initialState, step, type TransferAction, type TransferEvent, type TransferState } from '../../server/tftp/session';
-import { ChunkCache, fileSource, memorySource, netasciiFileSource, toNetascii, type BlockSource } from '../../server/tftp/source';
+import { fileSource, memorySource, netasciiFileSource, newPacketCache, toNetascii, type BlockSource } from '../../server/tftp/source';
 
 /** Feeds events in order; returns the final state and the actions of each step. */
 function play(state: TransferState, events: TransferEvent[]): { state: TransferState; actions: TransferAction[][] } {
@@ -141,7 +141,7 @@ describe('tftp block sources', () => {
       const content = Buffer.alloc(size, 0).map((_, i) => (i * 7) & 0xff);
       fs.writeFileSync(file, content);
       const { handle, stat } = await open(file);
-      const source = fileSource(handle, stat, new ChunkCache(8 << 20));
+      const source = fileSource(handle, stat, newPacketCache(8 << 20));
       expect(await readAll(source, blksize, 8)).to.deep.equal(content);
       await source.close();
     });
@@ -150,7 +150,7 @@ describe('tftp block sources', () => {
   it('two sources on the same file share chunks through the cache', async () => {
     const file = path.join(dir, 'shared');
     fs.writeFileSync(file, Buffer.alloc(600_000, 1));
-    const cache = new ChunkCache(8 << 20);
+    const cache = newPacketCache(8 << 20);
     const first = await open(file);
     const a = fileSource(first.handle, first.stat, cache);
     await a.load(1, 8, 1468);
@@ -164,7 +164,7 @@ describe('tftp block sources', () => {
   it('the cache stays within its byte budget', async () => {
     const file = path.join(dir, 'big');
     fs.writeFileSync(file, Buffer.alloc(2 << 20, 2));
-    const cache = new ChunkCache(600 * 1024); // about two 256 KiB chunks
+    const cache = newPacketCache(600 * 1024); // about two 256 KiB chunks
     const { handle, stat } = await open(file);
     const source = fileSource(handle, stat, cache);
     expect(await readAll(source, 512, 16)).to.have.length(2 << 20);
