@@ -34,7 +34,8 @@ describe('homeport CLI', function () {
     ['a port that is text', 'http:\n  port: "eighty"\n', /http\.port: must be number/],
     ['a port out of range', 'http:\n  port: 70000\n', /http\.port: must be at most 65535/],
     ['an unknown log level', 'log:\n  level: loud\n', /log\.level: must be one of fatal, error, warn, info, debug, trace, silent/],
-    ['an unknown key', 'htp:\n  port: 80\n', /unknown key htp/],
+    ['an unknown key', 'htp:\n  port: 80\n', /^homeport: config file \S+: unknown key htp \(did you mean http\?\)$/m],
+    ['a typo in a nested key', 'http:\n  prot: 80\n', /unknown key http\.prot \(did you mean http\.port\?\)/],
     ['a database URL that is not postgres', 'database:\n  url: mysql://x\n', /database\.url: must be a postgres:\/\/ URL/],
     ['a file that is not YAML', 'http: [1, 2\n', /not valid YAML\/JSON/],
   ];
@@ -53,6 +54,60 @@ describe('homeport CLI', function () {
     const result = runHomeport(['config', 'check'], { ...env(), HOMEPORT_HTTP__PORT: '0' });
     expect(result.status).to.equal(2);
     expect(result.stderr).to.match(/http\.port: must be at least 1/);
+  });
+
+  // The CLI's and the shell clients' own variables (README: CLI, shell clients) share the HOMEPORT_ prefix with config overrides.
+  const clientVariables: Record<string, string> = {
+    HOMEPORT_ADMIN_TOKEN: 'x'.repeat(43),
+    HOMEPORT_URL: 'http://127.0.0.1:1',
+    HOMEPORT_TOKEN: 't',
+    HOMEPORT_MAC: '52:54:00:00:00:01',
+    HOMEPORT_HOSTNAME: 'pve1',
+    HOMEPORT_IP: '192.0.2.1',
+    HOMEPORT_CLUSTER: 'lab',
+    HOMEPORT_TYPE: 'proxmox',
+    HOMEPORT_PROGRESS: '42',
+    HOMEPORT_RETRIES: '1',
+    HOMEPORT_RETRY_DELAY: '1',
+    HOMEPORT_HTTP_CLIENT: 'curl',
+    HOMEPORT_VERBOSE: '1',
+  };
+  for (const [variable, value] of Object.entries(clientVariables)) {
+    it(`leaves the config alone when ${variable} is set (a client's variable, not an override)`, () => {
+      const check = runHomeport(['config', 'check'], { ...env(), [variable]: value });
+      expect(check.stderr).to.equal('');
+      expect(check.status).to.equal(0);
+      const ls = runHomeport(['nodes', 'ls'], { ...env(), [variable]: value });
+      expect(ls.stderr).not.to.match(/unknown key/);
+      expect(ls.status).to.equal(0);
+    });
+  }
+
+  it('talks to the server with the token and URL from HOMEPORT_ADMIN_TOKEN and HOMEPORT_URL', async () => {
+    const server = await startServerProcess(env());
+    try {
+      const token = fs.readFileSync(path.join(dir, 'data', 'admin.token'), 'utf8').trim();
+      const result = runHomeport(['jobs', 'ls'], { ...env(), HOMEPORT_ADMIN_TOKEN: token, HOMEPORT_URL: server.baseUrl, HOMEPORT_HTTP__PORT: '1' });
+      expect(result.stderr).to.equal('');
+      expect(result.status).to.equal(0);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('still reads a top-level key from HOMEPORT_<KEY> (HOMEPORT_DATADIR)', () => {
+    const result = runHomeport(['config', 'check', '--json'], env());
+    expect((JSON.parse(result.stdout) as { config: { dataDir: string } }).config.dataDir).to.equal(path.join(dir, 'data'));
+  });
+
+  it('blames a wrong override on its variable, not on the config file, and suggests the key', () => {
+    const file = path.join(dir, 'homeport.yaml');
+    fs.writeFileSync(file, 'http:\n  port: 9090\n');
+    const result = runHomeport(['config', 'check', '-c', file], { ...env(), HOMEPORT_HTTP__PROT: '80' });
+    expect(result.status).to.equal(2);
+    expect(result.stderr.trim()).to.equal('homeport: environment HOMEPORT_HTTP__PROT: unknown key http.prot (did you mean http.port?)');
+    const value = runHomeport(['config', 'check', '-c', file], { ...env(), HOMEPORT_LOG: '{"level":"loud"}' });
+    expect(value.stderr).to.match(/^homeport: environment HOMEPORT_LOG: log\.level: must be one of/);
   });
 
   it('serve refuses to start on a bad config with the same one-line error', () => {
