@@ -70,6 +70,22 @@ for (const kind of DATABASE_KINDS) {
       expect(history.body.entries.map((e: { applied: boolean }) => e.applied)).to.deep.equal([false, false]);
     });
 
+    it('applies progress and messages within the current phase and keeps every report in history', async () => {
+      await register({ mac: MAC });
+      await phase({ mac: MAC, phase: 'installation', status: 'in_progress', progress: 42, message: 'unpacking' });
+      for (const [progress, message] of [[60, 'copying /usr'], [75, 'copying /var']] as const) {
+        const update = await phase({ mac: MAC, phase: 'installation', status: 'in_progress', progress, message });
+        expect(update.body).to.deep.include({ applied: true, reason: 'progress' });
+        expect(update.body.node).to.include({ deployment_status: 'installation', phase_progress: progress });
+      }
+      const messageOnly = await phase({ mac: MAC, phase: 'installation', status: 'in_progress', message: 'writing the bootloader' });
+      expect(messageOnly.body).to.deep.include({ applied: true, reason: 'progress' });
+      const status = await hp.request('GET', `/api/status/nodes/${MAC}`);
+      expect(status.body).to.include({ phase_progress: 75 });
+      const byIp = await hp.request('GET', `/api/status/history/${MAC}?order=asc`);
+      expect(byIp.body.entries.map((e: { message: string | null }) => e.message)).to.deep.equal([null, 'unpacking', 'copying /usr', 'copying /var', 'writing the bootloader']);
+    });
+
     it('marks the node failed on a failed phase, and lists it in the summary', async () => {
       await register({ mac: MAC, hostname: 'pve1' });
       await phase({ mac: MAC, phase: 'installation', status: 'failed', message: 'disk /dev/sda not found' });
