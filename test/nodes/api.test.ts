@@ -210,6 +210,27 @@ for (const kind of DATABASE_KINDS) {
         expect(huge.body).to.deep.equal({ error: 'payload_too_large', detail: 'request body is over the size limit' });
       });
 
+      // curl -d sends application/x-www-form-urlencoded unless told otherwise; a body of any other type was read as none.
+      const wrongTypes: [string, string, string, RegExp][] = [
+        ['JSON sent as a form (curl -d)', 'application/x-www-form-urlencoded', JSON.stringify({ mac: MAC, phase: 'installation' }), /^content-type application\/x-www-form-urlencoded but the body is JSON: send it as application\/json/],
+        ['text/plain', 'text/plain', JSON.stringify({ mac: MAC, phase: 'installation' }), /^content-type text\/plain is not accepted: send application\/json or application\/x-www-form-urlencoded$/],
+        ['no content type', '', 'mac=x', /^content-type \(none\) is not accepted: send application\/json or application\/x-www-form-urlencoded$/],
+      ];
+      for (const [name, type, body, detail] of wrongTypes) {
+        for (const [route, admin] of [['/api/status/phase', false], ['/api/nodes', true]] as const) {
+          it(`answers ${name} to ${route} with a 415 naming the content type`, async () => {
+            await register({ mac: MAC });
+            const headers: Record<string, string> = { authorization: admin ? `Bearer ${hp.adminToken}` : '', 'x-homeport-token': hp.tokenFor(MAC), ...(type ? { 'content-type': type } : {}) };
+            // A Blob without a type: fetch sends no content-type at all (a string body would get text/plain).
+            const response = await fetch(hp.baseUrl + route, { method: 'POST', headers, body: new Blob([body]) });
+            const answer = (await response.json()) as { error: string; detail: string };
+            expect(response.status).to.equal(415);
+            expect(answer.error).to.equal('unsupported_media_type');
+            expect(answer.detail).to.match(detail);
+          });
+        }
+      }
+
       it('rejects bad path and query parameters', async () => {
         expect((await hp.request('GET', '/api/status/nodes/not-a-mac')).body.detail).to.equal('id: must be a node id or a MAC address');
         expect((await hp.request('GET', '/api/status/deployment/999.1.1.1')).status).to.equal(400);
