@@ -14,14 +14,14 @@ export type ImportParams = z.infer<typeof importParams>;
  * changes nothing the second time), a row each created/updated/skipped/
  * rejected with its reason; bad rows never stop good ones.
  */
-export function importNodesJobType(nodes: NodesService): JobType<ImportParams> {
+export function importNodesJobType(nodes: NodesService, profiles: readonly string[]): JobType<ImportParams> {
   return {
     type: IMPORT_NODES_JOB,
     params: importParams,
     stages: () => ['parse', 'import'],
     maxAttempts: 1,
     async run(p, ctx) {
-      const parsed = parseImport(p.format, p.content);
+      const parsed = parseImport(p.format, p.content, profiles);
       await ctx.stage('parse', async () => {
         await ctx.progress({ message: `${parsed.rows.length} good row(s), ${parsed.rejected.length} rejected` });
         return { rows: parsed.rows.length, rejected: parsed.rejected.length };

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Node, NodeChanges } from '../store/nodes-repo';
-import { nodeCreateBody } from './validation';
+import { nodeCreateBody, unknownProfileReason } from './validation';
 
 /**
  * `homeport nodes import FILE` (pure part): reads seed 000's
@@ -24,7 +24,8 @@ export interface ParsedImport {
 
 export type RowOutcome = { row: string; mac?: string; action: 'created' | 'updated' | 'skipped' | 'rejected'; reason: string };
 
-export function parseImport(format: ImportFormat, content: string): ParsedImport {
+/** `profiles`: the boot profiles a row may name; a row naming another is rejected with the known ones. */
+export function parseImport(format: ImportFormat, content: string, profiles: readonly string[]): ParsedImport {
   const raw = format === 'json' ? jsonRows(content) : csvRows(content);
   const parsed: ParsedImport = { rows: [], rejected: [] };
   for (const entry of raw) {
@@ -34,7 +35,9 @@ export function parseImport(format: ImportFormat, content: string): ParsedImport
       continue;
     }
     const result = importRow.safeParse(entry.value);
-    if (result.success) parsed.rows.push({ row, input: result.data });
+    const profileRefused = result.success ? unknownProfileReason(profiles, result.data.profile) : null;
+    if (profileRefused) parsed.rejected.push({ row, reason: `profile: ${profileRefused}` });
+    else if (result.success) parsed.rows.push({ row, input: result.data });
     else parsed.rejected.push({ row, reason: result.error.issues.map((i) => `${i.path.join('.') || 'row'}: ${i.message}`).join('; ') });
   }
   const seen = new Map<string, string>();

@@ -8,12 +8,14 @@ import { parseNodeRef } from './ref';
 import { historyToJson, nodeToJson } from './present';
 import { NodeNotFoundError, UnknownPhaseError, type NodesService } from './service';
 import { historyJson, nodeJson, summaryJson } from './schemas';
-import { historyQuery, ipField, nodeCreateBody, nodeListQuery, nodeUpdateBody, phaseBody, registerBody } from './validation';
+import { historyQuery, ipField, nodeCreateBody, nodeListQuery, nodeUpdateBody, phaseBody, refuseUnknownProfile, registerBody } from './validation';
 
 export interface NodeRoutesOptions {
   service: NodesService;
   adminToken: string;
   phoneHome: PhoneHomeAuth;
+  /** The boot profiles a node may name. */
+  profiles: readonly string[];
 }
 
 /** `:id` is a numeric node id or a MAC in any accepted spelling. */
@@ -140,7 +142,7 @@ const historyPageJson = z
   .strict();
 
 /** Admin: list, create, edit, delete nodes; read a node's phone-home token. */
-function adminRouter({ service, adminToken, phoneHome }: NodeRoutesOptions): ApiRouter {
+function adminRouter({ service, adminToken, phoneHome, profiles }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter({ adminToken });
   const json = (node: Node) => nodeToJson(node, service.catalogue);
   const nodeFields = (body: { hostname?: string | null; ip?: string | null; type?: string | null; profile?: string | null; cluster?: string | null; labels?: Record<string, string>; netboot_enabled?: boolean }) => ({
@@ -162,6 +164,7 @@ function adminRouter({ service, adminToken, phoneHome }: NodeRoutesOptions): Api
   api.endpoint(
     { method: 'post', path: '/api/nodes', tag: 'nodes', summary: 'Add a node', auth: 'admin', body: nodeCreateBody, responses: { 201: { description: 'the node', schema: nodeJson }, 409: 'a node with this MAC exists' } },
     async (ctx, { body }) => {
+      refuseUnknownProfile(profiles, body.profile);
       if (await service.nodes.byMac(body.mac)) throw conflict(`node ${body.mac} exists; edit it with PATCH /api/nodes/${body.mac}`);
       const node = await service.create(body.mac, nodeFields(body));
       ctx.status = 201;
@@ -177,6 +180,7 @@ function adminRouter({ service, adminToken, phoneHome }: NodeRoutesOptions): Api
   api.endpoint(
     { method: 'patch', path: '/api/nodes/:id', tag: 'nodes', summary: 'Edit a node (null clears a field)', auth: 'admin', params: NODE_REF, body: nodeUpdateBody, responses: { 200: { description: 'the node', schema: nodeJson }, 404: 'no such node' } },
     async (ctx, { body }) => {
+      refuseUnknownProfile(profiles, body.profile);
       const node = await resolveNode(service, ctx.params.id!);
       const updated = await service.update(node.id, nodeFields(body));
       ctx.body = json(updated!);

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { z } from 'zod';
+import { ValidationError } from '../http/errors';
 import { intFromText, queryText } from '../http/validation';
 import { normalizeMac } from './mac';
 import { PHASE_STATUSES } from './phases';
@@ -92,6 +93,21 @@ export const nodeUpdateBody = z
   })
   .strict();
 export type NodeUpdateBody = z.infer<typeof nodeUpdateBody>;
+
+/**
+ * Why a node may not name this profile, or null when it may (none named, or a known one).
+ * Checked at input: a machine would otherwise only find out when it boots.
+ */
+export function unknownProfileReason(known: readonly string[], profile: string | null | undefined): string | null {
+  if (profile === undefined || profile === null || known.includes(profile)) return null;
+  return `no profile ${profile} (known: ${known.length ? known.join(', ') : 'none'})`;
+}
+
+/** Throws the 400 for a profile homeport does not have. */
+export function refuseUnknownProfile(known: readonly string[], profile: string | null | undefined): void {
+  const reason = unknownProfileReason(known, profile);
+  if (reason) throw new ValidationError('profile', reason);
+}
 
 export const historyQuery = z
   .object({

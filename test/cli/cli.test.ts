@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { openDatabase } from '../../server/store/db';
 import { runHomeport, startServerProcess } from '../helpers/cli';
+import { freePort } from '../helpers/ports';
 
 describe('homeport CLI', function () {
   this.timeout(60_000);
@@ -124,6 +126,22 @@ describe('homeport CLI', function () {
     const show = runHomeport(['nodes', 'show', 'aa:bb:cc:dd:ee:ff'], env());
     expect(show.status).to.equal(3);
     expect(show.stderr).to.match(/no node aa:bb:cc:dd:ee:ff/);
+  });
+
+  it('doctor lists nodes that name a missing profile, and refuses groups that do', async () => {
+    expect(runHomeport(['migrate'], env()).status).to.equal(0);
+    // A node from before profiles were checked at input (or whose profile file went away since).
+    const db = openDatabase({ sqlitePath: path.join(dir, 'data', 'homeport.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
+    await db.knex('nodes').insert({ mac: '52:54:00:00:00:01', hostname: 'pve1', profile: 'debain', registered_at: 1, last_update: 1 });
+    await db.close();
+    const doctorEnv = { ...env(), HOMEPORT_HTTP__PORT: String(await freePort()) };
+    const doctor = runHomeport(['doctor', '--json'], doctorEnv, 60_000);
+    const results = JSON.parse(doctor.stdout) as { name: string; status: string; detail: string }[];
+    expect(results.find((r) => r.name === 'node profiles')).to.deep.include({ status: 'warn', detail: '1 node(s) name a missing profile: pve1 (52:54:00:00:00:01): debain' });
+    const groups = runHomeport(['doctor', '--json'], { ...doctorEnv, HOMEPORT_BOOT__GROUPS: '[{"profile":"debain","match":{"cluster":"lab"}}]' }, 60_000);
+    const catalog = (JSON.parse(groups.stdout) as { name: string; status: string; detail: string }[]).find((r) => r.name === 'boot profiles');
+    expect(catalog).to.deep.include({ status: 'fail' });
+    expect(catalog!.detail).to.match(/boot\.groups\.0\.profile: no profile debain \(known: debian, linux-initramfs, proxmox\)/);
   });
 
   it('serves /healthz, prints the generated admin token once (0600 file) and stops cleanly on SIGTERM', async () => {

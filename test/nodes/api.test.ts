@@ -231,6 +231,22 @@ for (const kind of DATABASE_KINDS) {
         }
       }
 
+      it('refuses a profile homeport does not have on create and edit, naming the known ones', async () => {
+        const known = /^no profile debain \(known: debian, linux-initramfs, proxmox\)$/;
+        const created = await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, profile: 'debain' } });
+        expect(created.status).to.equal(400);
+        expect(created.body).to.include({ error: 'invalid_request' });
+        expect(created.body.detail).to.match(/^profile: /);
+        expect(created.body.detail.replace(/^profile: /, '')).to.match(known);
+        expect((await hp.request('GET', '/api/nodes', { admin: true })).body.nodes, 'nothing created').to.deep.equal([]);
+        expect((await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, profile: 'debian' } })).status).to.equal(201);
+        const edited = await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { profile: 'debain' } });
+        expect(edited.status).to.equal(400);
+        expect(edited.body.detail.replace(/^profile: /, '')).to.match(known);
+        expect((await hp.request('GET', `/api/nodes/${MAC}`, { admin: true })).body.profile, 'unchanged').to.equal('debian');
+        expect((await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { profile: null } })).status, 'clearing it is fine').to.equal(200);
+      });
+
       it('rejects bad path and query parameters', async () => {
         expect((await hp.request('GET', '/api/status/nodes/not-a-mac')).body.detail).to.equal('id: must be a node id or a MAC address');
         expect((await hp.request('GET', '/api/status/deployment/999.1.1.1')).status).to.equal(400);
