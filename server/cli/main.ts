@@ -4,7 +4,8 @@ import { createLogger } from '../log/logger';
 import { startHomeport } from '../main';
 import { migrateLatest, openDatabase } from '../store/db';
 import { NodesRepo, type Node } from '../store/nodes-repo';
-import { parseNodeRef } from '../nodes/ref';
+import { lookupNode, NODE_REF_RULE } from '../nodes/lookup';
+import { describeAmbiguity } from '../nodes/ref';
 import { CliExit, EXIT } from './exit';
 import { registerDoctorCommand } from './doctor';
 import { registerJobsCommands } from './jobs';
@@ -105,7 +106,6 @@ export function buildCli(): Command {
     .option('--json', 'JSON output')
     .action(async (ref: string, options: { config?: string; json?: boolean }) => {
       const node = await withStore(options, (nodes) => findNode(nodes, ref));
-      if (!node) throw new CliExit(EXIT.notFound, `no node ${ref}`);
       if (options.json) return printJson(node);
       for (const [key, value] of Object.entries(node)) process.stdout.write(`${key.padEnd(22)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);
     });
@@ -115,8 +115,19 @@ export function buildCli(): Command {
   return program;
 }
 
-function findNode(nodes: NodesRepo, ref: string): Promise<Node | null> {
-  return nodes.byRef(parseNodeRef(ref));
+/** The node named by id, MAC or hostname; exit 3 when there is none, 2 when the name is not one or several nodes share it. */
+async function findNode(nodes: NodesRepo, ref: string): Promise<Node> {
+  const lookup = await lookupNode(nodes, ref);
+  switch (lookup.kind) {
+    case 'found':
+      return lookup.node;
+    case 'missing':
+      throw new CliExit(EXIT.notFound, `no node ${ref}`);
+    case 'invalid':
+      throw new CliExit(EXIT.usage, `${ref}: ${NODE_REF_RULE}`);
+    case 'ambiguous':
+      throw new CliExit(EXIT.usage, describeAmbiguity(ref, lookup.nodes));
+  }
 }
 
 export async function runCli(argv: string[]): Promise<number> {

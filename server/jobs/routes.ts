@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ApiRouter } from '../http/api';
 import { conflict, notFound, ValidationError } from '../http/errors';
-import { parseNodeRef } from '../nodes/ref';
+import { resolveNodeRef } from '../nodes/lookup';
 import type { NodesService } from '../nodes/service';
 import type { Job } from '../store/jobs-repo';
 import { createJobBody, jobJson, jobsQuery, jobToJson } from './present';
@@ -52,9 +52,7 @@ export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminTok
     async (ctx, { query }) => {
       let nodeId: number | undefined;
       if (query.node) {
-        const node = await o.nodes.nodes.byRef(parseNodeRef(query.node));
-        if (!node) throw notFound(`no node ${query.node}`);
-        nodeId = node.id;
+        nodeId = (await resolveNodeRef(o.nodes.nodes, query.node, 'node')).id;
       }
       const limit = query.limit ?? 50;
       const offset = query.offset ?? 0;

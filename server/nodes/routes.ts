@@ -4,7 +4,7 @@ import { nodeToken } from '../auth/tokens';
 import { ApiRouter } from '../http/api';
 import { notFound, conflict, ValidationError } from '../http/errors';
 import type { Node } from '../store/nodes-repo';
-import { parseNodeRef } from './ref';
+import { resolveNodeRef } from './lookup';
 import { historyToJson, nodeToJson } from './present';
 import { NodeNotFoundError, UnknownPhaseError, type NodesService } from './service';
 import { historyJson, nodeJson, summaryJson } from './schemas';
@@ -18,20 +18,16 @@ export interface NodeRoutesOptions {
   profiles: readonly string[];
 }
 
-/** `:id` is a numeric node id or a MAC in any accepted spelling. */
-async function resolveNode(service: NodesService, ref: string): Promise<Node> {
-  const parsed = parseNodeRef(ref);
-  if (parsed.kind === 'hostname') throw new ValidationError('id', 'must be a node id or a MAC address');
-  const node = await service.nodes.byRef(parsed);
-  if (!node) throw notFound(`no node ${ref}`);
-  return node;
+/** `:id` is a numeric node id, a MAC in any accepted spelling or a hostname (409 when several nodes share it). */
+function resolveNode(service: NodesService, ref: string): Promise<Node> {
+  return resolveNodeRef(service.nodes, ref);
 }
 
 export function nodeRouters(options: NodeRoutesOptions): ApiRouter[] {
   return [phoneHomeRouter(options), statusRouter(options), adminRouter(options)];
 }
 
-const NODE_REF = { id: 'numeric node id or MAC address (any spelling)' };
+const NODE_REF = { id: 'numeric node id, MAC address (any spelling) or hostname; 409 when several nodes have the hostname' };
 
 /** The installers' calls (seed 000's register-node, seed 001's phase reports). */
 function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): ApiRouter {

@@ -144,6 +144,18 @@ describe('homeport CLI', function () {
     expect(catalog!.detail).to.match(/boot\.groups\.0\.profile: no profile debain \(known: debian, linux-initramfs, proxmox\)/);
   });
 
+  it('nodes show names a node by hostname and lists the nodes when several share it (exit 2)', async () => {
+    expect(runHomeport(['migrate'], env()).status).to.equal(0);
+    const db = openDatabase({ sqlitePath: path.join(dir, 'data', 'homeport.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
+    await db.knex('nodes').insert({ mac: '52:54:00:00:00:01', hostname: 'pve1', registered_at: 1, last_update: 1 });
+    expect(runHomeport(['nodes', 'show', 'PVE1'], env()).stdout).to.match(/mac\s+52:54:00:00:00:01/);
+    await db.knex('nodes').insert({ mac: '52:54:00:00:00:02', hostname: 'pve1', registered_at: 1, last_update: 1 });
+    await db.close();
+    const twins = runHomeport(['nodes', 'show', 'pve1'], env());
+    expect(twins.status).to.equal(2);
+    expect(twins.stderr).to.equal('homeport: pve1 names 2 nodes: 1 (52:54:00:00:00:01), 2 (52:54:00:00:00:02); name one by its id or MAC\n');
+  });
+
   it('serves /healthz, prints the generated admin token once (0600 file) and stops cleanly on SIGTERM', async () => {
     const first = await startServerProcess(env());
     const health = await fetch(`${first.baseUrl}/healthz`);

@@ -7,7 +7,7 @@ import { dataOf, insertCluster, openEventStream, reportPhase, seedNodes, type Ev
 const FLEET: SeedNode[] = [
   { mac: '52:54:00:10:00:01', hostname: 'pve1', ip: '10.0.0.11', profile: 'proxmox', cluster: 'lab', phases: [['installation', 'in_progress']] },
   { mac: '52:54:00:10:00:02', hostname: 'pve2', ip: '10.0.0.12', profile: 'proxmox', cluster: 'lab', phases: [['image_download', 'failed', 'checksum mismatch']] },
-  { mac: '52:54:00:10:00:03', hostname: 'k3s1', ip: '10.0.1.11', profile: 'k3s', cluster: 'edge', phases: [['deployed', 'completed']] },
+  { mac: '52:54:00:10:00:03', hostname: 'k3s1', ip: '10.0.1.11', profile: 'linux-initramfs', cluster: 'edge', phases: [['deployed', 'completed']] },
   { mac: '52:54:00:10:00:04', hostname: 'spare', ip: '10.0.2.1' },
 ];
 const seedFleet = (hp: TestHomeport) => seedNodes(hp, FLEET);
@@ -64,8 +64,8 @@ for (const kind of DATABASE_KINDS) {
       expect(tableHosts(fragment.text)).to.deep.equal(['pve2']);
     });
 
-    it('shows a node page with its whole history, newest first, by id or MAC', async () => {
-      for (const ref of ['2', '52-54-00-10-00-02']) {
+    it('shows a node page with its whole history, newest first, by id, MAC or hostname', async () => {
+      for (const ref of ['2', '52-54-00-10-00-02', 'pve2', 'PVE2']) {
         const page = await hp.request('GET', `/monitoring/nodes/${ref}`);
         expect(page.status, ref).to.equal(200);
         expect(page.text).to.include('<h1>pve2 <small><code>52:54:00:10:00:02</code></small></h1>');

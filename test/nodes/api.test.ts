@@ -116,6 +116,36 @@ for (const kind of DATABASE_KINDS) {
       expect(newest.body.total).to.equal(4);
     });
 
+    it('names a node by hostname wherever it takes an id or MAC, and answers 409 listing the nodes that share one', async () => {
+      const first = (await register({ mac: MAC, hostname: 'pve1', ip: '10.0.0.11' })).body.node as { id: number };
+      await phase({ mac: MAC, phase: 'installation', status: 'in_progress' });
+      const named: [string, string, boolean][] = [
+        ['GET', '/api/status/nodes/pve1', false],
+        ['GET', '/api/status/history/PVE1', false],
+        ['GET', '/api/nodes/pve1', true],
+        ['GET', '/api/nodes/pve1/token', true],
+        ['PATCH', '/api/nodes/pve1', true],
+        ['GET', '/api/jobs?node=pve1', true],
+        ['GET', '/monitoring/nodes/pve1', false],
+      ];
+      for (const [method, path, admin] of named) {
+        const response = await hp.request(method, path, { admin, ...(method === 'PATCH' ? { body: { cluster: 'lab' } } : {}) });
+        expect(response.status, `${method} ${path}: ${response.text.slice(0, 200)}`).to.equal(200);
+      }
+      const second = (await hp.request('POST', '/api/nodes', { admin: true, body: { mac: '52:54:00:aa:00:02', hostname: 'pve1' } })).body as { id: number };
+      const listed = `pve1 names 2 nodes: ${first.id} (${MAC}), ${second.id} (52:54:00:aa:00:02); name one by its id or MAC`;
+      for (const [method, path, admin] of named) {
+        const response = await hp.request(method, path, { admin, ...(method === 'PATCH' ? { body: { cluster: 'lab' } } : {}) });
+        expect(response.status, `${method} ${path}`).to.equal(409);
+        if (path.startsWith('/api/')) expect(response.body.detail, path).to.equal(listed.replace(/^pve1/, path.includes('PVE1') ? 'PVE1' : 'pve1'));
+        else expect(response.text).to.include(listed);
+      }
+      const reprovision = await hp.request('POST', '/api/reprovision', { admin: true, body: { nodes: ['pve1'] } });
+      expect(reprovision.status).to.equal(409);
+      expect(reprovision.body.detail).to.equal(listed);
+      expect((await hp.request('GET', `/api/status/nodes/${second.id}`)).body.reprovision_status, 'nothing restarted').to.equal(null);
+    });
+
     describe('authentication', () => {
       it('refuses a phone-home call without or with a wrong node token (401) and changes nothing', async () => {
         const missing = await hp.request('POST', '/api/nodes/register', { body: { mac: MAC } });
@@ -248,7 +278,8 @@ for (const kind of DATABASE_KINDS) {
       });
 
       it('rejects bad path and query parameters', async () => {
-        expect((await hp.request('GET', '/api/status/nodes/not-a-mac')).body.detail).to.equal('id: must be a node id or a MAC address');
+        expect((await hp.request('GET', '/api/status/nodes/not_a%3Bhostname')).body.detail).to.equal('id: must be a node id, a MAC address or a hostname');
+        expect((await hp.request('GET', '/api/status/nodes/no-such-host')).status).to.equal(404);
         expect((await hp.request('GET', '/api/status/deployment/999.1.1.1')).status).to.equal(400);
         await register({ mac: MAC });
         expect((await hp.request('GET', `/api/status/history/${MAC}?order=sideways`)).body.detail).to.match(/^query order: /);

@@ -16,7 +16,9 @@ const node = (over: Partial<Node>): Node => ({ ...base, ...over });
 describe('reprovision core (pure)', () => {
   it('selects nodes by id, MAC spelling or hostname; --all skips discovered machines', () => {
     const nodes = [node({ id: 1 }), node({ id: 2, mac: '52:54:00:00:00:02', hostname: 'PVE2' }), node({ id: 3, mac: '52:54:00:00:00:03', hostname: null, status: 'discovered' })];
-    expect(selectTargets(nodes, { refs: ['1', '5254.0000.0003', 'pve2', 'pve1', 'nope'] })).to.deep.equal({ selected: [nodes[0], nodes[2], nodes[1]], unknown: ['nope'] });
+    expect(selectTargets(nodes, { refs: ['1', '5254.0000.0003', 'pve2', 'pve1', 'nope'] })).to.deep.equal({ selected: [nodes[0], nodes[2], nodes[1]], unknown: ['nope'], ambiguous: [] });
+    const twins = [...nodes, node({ id: 4, mac: '52:54:00:00:00:04', hostname: 'pve2' })];
+    expect(selectTargets(twins, { refs: ['pve2', '4'] })).to.deep.equal({ selected: [twins[3]], unknown: [], ambiguous: ['pve2 names 2 nodes: 2 (52:54:00:00:00:02), 4 (52:54:00:00:00:04); name one by its id or MAC'] });
     expect(selectTargets(nodes, { all: true }).selected.map((n) => n.id)).to.deep.equal([1, 2]);
   });
 
@@ -69,11 +71,11 @@ describe('reprovision core (pure)', () => {
     expect(config.reprovision.method).to.equal('ssh');
     expect(config.ssh).to.include({ user: 'root', port: 22, keyFile: '/tmp/hp/ssh/id_ed25519', hostKeys: 'accept' });
     const bad: [Record<string, string>, string][] = [
-      [{ HOMEPORT_WATCHER__SCHEDULE: 'every minute' }, 'config: watcher.schedule: must be a cron expression, e.g. */30 * * * * * (every 30 s)'],
-      [{ HOMEPORT_REPROVISION__METHOD: 'ipmi' }, 'config: reprovision.method: must be one of ssh, redfish, none (got "ipmi")'],
-      [{ HOMEPORT_CLUSTERS: '{"lab":{"driver":"script"}}' }, 'config: clusters.lab.script: is required when driver is script'],
-      [{ HOMEPORT_CLUSTERS: '{"lab":{"driver":"swarm"}}' }, 'config: clusters.lab.driver: must be one of proxmox, k3s, script (got "swarm")'],
-      [{ HOMEPORT_WATCHER__REPROVISIONTIMEOUTMIN: '0' }, 'config: watcher.reprovisionTimeoutMin: must be at least 1'],
+      [{ HOMEPORT_WATCHER__SCHEDULE: 'every minute' }, 'environment HOMEPORT_WATCHER__SCHEDULE: watcher.schedule: must be a cron expression, e.g. */30 * * * * * (every 30 s)'],
+      [{ HOMEPORT_REPROVISION__METHOD: 'ipmi' }, 'environment HOMEPORT_REPROVISION__METHOD: reprovision.method: must be one of ssh, redfish, none (got "ipmi")'],
+      [{ HOMEPORT_CLUSTERS: '{"lab":{"driver":"script"}}' }, 'environment HOMEPORT_CLUSTERS: clusters.lab.script: is required when driver is script'],
+      [{ HOMEPORT_CLUSTERS: '{"lab":{"driver":"swarm"}}' }, 'environment HOMEPORT_CLUSTERS: clusters.lab.driver: must be one of proxmox, k3s, script (got "swarm")'],
+      [{ HOMEPORT_WATCHER__REPROVISIONTIMEOUTMIN: '0' }, 'environment HOMEPORT_WATCHER__REPROVISIONTIMEOUTMIN: watcher.reprovisionTimeoutMin: must be at least 1'],
     ];
     for (const [env, message] of bad) {
       expect(() => loadConfig(undefined, env), JSON.stringify(env)).to.throw(message);
