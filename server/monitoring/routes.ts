@@ -17,9 +17,9 @@ import type { NodesService } from '../nodes/service';
 import { endSession, isReader, isValidSession, requireReader, safeNext, SESSION_COOKIE, startSession, type AccessOptions } from './access';
 import type { EventHub } from './events';
 import { buildJobsSection, jobDetail } from './jobs-view';
-import { listClusters, listJobsForPage } from './queries';
+import { lastMessages, listClusters, listJobsForPage } from './queries';
 import type { PageRenderer } from './render';
-import { buildClusters, buildSummary, buildTimeline, filterForm, filterNodes, fragmentHref, isFiltered, listHref, nodeDetail, nodeRow, parseListQuery, sortHeaders, sortNodes } from './view';
+import { buildClusters, buildSummary, buildTimeline, filterForm, filterNodes, fragmentHref, isFiltered, listHref, needsReason, nodeDetail, nodeRow, parseListQuery, sortHeaders, sortNodes } from './view';
 
 export interface MonitoringRoutesOptions {
   service: NodesService;
@@ -116,10 +116,12 @@ async function listPage({ service, jobs, knex, renderer, access }: MonitoringRou
   const query = parseListQuery(ctx.query, catalogue);
   const [nodes, clusterRows, jobLists] = await Promise.all([service.list({}), listClusters(knex), listJobsForPage(jobs)]);
   const clusters = buildClusters(clusterRows, nodes, catalogue, now);
+  const shown = sortNodes(filterNodes(nodes, query, catalogue), query, catalogue, now);
+  const reasons = await lastMessages(knex, shown.filter((n) => needsReason(n, catalogue)).map((n) => n.id));
   const context = {
     summary: buildSummary(nodes, catalogue, query),
     headers: sortHeaders(query),
-    rows: sortNodes(filterNodes(nodes, query, catalogue), query, catalogue, now).map((node) => nodeRow(node, catalogue, now)),
+    rows: shown.map((node) => nodeRow(node, catalogue, now, reasons.get(node.id) ?? null)),
     clusters,
     jobs: buildJobsSection(jobLists, now),
     filtered: isFiltered(query),

@@ -217,9 +217,16 @@ export interface NodeRowView {
   updatedAgo: string;
   updatedIso: string;
   inPhase: string | null;
+  /** Why a failed or stalled node stopped (its last message), shown under its phase. */
+  reason: string | null;
 }
 
-export function nodeRow(node: Node, catalogue: PhaseCatalogue, now: number): NodeRowView {
+/** Nodes whose last message the list shows: an admin scanning for trouble needs the reason without opening each node. */
+export function needsReason(node: Pick<Node, 'deploymentStatus' | 'deploymentPhaseStatus' | 'reprovisionStatus'>, catalogue: PhaseCatalogue): boolean {
+  return nodeState(node, catalogue) === 'failed' || node.reprovisionStatus === 'timeout' || node.reprovisionStatus === 'error';
+}
+
+export function nodeRow(node: Node, catalogue: PhaseCatalogue, now: number, reason: string | null = null): NodeRowView {
   const index = phaseIndex(catalogue, node.deploymentStatus);
   return {
     id: node.id,
@@ -238,6 +245,7 @@ export function nodeRow(node: Node, catalogue: PhaseCatalogue, now: number): Nod
     updatedAgo: relativeTime(node.lastUpdate, now),
     updatedIso: iso(node.lastUpdate),
     inPhase: node.phaseStartedAt === null ? null : formatDuration(now - node.phaseStartedAt),
+    reason,
   };
 }
 
@@ -284,13 +292,18 @@ export function buildSummary(nodes: readonly Node[], catalogue: PhaseCatalogue, 
   const phases = [...groups.values()]
     .sort((a, b) => failedFirst(a.state) - failedFirst(b.state) || order(a.phase) - order(b.phase) || String(a.status).localeCompare(String(b.status)))
     .map((g) => ({
-      label: g.status ? `${g.phase} · ${g.status}` : g.phase,
+      label: phaseLabel(g.phase, g.status),
       count: g.count,
       state: g.state,
       href: listHref({ ...query, phase: query.phase === g.phase ? undefined : g.phase, status: undefined }),
       active: query.phase === g.phase,
     }));
   return { total: nodes.length, states, phases };
+}
+
+/** `installation · failed`; a phase whose name already says its status (`failed`, `cleanup_completed`) is not repeated. */
+export function phaseLabel(phase: string, status: string | null): string {
+  return status && phase !== status && !phase.endsWith(`_${status}`) ? `${phase} · ${status}` : phase;
 }
 
 const failedFirst = (state: NodeState) => (state === 'failed' ? 0 : 1);

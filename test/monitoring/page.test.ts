@@ -83,6 +83,31 @@ for (const kind of DATABASE_KINDS) {
   });
 }
 
+for (const kind of DATABASE_KINDS) {
+  describe(`status page: why nodes stopped, on ${kind}`, function () {
+    this.timeout(30_000);
+    let hp: TestHomeport;
+    before(async () => (hp = await startTestHomeport({ kind })));
+    after(async () => hp?.stop());
+
+    it('shows the last message of failed and stalled nodes in the table, and no chip repeats itself', async () => {
+      const ids = await seedNodes(hp, [
+        { mac: '52:54:00:30:00:01', hostname: 'bad1', phases: [['image_download', 'in_progress', '1.2 of 3 GiB'], ['image_download', 'failed', 'sha256 mismatch on rootfs.tar.zst']] },
+        { mac: '52:54:00:30:00:02', hostname: 'bad2', phases: [['installation', 'in_progress', 'unpacking'], ['failed', 'failed', 'disk /dev/sda not found']] },
+        { mac: '52:54:00:30:00:03', hostname: 'slow1', phases: [['storage_discovery', 'in_progress', 'waiting for /dev/sdb']] },
+        { mac: '52:54:00:30:00:04', hostname: 'fine1', phases: [['installation', 'in_progress', 'copying /usr']] },
+      ]);
+      await hp.homeport.nodes.update(ids.get('52:54:00:30:00:03')!, { reprovisionStatus: 'timeout' });
+      const page = (await hp.request('GET', '/monitoring')).text;
+      const reasons = Object.fromEntries([...page.matchAll(/<tr id="node-\d+"[\s\S]*?<a [^>]*>([^<]*)<\/a>[\s\S]*?<\/tr>/g)].map((m) => [m[1], /<div class="reason[^"]*">([^<]*)<\/div>/.exec(m[0])?.[1] ?? null]));
+      expect(reasons).to.deep.equal({ bad1: 'sha256 mismatch on rootfs.tar.zst', bad2: 'disk /dev/sda not found', slow1: 'waiting for /dev/sdb', fine1: null });
+      const chips = [...page.matchAll(/<a class="chip [^>]*>([^<]*) <b>/g)].map((m) => m[1]!.trim());
+      expect(chips).to.include('failed').and.include('image_download · failed');
+      expect(chips.filter((c) => /(\w+) · \1$/.test(c)), 'a chip that says the same twice').to.deep.equal([]);
+    });
+  });
+}
+
 describe('status page escaping and headers', function () {
   this.timeout(30_000);
   let hp: TestHomeport;
