@@ -31,3 +31,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq || apt-get update
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+# prometheus is installed for promtool only: its server is not enabled at boot either.
+case " $missing " in *" prometheus "*) systemctl disable prometheus.service >/dev/null 2>&1 || true ;; esac
