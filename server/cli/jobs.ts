@@ -70,7 +70,11 @@ export function registerJobsCommands(program: Command, nodesCommand: Command, co
       await waitForJobOrExit(apiFrom(options), Number(id), (options.timeout ?? DEFAULT_WAIT_MIN) * 60_000, options.poll * 1000);
     });
 
-  urlOption(nodesCommand.command('import <file>').description("import nodes from seed 000's registered-nodes.json or a CSV (mac,hostname,ip,profile,cluster): idempotent, a line per row"))
+  urlOption(
+    nodesCommand
+      .command('import <file>')
+      .description("import nodes from seed 000's registered-nodes.json or a CSV (mac,hostname,ip,profile,cluster): idempotent, a line per row in file order; exit 5 when a row was rejected (the others are imported)"),
+  )
     .option('--format <format>', 'json or csv (default: by the file name)')
     .option('--json', 'JSON output (the job)')
     .action(async (file: string, options: ApiOptions & { format?: string; json?: boolean }) => importNodes(file, options));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { JobType } from '../jobs/types';
-import { parseImport, planImportRow, type RowOutcome } from './import';
+import { inFileOrder, parseImport, planImportRow, type RowOutcome } from './import';
 import type { NodesService } from './service';
 
 export const IMPORT_NODES_JOB = 'import_nodes';
@@ -37,10 +37,13 @@ export function importNodesJobType(nodes: NodesService, profiles: readonly strin
           outcomes.push({ row, mac: input.mac, action: plan.action, reason: plan.reason });
           if (i % 50 === 0) await ctx.progress({ percent: Math.round((100 * i) / parsed.rows.length), message: `row ${i + 1} of ${parsed.rows.length}` });
         }
+        // The stage's last word is what `jobs show` prints once it completed: all rows, not the last 50th.
+        await ctx.progress({ percent: 100, message: `${parsed.rows.length} of ${parsed.rows.length} row(s)` });
       });
-      for (const o of outcomes) ctx.log(`${o.row}${o.mac ? ` ${o.mac}` : ''}: ${o.action} (${o.reason})`);
+      const rows = inFileOrder(outcomes, parsed.order);
+      for (const o of rows) ctx.log(`${o.row}${o.mac ? ` ${o.mac}` : ''}: ${o.action} (${o.reason})`);
       const count = (action: RowOutcome['action']) => outcomes.filter((o) => o.action === action).length;
-      return { created: count('created'), updated: count('updated'), skipped: count('skipped'), rejected: count('rejected'), rows: outcomes };
+      return { created: count('created'), updated: count('updated'), skipped: count('skipped'), rejected: count('rejected'), rows };
     },
   };
 }
