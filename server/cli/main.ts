@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load';
+import type { Config } from '../config/schema';
 import { createLogger } from '../log/logger';
 import { startHomeport } from '../main';
 import { migrateLatest, openDatabase } from '../store/db';
@@ -46,7 +47,9 @@ async function serve(options: { config?: string }): Promise<void> {
   const { config, file } = configFrom(options);
   const log = createLogger(config.log.level);
   log.info({ configFile: file ?? '(defaults)' }, 'starting homeport');
-  const homeport = await startHomeport(config, { log });
+  const homeport = await startHomeport(config, { log }).catch((err: unknown) => {
+    throw addressInUseHint(err, config) ?? err;
+  });
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'signal received');
@@ -55,6 +58,25 @@ async function serve(options: { config?: string }): Promise<void> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+}
+
+/** The config keys that choose a port homeport listens on, with the variable that overrides each. */
+function listenKeys(config: Config): { key: string; variable: string; port: number }[] {
+  return [
+    { key: 'http.port', variable: 'HOMEPORT_HTTP__PORT', port: config.http.port },
+    { key: 'tftp.port', variable: 'HOMEPORT_TFTP__PORT', port: config.tftp.port },
+    { key: 'dhcp.port', variable: 'HOMEPORT_DHCP__PORT', port: config.dhcp.port },
+    { key: 'dhcp.proxyPort', variable: 'HOMEPORT_DHCP__PROXYPORT', port: config.dhcp.proxyPort },
+  ];
+}
+
+/** EADDRINUSE says which address; the admin needs to know which key moves it and who holds it. */
+function addressInUseHint(err: unknown, config: Config): CliExit | null {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (e?.code !== 'EADDRINUSE') return null;
+  const keys = listenKeys(config).filter((k) => k.port === e.port);
+  const moveIt = keys.length ? `; move homeport with ${keys.map((k) => `${k.key} (${k.variable})`).join(' or ')}` : '';
+  return new CliExit(EXIT.failure, `${e.address ?? '*'}:${e.port ?? '?'} is in use by another program (\`homeport doctor\` names it)${moveIt}`);
 }
 
 export function buildCli(): Command {

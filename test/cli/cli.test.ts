@@ -1,9 +1,11 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../../server/store/db';
-import { runHomeport, startServerProcess } from '../helpers/cli';
+import { HOMEPORT_BIN, runHomeport, runProcess, startServerProcess } from '../helpers/cli';
 import { freePort } from '../helpers/ports';
 
 describe('homeport CLI', function () {
@@ -154,6 +156,37 @@ describe('homeport CLI', function () {
     const twins = runHomeport(['nodes', 'show', 'pve1'], env());
     expect(twins.status).to.equal(2);
     expect(twins.stderr).to.equal('homeport: pve1 names 2 nodes: 1 (52:54:00:00:00:01), 2 (52:54:00:00:00:02); name one by its id or MAC\n');
+  });
+
+  it('names the key and variable that move a port another program holds (EADDRINUSE)', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as net.AddressInfo;
+    try {
+      const result = await runProcess(HOMEPORT_BIN, ['serve'], { ...process.env, ...env(), HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port) });
+      expect(result.status).to.equal(1);
+      // The log's asynchronous lines may follow it.
+      expect(result.stderr.split('\n')).to.include(`homeport: 127.0.0.1:${port} is in use by another program (\`homeport doctor\` names it); move homeport with http.port (HOMEPORT_HTTP__PORT)`);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('says a URL does not look like homeport instead of printing the HTML that answered', async () => {
+    const other = http.createServer((req, res) => {
+      res.writeHead(req.url?.startsWith('/api/jobs') ? 404 : 200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(other.address() as net.AddressInfo).port}`;
+    try {
+      const result = await runProcess(HOMEPORT_BIN, ['jobs', 'ls', '--url', url], { ...process.env, ...env(), HOMEPORT_ADMIN_TOKEN: 'x' });
+      expect(result.status).to.equal(1);
+      expect(result.stderr).not.to.include('<html');
+      expect(result.stderr).to.match(new RegExp(`^homeport: GET /api/jobs\\S*: HTTP 404 with text/html, not JSON: ${url} does not look like homeport \\(check --url, \\$HOMEPORT_URL or http\\.port\\)\n$`));
+    } finally {
+      other.close();
+    }
   });
 
   it('serves /healthz, prints the generated admin token once (0600 file) and stops cleanly on SIGTERM', async () => {
