@@ -60,7 +60,7 @@ export function apiFrom(options: ApiOptions, env: NodeJS.ProcessEnv = process.en
       if (json === undefined) throw new CliExit(EXIT.failure, notHomeport(base, method, path, response));
       if (response.ok) return json as T;
       const detail = (json as { detail?: unknown } | null)?.detail;
-      throw new CliExit(response.status === 404 ? EXIT.notFound : response.status === 400 ? EXIT.usage : EXIT.failure, `${method} ${path}: HTTP ${response.status}: ${typeof detail === 'string' ? detail : text}`);
+      throw new CliExit(response.status === 404 ? EXIT.notFound : response.status === 400 ? EXIT.usage : EXIT.failure, `${method} ${path}: HTTP ${response.status}: ${typeof detail === 'string' ? detail : text}`, response.status);
     },
   };
 }

@@ -11,6 +11,8 @@ export class CliExit extends Error {
   constructor(
     readonly code: number,
     message: string,
+    /** The HTTP status that ended it, when the server refused: lets a command tell a refusal it expects. */
+    readonly httpStatus?: number,
   ) {
     super(message);
   }

@@ -7,6 +7,8 @@ import { migrateLatest, openDatabase } from '../store/db';
 import { NodesRepo, type Node } from '../store/nodes-repo';
 import { lookupNode, NODE_REF_RULE } from '../nodes/lookup';
 import { describeAmbiguity } from '../nodes/ref';
+import { formatTime } from '../util/time';
+import { HOMEPORT_VERSION } from '../version';
 import { CliExit, EXIT } from './exit';
 import { registerDoctorCommand } from './doctor';
 import { registerJobsCommands } from './jobs';
@@ -38,9 +40,21 @@ function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+const NODE_COLUMNS = 'ID\tMAC\tHOSTNAME\tIP\tPROFILE\tCLUSTER\tPHASE\tREPROVISION\tNETBOOT';
+
 function nodeLine(n: Node): string {
-  const cols = [String(n.id), n.mac, n.hostname ?? '-', n.ip ?? '-', n.cluster ?? '-', n.deploymentStatus, n.reprovisionStatus ?? '-', n.netbootEnabled ? 'on' : 'off'];
+  const cols = [String(n.id), n.mac, n.hostname ?? '-', n.ip ?? '-', n.profile ?? '-', n.cluster ?? '-', n.deploymentStatus, n.reprovisionStatus ?? '-', n.netbootEnabled ? 'on' : 'off'];
   return cols.join('\t');
+}
+
+const NODE_TIMES: ReadonlySet<keyof Node> = new Set(['registeredAt', 'lastUpdate', 'phaseStartedAt', 'reprovisionStarted']);
+
+/** `nodes show`: one field a line, as `nodes ls` and the rest of the CLI show them (`-` for none, times as times). */
+function nodeFields(node: Node): string[] {
+  return (Object.entries(node) as [keyof Node, unknown][]).map(([key, value]) => {
+    const shown = value === null ? '-' : NODE_TIMES.has(key) ? formatTime(Number(value)) : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    return `${key.padEnd(22)} ${shown}`;
+  });
 }
 
 async function serve(options: { config?: string }): Promise<void> {
@@ -82,6 +96,7 @@ function addressInUseHint(err: unknown, config: Config): CliExit | null {
 export function buildCli(): Command {
   const program = new Command('homeport')
     .description('Network-boot server with a phone-home API')
+    .version(HOMEPORT_VERSION, '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const configOption = () => new Option('-c, --config <file>', 'config file (YAML or JSON); default $HOMEPORT_CONFIG or ./homeport.yaml');
@@ -119,7 +134,7 @@ export function buildCli(): Command {
     .action(async (options: { config?: string; cluster?: string; json?: boolean }) => {
       const list = await withStore(options, (nodes) => nodes.list({ cluster: options.cluster }));
       if (options.json) return printJson(list);
-      process.stdout.write(['ID\tMAC\tHOSTNAME\tIP\tCLUSTER\tPHASE\tREPROVISION\tNETBOOT', ...list.map(nodeLine)].join('\n') + '\n');
+      process.stdout.write([NODE_COLUMNS, ...list.map(nodeLine)].join('\n') + '\n');
     });
   nodesCmd
     .command('show <node>')
@@ -129,7 +144,7 @@ export function buildCli(): Command {
     .action(async (ref: string, options: { config?: string; json?: boolean }) => {
       const node = await withStore(options, (nodes) => findNode(nodes, ref));
       if (options.json) return printJson(node);
-      for (const [key, value] of Object.entries(node)) process.stdout.write(`${key.padEnd(22)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);
+      process.stdout.write(nodeFields(node).join('\n') + '\n');
     });
   registerReprovisionCommands(program, configOption);
   registerJobsCommands(program, nodesCmd, configOption);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { KEY_DESCRIPTIONS } from './descriptions';
 import { configSchema } from './schema';
 
 /** Defaults that are paths inside the checkout are shown relative to it (they differ per machine). */
@@ -82,7 +83,8 @@ export function configKeys(schema: z.ZodTypeAny = configSchema, path: string[] =
   const child = (segment: string, value: z.ZodTypeAny, childEnvOk: boolean) => {
     const u = unwrap(value);
     const childPath = [...path, segment];
-    keys.push({ path: childPath.join('.'), type: typeOf(value), default: u.default, description: u.description ?? '', env: childEnvOk ? envName(childPath) : null });
+    const keyPath = childPath.join('.');
+    keys.push({ path: keyPath, type: typeOf(value), default: u.default, description: u.description ?? KEY_DESCRIPTIONS[keyPath] ?? '', env: childEnvOk ? envName(childPath) : null });
     keys.push(...configKeys(value, childPath, childEnvOk));
   };
   if (inner instanceof z.ZodObject) {

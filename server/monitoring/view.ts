@@ -6,6 +6,7 @@
 import type { HistoryEntry } from '../store/history-repo';
 import type { Node } from '../store/nodes-repo';
 import { catalogueProgress, phaseIndex, type PhaseCatalogue } from '../nodes/phases';
+import { formatTime } from '../util/time';
 import type { ClusterRow } from './queries';
 
 /** What an admin scans for, in the order that needs attention. */
@@ -376,7 +377,7 @@ export function buildTimeline(entries: readonly HistoryEntry[], now: number): Ti
     const prev = previousAt.get(e.id) ?? null;
     return {
       id: e.id,
-      at: iso(e.at).replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+      at: formatTime(e.at),
       atIso: iso(e.at),
       ago: relativeTime(e.at, now),
       phase: e.phase,

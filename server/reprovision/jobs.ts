@@ -105,7 +105,7 @@ async function runOnce(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobCont
   if (ids.length === 0) return nothingToDo(ctx, skipped.length ? `every node is already reprovisioning (${skipped.join(', ')})` : 'no nodes to reprovision');
   const data = await ctx.stage('restart', async () => {
     const result = await d.reprovision.start({ refs: ids.map(String) }, p.timeout_min);
-    for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restarted' : 'restart failed'}: ${o.restart.detail}`);
+    for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restart' : 'restart failed'}: ${o.restart.detail}`);
     return { round: result.round, method: result.method, timeout_min: result.timeoutMin, nodes: result.nodes.map((o) => ({ id: o.node.id, restart: o.restart })) };
   });
   return { ...data, skipped };
@@ -154,7 +154,7 @@ async function runBatch(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobCon
 
 async function restartBatch(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobContext, stage: StageHandle, ids: number[]): Promise<void> {
   const result = await d.reprovision.start({ refs: ids.map(String) }, p.timeout_min);
-  for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restarted' : 'restart failed'}: ${o.restart.detail}`);
+  for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restart' : 'restart failed'}: ${o.restart.detail}`);
   await stage.save({ round: result.round });
 }
 

@@ -76,7 +76,7 @@ export class ReprovisionService {
   private async restart(node: Node): Promise<ReprovisionOutcome> {
     try {
       const detail = await this.o.power.restart(node);
-      const updated = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: {}, history: { phase: REPROVISION_EVENT, status: 'in_progress', message: `restarted: ${detail}`, source: 'admin' } });
+      const updated = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: {}, history: { phase: REPROVISION_EVENT, status: 'in_progress', message: `restart: ${detail}`, source: 'admin' } });
       return { node: updated ?? node, restart: { ok: true, detail } };
     } catch (err) {
       const detail = (err as Error).message;

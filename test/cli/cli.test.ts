@@ -24,6 +24,17 @@ describe('homeport CLI', function () {
     }
   });
 
+  it('prints its version (package.json) with --version, and help texts agree with the server', () => {
+    const version = (JSON.parse(fs.readFileSync('package.json', 'utf8')) as { version: string }).version;
+    for (const flag of ['--version', '-V']) {
+      const result = runHomeport([flag], env());
+      expect(result.status, flag).to.equal(0);
+      expect(result.stdout, flag).to.equal(`${version}\n`);
+    }
+    const help = runHomeport(['reprovision', '--help'], env()).stdout.replace(/\s+/g, ' ');
+    expect(help).to.include('per-node reprovision timeout on the server (default: its watcher.reprovisionTimeoutMin, 45 unless configured)');
+  });
+
   it('validates a good config file and prints the effective config as JSON', () => {
     const file = path.join(dir, 'homeport.yaml');
     fs.writeFileSync(file, 'http:\n  port: 9090\nlog:\n  level: debug\n');
@@ -150,7 +161,12 @@ describe('homeport CLI', function () {
     expect(runHomeport(['migrate'], env()).status).to.equal(0);
     const db = openDatabase({ sqlitePath: path.join(dir, 'data', 'homeport.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
     await db.knex('nodes').insert({ mac: '52:54:00:00:00:01', hostname: 'pve1', registered_at: 1, last_update: 1 });
-    expect(runHomeport(['nodes', 'show', 'PVE1'], env()).stdout).to.match(/mac\s+52:54:00:00:00:01/);
+    const shown = runHomeport(['nodes', 'show', 'PVE1'], env()).stdout;
+    expect(shown).to.match(/mac\s+52:54:00:00:00:01/);
+    // Like every time the CLI shows, and `-` for nothing, as nodes ls does.
+    expect(shown).to.match(/^registeredAt\s+1970-01-01 00:00:00Z$/m).and.match(/^ip\s+-$/m);
+    expect(shown).not.to.match(/\bnull\b/);
+    expect(runHomeport(['nodes', 'ls'], env()).stdout.split('\n')[0]).to.equal('ID\tMAC\tHOSTNAME\tIP\tPROFILE\tCLUSTER\tPHASE\tREPROVISION\tNETBOOT');
     await db.knex('nodes').insert({ mac: '52:54:00:00:00:02', hostname: 'pve1', registered_at: 1, last_update: 1 });
     await db.close();
     const twins = runHomeport(['nodes', 'show', 'pve1'], env());
@@ -206,12 +222,17 @@ describe('homeport CLI', function () {
     expect(second.stdout(), 'printed only on the run that generated it').not.to.contain(token);
   });
 
-  it('answers unknown routes with JSON {error, detail}', async () => {
+  it('answers unknown routes and methods with JSON {error, detail}', async () => {
     const server = await startServerProcess(env());
     try {
       const response = await fetch(`${server.baseUrl}/nope`);
       expect(response.status).to.equal(404);
       expect(await response.json()).to.deep.equal({ error: 'not_found', detail: 'no route for GET /nope' });
+      const wrongMethod = await fetch(`${server.baseUrl}/api/status/summary`, { method: 'DELETE' });
+      expect(wrongMethod.status).to.equal(405);
+      expect(wrongMethod.headers.get('content-type')).to.match(/^application\/json/);
+      expect(wrongMethod.headers.get('allow')).to.match(/GET/);
+      expect(await wrongMethod.json()).to.deep.equal({ error: 'method_not_allowed', detail: `DELETE is not allowed on /api/status/summary; allowed: ${wrongMethod.headers.get('allow')}` });
     } finally {
       await server.stop();
     }

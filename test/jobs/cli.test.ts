@@ -122,6 +122,10 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
     const shownJob = await cli(['jobs', 'show', jobId]);
     expect(shownJob.stdout, 'the finished stage says all rows, not the last progress step').to.include('import: completed (2 of 2 row(s))');
     expect(shownJob.stdout).not.to.match(/row 1 of/);
+    // Times as everywhere else a person reads them: to the second, no milliseconds, no epoch numbers.
+    expect(shownJob.stdout).to.match(/created \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, runs at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)/);
+    expect(shownJob.stdout).to.match(/^  \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ line 2 /m);
+    expect(shownJob.stdout).not.to.match(/\.\d{3}Z/);
     const help = runHomeport(['nodes', 'import', '--help'], env);
     expect(help.stdout.replace(/\s+/g, ' ')).to.include('exit 5 when a row was rejected');
     expect(first.stdout).to.match(/job \d+: 1 created, 0 updated, 1 skipped, 2 rejected\n$/);
