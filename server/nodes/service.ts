@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
 import { HistoryRepo, type HistoryEntry } from '../store/history-repo';
 import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo';
-import type { Database } from '../store/db';
+import { isStatementDataError, type Database } from '../store/db';
 import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store';
 import { WriteBatcher } from '../store/write-batcher';
 import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan';
@@ -54,7 +54,8 @@ export class NodesService {
     this.nodes = new NodesRepo(db.knex);
     this.history = new HistoryRepo(db.knex);
     const store = createPhaseStore(db);
-    this.writer = new WriteBatcher((writes) => store.writeBatch(writes), { windowMs: options.groupCommitMs });
+    // A report the database refuses (input validation should have caught it) fails alone, not with its batch.
+    this.writer = new WriteBatcher((writes) => store.writeBatch(writes), { windowMs: options.groupCommitMs, isolate: isStatementDataError });
     this.events.setMaxListeners(1000);
   }
 

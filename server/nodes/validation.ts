@@ -30,6 +30,8 @@ export const macField = z
 
 export const hostnameField = z.string({ invalid_type_error: 'must be a string' }).regex(HOSTNAME, HOSTNAME_RULE).transform((h) => h.toLowerCase());
 export const nameField = z.string({ invalid_type_error: 'must be a string' }).regex(NAME, NAME_RULE);
+/** A node's type (seed 000: proxmox, k3s...): a name that fits its column, varchar(32). */
+const typeField = nameField.max(32, 'must be at most 32 characters');
 export const ipField = z
   .string({ invalid_type_error: 'must be a string' })
   .max(45)
@@ -43,7 +45,7 @@ export const registerBody = z
     mac: macField,
     hostname: hostnameField.optional(),
     ip: ipField.optional(),
-    type: nameField.optional(),
+    type: typeField.optional(),
     cluster: nameField.optional(),
     status: z.enum(['registered', 'post-install-complete']).optional(),
     uuid: z.string().uuid('must be a UUID').optional(),
@@ -72,7 +74,7 @@ export const nodeCreateBody = z
     mac: macField,
     hostname: hostnameField.optional(),
     ip: ipField.optional(),
-    type: nameField.optional(),
+    type: typeField.optional(),
     profile: nameField.optional(),
     cluster: nameField.optional(),
     labels: labelsField.optional(),
@@ -85,7 +87,7 @@ export const nodeUpdateBody = z
   .object({
     hostname: hostnameField.nullable().optional(),
     ip: ipField.nullable().optional(),
-    type: nameField.nullable().optional(),
+    type: typeField.nullable().optional(),
     profile: nameField.nullable().optional(),
     cluster: nameField.nullable().optional(),
     labels: labelsField.optional(),

@@ -160,7 +160,7 @@ describe('OpenAPI: the served document against the real route table and real res
   it('matches the error answers too', async () => {
     const errors: [string, string, string, { body?: unknown; admin?: boolean }, number][] = [
       ['get', '/api/status/nodes/52:54:00:0a:ff:ff', '/api/status/nodes/{id}', {}, 404],
-      ['get', '/api/status/nodes/not-a-node', '/api/status/nodes/{id}', {}, 400],
+      ['get', '/api/status/nodes/not_a%3Bnode', '/api/status/nodes/{id}', {}, 400],
       ['get', '/api/nodes', '/api/nodes', {}, 401],
       ['post', '/api/nodes/register', '/api/nodes/register', { body: { mac: '52:54:00:0a:00:09' } }, 401],
       ['post', '/api/status/phase', '/api/status/phase', { body: { phase: 'installation' } }, 400],
