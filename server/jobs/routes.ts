@@ -47,7 +47,7 @@ export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminTok
       summary: 'List jobs, newest first',
       auth: 'admin',
       query: jobsQuery,
-      responses: { 200: { description: 'a page of jobs', schema: z.object({ jobs: z.array(jobJson), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }) }, 404: 'no such node' },
+      responses: { 200: { description: 'a page of jobs', schema: z.object({ jobs: z.array(jobJson), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }) }, 400: 'node is not a node id, MAC or hostname', 404: 'no such node', 409: 'several nodes have this hostname' },
     },
     async (ctx, { query }) => {
       let nodeId: number | undefined;

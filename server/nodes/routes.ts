@@ -28,6 +28,7 @@ export function nodeRouters(options: NodeRoutesOptions): ApiRouter[] {
 }
 
 const NODE_REF = { id: 'numeric node id, MAC address (any spelling) or hostname; 409 when several nodes have the hostname' };
+const AMBIGUOUS_REF = { 409: 'several nodes have this hostname; detail lists them' } as const;
 
 /** The installers' calls (seed 000's register-node, seed 001's phase reports). */
 function phoneHomeRouter({ service, phoneHome }: NodeRoutesOptions): ApiRouter {
@@ -99,7 +100,7 @@ async function findReportingNode(service: NodesService, body: { mac?: string; no
 function statusRouter({ service }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter();
   api.endpoint(
-    { method: 'get', path: '/api/status/nodes/:id', tag: 'status', summary: "A node's state", auth: 'public', params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id or MAC', 404: 'no such node' } },
+    { method: 'get', path: '/api/status/nodes/:id', tag: 'status', summary: "A node's state", auth: 'public', params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id, MAC or hostname', 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx) => {
       ctx.body = nodeToJson(await resolveNode(service, ctx.params.id!), service.catalogue);
     },
@@ -116,7 +117,7 @@ function statusRouter({ service }: NodeRoutesOptions): ApiRouter {
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/status/history/:id', tag: 'status', summary: "A node's phase history, paged", auth: 'public', params: NODE_REF, query: historyQuery, responses: { 200: { description: 'one page of history', schema: historyPageJson }, 404: 'no such node' } },
+    { method: 'get', path: '/api/status/history/:id', tag: 'status', summary: "A node's phase history, paged", auth: 'public', params: NODE_REF, query: historyQuery, responses: { 200: { description: 'one page of history', schema: historyPageJson }, 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx, { query }) => {
       const node = await resolveNode(service, ctx.params.id!);
       const page = await service.history.page(node.id, query);
@@ -168,13 +169,13 @@ function adminRouter({ service, adminToken, phoneHome, profiles }: NodeRoutesOpt
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/nodes/:id', tag: 'nodes', summary: 'A node', auth: 'admin', params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id or MAC', 404: 'no such node' } },
+    { method: 'get', path: '/api/nodes/:id', tag: 'nodes', summary: 'A node', auth: 'admin', params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id, MAC or hostname', 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx) => {
       ctx.body = json(await resolveNode(service, ctx.params.id!));
     },
   );
   api.endpoint(
-    { method: 'patch', path: '/api/nodes/:id', tag: 'nodes', summary: 'Edit a node (null clears a field)', auth: 'admin', params: NODE_REF, body: nodeUpdateBody, responses: { 200: { description: 'the node', schema: nodeJson }, 404: 'no such node' } },
+    { method: 'patch', path: '/api/nodes/:id', tag: 'nodes', summary: 'Edit a node (null clears a field)', auth: 'admin', params: NODE_REF, body: nodeUpdateBody, responses: { 200: { description: 'the node', schema: nodeJson }, 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx, { body }) => {
       refuseUnknownProfile(profiles, body.profile);
       const node = await resolveNode(service, ctx.params.id!);
@@ -183,7 +184,7 @@ function adminRouter({ service, adminToken, phoneHome, profiles }: NodeRoutesOpt
     },
   );
   api.endpoint(
-    { method: 'delete', path: '/api/nodes/:id', tag: 'nodes', summary: 'Delete a node and its history', auth: 'admin', params: NODE_REF, responses: { 204: 'deleted', 404: 'no such node' } },
+    { method: 'delete', path: '/api/nodes/:id', tag: 'nodes', summary: 'Delete a node and its history', auth: 'admin', params: NODE_REF, responses: { 204: 'deleted', 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx) => {
       const node = await resolveNode(service, ctx.params.id!);
       await service.delete(node.id);
@@ -191,7 +192,7 @@ function adminRouter({ service, adminToken, phoneHome, profiles }: NodeRoutesOpt
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/nodes/:id/token', tag: 'nodes', summary: "A node's phone-home token", auth: 'admin', params: NODE_REF, responses: { 200: { description: 'the token', schema: z.object({ mac: z.string(), token: z.string() }).strict() }, 404: 'no such node' } },
+    { method: 'get', path: '/api/nodes/:id/token', tag: 'nodes', summary: "A node's phone-home token", auth: 'admin', params: NODE_REF, responses: { 200: { description: 'the token', schema: z.object({ mac: z.string(), token: z.string() }).strict() }, 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx) => {
       const node = await resolveNode(service, ctx.params.id!);
       ctx.body = { mac: node.mac, token: nodeToken(phoneHome.secret, node.mac) };

@@ -166,6 +166,10 @@ describe('OpenAPI: the served document against the real route table and real res
       ['post', '/api/status/phase', '/api/status/phase', { body: { phase: 'installation' } }, 400],
       ['post', '/api/nodes', '/api/nodes', { body: { mac: '52:54:00:0a:00:03' }, admin: true }, 201],
       ['post', '/api/nodes', '/api/nodes', { body: { mac: '52:54:00:0a:00:03' }, admin: true }, 409],
+      ['post', '/api/nodes', '/api/nodes', { body: { mac: '52:54:00:0a:00:04', hostname: 'twin' }, admin: true }, 201],
+      ['post', '/api/nodes', '/api/nodes', { body: { mac: '52:54:00:0a:00:05', hostname: 'twin' }, admin: true }, 201],
+      ['get', '/api/status/nodes/twin', '/api/status/nodes/{id}', {}, 409],
+      ['get', '/api/nodes/twin/token', '/api/nodes/{id}/token', { admin: true }, 409],
     ];
     for (const [method, url, path, options, status] of errors) {
       const response = await hp.request(method.toUpperCase(), url, options);
