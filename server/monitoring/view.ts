@@ -114,7 +114,7 @@ type SortValue = string | number | null;
 function sortValues(node: Node, key: SortKey, catalogue: PhaseCatalogue, now: number): SortValue[] {
   switch (key) {
     case 'phase':
-      return [NODE_STATES.indexOf(nodeState(node, catalogue)), -catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus)];
+      return [NODE_STATES.indexOf(nodeState(node, catalogue)), -catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus, node.progress)];
     case 'updated':
       return [node.lastUpdate];
     case 'in_phase':
@@ -240,7 +240,7 @@ export function nodeRow(node: Node, catalogue: PhaseCatalogue, now: number, reas
     phase: node.deploymentStatus,
     phaseStatus: node.deploymentPhaseStatus,
     state: nodeState(node, catalogue),
-    progress: catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus),
+    progress: catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus, node.progress),
     step: index < 0 ? node.deploymentStatus : `${index + 1} of ${catalogue.ordered.length}`,
     reprovision: node.reprovisionStatus,
     updatedAgo: relativeTime(node.lastUpdate, now),

@@ -112,11 +112,16 @@ function statusRank(status: PhaseStatus | null): number {
   return status === null ? 0 : status === 'in_progress' ? 1 : 2;
 }
 
-/** 0..100 through the catalogue, for progress bars. */
-export function catalogueProgress(catalogue: PhaseCatalogue, phase: string, status: PhaseStatus | null): number {
+/**
+ * 0..100 through the catalogue, for progress bars. A phase in progress counts
+ * as far as the installer said (`phaseProgress`, 0..100), else as half done, so
+ * a long image_download moves the bar as it reports.
+ */
+export function catalogueProgress(catalogue: PhaseCatalogue, phase: string, status: PhaseStatus | null, phaseProgress: number | null = null): number {
   const index = phaseIndex(catalogue, phase);
   if (index < 0) return 0;
   const last = catalogue.ordered.length - 1;
-  const done = index + (status === 'completed' ? 1 : status === 'in_progress' ? 0.5 : 0);
+  const inPhase = phaseProgress === null ? 0.5 : Math.min(100, Math.max(0, phaseProgress)) / 100;
+  const done = index + (status === 'completed' ? 1 : status === 'in_progress' ? inPhase : 0);
   return Math.min(100, Math.round((done / (last + 1)) * 100));
 }

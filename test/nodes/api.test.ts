@@ -73,11 +73,14 @@ for (const kind of DATABASE_KINDS) {
     it('applies progress and messages within the current phase and keeps every report in history', async () => {
       await register({ mac: MAC });
       await phase({ mac: MAC, phase: 'installation', status: 'in_progress', progress: 42, message: 'unpacking' });
+      const overall: number[] = [];
       for (const [progress, message] of [[60, 'copying /usr'], [75, 'copying /var']] as const) {
         const update = await phase({ mac: MAC, phase: 'installation', status: 'in_progress', progress, message });
         expect(update.body).to.deep.include({ applied: true, reason: 'progress' });
         expect(update.body.node).to.include({ deployment_status: 'installation', phase_progress: progress });
+        overall.push(update.body.node.overall_progress as number);
       }
+      expect(overall[1], 'the overall bar moves too').to.be.greaterThan(overall[0]!);
       const messageOnly = await phase({ mac: MAC, phase: 'installation', status: 'in_progress', message: 'writing the bootloader' });
       expect(messageOnly.body).to.deep.include({ applied: true, reason: 'progress' });
       const status = await hp.request('GET', `/api/status/nodes/${MAC}`);

@@ -65,5 +65,10 @@ describe('phase report rule', () => {
     expect(catalogueProgress(catalogue, 'deployed', 'completed')).to.equal(100);
     const mid = catalogueProgress(catalogue, 'installation', 'in_progress');
     expect(mid).to.be.greaterThan(40).and.lessThan(80);
+    // Within the phase, as far as the installer said: 42 %, 60 %, 75 % move the bar.
+    const moving = [0, 42, 60, 75, 100].map((p) => catalogueProgress(catalogue, 'installation', 'in_progress', p));
+    expect(moving).to.deep.equal([...moving].sort((a, b) => a - b));
+    expect(new Set(moving).size).to.be.greaterThan(2);
+    expect(catalogueProgress(catalogue, 'installation', 'in_progress', 100)).to.equal(catalogueProgress(catalogue, 'installation', 'completed'));
   });
 });

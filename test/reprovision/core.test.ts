@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ttyBlock, waitVerdict, type WatchedNode } from '../../server/cli/progress';
+import { plainLine, ttyBlock, waitVerdict, type WatchedNode } from '../../server/cli/progress';
 import { clusterVerdict, formationKey } from '../../server/cluster/plan';
 import { loadConfig } from '../../server/config/load';
 import { reprovisionChanges, selectTargets } from '../../server/reprovision/plan';
@@ -56,13 +56,17 @@ describe('reprovision core (pure)', () => {
   });
 
   it('--wait: done when all are clustered (or completed without a cluster), failed on a timeout or a cluster error', () => {
-    const w = (over: Partial<WatchedNode>): WatchedNode => ({ id: 1, mac: 'm', hostname: 'pve1', cluster: 'lab', deployment_status: 'deployed', phase_status: 'completed', overall_progress: 100, reprovision_status: 'clustered', reprovision_started: null, ...over });
+    const w = (over: Partial<WatchedNode>): WatchedNode => ({ id: 1, mac: 'm', hostname: 'pve1', cluster: 'lab', deployment_status: 'deployed', phase_status: 'completed', phase_progress: null, overall_progress: 100, reprovision_status: 'clustered', reprovision_started: null, ...over });
     expect(waitVerdict([w({}), w({ id: 2, cluster: null, reprovision_status: 'completed' })], [])).to.deep.equal({ done: true, ok: true, message: 'done: 2 node(s) reprovisioned, cluster lab formed' });
     expect(waitVerdict([w({ reprovision_status: 'completed' })], [{ name: 'lab', state: 'forming', last_error: null }])).to.deep.equal({ done: false });
     expect(waitVerdict([w({ reprovision_status: 'completed' })], [{ name: 'lab', state: 'error', last_error: 'boom' }])).to.deep.equal({ done: true, ok: false, message: 'failed: cluster lab: boom' });
     expect(waitVerdict([w({ reprovision_status: 'timeout' })], [])).to.deep.equal({ done: true, ok: false, message: 'failed: pve1 timeout' });
     const block = ttyBlock([w({ reprovision_status: 'in_progress', deployment_status: 'installation', phase_status: 'in_progress', overall_progress: 50, reprovision_started: new Date(0).toISOString() })], [{ name: 'lab', state: 'pending', last_error: null }], 75_000);
     expect(block).to.deep.equal(['pve1 [##########----------]  50%  01:15  in_progress installation (in_progress)', 'cluster lab: pending']);
+    // Progress within a phase shows, so a long image_download does not look frozen.
+    const downloading = w({ reprovision_status: 'in_progress', deployment_status: 'image_download', phase_status: 'in_progress', phase_progress: 60, overall_progress: 57, reprovision_started: new Date(0).toISOString() });
+    expect(ttyBlock([downloading], [], 75_000)[0]).to.equal('pve1 [###########---------]  57%  01:15  in_progress image_download (in_progress 60%)');
+    expect(plainLine(downloading, 75_000, 0)).to.equal('[01:15] pve1: image_download in_progress 60% (57%), reprovision in_progress, 01:15 since restart');
   });
 
   it('config: defaults, and a wrong value is one line naming the key', () => {
