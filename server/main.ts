@@ -89,10 +89,16 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const metrics = createDomainMetrics({ registry, catalogue: nodes.catalogue, countNodes: () => countNodes(db.knex), onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes') });
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
   const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));
-  const reprovisioning = await createReprovisioning({ config, db, nodes, adminToken: admin.value, log, clock, metrics, secrets: [secret, ...webhookSecrets] });
+  const profiles = [...bootCatalog.keys()];
+  const reprovisioning = await createReprovisioning({ config, db, nodes, profiles, adminToken: admin.value, log, clock, metrics, secrets: [secret, ...webhookSecrets] });
   const bmcLabel = config.reprovision.redfish.bmcLabel;
   const monitoring = createMonitoring({ config: config.monitoring, service: nodes, jobs: reprovisioning.jobs, knex: db.knex, adminToken: admin.value, clock, log, bmcLabel });
-  const routers: Router[] = [...nodeRouters({ service: nodes, adminToken: admin.value, log, pinHostKeys: createHostKeyPinner(db.knex, clock, log.child({ component: 'ssh' })), reader: monitoring.reader, bmcLabel }), ...bootRouters({ config, catalog: bootCatalog, nodes, db, log }), ...monitoring.routers, ...reprovisioning.routers];
+  const routers: Router[] = [
+    ...nodeRouters({ service: nodes, adminToken: admin.value, log, profiles, pinHostKeys: createHostKeyPinner(db.knex, clock, log.child({ component: 'ssh' })), reader: monitoring.reader, bmcLabel }),
+    ...bootRouters({ config, catalog: bootCatalog, nodes, db, log }),
+    ...monitoring.routers,
+    ...reprovisioning.routers,
+  ];
   const { listener, routers: mounted } = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
   let http: RunningHttpServer;
   try {

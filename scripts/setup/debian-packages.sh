@@ -37,3 +37,5 @@ for svc in kea-dhcp4-server isc-dhcp-relay; do
     systemctl disable "$svc" >/dev/null 2>&1 || true
   fi
 done
+# prometheus is installed for promtool only: its server is not enabled at boot either.
+case " $missing " in *" prometheus "*) systemctl disable prometheus.service >/dev/null 2>&1 || true ;; esac

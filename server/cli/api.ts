@@ -55,17 +55,28 @@ export function apiFrom(options: ApiOptions, env: NodeJS.ProcessEnv = process.en
         throw new CliExit(EXIT.failure, `cannot reach homeport at ${base}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`);
       }
       const text = await response.text();
-      if (response.ok) return JSON.parse(text) as T;
-      const detail = (() => {
-        try {
-          return (JSON.parse(text) as { detail?: string }).detail ?? text;
-        } catch {
-          return text;
-        }
-      })();
-      throw new CliExit(response.status === 404 ? EXIT.notFound : response.status === 400 ? EXIT.usage : EXIT.failure, `${method} ${path}: HTTP ${response.status}: ${detail}`);
+      const json = parseJson(text);
+      // Something else answers there (a web server, a proxy's error page): say so instead of printing its HTML.
+      if (json === undefined) throw new CliExit(EXIT.failure, notHomeport(base, method, path, response));
+      if (response.ok) return json as T;
+      const detail = (json as { detail?: unknown } | null)?.detail;
+      throw new CliExit(response.status === 404 ? EXIT.notFound : response.status === 400 ? EXIT.usage : EXIT.failure, `${method} ${path}: HTTP ${response.status}: ${typeof detail === 'string' ? detail : text}`, response.status);
     },
   };
+}
+
+/** The parsed JSON, or undefined when the text is not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function notHomeport(base: string, method: string, path: string, response: Response): string {
+  const type = (response.headers.get('content-type') ?? 'no content type').split(';')[0];
+  return `${method} ${path}: HTTP ${response.status} with ${type}, not JSON: ${base} does not look like homeport (check --url, $HOMEPORT_URL or http.port)`;
 }
 
 function localUrl(config: Config): string {

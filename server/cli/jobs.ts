@@ -4,6 +4,7 @@ import type { Command, Option } from 'commander';
 import { apiFrom, pause, positiveNumber, type Api, type ApiOptions } from './api';
 import { createDisplay } from './display';
 import { CliExit, EXIT } from './exit';
+import { formatLogLine, formatTime } from '../util/time';
 import { elapsed, type WatchedCluster, type WatchedNode } from './progress';
 
 /** What the CLI reads of GET /api/jobs/:id. */
@@ -42,7 +43,7 @@ export function registerJobsCommands(program: Command, nodesCommand: Command, co
       const query = new URLSearchParams(Object.entries({ type: options.type, status: options.status, node: options.node, cluster: options.cluster, limit: String(options.limit) }).filter((e): e is [string, string] => Boolean(e[1])));
       const { jobs: list, total } = await apiFrom(options).call<{ jobs: JobJson[]; total: number }>('GET', `/api/jobs?${query}`);
       if (options.json) return void process.stdout.write(JSON.stringify(list, null, 2) + '\n');
-      const rows = list.map((j) => [j.id, j.type, j.status, j.stage ?? '-', j.percent === null ? '-' : `${j.percent}%`, j.created_at, j.error ?? j.message ?? ''].join('\t'));
+      const rows = list.map((j) => [j.id, j.type, j.status, j.stage ?? '-', j.percent === null ? '-' : `${j.percent}%`, formatTime(j.created_at), j.error ?? j.message ?? ''].join('\t'));
       process.stdout.write(['ID\tTYPE\tSTATUS\tSTAGE\tPERCENT\tCREATED\tDETAIL', ...rows].join('\n') + '\n');
       if (total > list.length) process.stdout.write(`(${list.length} of ${total}; --limit for more)\n`);
     });
@@ -70,7 +71,11 @@ export function registerJobsCommands(program: Command, nodesCommand: Command, co
       await waitForJobOrExit(apiFrom(options), Number(id), (options.timeout ?? DEFAULT_WAIT_MIN) * 60_000, options.poll * 1000);
     });
 
-  urlOption(nodesCommand.command('import <file>').description("import nodes from seed 000's registered-nodes.json or a CSV (mac,hostname,ip,profile,cluster): idempotent, a line per row"))
+  urlOption(
+    nodesCommand
+      .command('import <file>')
+      .description("import nodes from seed 000's registered-nodes.json or a CSV (mac,hostname,ip,profile,cluster): idempotent, a line per row in file order; exit 5 when a row was rejected (the others are imported)"),
+  )
     .option('--format <format>', 'json or csv (default: by the file name)')
     .option('--json', 'JSON output (the job)')
     .action(async (file: string, options: ApiOptions & { format?: string; json?: boolean }) => importNodes(file, options));
@@ -107,11 +112,11 @@ async function settle(api: Api, id: number, timeoutMs: number): Promise<JobJson>
 }
 
 export function describeJob(job: JobJson): string[] {
-  const lines = [`job ${job.id}: ${job.type} ${job.status}${job.percent !== null && job.status === 'running' ? ` ${job.percent}%` : ''} (attempt ${job.attempts}, created ${job.created_at}, runs at ${job.run_at})`];
+  const lines = [`job ${job.id}: ${job.type} ${job.status}${job.percent !== null && job.status === 'running' ? ` ${job.percent}%` : ''} (attempt ${job.attempts}, created ${formatTime(job.created_at)}, runs at ${formatTime(job.run_at)})`];
   for (const s of job.stages) lines.push(`  ${stageMark(s.state)} ${s.name}: ${s.state}${s.message ? ` (${s.message})` : ''}`);
   if (job.error) lines.push(`error: ${job.error}`);
   if (job.result !== null && job.status === 'completed') lines.push(`result: ${JSON.stringify(job.result)}`);
-  if (job.log_tail?.length) lines.push('log:', ...job.log_tail.slice(-20).map((l) => `  ${l}`));
+  if (job.log_tail?.length) lines.push('log:', ...job.log_tail.slice(-20).map((l) => `  ${formatLogLine(l)}`));
   return lines;
 }
 

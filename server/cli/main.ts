@@ -1,11 +1,15 @@
 import { nodeAddress } from '../nodes/address';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load';
+import type { Config } from '../config/schema';
 import { createLogger } from '../log/logger';
 import { startHomeport } from '../main';
 import { migrateLatest, openDatabase } from '../store/db';
 import { NodesRepo, type Node } from '../store/nodes-repo';
-import { parseNodeRef } from '../nodes/ref';
+import { lookupNode, NODE_REF_RULE } from '../nodes/lookup';
+import { describeAmbiguity } from '../nodes/ref';
+import { formatTime } from '../util/time';
+import { HOMEPORT_VERSION } from '../version';
 import { CliExit, EXIT } from './exit';
 import { registerDoctorCommand } from './doctor';
 import { registerJobsCommands } from './jobs';
@@ -37,16 +41,30 @@ function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+const NODE_COLUMNS = 'ID\tMAC\tHOSTNAME\tIP\tPROFILE\tCLUSTER\tPHASE\tREPROVISION\tNETBOOT';
+
 function nodeLine(n: Node): string {
-  const cols = [String(n.id), n.mac, n.hostname ?? '-', nodeAddress(n) ?? '-', n.cluster ?? '-', n.deploymentStatus, n.reprovisionStatus ?? '-', n.netbootEnabled ? 'on' : 'off'];
+  const cols = [String(n.id), n.mac, n.hostname ?? '-', nodeAddress(n) ?? '-', n.profile ?? '-', n.cluster ?? '-', n.deploymentStatus, n.reprovisionStatus ?? '-', n.netbootEnabled ? 'on' : 'off'];
   return cols.join('\t');
+}
+
+const NODE_TIMES: ReadonlySet<keyof Node> = new Set(['registeredAt', 'lastUpdate', 'phaseStartedAt', 'reprovisionStarted']);
+
+/** `nodes show`: one field a line, as `nodes ls` and the rest of the CLI show them (`-` for none, times as times). */
+function nodeFields(node: Node): string[] {
+  return (Object.entries(node) as [keyof Node, unknown][]).map(([key, value]) => {
+    const shown = value === null ? '-' : NODE_TIMES.has(key) ? formatTime(Number(value)) : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    return `${key.padEnd(22)} ${shown}`;
+  });
 }
 
 async function serve(options: { config?: string }): Promise<void> {
   const { config, file } = configFrom(options);
   const log = createLogger(config.log.level);
   log.info({ configFile: file ?? '(defaults)' }, 'starting homeport');
-  const homeport = await startHomeport(config, { log });
+  const homeport = await startHomeport(config, { log }).catch((err: unknown) => {
+    throw addressInUseHint(err, config) ?? err;
+  });
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'signal received');
@@ -57,9 +75,29 @@ async function serve(options: { config?: string }): Promise<void> {
   });
 }
 
+/** The config keys that choose a port homeport listens on, with the variable that overrides each. */
+function listenKeys(config: Config): { key: string; variable: string; port: number }[] {
+  return [
+    { key: 'http.port', variable: 'HOMEPORT_HTTP__PORT', port: config.http.port },
+    { key: 'tftp.port', variable: 'HOMEPORT_TFTP__PORT', port: config.tftp.port },
+    { key: 'dhcp.port', variable: 'HOMEPORT_DHCP__PORT', port: config.dhcp.port },
+    { key: 'dhcp.proxyPort', variable: 'HOMEPORT_DHCP__PROXYPORT', port: config.dhcp.proxyPort },
+  ];
+}
+
+/** EADDRINUSE says which address; the admin needs to know which key moves it and who holds it. */
+function addressInUseHint(err: unknown, config: Config): CliExit | null {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (e?.code !== 'EADDRINUSE') return null;
+  const keys = listenKeys(config).filter((k) => k.port === e.port);
+  const moveIt = keys.length ? `; move homeport with ${keys.map((k) => `${k.key} (${k.variable})`).join(' or ')}` : '';
+  return new CliExit(EXIT.failure, `${e.address ?? '*'}:${e.port ?? '?'} is in use by another program (\`homeport doctor\` names it)${moveIt}`);
+}
+
 export function buildCli(): Command {
   const program = new Command('homeport')
     .description('Network-boot server with a phone-home API')
+    .version(HOMEPORT_VERSION, '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const configOption = () => new Option('-c, --config <file>', 'config file (YAML or JSON); default $HOMEPORT_CONFIG or ./homeport.yaml');
@@ -97,7 +135,7 @@ export function buildCli(): Command {
     .action(async (options: { config?: string; cluster?: string; json?: boolean }) => {
       const list = await withStore(options, (nodes) => nodes.list({ cluster: options.cluster }));
       if (options.json) return printJson(list);
-      process.stdout.write(['ID\tMAC\tHOSTNAME\tIP\tCLUSTER\tPHASE\tREPROVISION\tNETBOOT', ...list.map(nodeLine)].join('\n') + '\n');
+      process.stdout.write([NODE_COLUMNS, ...list.map(nodeLine)].join('\n') + '\n');
     });
   nodesCmd
     .command('show <node>')
@@ -106,9 +144,8 @@ export function buildCli(): Command {
     .option('--json', 'JSON output')
     .action(async (ref: string, options: { config?: string; json?: boolean }) => {
       const node = await withStore(options, (nodes) => findNode(nodes, ref));
-      if (!node) throw new CliExit(EXIT.notFound, `no node ${ref}`);
       if (options.json) return printJson(node);
-      for (const [key, value] of Object.entries(node)) process.stdout.write(`${key.padEnd(22)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);
+      process.stdout.write(nodeFields(node).join('\n') + '\n');
     });
   registerReprovisionCommands(program, configOption);
   registerJobsCommands(program, nodesCmd, configOption);
@@ -116,8 +153,19 @@ export function buildCli(): Command {
   return program;
 }
 
-function findNode(nodes: NodesRepo, ref: string): Promise<Node | null> {
-  return nodes.byRef(parseNodeRef(ref));
+/** The node named by id, MAC or hostname; exit 3 when there is none, 2 when the name is not one or several nodes share it. */
+async function findNode(nodes: NodesRepo, ref: string): Promise<Node> {
+  const lookup = await lookupNode(nodes, ref);
+  switch (lookup.kind) {
+    case 'found':
+      return lookup.node;
+    case 'missing':
+      throw new CliExit(EXIT.notFound, `no node ${ref}`);
+    case 'invalid':
+      throw new CliExit(EXIT.usage, `${ref}: ${NODE_REF_RULE}`);
+    case 'ambiguous':
+      throw new CliExit(EXIT.usage, describeAmbiguity(ref, lookup.nodes));
+  }
 }
 
 export async function runCli(argv: string[]): Promise<number> {

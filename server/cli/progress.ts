@@ -9,6 +9,8 @@ export interface WatchedNode {
   cluster: string | null;
   deployment_status: string;
   phase_status: string | null;
+  /** 0..100 within the phase, when the installer says. */
+  phase_progress: number | null;
   overall_progress: number;
   reprovision_status: string | null;
   reprovision_started: string | null;
@@ -57,9 +59,12 @@ function nodeElapsed(n: WatchedNode, now: number): string {
   return n.reprovision_started ? elapsed(now - Date.parse(n.reprovision_started)) : '--:--';
 }
 
+/** ` 60%`: how far into its phase the installer said it is (a long image_download moves), else nothing. */
+const inPhase = (n: WatchedNode): string => (n.phase_status === 'in_progress' && n.phase_progress !== null && n.phase_progress !== undefined ? ` ${n.phase_progress}%` : '');
+
 /** One line for logs and pipes: no colours, no cursor movement. */
 export function plainLine(n: WatchedNode, now: number, startedAt: number): string {
-  const phase = `${n.deployment_status}${n.phase_status ? ` ${n.phase_status}` : ''}`;
+  const phase = `${n.deployment_status}${n.phase_status ? ` ${n.phase_status}` : ''}${inPhase(n)}`;
   return `[${elapsed(now - startedAt)}] ${name(n)}: ${phase} (${n.overall_progress}%), reprovision ${n.reprovision_status ?? '-'}, ${nodeElapsed(n, now)} since restart`;
 }
 
@@ -73,7 +78,7 @@ export function ttyBlock(nodes: readonly WatchedNode[], clusters: readonly Watch
   const width = Math.max(4, ...nodes.map((n) => name(n).length));
   const rows = nodes.map((n) => {
     const percent = n.reprovision_status === 'clustered' || n.reprovision_status === 'completed' ? 100 : n.overall_progress;
-    return `${name(n).padEnd(width)} ${progressBar(percent)} ${String(percent).padStart(3)}%  ${nodeElapsed(n, now)}  ${(n.reprovision_status ?? '-').padEnd(11)} ${n.deployment_status}${n.phase_status ? ` (${n.phase_status})` : ''}`;
+    return `${name(n).padEnd(width)} ${progressBar(percent)} ${String(percent).padStart(3)}%  ${nodeElapsed(n, now)}  ${(n.reprovision_status ?? '-').padEnd(11)} ${n.deployment_status}${n.phase_status ? ` (${n.phase_status}${inPhase(n)})` : ''}`;
   });
   const ours = new Set(nodes.flatMap((n) => (n.cluster ? [n.cluster] : [])));
   const clusterRows = clusters.filter((c) => ours.has(c.name)).map((c) => `cluster ${c.name}: ${c.state}${c.last_error ? ` (${c.last_error})` : ''}`);

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command, type Option } from 'commander';
+import { configSchema } from '../config/schema';
 import { apiFrom, pause, positiveNumber, type Api, type ApiOptions } from './api';
 import { createDisplay } from './display';
 import { CliExit, EXIT } from './exit';
@@ -11,6 +12,8 @@ import { elapsed, waitVerdict, type WatchedCluster, type WatchedNode } from './p
  * admin token from $HOMEPORT_ADMIN_TOKEN or the data dir's admin.token.
  */
 const DEFAULT_WAIT_MIN = 60; // seed 000: overall workflow timeout
+/** The server's own default, from the config schema, so the help text cannot drift from it. */
+const SERVER_TIMEOUT_DEFAULT_MIN = configSchema.parse({}).watcher.reprovisionTimeoutMin;
 
 export function registerReprovisionCommands(program: Command, configOption: () => Option): void {
   program
@@ -23,7 +26,11 @@ export function registerReprovisionCommands(program: Command, configOption: () =
     .option('--rolling', 'a batch at a time, each back (and rejoined) before the next; pauses when a batch fails')
     .option('--max-unavailable <n>', 'with --rolling: nodes out at once (default 1)', positiveInteger)
     .option('--at <time>', 'run later: an ISO 8601 time (2026-12-01T02:00:00Z); it re-checks the nodes when it runs')
-    .option('--timeout <minutes>', `per-node reprovision timeout on the server, and how long --wait waits (default ${DEFAULT_WAIT_MIN})`, positiveNumber)
+    .option(
+      '--timeout <minutes>',
+      `per-node reprovision timeout on the server (default: its watcher.reprovisionTimeoutMin, ${SERVER_TIMEOUT_DEFAULT_MIN} unless configured) and how long --wait waits (default ${DEFAULT_WAIT_MIN})`,
+      positiveNumber,
+    )
     .option('--wait', 'show progress until every node is clustered, one fails, or the timeout passes')
     .option('--poll <seconds>', 'how often --wait asks the server', positiveNumber, 2)
     .option('--url <url>', 'homeport base URL (default $HOMEPORT_URL, else http://127.0.0.1:<http.port> of the config)')
@@ -44,13 +51,24 @@ export function registerReprovisionCommands(program: Command, configOption: () =
     });
   clusters
     .command('form <name>')
-    .description('form a cluster now, e.g. again after a failed formation')
+    .description('form a cluster now, e.g. again after a failed formation; a cluster already formed is not an error (exit 0)')
     .addOption(configOption())
     .option('--url <url>', 'homeport base URL')
-    .action(async (name: string, options: ApiOptions) => {
-      const { job, created } = await apiFrom(options).call<{ job: { id: number; status: string }; created: boolean }>('POST', `/api/clusters/${encodeURIComponent(name)}/form`);
-      process.stdout.write(`${created ? 'queued' : 'already queued'}: job ${job.id} (${job.status})\n`);
-    });
+    .action(async (name: string, options: ApiOptions) => formCluster(apiFrom(options), name));
+}
+
+/** Queues a formation; the server refuses one for a formed cluster (409), which is what the admin wanted anyway. */
+async function formCluster(api: Api, name: string): Promise<void> {
+  try {
+    const { job, created } = await api.call<{ job: { id: number; status: string }; created: boolean }>('POST', `/api/clusters/${encodeURIComponent(name)}/form`);
+    process.stdout.write(`${created ? 'queued' : 'already queued'}: job ${job.id} (${job.status})\n`);
+  } catch (err) {
+    if (!(err instanceof CliExit) || err.httpStatus !== 409) throw err;
+    const { clusters } = await api.call<{ clusters: ClusterJson[] }>('GET', '/api/clusters');
+    const cluster = clusters.find((c) => c.name === name);
+    if (cluster?.state !== 'formed') throw err;
+    process.stdout.write(`cluster ${name} is already formed (${cluster.verdict}); nothing to do\n`);
+  }
 }
 
 interface ReprovisionOptions extends ApiOptions {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { KEY_DESCRIPTIONS } from './descriptions';
 import { configSchema } from './schema';
 
 /** Defaults that are paths inside the checkout are shown relative to it (they differ per machine). */
@@ -82,7 +83,8 @@ export function configKeys(schema: z.ZodTypeAny = configSchema, path: string[] =
   const child = (segment: string, value: z.ZodTypeAny, childEnvOk: boolean) => {
     const u = unwrap(value);
     const childPath = [...path, segment];
-    keys.push({ path: childPath.join('.'), type: typeOf(value), default: u.default, description: u.description ?? '', env: childEnvOk ? envName(childPath) : null });
+    const keyPath = childPath.join('.');
+    keys.push({ path: keyPath, type: typeOf(value), default: u.default, description: u.description ?? KEY_DESCRIPTIONS[keyPath] ?? '', env: childEnvOk ? envName(childPath) : null });
     keys.push(...configKeys(value, childPath, childEnvOk));
   };
   if (inner instanceof z.ZodObject) {
@@ -232,7 +234,7 @@ export function renderConfigurationDoc(): string {
     '',
     'homeport reads `homeport.yaml` from the working directory, or the file named by `-c FILE` or `$HOMEPORT_CONFIG`. Every key has a default, so an empty file (or none) is a valid config: SQLite under `./data`, HTTP on 8080, DHCP and TFTP off.',
     '',
-    'Any key can be set from the environment: `HOMEPORT_<SECTION>__<KEY>=value` (segments separated by two underscores, matched case-insensitively), e.g. `HOMEPORT_HTTP__PORT=9090` or `HOMEPORT_DHCP__MODE=proxy`. Values are read as JSON when they parse (numbers, booleans, lists, objects), else as text; a map or list (`clusters`, `webhooks`, `boot.profiles`, ...) is set whole as JSON, e.g. `HOMEPORT_CLUSTERS=\'{"lab":{"driver":"proxmox"}}\'`. `DATABASE_URL` sets `database.url`.',
+    'Any key can be set from the environment: `HOMEPORT_<SECTION>__<KEY>=value` (segments separated by two underscores, matched case-insensitively), e.g. `HOMEPORT_HTTP__PORT=9090` or `HOMEPORT_DHCP__MODE=proxy`. Values are read as JSON when they parse (numbers, booleans, lists, objects), else as text; a map or list (`clusters`, `webhooks`, `boot.profiles`, ...) is set whole as JSON, e.g. `HOMEPORT_CLUSTERS=\'{"lab":{"driver":"proxmox"}}\'`. `DATABASE_URL` sets `database.url`. A top-level key is `HOMEPORT_<KEY>` (`HOMEPORT_DATADIR`). Any other `HOMEPORT_` variable without `__` is not configuration: the CLI reads `HOMEPORT_URL` and `HOMEPORT_ADMIN_TOKEN`, the shell clients `HOMEPORT_TOKEN`, `HOMEPORT_MAC` and the rest of their list in the README. A wrong override is reported with the variable\'s name, e.g. `environment HOMEPORT_HTTP__PROT: unknown key http.prot (did you mean http.port?)`.',
     '',
     '`homeport config check` validates a config and prints the first problem on one line.',
     '',

@@ -66,12 +66,31 @@ export function installRoundsCheck(auth: Pick<Config['auth'], 'openPhoneHome' | 
   return ok(name, `tokens per install round, bound to ${auth.bindSource === 'lease' ? "the MAC's DHCP lease" : 'the first address that uses them'}`);
 }
 
+/**
+ * Nodes naming a profile homeport does not have (added before profiles were checked
+ * at input, or whose profile file was removed since): each only finds out when it boots.
+ */
+export function nodeProfilesCheck(known: readonly string[], nodes: readonly NodeProfile[]): CheckResult {
+  const name = 'node profiles';
+  const missing = nodes.filter((n) => !known.includes(n.profile));
+  if (missing.length === 0) return ok(name, `${nodes.length} node(s) name a profile; all exist`);
+  const listed = missing.map((n) => `${n.hostname ?? n.mac} (${n.mac}): ${n.profile}`).join(', ');
+  return warn(name, `${missing.length} node(s) name a missing profile: ${listed}`, `give them a known profile (${known.join(', ') || 'none loaded'}): \`PATCH /api/nodes/ID {"profile": ...}\`, or add the profile under boot.templatesDir/profiles or boot.profiles`);
+}
+
 // ---------------------------------------------------------------- database
 
 export type DatabaseFacts =
   | { kind: 'sqlite'; where: string; state: 'missing' }
   | { kind: 'sqlite' | 'postgres'; where: string; state: 'unreachable'; error: string }
-  | { kind: 'sqlite' | 'postgres'; where: string; state: 'reachable'; pending: string[] };
+  | { kind: 'sqlite' | 'postgres'; where: string; state: 'reachable'; pending: string[]; nodeProfiles?: NodeProfile[] };
+
+/** A node that names a boot profile. */
+export interface NodeProfile {
+  mac: string;
+  hostname: string | null;
+  profile: string;
+}
 
 export function databaseCheck(facts: DatabaseFacts): CheckResult {
   const name = 'database';

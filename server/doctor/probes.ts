@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Knex } from 'knex';
 import { confinedRealPath, safeSegments } from '../boot/assets';
 import type { Config } from '../config/schema';
 import { pendingMigrations, openDatabase, pingDatabase } from '../store/db';
@@ -14,7 +15,7 @@ import { resolveRequestPath } from '../tftp/paths';
 import { LeaseRepository } from '../dhcp/lease-repo';
 import { unpinnedNodes } from '../store/host-keys';
 import { findReservationConflicts, usableReservations } from '../dhcp/reservations';
-import type { AssetLookup, BinaryLookup, DatabaseFacts, FirmwareKind, InterfaceFacts, PortProbe, PortUse, ReservationFacts, UnpinnedFacts } from './checks';
+import type { AssetLookup, BinaryLookup, DatabaseFacts, FirmwareKind, InterfaceFacts, NodeProfile, PortProbe, PortUse, ReservationFacts, UnpinnedFacts } from './checks';
 
 const DATABASE_TIMEOUT_MS = 5000;
 
@@ -32,8 +33,10 @@ export async function databaseFacts(database: Config['database']): Promise<Datab
       DATABASE_TIMEOUT_MS,
       `no answer within ${DATABASE_TIMEOUT_MS / 1000} s`,
     );
+    // Only on an up-to-date schema: an older one may have no nodes table yet.
+    const nodeProfiles = pending.length === 0 ? await withTimeout(readNodeProfiles(db.knex), DATABASE_TIMEOUT_MS, `no answer within ${DATABASE_TIMEOUT_MS / 1000} s`) : undefined;
     await db.close();
-    return { kind, where, state: 'reachable', pending };
+    return { kind, where, state: 'reachable', pending, nodeProfiles };
   } catch (err) {
     // knex keeps retrying a refused connection until its acquire timeout; the CLI exits without waiting for it.
     void db.close().catch(() => undefined);
@@ -71,6 +74,11 @@ export async function unpinnedFacts(config: Config): Promise<UnpinnedFacts> {
   } finally {
     void db.close().catch(() => undefined);
   }
+}
+
+async function readNodeProfiles(knex: Knex): Promise<NodeProfile[]> {
+  const rows = (await knex('nodes').whereNotNull('profile').select('mac', 'hostname', 'profile')) as { mac: string; hostname: string | null; profile: string }[];
+  return rows.map((r) => ({ mac: r.mac, hostname: r.hostname, profile: r.profile }));
 }
 
 function redactUrl(url: string): string {

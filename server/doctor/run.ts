@@ -17,6 +17,7 @@ import {
   firmwareKinds,
   interfaceCheck,
   ipxeBinaryCheck,
+  nodeProfilesCheck,
   otherDhcpCheck,
   portCheck,
   portsToCheck,
@@ -28,6 +29,7 @@ import {
   templatesCheck,
   type CheckResult,
   type DhcpProbe,
+  type NodeProfile,
   type RenderOutcome,
 } from './checks';
 import { probeOffers } from './dhcp-offers';
@@ -61,7 +63,8 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
 
   report(sshHostKeysCheck(config.ssh));
   report(installRoundsCheck(config.auth));
-  report(databaseCheck(await databaseFacts(config.database)));
+  const database = await databaseFacts(config.database);
+  report(databaseCheck(database));
   const facts = config.dhcp.interface ? interfaceFacts(config.dhcp.interface) : null;
   report(interfaceCheck(config.dhcp, facts));
   report(reservationsCheck(await reservationFacts(config)));
@@ -72,12 +75,14 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
     const searched = kind.via === 'tftp' ? roots : [config.boot.ipxeDir];
     report(ipxeBinaryCheck(kind, await lookupBinary(kind, roots, config.boot.ipxeDir), searched));
   }
-  for (const result of await profileChecks(config)) report(result);
+  const nodeProfiles = database.state === 'reachable' ? (database.nodeProfiles ?? null) : null;
+  for (const result of await profileChecks(config, nodeProfiles)) report(result);
   report(otherDhcpCheck(config.dhcp.mode, config.dhcp.serverIp, await dhcpProbe(config, options.dhcpWaitMs, facts?.exists ?? false)));
   return results;
 }
 
-async function profileChecks(config: Config): Promise<CheckResult[]> {
+/** `nodeProfiles`: null when the database could not tell. */
+async function profileChecks(config: Config, nodeProfiles: NodeProfile[] | null): Promise<CheckResult[]> {
   let catalog: BootCatalog;
   try {
     catalog = loadBootCatalog(config.boot);
@@ -86,6 +91,7 @@ async function profileChecks(config: Config): Promise<CheckResult[]> {
     return [catalogCheck({ error: err.message })];
   }
   const results = [catalogCheck({ profiles: [...catalog.keys()] })];
+  if (nodeProfiles) results.push(nodeProfilesCheck([...catalog.keys()], nodeProfiles));
   const baseUrl = machineBaseUrl(config, config.http.port) ?? `http://192.0.2.1:${config.http.port}`;
   for (const loaded of catalog.values()) {
     const refs = [loaded.profile.kernel, ...loaded.profile.initrds].filter((ref): ref is string => ref !== undefined);

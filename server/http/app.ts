@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { RequestListener } from 'node:http';
 import type Router from '@koa/router';
 import Koa from 'koa';
@@ -10,6 +9,7 @@ import { ApiRouter } from './api';
 import { bodyMiddleware } from './body';
 import { directDispatch } from './direct';
 import { errorMiddleware } from './errors';
+import { HOMEPORT_VERSION } from '../version';
 import { buildOpenApi } from './openapi';
 
 export interface HttpAppOptions {
@@ -60,8 +60,6 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   return { app, routers, listener };
 }
 
-/** package.json's version. */
-const HOMEPORT_VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const healthJson = z.object({ status: z.enum(['ok', 'unhealthy']), database: z.enum(['ok', 'error']).describe('error: the database is not reachable (the reason is in the log, not here: anyone may ask)') }).strict();
 

@@ -22,6 +22,8 @@ const JSON_TYPES = new Set(['application/json', 'application/json-patch+json', '
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
+const looksLikeJson = (text: string) => /^\s*[{[]/.test(text);
+
 /** `application/json; charset=utf-8` → { type: 'application/json', charset: 'utf-8' }. */
 export function parseContentType(header: string | undefined): { type: string; charset: string | null } {
   if (!header) return { type: '', charset: null };
@@ -43,7 +45,7 @@ export function bodyKind(type: string): 'json' | 'form' | null {
  */
 export function parseJsonBody(text: string): unknown {
   if (text.trim() === '') return {};
-  if (!/^\s*[{[]/.test(text)) throw badRequest('invalid JSON: only an object or an array is accepted');
+  if (!looksLikeJson(text)) throw badRequest('invalid JSON: only an object or an array is accepted');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -115,16 +117,32 @@ export function readBodyText(req: IncomingMessage, limitBytes: number): Promise<
   });
 }
 
-/** Reads and parses a JSON or form body; undefined when the request carries neither. */
+const ACCEPTED_TYPES = 'send application/json or application/x-www-form-urlencoded';
+
+/**
+ * Reads and parses a JSON or form body; undefined when the request carries none.
+ * A body of any other type is a 415 naming its type, and so is JSON sent as a
+ * form (curl -d without -H 'content-type: application/json'): read as a form it
+ * would lose every field and be answered "phase: is required".
+ */
 export async function readBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
   const { type, charset } = parseContentType(req.headers['content-type']);
   const kind = bodyKind(type);
-  if (!kind) return undefined;
+  if (!kind) {
+    if (!carriesBody(req)) return undefined;
+    req.resume(); // discard it, so the connection can carry the answer
+    throw unsupportedMediaType(`content-type ${type || '(none)'} is not accepted: ${ACCEPTED_TYPES}`);
+  }
   if (charset && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') throw unsupportedMediaType(`charset ${charset}: bodies are read as UTF-8`);
   const encoding = req.headers['content-encoding'];
   if (encoding && encoding.toLowerCase() !== 'identity') throw unsupportedMediaType(`content-encoding ${encoding} is not accepted`);
   const text = await readBodyText(req, limitBytes);
+  if (kind === 'form' && looksLikeJson(text)) throw unsupportedMediaType(`content-type ${type} but the body is JSON: send it as application/json (curl -H 'content-type: application/json')`);
   return kind === 'json' ? parseJsonBody(text) : parseFormBody(text);
+}
+
+function carriesBody(req: IncomingMessage): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 }
 
 /** Koa middleware: parses the body of POST, PUT and PATCH into ctx.request.body. */

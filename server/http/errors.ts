@@ -46,9 +46,12 @@ export function errorMiddleware(onServerError: (err: unknown, ctx: Koa.Context) 
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      // The router's allowedMethods answers 405/501 with an Allow header and no body; every error is JSON.
+      if (ctx.status === 405 && ctx.body === undefined) throw new HttpError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow') || 'none'}`);
+      if (ctx.status === 501 && ctx.body === undefined) throw new HttpError(501, 'not_implemented', `method ${ctx.method} is not implemented`);
     } catch (err) {
       const httpError = toHttpError(err);
-      if (httpError.status >= 500) onServerError(err, ctx);
+      if (httpError.status >= 500 && httpError.status !== 501) onServerError(err, ctx);
       ctx.status = httpError.status;
       ctx.type = 'application/json';
       ctx.body = errorJson(httpError);

@@ -6,11 +6,44 @@ export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.i
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ValidationError('body', 'must be a JSON object (or a form)');
   }
+  refuseUnstorableText(body);
   return parseWith(schema, body);
+}
+
+/**
+ * Control characters other than tab, newline and carriage return. NUL cannot be
+ * stored in a PostgreSQL text column at all (the whole statement fails, and with
+ * it every report of its group commit); the rest are terminal escapes and
+ * garbage in logs, the CLI and the status page. No field has a use for them.
+ */
+const UNSTORABLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+export const UNSTORABLE_RULE = 'must not contain NUL or other control characters (tab and newline are fine)';
+
+/** Every string of a parsed body or query (keys too), walked without recursion; a 400 naming the first that holds one. */
+export function refuseUnstorableText(value: unknown, prefix = ''): void {
+  const stack: { path: string; value: unknown }[] = [{ path: prefix, value }];
+  while (stack.length > 0) {
+    const item = stack.pop()!;
+    if (typeof item.value === 'string') {
+      if (UNSTORABLE.test(item.value)) throw new ValidationError(item.path || 'body', UNSTORABLE_RULE);
+    } else if (item.value !== null && typeof item.value === 'object') {
+      for (const [key, child] of Object.entries(item.value)) {
+        const path = item.path ? `${item.path}.${key}` : key;
+        if (UNSTORABLE.test(key)) throw new ValidationError(path, UNSTORABLE_RULE);
+        stack.push({ path, value: child });
+      }
+    }
+  }
 }
 
 /** Parses the query string (Koa's ctx.query: a value is a string, or an array when repeated); errors name `query <field>`. */
 export function parseQuery<T extends z.ZodTypeAny>(schema: T, query: unknown): z.infer<T> {
+  try {
+    refuseUnstorableText(query ?? {});
+  } catch (err) {
+    if (err instanceof ValidationError) throw new ValidationError(`query ${err.field}`, err.rule);
+    throw err;
+  }
   const result = schema.safeParse(query ?? {});
   if (result.success) return result.data as z.infer<T>;
   const error = toValidationError(result.error.issues[0]!);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ApiRouter } from '../http/api';
 import { conflict, notFound, ValidationError } from '../http/errors';
-import { parseNodeRef } from '../nodes/ref';
+import { resolveNodeRef } from '../nodes/lookup';
 import type { NodesService } from '../nodes/service';
 import type { Job } from '../store/jobs-repo';
 import { createJobBody, jobJson, jobsQuery, jobToJson } from './present';
@@ -47,14 +47,12 @@ export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminTok
       summary: 'List jobs, newest first',
       auth: 'admin',
       query: jobsQuery,
-      responses: { 200: { description: 'a page of jobs', schema: z.object({ jobs: z.array(jobJson), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }) }, 404: 'no such node' },
+      responses: { 200: { description: 'a page of jobs', schema: z.object({ jobs: z.array(jobJson), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }) }, 400: 'node is not a node id, MAC or hostname', 404: 'no such node', 409: 'several nodes have this hostname' },
     },
     async (ctx, { query }) => {
       let nodeId: number | undefined;
       if (query.node) {
-        const node = await o.nodes.nodes.byRef(parseNodeRef(query.node));
-        if (!node) throw notFound(`no node ${query.node}`);
-        nodeId = node.id;
+        nodeId = (await resolveNodeRef(o.nodes.nodes, query.node, 'node')).id;
       }
       const limit = query.limit ?? 50;
       const offset = query.offset ?? 0;

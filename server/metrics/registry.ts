@@ -3,7 +3,8 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 
 export function createRegistry(): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'homeport_process_' });
+  // No prefix: stock Node.js dashboards and alerts look for prom-client's standard process_* and nodejs_* names.
+  collectDefaultMetrics({ register: registry });
   return registry;
 }
 

@@ -29,6 +29,17 @@ export async function listClusters(knex: Knex): Promise<ClusterRow[]> {
   }));
 }
 
+/**
+ * The last message in each node's history (the failure reason of a failed node,
+ * the last word of a stalled one), for the few nodes the list shows it for.
+ */
+export async function lastMessages(knex: Knex, nodeIds: readonly number[]): Promise<Map<number, string>> {
+  if (nodeIds.length === 0) return new Map();
+  const latest = knex('deployment_history').whereIn('node_id', nodeIds).whereNotNull('message').max('id').groupBy('node_id');
+  const rows = (await knex('deployment_history').whereIn('id', latest).select('node_id', 'message')) as Record<string, unknown>[];
+  return new Map(rows.map((r) => [Number(r.node_id), String(r.message)]));
+}
+
 export async function countNodes(knex: Knex): Promise<NodeCounts> {
   const [byPhase, byReprovision] = await Promise.all([
     knex('nodes').select('deployment_status', 'deployment_phase_status').count({ n: '*' }).groupBy('deployment_status', 'deployment_phase_status') as Promise<Record<string, unknown>[]>,

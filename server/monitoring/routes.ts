@@ -11,16 +11,16 @@ import { ApiRouter } from '../http/api';
 import { HttpError } from '../http/errors';
 import type { JobsService } from '../jobs/service';
 import type { Logger } from '../log/logger';
-import { parseNodeRef } from '../nodes/ref';
+import { lookupNode } from '../nodes/lookup';
+import { describeAmbiguity } from '../nodes/ref';
 import type { NodesService } from '../nodes/service';
-import type { Node } from '../store/nodes-repo';
 import { endSession, isReader, isValidSession, requireReader, safeNext, SESSION_COOKIE, startSession, type AccessOptions } from './access';
 import type { EventHub } from './events';
 import { buildJobsSection, jobDetail } from './jobs-view';
-import { listClusters, listJobsForPage } from './queries';
+import { lastMessages, listClusters, listJobsForPage } from './queries';
 import type { PageRenderer } from './render';
 import { filterLabels, type LabelFilter } from '../nodes/present';
-import { buildClusters, buildSummary, buildTimeline, filterForm, filterNodes, fragmentHref, isFiltered, listHref, nodeDetail, nodeRow, parseListQuery, sortHeaders, sortNodes } from './view';
+import { buildClusters, buildSummary, buildTimeline, filterForm, filterNodes, fragmentHref, isFiltered, listHref, needsReason, nodeDetail, nodeRow, parseListQuery, sortHeaders, sortNodes } from './view';
 
 export interface MonitoringRoutesOptions {
   service: NodesService;
@@ -119,10 +119,12 @@ async function listPage({ service, jobs, knex, renderer, access }: MonitoringRou
   const query = parseListQuery(ctx.query, catalogue);
   const [nodes, clusterRows, jobLists] = await Promise.all([service.list({}), listClusters(knex), listJobsForPage(jobs)]);
   const clusters = buildClusters(clusterRows, nodes, catalogue, now);
+  const shown = sortNodes(filterNodes(nodes, query, catalogue), query, catalogue, now);
+  const reasons = await lastMessages(knex, shown.filter((n) => needsReason(n, catalogue)).map((n) => n.id));
   const context = {
     summary: buildSummary(nodes, catalogue, query),
     headers: sortHeaders(query),
-    rows: sortNodes(filterNodes(nodes, query, catalogue), query, catalogue, now).map((node) => nodeRow(node, catalogue, now)),
+    rows: shown.map((node) => nodeRow(node, catalogue, now, reasons.get(node.id) ?? null)),
     clusters,
     jobs: buildJobsSection(jobLists, now),
     filtered: isFiltered(query),
@@ -135,17 +137,16 @@ async function listPage({ service, jobs, knex, renderer, access }: MonitoringRou
   ctx.body = wantsFragment(ctx) ? renderer.fragment('list-live', context) : renderer.page('list', 'Nodes', context);
 }
 
-/** The node page takes an id or a MAC, like the API. */
-async function findNode(service: NodesService, ref: string): Promise<Node | null> {
-  const parsed = parseNodeRef(ref);
-  return parsed.kind === 'hostname' ? null : service.nodes.byRef(parsed);
-}
-
+/** The node page takes an id, a MAC or a hostname, like the API; the error page says which it could not find. */
 async function nodePage(options: MonitoringRoutesOptions, ctx: Koa.Context): Promise<void> {
   const { service, renderer, access } = options;
   const now = access.clock();
-  const node = await findNode(service, ctx.params.id ?? '');
-  if (!node) return errorPage(options, ctx, 404, 'No such node', `No node has the id or MAC ${ctx.params.id ?? ''}.`);
+  const ref = ctx.params.id ?? '';
+  const lookup = await lookupNode(service.nodes, ref);
+  if (lookup.kind === 'invalid') return errorPage(options, ctx, 400, 'Not a node name', `A node is named by its id, MAC or hostname, not ${ref}.`);
+  if (lookup.kind === 'missing') return errorPage(options, ctx, 404, 'No such node', `No node has the id, MAC or hostname ${ref}.`);
+  if (lookup.kind === 'ambiguous') return errorPage(options, ctx, 409, 'Several nodes have this name', `${describeAmbiguity(ref, lookup.nodes)}.`);
+  const { node } = lookup;
   ctx.type = 'html';
   const history = await service.history.page(node.id, { order: 'desc', limit: TIMELINE_LIMIT, offset: 0 });
   const href = `/monitoring/nodes/${node.id}`;
@@ -161,10 +162,12 @@ async function nodePage(options: MonitoringRoutesOptions, ctx: Koa.Context): Pro
   ctx.body = wantsFragment(ctx) ? renderer.fragment('node-live', context) : renderer.page('node', node.hostname ?? node.mac, context);
 }
 
-function errorPage({ renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context, status: 400 | 404, heading: string, detail: string): void {
+const ERROR_TITLES = { 400: 'Bad request', 404: 'Not found', 409: 'Ambiguous' } as const;
+
+function errorPage({ renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context, status: keyof typeof ERROR_TITLES, heading: string, detail: string): void {
   ctx.status = status;
   ctx.type = 'html';
-  ctx.body = renderer.page('error', status === 404 ? 'Not found' : 'Bad request', { heading, detail, loggedIn: loggedIn(access, ctx) });
+  ctx.body = renderer.page('error', ERROR_TITLES[status], { heading, detail, loggedIn: loggedIn(access, ctx) });
 }
 
 async function jobPage(options: MonitoringRoutesOptions, ctx: Koa.Context): Promise<void> {

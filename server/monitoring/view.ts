@@ -6,6 +6,7 @@
 import type { HistoryEntry } from '../store/history-repo';
 import type { Node } from '../store/nodes-repo';
 import { catalogueProgress, phaseIndex, type PhaseCatalogue } from '../nodes/phases';
+import { formatTime } from '../util/time';
 import type { ClusterRow } from './queries';
 
 /** What an admin scans for, in the order that needs attention. */
@@ -113,7 +114,7 @@ type SortValue = string | number | null;
 function sortValues(node: Node, key: SortKey, catalogue: PhaseCatalogue, now: number): SortValue[] {
   switch (key) {
     case 'phase':
-      return [NODE_STATES.indexOf(nodeState(node, catalogue)), -catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus)];
+      return [NODE_STATES.indexOf(nodeState(node, catalogue)), -catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus, node.progress)];
     case 'updated':
       return [node.lastUpdate];
     case 'in_phase':
@@ -217,9 +218,16 @@ export interface NodeRowView {
   updatedAgo: string;
   updatedIso: string;
   inPhase: string | null;
+  /** Why a failed or stalled node stopped (its last message), shown under its phase. */
+  reason: string | null;
 }
 
-export function nodeRow(node: Node, catalogue: PhaseCatalogue, now: number): NodeRowView {
+/** Nodes whose last message the list shows: an admin scanning for trouble needs the reason without opening each node. */
+export function needsReason(node: Pick<Node, 'deploymentStatus' | 'deploymentPhaseStatus' | 'reprovisionStatus'>, catalogue: PhaseCatalogue): boolean {
+  return nodeState(node, catalogue) === 'failed' || node.reprovisionStatus === 'timeout' || node.reprovisionStatus === 'error';
+}
+
+export function nodeRow(node: Node, catalogue: PhaseCatalogue, now: number, reason: string | null = null): NodeRowView {
   const index = phaseIndex(catalogue, node.deploymentStatus);
   return {
     id: node.id,
@@ -232,12 +240,13 @@ export function nodeRow(node: Node, catalogue: PhaseCatalogue, now: number): Nod
     phase: node.deploymentStatus,
     phaseStatus: node.deploymentPhaseStatus,
     state: nodeState(node, catalogue),
-    progress: catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus),
+    progress: catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus, node.progress),
     step: index < 0 ? node.deploymentStatus : `${index + 1} of ${catalogue.ordered.length}`,
     reprovision: node.reprovisionStatus,
     updatedAgo: relativeTime(node.lastUpdate, now),
     updatedIso: iso(node.lastUpdate),
     inPhase: node.phaseStartedAt === null ? null : formatDuration(now - node.phaseStartedAt),
+    reason,
   };
 }
 
@@ -284,13 +293,18 @@ export function buildSummary(nodes: readonly Node[], catalogue: PhaseCatalogue, 
   const phases = [...groups.values()]
     .sort((a, b) => failedFirst(a.state) - failedFirst(b.state) || order(a.phase) - order(b.phase) || String(a.status).localeCompare(String(b.status)))
     .map((g) => ({
-      label: g.status ? `${g.phase} · ${g.status}` : g.phase,
+      label: phaseLabel(g.phase, g.status),
       count: g.count,
       state: g.state,
       href: listHref({ ...query, phase: query.phase === g.phase ? undefined : g.phase, status: undefined }),
       active: query.phase === g.phase,
     }));
   return { total: nodes.length, states, phases };
+}
+
+/** `installation · failed`; a phase whose name already says its status (`failed`, `cleanup_completed`) is not repeated. */
+export function phaseLabel(phase: string, status: string | null): string {
+  return status && phase !== status && !phase.endsWith(`_${status}`) ? `${phase} · ${status}` : phase;
 }
 
 const failedFirst = (state: NodeState) => (state === 'failed' ? 0 : 1);
@@ -363,7 +377,7 @@ export function buildTimeline(entries: readonly HistoryEntry[], now: number): Ti
     const prev = previousAt.get(e.id) ?? null;
     return {
       id: e.id,
-      at: iso(e.at).replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+      at: formatTime(e.at),
       atIso: iso(e.at),
       ago: relativeTime(e.at, now),
       phase: e.phase,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { JobType } from '../jobs/types';
-import { parseImport, planImportRow, type RowOutcome } from './import';
+import { inFileOrder, parseImport, planImportRow, type RowOutcome } from './import';
 import { InvalidNodeIpError, type NodesService } from './service';
 
 export const IMPORT_NODES_JOB = 'import_nodes';
@@ -14,14 +14,14 @@ export type ImportParams = z.infer<typeof importParams>;
  * changes nothing the second time), a row each created/updated/skipped/
  * rejected with its reason; bad rows never stop good ones.
  */
-export function importNodesJobType(nodes: NodesService): JobType<ImportParams> {
+export function importNodesJobType(nodes: NodesService, profiles: readonly string[]): JobType<ImportParams> {
   return {
     type: IMPORT_NODES_JOB,
     params: importParams,
     stages: () => ['parse', 'import'],
     maxAttempts: 1,
     async run(p, ctx) {
-      const parsed = parseImport(p.format, p.content);
+      const parsed = parseImport(p.format, p.content, profiles);
       await ctx.stage('parse', async () => {
         await ctx.progress({ message: `${parsed.rows.length} good row(s), ${parsed.rejected.length} rejected` });
         return { rows: parsed.rows.length, rejected: parsed.rejected.length };
@@ -42,10 +42,13 @@ export function importNodesJobType(nodes: NodesService): JobType<ImportParams> {
           }
           if (i % 50 === 0) await ctx.progress({ percent: Math.round((100 * i) / parsed.rows.length), message: `row ${i + 1} of ${parsed.rows.length}` });
         }
+        // The stage's last word is what `jobs show` prints once it completed: all rows, not the last 50th.
+        await ctx.progress({ percent: 100, message: `${parsed.rows.length} of ${parsed.rows.length} row(s)` });
       });
-      for (const o of outcomes) ctx.log(`${o.row}${o.mac ? ` ${o.mac}` : ''}: ${o.action} (${o.reason})`);
+      const rows = inFileOrder(outcomes, parsed.order);
+      for (const o of rows) ctx.log(`${o.row}${o.mac ? ` ${o.mac}` : ''}: ${o.action} (${o.reason})`);
       const count = (action: RowOutcome['action']) => outcomes.filter((o) => o.action === action).length;
-      return { created: count('created'), updated: count('updated'), skipped: count('skipped'), rejected: count('rejected'), rows: outcomes };
+      return { created: count('created'), updated: count('updated'), skipped: count('skipped'), rejected: count('rejected'), rows };
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Node, NodeChanges } from '../store/nodes-repo';
-import { nodeCreateBody } from './validation';
+import { nodeCreateBody, unknownProfileReason } from './validation';
 
 /**
  * `homeport nodes import FILE` (pure part): reads seed 000's
@@ -20,13 +20,16 @@ export type ImportRow = z.infer<typeof importRow>;
 export interface ParsedImport {
   rows: { row: string; input: ImportRow }[];
   rejected: { row: string; reason: string }[];
+  /** Every row's label in file order, to report outcomes in the order an admin reads the file. */
+  order: string[];
 }
 
 export type RowOutcome = { row: string; mac?: string; action: 'created' | 'updated' | 'skipped' | 'rejected'; reason: string };
 
-export function parseImport(format: ImportFormat, content: string): ParsedImport {
+/** `profiles`: the boot profiles a row may name; a row naming another is rejected with the known ones. */
+export function parseImport(format: ImportFormat, content: string, profiles: readonly string[]): ParsedImport {
   const raw = format === 'json' ? jsonRows(content) : csvRows(content);
-  const parsed: ParsedImport = { rows: [], rejected: [] };
+  const parsed: ParsedImport = { rows: [], rejected: [], order: raw.map((entry) => entry.row) };
   for (const entry of raw) {
     const { row } = entry;
     if ('reason' in entry) {
@@ -34,7 +37,9 @@ export function parseImport(format: ImportFormat, content: string): ParsedImport
       continue;
     }
     const result = importRow.safeParse(entry.value);
-    if (result.success) parsed.rows.push({ row, input: result.data });
+    const profileRefused = result.success ? unknownProfileReason(profiles, result.data.profile) : null;
+    if (profileRefused) parsed.rejected.push({ row, reason: `profile: ${profileRefused}` });
+    else if (result.success) parsed.rows.push({ row, input: result.data });
     else parsed.rejected.push({ row, reason: result.error.issues.map((i) => `${i.path.join('.') || 'row'}: ${i.message}`).join('; ') });
   }
   const seen = new Map<string, string>();
@@ -45,6 +50,12 @@ export function parseImport(format: ImportFormat, content: string): ParsedImport
     return !first;
   });
   return parsed;
+}
+
+/** Outcomes in file order (the rejected ones were known first, at parse time). */
+export function inFileOrder<T extends { row: string }>(outcomes: readonly T[], order: readonly string[]): T[] {
+  const rank = new Map(order.map((row, i) => [row, i]));
+  return [...outcomes].sort((a, b) => (rank.get(a.row) ?? Infinity) - (rank.get(b.row) ?? Infinity));
 }
 
 /** What importing a row does to the node of its MAC, if there is one. */

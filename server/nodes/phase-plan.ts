@@ -52,7 +52,11 @@ export function isDeployed(catalogue: PhaseCatalogue, phase: string, status: Pha
  * history row is the store's job, in one transaction.
  */
 export function planPhaseReport(catalogue: PhaseCatalogue, node: Node, input: PhaseReportInput, now: number, round: RoundEffect = { graceMs: 0, bind: null }): PhasePlan {
-  const decision = decidePhase(catalogue, { phase: node.deploymentStatus, phaseStatus: node.deploymentPhaseStatus }, { phase: input.phase, status: input.status });
+  const decision = decidePhase(
+    catalogue,
+    { phase: node.deploymentStatus, phaseStatus: node.deploymentPhaseStatus, progress: node.progress },
+    { phase: input.phase, status: input.status, progress: input.progress, message: input.message },
+  );
   const history = {
     phase: input.phase,
     status: input.status,
@@ -76,7 +80,8 @@ export function planPhaseReport(catalogue: PhaseCatalogue, node: Node, input: Ph
       ...bound,
       deploymentStatus: phase,
       deploymentPhaseStatus: phaseStatus,
-      progress: input.progress ?? null,
+      // A message-only update within the phase keeps the progress it had.
+      progress: input.progress ?? (decision.reason === 'progress' ? node.progress : null),
       lastUpdate: now,
       phaseStartedAt: phase !== node.deploymentStatus ? now : node.phaseStartedAt,
       // Boot-once: a deployed node boots from its disk until reprovisioned.

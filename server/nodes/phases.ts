@@ -51,15 +51,19 @@ export function phaseIndex(catalogue: PhaseCatalogue, phase: string): number {
 export interface NodePhaseState {
   phase: string;
   phaseStatus: PhaseStatus | null;
+  /** 0..100 within the phase, when the installer said. */
+  progress?: number | null;
 }
 
 export interface PhaseReport {
   phase: string;
   status: PhaseStatus;
+  progress?: number | null;
+  message?: string | null;
 }
 
 export type PhaseDecision =
-  | { apply: true; next: NodePhaseState; reason: 'advance' | 'same_phase_update' | 'failure' | 'restart' }
+  | { apply: true; next: NodePhaseState; reason: 'advance' | 'same_phase_update' | 'progress' | 'failure' | 'restart' }
   | { apply: false; reason: 'late' | 'duplicate' | 'after_failure' | 'event' };
 
 /**
@@ -70,7 +74,9 @@ export type PhaseDecision =
  *   failure is never hidden behind a later success.
  * - A report for a later phase than the node's current one applies.
  * - A report for the same phase applies when it moves its status forward
- *   (in_progress -> completed); the same status again is a duplicate.
+ *   (in_progress -> completed), or, while it is in progress, when it carries
+ *   news: a progress other than the node's or a message (a long image_download
+ *   reports 42 %, 60 %, 75 %). The same status with nothing new is a duplicate.
  * - A report for an earlier phase is late and does not apply...
  * - ...except an early phase (up to `ipxe_boot`) after the node finished or
  *   failed: the machine is evidently installing again (a reprovision the
@@ -93,18 +99,29 @@ export function decidePhase(catalogue: PhaseCatalogue, current: NodePhaseState, 
   if (reportIndex > currentIndex) return { apply: true, next, reason: 'advance' };
   if (reportIndex < currentIndex) return { apply: false, reason: 'late' };
   if (statusRank(report.status) > statusRank(current.phaseStatus)) return { apply: true, next, reason: 'same_phase_update' };
+  if (report.status === 'in_progress' && current.phaseStatus === 'in_progress' && carriesNews(current, report)) return { apply: true, next, reason: 'progress' };
   return { apply: false, reason: 'duplicate' };
+}
+
+function carriesNews(current: NodePhaseState, report: PhaseReport): boolean {
+  const newProgress = report.progress !== undefined && report.progress !== null && report.progress !== current.progress;
+  return newProgress || Boolean(report.message);
 }
 
 function statusRank(status: PhaseStatus | null): number {
   return status === null ? 0 : status === 'in_progress' ? 1 : 2;
 }
 
-/** 0..100 through the catalogue, for progress bars. */
-export function catalogueProgress(catalogue: PhaseCatalogue, phase: string, status: PhaseStatus | null): number {
+/**
+ * 0..100 through the catalogue, for progress bars. A phase in progress counts
+ * as far as the installer said (`phaseProgress`, 0..100), else as half done, so
+ * a long image_download moves the bar as it reports.
+ */
+export function catalogueProgress(catalogue: PhaseCatalogue, phase: string, status: PhaseStatus | null, phaseProgress: number | null = null): number {
   const index = phaseIndex(catalogue, phase);
   if (index < 0) return 0;
   const last = catalogue.ordered.length - 1;
-  const done = index + (status === 'completed' ? 1 : status === 'in_progress' ? 0.5 : 0);
+  const inPhase = phaseProgress === null ? 0.5 : Math.min(100, Math.max(0, phaseProgress)) / 100;
+  const done = index + (status === 'completed' ? 1 : status === 'in_progress' ? inPhase : 0);
   return Math.min(100, Math.round((done / (last + 1)) * 100));
 }

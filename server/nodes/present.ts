@@ -50,7 +50,7 @@ export function nodeToJson(node: Node, catalogue: PhaseCatalogue, showLabel: Lab
     deployment_status: node.deploymentStatus,
     phase_status: node.deploymentPhaseStatus,
     phase_progress: node.progress,
-    overall_progress: catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus),
+    overall_progress: catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus, node.progress),
     reprovision_status: node.reprovisionStatus,
     netboot_enabled: node.netbootEnabled,
     registered_at: iso(node.registeredAt),

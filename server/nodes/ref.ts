@@ -16,3 +16,13 @@ export function parseNodeRef(ref: string): NodeRef {
 
 /** How a node is named to people: its hostname, else its MAC. */
 export const nodeLabel = (node: { hostname: string | null; mac: string }): string => node.hostname ?? node.mac;
+
+/** How many same-named nodes an ambiguity lists: enough to pick from, bounded. */
+export const AMBIGUITY_LIMIT = 10;
+
+/** `pve1 names 2 nodes: 3 (52:54:00:00:00:01), 7 (52:54:00:00:00:02); name one by its id or MAC`. */
+export function describeAmbiguity(ref: string, matches: readonly { id: number; mac: string }[]): string {
+  const listed = matches.slice(0, AMBIGUITY_LIMIT).map((n) => `${n.id} (${n.mac})`).join(', ');
+  const count = matches.length >= AMBIGUITY_LIMIT ? `at least ${AMBIGUITY_LIMIT}` : String(matches.length);
+  return `${ref} names ${count} nodes: ${listed}; name one by its id or MAC`;
+}

@@ -7,11 +7,11 @@ import type { HostKeyPinner } from '../ssh/pin';
 import { notFound, conflict, unauthorized, ValidationError } from '../http/errors';
 import type { Logger } from '../log/logger';
 import type { Node } from '../store/nodes-repo';
-import { parseNodeRef } from './ref';
+import { resolveNodeRef } from './lookup';
 import { allLabels, historyToJson, nodeToJson, readerLabels } from './present';
 import { NodeNotFoundError, RoundRefusedError, UnknownPhaseError, type NodesService } from './service';
 import { historyJson, nodeJson, summaryJson } from './schemas';
-import { historyQuery, ipField, nodeCreateBody, nodeListQuery, nodeUpdateBody, phaseBody, registerBody } from './validation';
+import { historyQuery, ipField, nodeCreateBody, nodeListQuery, nodeUpdateBody, phaseBody, refuseUnknownProfile, registerBody } from './validation';
 
 export interface NodeRoutesOptions {
   service: NodesService;
@@ -23,22 +23,21 @@ export interface NodeRoutesOptions {
   reader?: Koa.Middleware;
   /** reprovision.redfish.bmcLabel: never shown by the status routes. */
   bmcLabel?: string;
+  /** The boot profiles a node may name. */
+  profiles: readonly string[];
 }
 
-/** `:id` is a numeric node id or a MAC in any accepted spelling. */
-async function resolveNode(service: NodesService, ref: string): Promise<Node> {
-  const parsed = parseNodeRef(ref);
-  if (parsed.kind === 'hostname') throw new ValidationError('id', 'must be a node id or a MAC address');
-  const node = await service.nodes.byRef(parsed);
-  if (!node) throw notFound(`no node ${ref}`);
-  return node;
+/** `:id` is a numeric node id, a MAC in any accepted spelling or a hostname (409 when several nodes share it). */
+function resolveNode(service: NodesService, ref: string): Promise<Node> {
+  return resolveNodeRef(service.nodes, ref);
 }
 
 export function nodeRouters(options: NodeRoutesOptions): ApiRouter[] {
   return [phoneHomeRouter(options), statusRouter(options), adminRouter(options)];
 }
 
-const NODE_REF = { id: 'numeric node id or MAC address (any spelling)' };
+const NODE_REF = { id: 'numeric node id, MAC address (any spelling) or hostname; 409 when several nodes have the hostname' };
+const AMBIGUOUS_REF = { 409: 'several nodes have this hostname; detail lists them' } as const;
 
 /** The installers' calls (seed 000's register-node, seed 001's phase reports). */
 function phoneHomeRouter({ service, log, pinHostKeys }: NodeRoutesOptions): ApiRouter {
@@ -128,7 +127,7 @@ function statusRouter({ service, reader, bmcLabel }: NodeRoutesOptions): ApiRout
   const access = { auth: 'reader', use: reader ? [reader] : [] } as const;
   const labels = readerLabels(bmcLabel);
   api.endpoint(
-    { method: 'get', path: '/api/status/nodes/:id', tag: 'status', summary: "A node's state", ...access, params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id or MAC', 404: 'no such node' } },
+    { method: 'get', path: '/api/status/nodes/:id', tag: 'status', summary: "A node's state", ...access, params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id, MAC or hostname', 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx) => {
       ctx.body = nodeToJson(await resolveNode(service, ctx.params.id!), service.catalogue, labels);
     },
@@ -145,7 +144,7 @@ function statusRouter({ service, reader, bmcLabel }: NodeRoutesOptions): ApiRout
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/status/history/:id', tag: 'status', summary: "A node's phase history, paged", ...access, params: NODE_REF, query: historyQuery, responses: { 200: { description: 'one page of history', schema: historyPageJson }, 404: 'no such node' } },
+    { method: 'get', path: '/api/status/history/:id', tag: 'status', summary: "A node's phase history, paged", ...access, params: NODE_REF, query: historyQuery, responses: { 200: { description: 'one page of history', schema: historyPageJson }, 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx, { query }) => {
       const node = await resolveNode(service, ctx.params.id!);
       const page = await service.history.page(node.id, query);
@@ -167,7 +166,7 @@ const historyPageJson = z
   .strict();
 
 /** Admin: list, create, edit, delete nodes; read a node's phone-home token. */
-function adminRouter({ service, adminToken }: NodeRoutesOptions): ApiRouter {
+function adminRouter({ service, adminToken, profiles }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter({ adminToken });
   const json = (node: Node) => nodeToJson(node, service.catalogue, allLabels);
   const nodeFields = (body: { hostname?: string | null; ip?: string | null; type?: string | null; profile?: string | null; cluster?: string | null; labels?: Record<string, string>; netboot_enabled?: boolean }) => ({
@@ -189,6 +188,7 @@ function adminRouter({ service, adminToken }: NodeRoutesOptions): ApiRouter {
   api.endpoint(
     { method: 'post', path: '/api/nodes', tag: 'nodes', summary: 'Add a node', auth: 'admin', body: nodeCreateBody, responses: { 201: { description: 'the node', schema: nodeJson }, 409: 'a node with this MAC exists' } },
     async (ctx, { body }) => {
+      refuseUnknownProfile(profiles, body.profile);
       if (await service.nodes.byMac(body.mac)) throw conflict(`node ${body.mac} exists; edit it with PATCH /api/nodes/${body.mac}`);
       const node = await service.create(body.mac, nodeFields(body));
       ctx.status = 201;
@@ -196,21 +196,22 @@ function adminRouter({ service, adminToken }: NodeRoutesOptions): ApiRouter {
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/nodes/:id', tag: 'nodes', summary: 'A node', auth: 'admin', params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id or MAC', 404: 'no such node' } },
+    { method: 'get', path: '/api/nodes/:id', tag: 'nodes', summary: 'A node', auth: 'admin', params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id, MAC or hostname', 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx) => {
       ctx.body = json(await resolveNode(service, ctx.params.id!));
     },
   );
   api.endpoint(
-    { method: 'patch', path: '/api/nodes/:id', tag: 'nodes', summary: 'Edit a node (null clears a field)', auth: 'admin', params: NODE_REF, body: nodeUpdateBody, responses: { 200: { description: 'the node', schema: nodeJson }, 404: 'no such node' } },
+    { method: 'patch', path: '/api/nodes/:id', tag: 'nodes', summary: 'Edit a node (null clears a field)', auth: 'admin', params: NODE_REF, body: nodeUpdateBody, responses: { 200: { description: 'the node', schema: nodeJson }, 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx, { body }) => {
+      refuseUnknownProfile(profiles, body.profile);
       const node = await resolveNode(service, ctx.params.id!);
       const updated = await service.update(node.id, nodeFields(body));
       ctx.body = json(updated!);
     },
   );
   api.endpoint(
-    { method: 'delete', path: '/api/nodes/:id', tag: 'nodes', summary: 'Delete a node and its history', auth: 'admin', params: NODE_REF, responses: { 204: 'deleted', 404: 'no such node' } },
+    { method: 'delete', path: '/api/nodes/:id', tag: 'nodes', summary: 'Delete a node and its history', auth: 'admin', params: NODE_REF, responses: { 204: 'deleted', 404: 'no such node', ...AMBIGUOUS_REF } },
     async (ctx) => {
       const node = await resolveNode(service, ctx.params.id!);
       await service.delete(node.id);
@@ -225,7 +226,7 @@ function adminRouter({ service, adminToken }: NodeRoutesOptions): ApiRouter {
       summary: "The phone-home token of a node's open install round",
       auth: 'admin',
       params: NODE_REF,
-      responses: { 200: { description: 'the token', schema: z.object({ mac: z.string(), token: z.string() }).strict() }, 404: 'no such node', 409: 'the node has no open install round (reprovision it)' },
+      responses: { 200: { description: 'the token', schema: z.object({ mac: z.string(), token: z.string() }).strict() }, 404: 'no such node', 409: 'the node has no open install round (reprovision it), or the name matches several nodes' },
     },
     async (ctx) => {
       const node = await resolveNode(service, ctx.params.id!);

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { checkPhoneHome, checkRoundAddress, openRound, plainAddress, type RoundCaller, type RoundPolicy, type RoundVerdict } from '../auth/rounds';
 import { HistoryRepo, type HistoryEntry } from '../store/history-repo';
 import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo';
-import type { Database } from '../store/db';
+import { isStatementDataError, type Database } from '../store/db';
 import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store';
 import { WriteBatcher } from '../store/write-batcher';
 import { ValidationError } from '../http/errors';
@@ -101,7 +101,8 @@ export class NodesService {
     this.nodes = new NodesRepo(db.knex);
     this.history = new HistoryRepo(db.knex);
     const store = createPhaseStore(db);
-    this.writer = new WriteBatcher((writes) => store.writeBatch(writes), { windowMs: options.groupCommitMs });
+    // A report the database refuses (input validation should have caught it) fails alone, not with its batch.
+    this.writer = new WriteBatcher((writes) => store.writeBatch(writes), { windowMs: options.groupCommitMs, isolate: isStatementDataError });
     this.events.setMaxListeners(1000);
   }
 

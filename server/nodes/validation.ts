@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { z } from 'zod';
+import { ValidationError } from '../http/errors';
 import { intFromText, queryText } from '../http/validation';
 import { MAX_HOST_KEYS, parseHostKeyLine } from '../ssh/host-keys';
 import { normalizeMac } from './mac';
@@ -30,6 +31,8 @@ export const macField = z
 
 export const hostnameField = z.string({ invalid_type_error: 'must be a string' }).regex(HOSTNAME, HOSTNAME_RULE).transform((h) => h.toLowerCase());
 export const nameField = z.string({ invalid_type_error: 'must be a string' }).regex(NAME, NAME_RULE);
+/** A node's type (seed 000: proxmox, k3s...): a name that fits its column, varchar(32). */
+const typeField = nameField.max(32, 'must be at most 32 characters');
 export const ipField = z
   .string({ invalid_type_error: 'must be a string' })
   .max(45)
@@ -54,7 +57,7 @@ export const registerBody = z
     mac: macField,
     hostname: hostnameField.optional(),
     ip: ipField.optional(),
-    type: nameField.optional(),
+    type: typeField.optional(),
     cluster: nameField.optional(),
     status: z.enum(['registered', 'post-install-complete']).optional(),
     uuid: z.string().uuid('must be a UUID').optional(),
@@ -84,7 +87,7 @@ export const nodeCreateBody = z
     mac: macField,
     hostname: hostnameField.optional(),
     ip: ipField.optional(),
-    type: nameField.optional(),
+    type: typeField.optional(),
     profile: nameField.optional(),
     cluster: nameField.optional(),
     labels: labelsField.optional(),
@@ -97,7 +100,7 @@ export const nodeUpdateBody = z
   .object({
     hostname: hostnameField.nullable().optional(),
     ip: ipField.nullable().optional(),
-    type: nameField.nullable().optional(),
+    type: typeField.nullable().optional(),
     profile: nameField.nullable().optional(),
     cluster: nameField.nullable().optional(),
     labels: labelsField.optional(),
@@ -105,6 +108,21 @@ export const nodeUpdateBody = z
   })
   .strict();
 export type NodeUpdateBody = z.infer<typeof nodeUpdateBody>;
+
+/**
+ * Why a node may not name this profile, or null when it may (none named, or a known one).
+ * Checked at input: a machine would otherwise only find out when it boots.
+ */
+export function unknownProfileReason(known: readonly string[], profile: string | null | undefined): string | null {
+  if (profile === undefined || profile === null || known.includes(profile)) return null;
+  return `no profile ${profile} (known: ${known.length ? known.join(', ') : 'none'})`;
+}
+
+/** Throws the 400 for a profile homeport does not have. */
+export function refuseUnknownProfile(known: readonly string[], profile: string | null | undefined): void {
+  const reason = unknownProfileReason(known, profile);
+  if (reason) throw new ValidationError('profile', reason);
+}
 
 export const historyQuery = z
   .object({

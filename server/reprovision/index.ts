@@ -32,6 +32,8 @@ export interface ReprovisioningOptions {
   config: Pick<Config, 'ssh' | 'reprovision' | 'watcher' | 'clusters'>;
   db: Database;
   nodes: NodesService;
+  /** The boot profiles an imported node may name. */
+  profiles: readonly string[];
   adminToken: string;
   log: Logger;
   clock: Clock;
@@ -86,7 +88,7 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
     clusters.jobType,
     reprovisionJobType({ nodes: o.nodes, reprovision, power, hasDriver: (name) => drivers.has(name), pollMs: config.watcher.jobPollMs }),
     powerJobType({ nodes: o.nodes, power }),
-    importNodesJobType(o.nodes),
+    importNodesJobType(o.nodes, o.profiles),
   );
   const runner = new JobRunner({
     jobs: new JobsRepo(o.db.knex),

@@ -7,7 +7,7 @@ import type { Job } from '../store/jobs-repo';
 import type { Node } from '../store/nodes-repo';
 import { batchState, rollingBatches, selectTargets, type ReprovisionTargets } from './plan';
 import { POWER_ACTIONS, type PowerControl } from './power';
-import { UnknownNodesError, type ReprovisionService } from './service';
+import { AmbiguousNodesError, UnknownNodesError, type ReprovisionService } from './service';
 
 export const REPROVISION_JOB = 'reprovision';
 export const POWER_JOB = 'power';
@@ -54,12 +54,13 @@ const targetsOf = (p: { all?: true; nodes?: string[]; cluster?: string }): Repro
 
 /** The nodes a job names, as they are now; unknown names are an error that changes nothing. */
 async function resolve(nodes: NodesService, targets: ReprovisionTargets): Promise<Node[]> {
-  const { selected, unknown } = selectTargets(await nodes.list({}), targets);
+  const { selected, unknown, ambiguous } = selectTargets(await nodes.list({}), targets);
   if (unknown.length) throw new UnknownNodesError(unknown);
+  if (ambiguous.length) throw new AmbiguousNodesError(ambiguous);
   return selected;
 }
 
-/** At creation: unknown names are a 404, an empty selection a 409; nothing is written. */
+/** At creation: unknown names are a 404, an ambiguous name or an empty selection a 409; nothing is written. */
 async function creationTargets(nodes: NodesService, targets: ReprovisionTargets): Promise<Node[]> {
   try {
     const selected = await resolve(nodes, targets);
@@ -67,6 +68,7 @@ async function creationTargets(nodes: NodesService, targets: ReprovisionTargets)
     return selected;
   } catch (err) {
     if (err instanceof UnknownNodesError) throw new JobTargetError(404, err.message);
+    if (err instanceof AmbiguousNodesError) throw new JobTargetError(409, err.message);
     throw err;
   }
 }
@@ -103,7 +105,7 @@ async function runOnce(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobCont
   if (ids.length === 0) return nothingToDo(ctx, skipped.length ? `every node is already reprovisioning (${skipped.join(', ')})` : 'no nodes to reprovision');
   const data = await ctx.stage('restart', async () => {
     const result = await d.reprovision.start({ refs: ids.map(String) }, p.timeout_min);
-    for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restarted' : 'restart failed'}: ${o.restart.detail}`);
+    for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restart' : 'restart failed'}: ${o.restart.detail}`);
     return { round: result.round, method: result.method, timeout_min: result.timeoutMin, nodes: result.nodes.map((o) => ({ id: o.node.id, restart: o.restart })) };
   });
   return { ...data, skipped };
@@ -152,7 +154,7 @@ async function runBatch(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobCon
 
 async function restartBatch(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobContext, stage: StageHandle, ids: number[]): Promise<void> {
   const result = await d.reprovision.start({ refs: ids.map(String) }, p.timeout_min);
-  for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restarted' : 'restart failed'}: ${o.restart.detail}`);
+  for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restart' : 'restart failed'}: ${o.restart.detail}`);
   await stage.save({ round: result.round });
 }
 

@@ -1,5 +1,5 @@
 import { openRound } from '../auth/rounds';
-import { nodeLabel, parseNodeRef } from '../nodes/ref';
+import { describeAmbiguity, nodeLabel, parseNodeRef } from '../nodes/ref';
 import type { Node, NodeChanges } from '../store/nodes-repo';
 
 /**
@@ -8,27 +8,32 @@ import type { Node, NodeChanges } from '../store/nodes-repo';
  */
 export type ReprovisionTargets = { all: true } | { refs: readonly string[] } | { cluster: string };
 
-/** `all` and `cluster`: every (such) node except `discovered` ones (machines homeport saw but nobody configured). */
-export function selectTargets(nodes: readonly Node[], targets: ReprovisionTargets): { selected: Node[]; unknown: string[] } {
+/**
+ * `all` and `cluster`: every (such) node except `discovered` ones (machines homeport saw but nobody configured).
+ * A hostname two nodes share is ambiguous: restarting the older one could be the wrong machine.
+ */
+export function selectTargets(nodes: readonly Node[], targets: ReprovisionTargets): { selected: Node[]; unknown: string[]; ambiguous: string[] } {
   const configured = nodes.filter((n) => n.status !== 'discovered');
-  if ('all' in targets) return { selected: configured, unknown: [] };
-  if ('cluster' in targets) return { selected: configured.filter((n) => n.cluster === targets.cluster), unknown: [] };
+  if ('all' in targets) return { selected: configured, unknown: [], ambiguous: [] };
+  if ('cluster' in targets) return { selected: configured.filter((n) => n.cluster === targets.cluster), unknown: [], ambiguous: [] };
   const selected = new Map<number, Node>();
   const unknown: string[] = [];
+  const ambiguous: string[] = [];
   for (const ref of targets.refs) {
-    const node = findByRef(nodes, ref);
-    if (node) selected.set(node.id, node);
-    else unknown.push(ref);
+    const matches = matchRef(nodes, ref);
+    if (matches.length === 1) selected.set(matches[0]!.id, matches[0]!);
+    else if (matches.length === 0) unknown.push(ref);
+    else ambiguous.push(describeAmbiguity(ref, matches));
   }
-  return { selected: [...selected.values()], unknown };
+  return { selected: [...selected.values()], unknown, ambiguous };
 }
 
-/** A node by id, MAC (any accepted spelling) or hostname (case-insensitive). */
-export function findByRef(nodes: readonly Node[], ref: string): Node | undefined {
+/** The nodes a name matches: by id, MAC (any accepted spelling) or hostname (case-insensitive; several may share one). */
+export function matchRef(nodes: readonly Node[], ref: string): Node[] {
   const parsed = parseNodeRef(ref);
-  if (parsed.kind === 'id') return nodes.find((n) => n.id === parsed.id);
-  if (parsed.kind === 'mac') return nodes.find((n) => n.mac === parsed.mac);
-  return nodes.find((n) => n.hostname?.toLowerCase() === parsed.hostname);
+  if (parsed.kind === 'id') return nodes.filter((n) => n.id === parsed.id);
+  if (parsed.kind === 'mac') return nodes.filter((n) => n.mac === parsed.mac);
+  return nodes.filter((n) => n.hostname?.toLowerCase() === parsed.hostname);
 }
 
 /**

@@ -29,7 +29,8 @@ export function createPowerControl(settings: ReprovisionSettings, ssh: SshClient
     case 'none':
       return {
         method: 'none',
-        restart: async () => 'no restart (reprovision.method none): power-cycle the machine',
+        // Read after "restart: " in the node's history and the job log.
+        restart: async () => 'left to you (reprovision.method none): power-cycle the machine',
         act: async (_node, action) => `no power control (reprovision.method none): do "${action}" by hand`,
         missing: () => null,
         close: async () => undefined,

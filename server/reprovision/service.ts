@@ -11,6 +11,13 @@ export class UnknownNodesError extends Error {
   }
 }
 
+/** Names that several nodes share (hostnames are not unique). */
+export class AmbiguousNodesError extends Error {
+  constructor(descriptions: string[]) {
+    super(descriptions.join('; '));
+  }
+}
+
 export interface ReprovisionOutcome {
   node: Node;
   restart: { ok: boolean; detail: string };
@@ -47,8 +54,9 @@ export class ReprovisionService {
   ) {}
 
   async start(targets: ReprovisionTargets, timeoutMin = this.o.defaultTimeoutMin): Promise<ReprovisionResult> {
-    const { selected, unknown } = selectTargets(await this.o.nodes.list({}), targets);
+    const { selected, unknown, ambiguous } = selectTargets(await this.o.nodes.list({}), targets);
     if (unknown.length) throw new UnknownNodesError(unknown);
+    if (ambiguous.length) throw new AmbiguousNodesError(ambiguous);
     const round = this.o.clock();
     const started: Node[] = [];
     for (const node of selected) {
@@ -68,7 +76,7 @@ export class ReprovisionService {
   private async restart(node: Node): Promise<ReprovisionOutcome> {
     try {
       const detail = await this.o.power.restart(node);
-      const updated = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: {}, history: { phase: REPROVISION_EVENT, status: 'in_progress', message: `restarted: ${detail}`, source: 'admin' } });
+      const updated = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: {}, history: { phase: REPROVISION_EVENT, status: 'in_progress', message: `restart: ${detail}`, source: 'admin' } });
       return { node: updated ?? node, restart: { ok: true, detail } };
     } catch (err) {
       const detail = (err as Error).message;

@@ -151,6 +151,12 @@ export class NodesRepo {
     return this.byHostname(ref.hostname);
   }
 
+  /** Every node with this hostname (not unique), oldest first, at most `limit`. */
+  async allByHostname(hostname: string, limit: number): Promise<Node[]> {
+    const rows = (await this.knex('nodes').where({ hostname }).orderBy('id').limit(limit)) as Record<string, unknown>[];
+    return rows.map(rowToNode);
+  }
+
   async byHostname(hostname: string): Promise<Node | null> {
     const row = await this.knex('nodes').where({ hostname }).orderBy('id').first();
     return row ? rowToNode(row) : null;

@@ -17,13 +17,21 @@ export class WriteBatcher<In, Out> {
 
   private readonly windowMs: number;
   private readonly maxBatch: number;
+  private readonly isolate: (err: unknown) => boolean;
 
+  /**
+   * `isolate`: errors that belong to one write (the database refused a value),
+   * after which the batch is written again one write at a time, so only the
+   * write that caused it fails. Only for errors raised before COMMIT: the
+   * rolled-back batch wrote nothing, so writing it again cannot write twice.
+   */
   constructor(
     private readonly writeBatch: (inputs: In[]) => Promise<Out[]>,
-    options: { windowMs?: number; maxBatch?: number } = {},
+    options: { windowMs?: number; maxBatch?: number; isolate?: (err: unknown) => boolean } = {},
   ) {
     this.windowMs = options.windowMs ?? 0;
     this.maxBatch = options.maxBatch ?? 500;
+    this.isolate = options.isolate ?? (() => false);
   }
 
   run(input: In): Promise<Out> {
@@ -40,6 +48,17 @@ export class WriteBatcher<In, Out> {
     while (this.running) await this.running;
   }
 
+  /** In order, each in its own transaction: one bad write fails alone. */
+  private async oneByOne(batch: { input: In; resolve: (value: Out) => void; reject: (error: unknown) => void }[]): Promise<void> {
+    for (const item of batch) {
+      try {
+        item.resolve((await this.writeBatch([item.input]))[0]!);
+      } catch (err) {
+        item.reject(err);
+      }
+    }
+  }
+
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
@@ -49,7 +68,8 @@ export class WriteBatcher<In, Out> {
           batch.forEach((item, i) => item.resolve(outputs[i]!));
         } catch (err) {
           // The transaction rolled back: nothing of this batch was written.
-          for (const item of batch) item.reject(err);
+          if (batch.length > 1 && this.isolate(err)) await this.oneByOne(batch);
+          else for (const item of batch) item.reject(err);
         }
       }
     } finally {

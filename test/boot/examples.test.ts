@@ -44,15 +44,15 @@ describe('boot-templates examples render for a sample node', function () {
 describe('boot config: one-line errors naming the key', () => {
   const env = (extra: Record<string, string>) => ({ HOMEPORT_DATADIR: '/tmp/homeport-unused', HOMEPORT_CONFIG: '', ...extra });
   const cases: [Record<string, string>, RegExp][] = [
-    [{ HOMEPORT_BOOT__UNKNOWN: 'maybe' }, /^config: boot\.unknown: must be one of discover, default, deny \(got "maybe"\)$/],
-    [{ HOMEPORT_BOOT__RETRYSECONDS: '0' }, /^config: boot\.retrySeconds: must be at least 1$/],
-    [{ HOMEPORT_BOOT__LOCALBOOT__PCBIOS: 'grub' }, /^config: boot\.localBoot\.pcbios: must be one of exit, sanboot/],
-    [{ HOMEPORT_BOOT__LOCALBOOT__SANBOOTDRIVE: 'hd0' }, /^config: boot\.localBoot\.sanbootDrive: must be a BIOS drive number such as 0x80$/],
-    [{ HOMEPORT_BOOT__GROUPS: '[{"profile":"debian","match":{"mac":"zz"}}]' }, /^config: boot\.groups\.0\.match\.mac\.0: must be a MAC address/],
-    [{ HOMEPORT_BOOT__GROUPS: '[{"profile":"debian","match":{"rack":"r1"}}]' }, /^config: unknown key boot\.groups\.0\.match\.rack$/],
-    [{ HOMEPORT_BOOT__DEFAULTPROFILE: 'bad name' }, /^config: boot\.defaultProfile: must be 1-63 letters/],
-    [{ HOMEPORT_BOOT__PROFILES: '{"x":{"args":"a"}}' }, /^config: boot\.profiles\.x\.kernel: needs a kernel or an ipxe template$/],
-    [{ HOMEPORT_BOOT__NOPE: '1' }, /^config: unknown key boot\.nope$/],
+    [{ HOMEPORT_BOOT__UNKNOWN: 'maybe' }, /^environment HOMEPORT_BOOT__UNKNOWN: boot\.unknown: must be one of discover, default, deny \(got "maybe"\)$/],
+    [{ HOMEPORT_BOOT__RETRYSECONDS: '0' }, /^environment HOMEPORT_BOOT__RETRYSECONDS: boot\.retrySeconds: must be at least 1$/],
+    [{ HOMEPORT_BOOT__LOCALBOOT__PCBIOS: 'grub' }, /^environment HOMEPORT_BOOT__LOCALBOOT__PCBIOS: boot\.localBoot\.pcbios: must be one of exit, sanboot/],
+    [{ HOMEPORT_BOOT__LOCALBOOT__SANBOOTDRIVE: 'hd0' }, /^environment HOMEPORT_BOOT__LOCALBOOT__SANBOOTDRIVE: boot\.localBoot\.sanbootDrive: must be a BIOS drive number such as 0x80$/],
+    [{ HOMEPORT_BOOT__GROUPS: '[{"profile":"debian","match":{"mac":"zz"}}]' }, /^environment HOMEPORT_BOOT__GROUPS: boot\.groups\.0\.match\.mac\.0: must be a MAC address/],
+    [{ HOMEPORT_BOOT__GROUPS: '[{"profile":"debian","match":{"rack":"r1"}}]' }, /^environment HOMEPORT_BOOT__GROUPS: unknown key boot\.groups\.0\.match\.rack$/],
+    [{ HOMEPORT_BOOT__DEFAULTPROFILE: 'bad name' }, /^environment HOMEPORT_BOOT__DEFAULTPROFILE: boot\.defaultProfile: must be 1-63 letters/],
+    [{ HOMEPORT_BOOT__PROFILES: '{"x":{"args":"a"}}' }, /^environment HOMEPORT_BOOT__PROFILES: boot\.profiles\.x\.kernel: needs a kernel or an ipxe template$/],
+    [{ HOMEPORT_BOOT__NOPE: '1' }, /^environment HOMEPORT_BOOT__NOPE: unknown key boot\.nope$/],
   ];
   for (const [extra, expected] of cases) {
     it(`rejects ${JSON.stringify(extra)}`, () => {

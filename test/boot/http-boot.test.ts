@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { DATABASE_KINDS } from '../helpers/databases';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { bootScript, phases } from './helpers';
+import { bootScript, insertNodeDirectly, phases } from './helpers';
 
 const MAC = '52:54:00:b0:00:01';
 const UUID = 'a0b1c2d3-0000-4000-8000-000000000001';
@@ -155,7 +155,8 @@ describe('HTTP boot: policies, selectors and errors (SQLite)', function () {
 
   it('answers every iPXE failure with an iPXE script that explains and lets the entry script retry', async () => {
     hp = await startTestHomeport();
-    await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, profile: 'gone' } });
+    // The API refuses an unknown profile; a profile file removed after the node named it is what this is about.
+    await insertNodeDirectly(hp, MAC, { profile: 'gone' });
     const cases: [string, RegExp][] = [
       [`/boot/${MAC.replace(/:/g, '-')}.ipxe`, /profile gone \(node\) does not exist/],
       ['/boot/not-a-mac.ipxe', /mac: must be a MAC address/],

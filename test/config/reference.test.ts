@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { expect } from 'chai';
 import YAML from 'yaml';
 import { applyEnvOverrides } from '../../server/config/load';
+import { KEY_DESCRIPTIONS } from '../../server/config/descriptions';
 import { configKeys, renderConfigurationDoc, WORKED_EXAMPLES } from '../../server/config/reference';
 import { configSchema } from '../../server/config/schema';
 import { CONFIG_REFERENCE_FILE } from '../../scripts/gen-config-reference';
@@ -27,6 +28,14 @@ describe('configuration reference (docs/configuration.md)', () => {
       const raw = applyEnvOverrides({}, { [key.env!]: '"marker"' });
       expect(at(raw, key.path), `${key.env} sets ${key.path}`).to.equal('marker');
     }
+  });
+
+  it('describes every key in a sentence, and describes no key that does not exist', () => {
+    const keys = configKeys();
+    expect(keys.filter((k) => k.description.trim() === '').map((k) => k.path)).to.deep.equal([]);
+    const paths = new Set(keys.map((k) => k.path));
+    expect(Object.keys(KEY_DESCRIPTIONS).filter((p) => !paths.has(p)), 'entries naming no key').to.deep.equal([]);
+    expect(renderConfigurationDoc()).not.to.match(/\|  \|$/m);
   });
 
   for (const example of WORKED_EXAMPLES) {

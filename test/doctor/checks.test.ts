@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { configSchema } from '../../server/config/schema';
 import {
   catalogCheck,
+  nodeProfilesCheck,
   configCheck,
   databaseCheck,
   exitCodeFor,
@@ -66,6 +67,11 @@ describe('doctor checks (pure)', () => {
       [catalogCheck({ profiles: ['debian', 'proxmox'] }), { status: 'ok', detail: /2 loaded: debian, proxmox/ }],
       [catalogCheck({ profiles: [] }), { status: 'warn', detail: /every machine waits/ }],
       [catalogCheck({ error: 'template x.ipxe: cannot read it' }), { status: 'fail', detail: /x\.ipxe/ }],
+      [nodeProfilesCheck(['debian'], [{ mac: '52:54:00:00:00:01', hostname: 'pve1', profile: 'debian' }]), { status: 'ok', detail: /1 node\(s\) name a profile; all exist/ }],
+      [
+        nodeProfilesCheck(['debian', 'proxmox'], [{ mac: '52:54:00:00:00:01', hostname: 'pve1', profile: 'debain' }, { mac: '52:54:00:00:00:02', hostname: null, profile: 'pve' }, { mac: '52:54:00:00:00:03', hostname: 'ok1', profile: 'proxmox' }]),
+        { status: 'warn', detail: /^2 node\(s\) name a missing profile: pve1 \(52:54:00:00:00:01\): debain, 52:54:00:00:00:02 \(52:54:00:00:00:02\): pve$/, fix: /known profile \(debian, proxmox\)/ },
+      ],
     ];
     for (const [result, expected] of table) expectResult(result, expected);
   });

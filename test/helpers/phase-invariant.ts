@@ -14,7 +14,7 @@ import { buildCatalogue, decidePhase, isKnownPhase, type NodePhaseState, type Ph
  */
 export async function phaseStoreViolations(knex: Knex, catalogue: PhaseCatalogue = buildCatalogue()): Promise<string[]> {
   const nodes = (await knex('nodes').select('id', 'mac', 'deployment_status', 'deployment_phase_status', 'last_update', 'registered_at')) as Record<string, unknown>[];
-  const rows = (await knex('deployment_history').select('id', 'node_id', 'phase', 'status', 'applied', 'at').orderBy('id')) as Record<string, unknown>[];
+  const rows = (await knex('deployment_history').select('id', 'node_id', 'phase', 'status', 'message', 'progress', 'applied', 'at').orderBy('id')) as Record<string, unknown>[];
   const byNode = new Map<number, Record<string, unknown>[]>();
   for (const row of rows) byNode.set(Number(row.node_id), [...(byNode.get(Number(row.node_id)) ?? []), row]);
   const violations: string[] = [];
@@ -25,11 +25,12 @@ export async function phaseStoreViolations(knex: Knex, catalogue: PhaseCatalogue
     let lastAppliedAt: number | null = null;
     for (const row of byNode.get(Number(node.id)) ?? []) {
       if (!isKnownPhase(catalogue, String(row.phase))) continue; // registration and events never move the phase
-      const decision = decidePhase(catalogue, state, { phase: String(row.phase), status: row.status as PhaseStatus });
+      const progress = row.progress === null ? null : Number(row.progress);
+      const decision = decidePhase(catalogue, state, { phase: String(row.phase), status: row.status as PhaseStatus, progress, message: row.message as string | null });
       const applied = row.applied === true || row.applied === 1;
       if (decision.apply !== applied) violations.push(`${node.mac}: row ${row.id} (${row.phase} ${row.status}) stored applied=${applied}, replay says ${decision.apply}`);
       if (decision.apply) {
-        state = decision.next;
+        state = { ...decision.next, progress: progress ?? (decision.reason === 'progress' ? state.progress : null) };
         lastAppliedAt = Number(row.at);
       }
     }

@@ -28,6 +28,6 @@ export async function reprovisioningHarness(db: Database, options: { clock: () =
     watcher: { enabled: false, sshTimeoutMs: 20_000, ...(extra.watcher as object | undefined) },
   });
   const nodes = new NodesService(db, buildCatalogue(), options.clock, { rounds: TEST_ROUNDS });
-  const rp = await createReprovisioning({ config, db, nodes, adminToken: 'test-admin-token', log: options.log, clock: options.clock, instanceId: options.instanceId });
+  const rp = await createReprovisioning({ config, db, nodes, profiles: [], adminToken: 'test-admin-token', log: options.log, clock: options.clock, instanceId: options.instanceId });
   return { nodes, rp, config };
 }

@@ -160,13 +160,17 @@ describe('OpenAPI: the served document against the real route table and real res
   it('matches the error answers too', async () => {
     const errors: [string, string, string, { body?: unknown; admin?: boolean }, number][] = [
       ['get', '/api/status/nodes/52:54:00:0a:ff:ff', '/api/status/nodes/{id}', {}, 404],
-      ['get', '/api/status/nodes/not-a-node', '/api/status/nodes/{id}', {}, 400],
+      ['get', '/api/status/nodes/not_a%3Bnode', '/api/status/nodes/{id}', {}, 400],
       ['get', '/api/nodes', '/api/nodes', {}, 401],
       ['post', '/api/nodes/register', '/api/nodes/register', { body: { mac: '52:54:00:0a:00:09' } }, 404],
       ['post', '/api/status/phase', '/api/status/phase', { body: { phase: 'installation' } }, 400],
       ['post', '/api/nodes', '/api/nodes', { body: { mac: '52:54:00:0a:00:03' }, admin: true }, 201],
       ['post', '/api/nodes', '/api/nodes', { body: { mac: '52:54:00:0a:00:03' }, admin: true }, 409],
       ['post', '/api/nodes/register', '/api/nodes/register', { body: { mac: '52:54:00:0a:00:03' } }, 401],
+      ['post', '/api/nodes', '/api/nodes', { body: { mac: '52:54:00:0a:00:04', hostname: 'twin' }, admin: true }, 201],
+      ['post', '/api/nodes', '/api/nodes', { body: { mac: '52:54:00:0a:00:05', hostname: 'twin' }, admin: true }, 201],
+      ['get', '/api/status/nodes/twin', '/api/status/nodes/{id}', {}, 409],
+      ['get', '/api/nodes/twin/token', '/api/nodes/{id}/token', { admin: true }, 409],
     ];
     for (const [method, url, path, options, status] of errors) {
       const response = await hp.request(method.toUpperCase(), url, options);

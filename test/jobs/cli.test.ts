@@ -108,17 +108,29 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
 
   it('nodes import FILE: a line per row, bad rows rejected with the reason (exit 5), a second import skips everything', async () => {
     const file = path.join(dir, 'nodes.csv');
-    fs.writeFileSync(file, 'mac,hostname,ip,profile,cluster\n52:54:00:cd:00:0a,edge1,10.9.0.1,debian,\n52:54:00:cd:00:0b,edge2;reboot,10.9.0.2,,\n52:54:00:cd:00:01,pve1,127.0.0.2,,lab\n');
+    fs.writeFileSync(file, 'mac,hostname,ip,profile,cluster\n52:54:00:cd:00:0a,edge1,10.9.0.1,debian,\n52:54:00:cd:00:0b,edge2;reboot,10.9.0.2,,\n52:54:00:cd:00:01,pve1,127.0.0.2,,lab\n52:54:00:cd:00:0c,edge3,10.9.0.3,debain,\n');
     const first = await cli(['nodes', 'import', file]);
     expect(first.status, first.stderr).to.equal(5);
-    expect(first.stdout.split('\n')).to.include.members([
+    // One line per row, in file order (rejected rows are known at parse time, before any is imported).
+    expect(first.stdout.split('\n').filter((l) => l.startsWith('line '))).to.deep.equal([
       'line 2 52:54:00:cd:00:0a: created (new node)',
-      'line 4 52:54:00:cd:00:01: skipped (unchanged)',
       'line 3: rejected (hostname: must be an RFC 1123 hostname: letters, digits and hyphens, dot-separated labels of 1-63 characters, at most 253 in all)',
+      'line 4 52:54:00:cd:00:01: skipped (unchanged)',
+      'line 5: rejected (profile: no profile debain (known: debian, linux-initramfs, proxmox))',
     ]);
-    expect(first.stdout).to.match(/job \d+: 1 created, 0 updated, 1 skipped, 1 rejected\n$/);
+    const jobId = /^job (\d+):/m.exec(first.stdout)![1]!;
+    const shownJob = await cli(['jobs', 'show', jobId]);
+    expect(shownJob.stdout, 'the finished stage says all rows, not the last progress step').to.include('import: completed (2 of 2 row(s))');
+    expect(shownJob.stdout).not.to.match(/row 1 of/);
+    // Times as everywhere else a person reads them: to the second, no milliseconds, no epoch numbers.
+    expect(shownJob.stdout).to.match(/created \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, runs at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)/);
+    expect(shownJob.stdout).to.match(/^  \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ line 2 /m);
+    expect(shownJob.stdout).not.to.match(/\.\d{3}Z/);
+    const help = runHomeport(['nodes', 'import', '--help'], env);
+    expect(help.stdout.replace(/\s+/g, ' ')).to.include('exit 5 when a row was rejected');
+    expect(first.stdout).to.match(/job \d+: 1 created, 0 updated, 1 skipped, 2 rejected\n$/);
     const second = await cli(['nodes', 'import', file]);
-    expect(second.stdout).to.match(/job \d+: 0 created, 0 updated, 2 skipped, 1 rejected\n$/);
+    expect(second.stdout).to.match(/job \d+: 0 created, 0 updated, 2 skipped, 2 rejected\n$/);
     const shown = runHomeport(['nodes', 'show', 'edge1'], env);
     expect(shown.stdout).to.match(/profile\s+debian/);
     const missing = await cli(['nodes', 'import', path.join(dir, 'nope.json')]);

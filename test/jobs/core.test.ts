@@ -3,6 +3,7 @@ import { parseImport, planImportRow } from '../../server/nodes/import';
 import { batchState, rollingBatches } from '../../server/reprovision/plan';
 import type { Node } from '../../server/store/nodes-repo';
 
+const PROFILES = ['debian', 'proxmox'];
 const node = (id: number, fields: Partial<Node> = {}): Node => ({
   id,
   mac: `52:54:00:00:00:0${id}`,
@@ -40,7 +41,7 @@ describe('jobs core (pure)', () => {
         'aa:bb:cc:dd:ee:05': { hostname: 'node5', ip: '10.0.0.300', mac: 'aa:bb:cc:dd:ee:05' },
       },
     });
-    const json = parseImport('json', seedFile);
+    const json = parseImport('json', seedFile, PROFILES);
     expect(json.rows.map((r) => [r.row, r.input])).to.deep.equal([
       ['"aa:bb:cc:dd:ee:01"', { mac: 'aa:bb:cc:dd:ee:01', hostname: 'node1', ip: '10.0.0.101', type: 'proxmox' }],
       ['"AA-BB-CC-DD-EE-02"', { mac: 'aa:bb:cc:dd:ee:02', hostname: 'node2', ip: '10.0.0.102' }],
@@ -51,12 +52,13 @@ describe('jobs core (pure)', () => {
       { row: '"aa:bb:cc:dd:ee:05"', reason: 'ip: must be an IPv4 or IPv6 address' },
     ]);
 
-    const csv = parseImport('csv', 'mac,hostname,ip,profile,cluster\n# a comment\naabbccddee01,node1,10.0.0.1,debian,lab\naa:bb:cc:dd:ee:02,,,,\naa:bb:cc:dd:ee:01,node1b,10.0.0.9,,\nzz,node3,10.0.0.3,,\naa:bb:cc:dd:ee:04,node4\n');
+    const csv = parseImport('csv', 'mac,hostname,ip,profile,cluster\n# a comment\naabbccddee01,node1,10.0.0.1,debian,lab\naa:bb:cc:dd:ee:02,,,,\naa:bb:cc:dd:ee:01,node1b,10.0.0.9,,\nzz,node3,10.0.0.3,,\naa:bb:cc:dd:ee:04,node4\naa:bb:cc:dd:ee:08,node8,,debain,\n', PROFILES);
     expect(csv.rows.map((r) => r.input)).to.deep.equal([{ mac: 'aa:bb:cc:dd:ee:01', hostname: 'node1', ip: '10.0.0.1', profile: 'debian', cluster: 'lab' }, { mac: 'aa:bb:cc:dd:ee:02' }]);
     expect(csv.rejected.map((r) => `${r.row}: ${r.reason}`).sort()).to.deep.equal([
       'line 5: mac aa:bb:cc:dd:ee:01 is already in line 3',
       'line 6: mac: must be a MAC address (aa:bb:cc:dd:ee:ff, aa-bb-..., aabb.ccdd.eeff or aabbccddeeff)',
       'line 7: has 2 columns, the header 5',
+      'line 8: profile: no profile debain (known: debian, proxmox)',
     ]);
   });
 
@@ -68,7 +70,7 @@ describe('jobs core (pure)', () => {
       ['csv', 'hostname,ip\nnode1,10.0.0.1', /must name mac/],
       ['csv', 'mac,color\naa:bb:cc:dd:ee:01,red', /unknown: color/],
     ];
-    for (const [format, content, error] of cases) expect(() => parseImport(format, content), content).to.throw(error);
+    for (const [format, content, error] of cases) expect(() => parseImport(format, content, PROFILES), content).to.throw(error);
   });
 
   it('plans each row: created, updated with the changed fields, or skipped when unchanged (idempotent)', () => {

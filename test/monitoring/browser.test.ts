@@ -14,9 +14,9 @@ const FLEET: SeedNode[] = [
   { mac: '52:54:00:a0:00:02', hostname: 'pve2', ip: '10.0.10.12', profile: 'proxmox', cluster: 'lab', phases: [['deployed', 'completed']] },
   { mac: '52:54:00:a0:00:03', hostname: 'pve3', ip: '10.0.10.13', profile: 'proxmox', cluster: 'lab', phases: [['installation', 'in_progress', 'unpacking base system']] },
   { mac: '52:54:00:a0:00:04', hostname: 'pve4', ip: '10.0.10.14', profile: 'proxmox', cluster: 'lab', phases: [['image_download', 'failed', 'sha256 mismatch for proxmox-ve_8.4.iso']] },
-  { mac: '52:54:00:b0:00:01', hostname: 'k3s1', ip: '10.0.20.11', profile: 'k3s', cluster: 'edge', phases: [['post_install', 'completed']] },
-  { mac: '52:54:00:b0:00:02', hostname: 'k3s2', ip: '10.0.20.12', profile: 'k3s', cluster: 'edge', phases: [['network_config', 'in_progress']] },
-  { mac: '52:54:00:b0:00:03', hostname: 'k3s3', ip: '10.0.20.13', profile: 'k3s', cluster: 'edge', phases: [['ipxe_boot', 'completed']] },
+  { mac: '52:54:00:b0:00:01', hostname: 'k3s1', ip: '10.0.20.11', profile: 'linux-initramfs', cluster: 'edge', phases: [['post_install', 'completed']] },
+  { mac: '52:54:00:b0:00:02', hostname: 'k3s2', ip: '10.0.20.12', profile: 'linux-initramfs', cluster: 'edge', phases: [['network_config', 'in_progress']] },
+  { mac: '52:54:00:b0:00:03', hostname: 'k3s3', ip: '10.0.20.13', profile: 'linux-initramfs', cluster: 'edge', phases: [['ipxe_boot', 'completed']] },
   { mac: '52:54:00:c0:00:01', hostname: 'spare1', ip: '10.0.30.21' },
 ];
 const PVE3 = '52:54:00:a0:00:03';

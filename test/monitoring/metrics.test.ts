@@ -1,4 +1,8 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { Registry } from 'prom-client';
+import { createDhcpMetrics } from '../../server/dhcp/metrics';
+import { freePort } from '../helpers/ports';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
 import { reportPhase, sampleKey, scrape, seedNodes } from './helpers';
 
@@ -112,5 +116,43 @@ describe('metrics after known traffic', function () {
     const samples = await scrape(hp);
     expect([...samples.keys()].some((k) => k.startsWith('homeport_nodes{'))).to.equal(false);
     expect(samples.get(sampleKey('homeport_http_requests_total', { route: '/healthz', method: 'GET', status: '503' }))).to.equal(1);
+  });
+});
+
+/**
+ * prom-client's standard Node.js gauges that end in _total (stock Node.js dashboards
+ * query them by these names, so they stay although promtool would not name a gauge so).
+ */
+const PROM_CLIENT_STANDARD_TOTAL_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+describe('metric names', function () {
+  this.timeout(30_000);
+  let hp: TestHomeport;
+  before(async () => (hp = await startTestHomeport({ env: { HOMEPORT_TFTP__ENABLED: 'true', HOMEPORT_TFTP__HOST: '127.0.0.1', HOMEPORT_TFTP__PORT: String(await freePort()) } })));
+  after(async () => hp?.stop());
+
+  it("process and Node.js metrics have prom-client's standard names, so stock dashboards work", async () => {
+    const names = new Set([...(await scrape(hp)).keys()].map((k) => k.replace(/\{.*$/, '')));
+    for (const standard of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_gc_duration_seconds_count']) {
+      expect(names.has(standard), standard).to.equal(true);
+    }
+    expect([...names].filter((n) => n.startsWith('homeport_process_') || n.startsWith('homeport_nodejs_'))).to.deep.equal([]);
+  });
+
+  it("every metric passes promtool check metrics (Prometheus' naming rules)", async () => {
+    await seedNodes(hp, [{ mac: A, phases: [['installation', 'in_progress']] }]);
+    expect((await hp.request('GET', '/monitoring')).status).to.equal(200);
+    // DHCP needs an interface (its suites run in namespaces); its metrics are checked from their own registry.
+    const dhcp = new Registry();
+    createDhcpMetrics(dhcp);
+    const exposition = (await (await fetch(`${hp.baseUrl}/metrics`)).text()) + (await dhcp.metrics());
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8', timeout: 10_000 });
+    expect(check.error, 'promtool (Debian package prometheus) runs').to.equal(undefined);
+    const problems = `${check.stdout}${check.stderr}`
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .filter((line) => !PROM_CLIENT_STANDARD_TOTAL_GAUGES.some((name) => line.startsWith(`${name} non-counter metrics should not have "_total" suffix`)));
+    expect(problems).to.deep.equal([]);
+    expect(exposition).to.match(/^homeport_dhcp_malformed_total 0$/m);
   });
 });

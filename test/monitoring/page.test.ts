@@ -7,7 +7,7 @@ import { dataOf, insertCluster, openEventStream, reportPhase, seedNodes, type Ev
 const FLEET: SeedNode[] = [
   { mac: '52:54:00:10:00:01', hostname: 'pve1', ip: '10.0.0.11', profile: 'proxmox', cluster: 'lab', phases: [['installation', 'in_progress']] },
   { mac: '52:54:00:10:00:02', hostname: 'pve2', ip: '10.0.0.12', profile: 'proxmox', cluster: 'lab', phases: [['image_download', 'failed', 'checksum mismatch']] },
-  { mac: '52:54:00:10:00:03', hostname: 'k3s1', ip: '10.0.1.11', profile: 'k3s', cluster: 'edge', phases: [['deployed', 'completed']] },
+  { mac: '52:54:00:10:00:03', hostname: 'k3s1', ip: '10.0.1.11', profile: 'linux-initramfs', cluster: 'edge', phases: [['deployed', 'completed']] },
   { mac: '52:54:00:10:00:04', hostname: 'spare', ip: '10.0.2.1' },
 ];
 const seedFleet = (hp: TestHomeport) => seedNodes(hp, FLEET);
@@ -64,8 +64,8 @@ for (const kind of DATABASE_KINDS) {
       expect(tableHosts(fragment.text)).to.deep.equal(['pve2']);
     });
 
-    it('shows a node page with its whole history, newest first, by id or MAC', async () => {
-      for (const ref of ['2', '52-54-00-10-00-02']) {
+    it('shows a node page with its whole history, newest first, by id, MAC or hostname', async () => {
+      for (const ref of ['2', '52-54-00-10-00-02', 'pve2', 'PVE2']) {
         const page = await hp.request('GET', `/monitoring/nodes/${ref}`);
         expect(page.status, ref).to.equal(200);
         expect(page.text).to.include('<h1>pve2 <small><code>52:54:00:10:00:02</code></small></h1>');
@@ -79,6 +79,31 @@ for (const kind of DATABASE_KINDS) {
       const page = await hp.request('GET', '/monitoring/nodes/999');
       expect(page.status).to.equal(404);
       expect(page.text).to.include('No such node');
+    });
+  });
+}
+
+for (const kind of DATABASE_KINDS) {
+  describe(`status page: why nodes stopped, on ${kind}`, function () {
+    this.timeout(30_000);
+    let hp: TestHomeport;
+    before(async () => (hp = await startTestHomeport({ kind })));
+    after(async () => hp?.stop());
+
+    it('shows the last message of failed and stalled nodes in the table, and no chip repeats itself', async () => {
+      const ids = await seedNodes(hp, [
+        { mac: '52:54:00:30:00:01', hostname: 'bad1', phases: [['image_download', 'in_progress', '1.2 of 3 GiB'], ['image_download', 'failed', 'sha256 mismatch on rootfs.tar.zst']] },
+        { mac: '52:54:00:30:00:02', hostname: 'bad2', phases: [['installation', 'in_progress', 'unpacking'], ['failed', 'failed', 'disk /dev/sda not found']] },
+        { mac: '52:54:00:30:00:03', hostname: 'slow1', phases: [['storage_discovery', 'in_progress', 'waiting for /dev/sdb']] },
+        { mac: '52:54:00:30:00:04', hostname: 'fine1', phases: [['installation', 'in_progress', 'copying /usr']] },
+      ]);
+      await hp.homeport.nodes.update(ids.get('52:54:00:30:00:03')!, { reprovisionStatus: 'timeout' });
+      const page = (await hp.request('GET', '/monitoring')).text;
+      const reasons = Object.fromEntries([...page.matchAll(/<tr id="node-\d+"[\s\S]*?<a [^>]*>([^<]*)<\/a>[\s\S]*?<\/tr>/g)].map((m) => [m[1], /<div class="reason[^"]*">([^<]*)<\/div>/.exec(m[0])?.[1] ?? null]));
+      expect(reasons).to.deep.equal({ bad1: 'sha256 mismatch on rootfs.tar.zst', bad2: 'disk /dev/sda not found', slow1: 'waiting for /dev/sdb', fine1: null });
+      const chips = [...page.matchAll(/<a class="chip [^>]*>([^<]*) <b>/g)].map((m) => m[1]!.trim());
+      expect(chips).to.include('failed').and.include('image_download · failed');
+      expect(chips.filter((c) => /(\w+) · \1$/.test(c)), 'a chip that says the same twice').to.deep.equal([]);
     });
   });
 }

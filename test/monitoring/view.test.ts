@@ -192,7 +192,7 @@ describe('monitoring view models', () => {
       const summary = buildSummary(nodes, catalogue, q());
       expect(summary.phases.map((p) => [p.label, p.count, p.state])).to.deep.equal([
         ['installation · failed', 1, 'failed'],
-        ['cleanup_completed · completed', 1, 'failed'],
+        ['cleanup_completed', 1, 'failed'],
         ['ipxe_boot · completed', 1, 'installing'],
         ['installation · in_progress', 2, 'installing'],
         ['deployed · completed', 1, 'deployed'],

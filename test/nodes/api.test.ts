@@ -72,6 +72,25 @@ for (const kind of DATABASE_KINDS) {
       expect(history.body.entries.map((e: { applied: boolean }) => e.applied)).to.deep.equal([false, false]);
     });
 
+    it('applies progress and messages within the current phase and keeps every report in history', async () => {
+      await register({ mac: MAC });
+      await phase({ mac: MAC, phase: 'installation', status: 'in_progress', progress: 42, message: 'unpacking' });
+      const overall: number[] = [];
+      for (const [progress, message] of [[60, 'copying /usr'], [75, 'copying /var']] as const) {
+        const update = await phase({ mac: MAC, phase: 'installation', status: 'in_progress', progress, message });
+        expect(update.body).to.deep.include({ applied: true, reason: 'progress' });
+        expect(update.body.node).to.include({ deployment_status: 'installation', phase_progress: progress });
+        overall.push(update.body.node.overall_progress as number);
+      }
+      expect(overall[1], 'the overall bar moves too').to.be.greaterThan(overall[0]!);
+      const messageOnly = await phase({ mac: MAC, phase: 'installation', status: 'in_progress', message: 'writing the bootloader' });
+      expect(messageOnly.body).to.deep.include({ applied: true, reason: 'progress' });
+      const status = await hp.request('GET', `/api/status/nodes/${MAC}`);
+      expect(status.body).to.include({ phase_progress: 75 });
+      const byIp = await hp.request('GET', `/api/status/history/${MAC}?order=asc`);
+      expect(byIp.body.entries.map((e: { message: string | null }) => e.message)).to.deep.equal([null, 'unpacking', 'copying /usr', 'copying /var', 'writing the bootloader']);
+    });
+
     it('marks the node failed on a failed phase, and lists it in the summary', async () => {
       await register({ mac: MAC, hostname: 'pve1' });
       await phase({ mac: MAC, phase: 'installation', status: 'failed', message: 'disk /dev/sda not found' });
@@ -100,6 +119,36 @@ for (const kind of DATABASE_KINDS) {
       const newest = await hp.request('GET', `/api/status/history/${MAC}?order=desc&limit=1`);
       expect(newest.body.entries.map((e: { phase: string }) => e.phase)).to.deep.equal(['storage_discovery']);
       expect(newest.body.total).to.equal(4);
+    });
+
+    it('names a node by hostname wherever it takes an id or MAC, and answers 409 listing the nodes that share one', async () => {
+      const first = (await register({ mac: MAC, hostname: 'pve1', ip: '10.0.0.11' })).body.node as { id: number };
+      await phase({ mac: MAC, phase: 'installation', status: 'in_progress' });
+      const named: [string, string, boolean][] = [
+        ['GET', '/api/status/nodes/pve1', false],
+        ['GET', '/api/status/history/PVE1', false],
+        ['GET', '/api/nodes/pve1', true],
+        ['GET', '/api/nodes/pve1/token', true],
+        ['PATCH', '/api/nodes/pve1', true],
+        ['GET', '/api/jobs?node=pve1', true],
+        ['GET', '/monitoring/nodes/pve1', false],
+      ];
+      for (const [method, path, admin] of named) {
+        const response = await hp.request(method, path, { admin, ...(method === 'PATCH' ? { body: { cluster: 'lab' } } : {}) });
+        expect(response.status, `${method} ${path}: ${response.text.slice(0, 200)}`).to.equal(200);
+      }
+      const second = (await hp.request('POST', '/api/nodes', { admin: true, body: { mac: '52:54:00:aa:00:02', hostname: 'pve1' } })).body as { id: number };
+      const listed = `pve1 names 2 nodes: ${first.id} (${MAC}), ${second.id} (52:54:00:aa:00:02); name one by its id or MAC`;
+      for (const [method, path, admin] of named) {
+        const response = await hp.request(method, path, { admin, ...(method === 'PATCH' ? { body: { cluster: 'lab' } } : {}) });
+        expect(response.status, `${method} ${path}`).to.equal(409);
+        if (path.startsWith('/api/')) expect(response.body.detail, path).to.equal(listed.replace(/^pve1/, path.includes('PVE1') ? 'PVE1' : 'pve1'));
+        else expect(response.text).to.include(listed);
+      }
+      const reprovision = await hp.request('POST', '/api/reprovision', { admin: true, body: { nodes: ['pve1'] } });
+      expect(reprovision.status).to.equal(409);
+      expect(reprovision.body.detail).to.equal(listed);
+      expect((await hp.request('GET', `/api/status/nodes/${second.id}`)).body.reprovision_status, 'nothing restarted').to.equal(null);
     });
 
     describe('authentication', () => {
@@ -202,8 +251,46 @@ for (const kind of DATABASE_KINDS) {
         expect(huge.body).to.deep.equal({ error: 'payload_too_large', detail: 'request body is over the size limit' });
       });
 
+      // curl -d sends application/x-www-form-urlencoded unless told otherwise; a body of any other type was read as none.
+      const wrongTypes: [string, string, string, RegExp][] = [
+        ['JSON sent as a form (curl -d)', 'application/x-www-form-urlencoded', JSON.stringify({ mac: MAC, phase: 'installation' }), /^content-type application\/x-www-form-urlencoded but the body is JSON: send it as application\/json/],
+        ['text/plain', 'text/plain', JSON.stringify({ mac: MAC, phase: 'installation' }), /^content-type text\/plain is not accepted: send application\/json or application\/x-www-form-urlencoded$/],
+        ['no content type', '', 'mac=x', /^content-type \(none\) is not accepted: send application\/json or application\/x-www-form-urlencoded$/],
+      ];
+      for (const [name, type, body, detail] of wrongTypes) {
+        for (const [route, admin] of [['/api/status/phase', false], ['/api/nodes', true]] as const) {
+          it(`answers ${name} to ${route} with a 415 naming the content type`, async () => {
+            await register({ mac: MAC });
+            const headers: Record<string, string> = { authorization: admin ? `Bearer ${hp.adminToken}` : '', 'x-homeport-token': await hp.tokenFor(MAC), ...(type ? { 'content-type': type } : {}) };
+            // A Blob without a type: fetch sends no content-type at all (a string body would get text/plain).
+            const response = await fetch(hp.baseUrl + route, { method: 'POST', headers, body: new Blob([body]) });
+            const answer = (await response.json()) as { error: string; detail: string };
+            expect(response.status).to.equal(415);
+            expect(answer.error).to.equal('unsupported_media_type');
+            expect(answer.detail).to.match(detail);
+          });
+        }
+      }
+
+      it('refuses a profile homeport does not have on create and edit, naming the known ones', async () => {
+        const known = /^no profile debain \(known: debian, linux-initramfs, proxmox\)$/;
+        const created = await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, profile: 'debain' } });
+        expect(created.status).to.equal(400);
+        expect(created.body).to.include({ error: 'invalid_request' });
+        expect(created.body.detail).to.match(/^profile: /);
+        expect(created.body.detail.replace(/^profile: /, '')).to.match(known);
+        expect((await hp.request('GET', '/api/nodes', { admin: true })).body.nodes, 'nothing created').to.deep.equal([]);
+        expect((await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, profile: 'debian' } })).status).to.equal(201);
+        const edited = await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { profile: 'debain' } });
+        expect(edited.status).to.equal(400);
+        expect(edited.body.detail.replace(/^profile: /, '')).to.match(known);
+        expect((await hp.request('GET', `/api/nodes/${MAC}`, { admin: true })).body.profile, 'unchanged').to.equal('debian');
+        expect((await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { profile: null } })).status, 'clearing it is fine').to.equal(200);
+      });
+
       it('rejects bad path and query parameters', async () => {
-        expect((await hp.request('GET', '/api/status/nodes/not-a-mac')).body.detail).to.equal('id: must be a node id or a MAC address');
+        expect((await hp.request('GET', '/api/status/nodes/not_a%3Bhostname')).body.detail).to.equal('id: must be a node id, a MAC address or a hostname');
+        expect((await hp.request('GET', '/api/status/nodes/no-such-host')).status).to.equal(404);
         expect((await hp.request('GET', '/api/status/deployment/999.1.1.1')).status).to.equal(400);
         await register({ mac: MAC });
         expect((await hp.request('GET', `/api/status/history/${MAC}?order=sideways`)).body.detail).to.match(/^query order: /);

@@ -33,6 +33,10 @@ describe('phase report rule', () => {
     ['the same phase completing updates', state('installation', 'in_progress'), report('installation', 'completed'), true, 'same_phase_update'],
     ['the same report twice is a duplicate', state('installation', 'in_progress'), report('installation', 'in_progress'), false, 'duplicate'],
     ['in_progress after completed is a duplicate', state('installation', 'completed'), report('installation', 'in_progress'), false, 'duplicate'],
+    ['new progress within the phase applies', { ...state('installation', 'in_progress'), progress: 42 }, { ...report('installation', 'in_progress'), progress: 60 }, true, 'progress'],
+    ['a new message within the phase applies', { ...state('image_download', 'in_progress'), progress: 42 }, { ...report('image_download', 'in_progress'), message: '1.2 of 3 GiB' }, true, 'progress'],
+    ['the same progress again is a duplicate', { ...state('installation', 'in_progress'), progress: 42 }, { ...report('installation', 'in_progress'), progress: 42 }, false, 'duplicate'],
+    ['progress after the phase completed is a duplicate', { ...state('installation', 'completed'), progress: 100 }, { ...report('installation', 'in_progress'), progress: 60 }, false, 'duplicate'],
     ['an earlier phase is late', state('post_install', 'in_progress'), report('image_download', 'completed'), false, 'late'],
     ['failed always applies', state('deployed', 'completed'), report('installation', 'failed'), true, 'failure'],
     ['the failed phase applies', state('installation', 'in_progress'), report('failed', 'completed'), true, 'failure'],
@@ -61,5 +65,10 @@ describe('phase report rule', () => {
     expect(catalogueProgress(catalogue, 'deployed', 'completed')).to.equal(100);
     const mid = catalogueProgress(catalogue, 'installation', 'in_progress');
     expect(mid).to.be.greaterThan(40).and.lessThan(80);
+    // Within the phase, as far as the installer said: 42 %, 60 %, 75 % move the bar.
+    const moving = [0, 42, 60, 75, 100].map((p) => catalogueProgress(catalogue, 'installation', 'in_progress', p));
+    expect(moving).to.deep.equal([...moving].sort((a, b) => a - b));
+    expect(new Set(moving).size).to.be.greaterThan(2);
+    expect(catalogueProgress(catalogue, 'installation', 'in_progress', 100)).to.equal(catalogueProgress(catalogue, 'installation', 'completed'));
   });
 });

@@ -39,7 +39,7 @@ describe('reprovision API', function () {
     const node = (await hp.request('GET', `/api/nodes/${one.id}`, { admin: true })).body;
     expect(node).to.include({ reprovision_status: 'in_progress', netboot_enabled: true, deployment_status: 'pending', phase_status: null, reprovision_started: response.body.round });
     const history = (await hp.request('GET', `/api/status/history/${one.id}`)).body.entries.map((e: { source: string; phase: string; status: string; message: string }) => `${e.source} ${e.phase} ${e.status}: ${e.message}`);
-    expect(history.slice(-2)).to.deep.equal(['admin pending in_progress: reprovision requested (restart: ssh, timeout 30 min)', 'admin reprovision in_progress: restarted: reboot over ssh']);
+    expect(history.slice(-2)).to.deep.equal(['admin pending in_progress: reprovision requested (restart: ssh, timeout 30 min)', 'admin reprovision in_progress: restart: reboot over ssh']);
     expect((await hp.request('GET', `/api/nodes/${third.id}`, { admin: true })).body.reprovision_status, 'not named, not touched').to.equal(null);
     const row = await hp.homeport.db.knex('nodes').where({ id: one.id }).first();
     expect(Number(row.reprovision_timeout_min)).to.equal(30);
@@ -91,7 +91,9 @@ describe('reprovision API', function () {
     await start({ HOMEPORT_REPROVISION__METHOD: 'none' });
     await addNode(PVE1);
     const response = await reprovision({ all: true });
-    expect(response.body.nodes[0].restart).to.deep.equal({ ok: true, detail: 'no restart (reprovision.method none): power-cycle the machine' });
+    expect(response.body.nodes[0].restart).to.deep.equal({ ok: true, detail: 'left to you (reprovision.method none): power-cycle the machine' });
+    const history = (await hp.request('GET', `/api/status/history/${PVE1.mac}?order=desc&limit=1`)).body.entries;
+    expect(history[0].message).to.equal('restart: left to you (reprovision.method none): power-cycle the machine');
     expect(response.body.nodes[0].reprovision_status).to.equal('in_progress');
     expect(lab.stubs.calls()).to.deep.equal([]);
   });

@@ -54,6 +54,11 @@ describe('homeport reprovision --wait against a running server', function () {
     const ls = runHomeport(['clusters', 'ls'], env);
     expect(ls.status, ls.stderr).to.equal(0);
     expect(ls.stdout.split('\n')[1]).to.match(/^lab\tscript\tformed\t3\tclustered=3\t/);
+    // Forming it again is what the admin wanted anyway: said so, exit 0.
+    const again = await runCli(['clusters', 'form', 'lab'], env);
+    expect(again.code, again.stderr).to.equal(0);
+    expect(again.stdout).to.equal('cluster lab is already formed (formed: every node is clustered); nothing to do\n');
+    expect((await runCli(['clusters', 'form', 'nope'], env)).code, 'an unknown cluster is still an error').to.equal(1);
   });
 
   it('exits 4 when --timeout passes before the nodes are done, leaving them reprovisioning', async () => {
@@ -62,7 +67,7 @@ describe('homeport reprovision --wait against a running server', function () {
     expect(result.stdout.trim().split('\n').at(-1)).to.equal('timeout: not done after 00:03 (mm:ss); the reprovision goes on on the server');
     expect(result.stderr).to.equal('homeport: timed out waiting\n');
     const ls = runHomeport(['nodes', 'ls'], env);
-    expect(ls.stdout).to.match(/pve1\t127\.0\.0\.2\tlab\tpending\tin_progress/);
+    expect(ls.stdout).to.match(/pve1\t127\.0\.0\.2\t-\tlab\tpending\tin_progress/);
   });
 
   it('stops waiting on Ctrl-C with exit 130 and undoes nothing', async () => {
@@ -72,7 +77,7 @@ describe('homeport reprovision --wait against a running server', function () {
     const { status, stderr } = await cli.done;
     expect(status, stderr).to.equal(130);
     expect(stderr).to.equal('homeport: stopped waiting; the reprovision goes on (homeport clusters ls)\n');
-    expect(runHomeport(['nodes', 'ls'], env).stdout).to.match(/pve1\t127\.0\.0\.2\tlab\tpending\tin_progress/);
+    expect(runHomeport(['nodes', 'ls'], env).stdout).to.match(/pve1\t127\.0\.0\.2\t-\tlab\tpending\tin_progress/);
   });
 
   it('exits 5 when a node fails, 3 for an unknown node, 2 for bad usage', async () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ttyBlock, waitVerdict, type WatchedNode } from '../../server/cli/progress';
+import { plainLine, ttyBlock, waitVerdict, type WatchedNode } from '../../server/cli/progress';
 import { clusterVerdict, formationKey } from '../../server/cluster/plan';
 import { loadConfig } from '../../server/config/load';
 import { reprovisionChanges, selectTargets } from '../../server/reprovision/plan';
@@ -17,7 +17,9 @@ const node = (over: Partial<Node>): Node => ({ ...base, ...over });
 describe('reprovision core (pure)', () => {
   it('selects nodes by id, MAC spelling or hostname; --all skips discovered machines', () => {
     const nodes = [node({ id: 1 }), node({ id: 2, mac: '52:54:00:00:00:02', hostname: 'PVE2' }), node({ id: 3, mac: '52:54:00:00:00:03', hostname: null, status: 'discovered' })];
-    expect(selectTargets(nodes, { refs: ['1', '5254.0000.0003', 'pve2', 'pve1', 'nope'] })).to.deep.equal({ selected: [nodes[0], nodes[2], nodes[1]], unknown: ['nope'] });
+    expect(selectTargets(nodes, { refs: ['1', '5254.0000.0003', 'pve2', 'pve1', 'nope'] })).to.deep.equal({ selected: [nodes[0], nodes[2], nodes[1]], unknown: ['nope'], ambiguous: [] });
+    const twins = [...nodes, node({ id: 4, mac: '52:54:00:00:00:04', hostname: 'pve2' })];
+    expect(selectTargets(twins, { refs: ['pve2', '4'] })).to.deep.equal({ selected: [twins[3]], unknown: [], ambiguous: ['pve2 names 2 nodes: 2 (52:54:00:00:00:02), 4 (52:54:00:00:00:04); name one by its id or MAC'] });
     expect(selectTargets(nodes, { all: true }).selected.map((n) => n.id)).to.deep.equal([1, 2]);
   });
 
@@ -58,13 +60,17 @@ describe('reprovision core (pure)', () => {
   });
 
   it('--wait: done when all are clustered (or completed without a cluster), failed on a timeout or a cluster error', () => {
-    const w = (over: Partial<WatchedNode>): WatchedNode => ({ id: 1, mac: 'm', hostname: 'pve1', cluster: 'lab', deployment_status: 'deployed', phase_status: 'completed', overall_progress: 100, reprovision_status: 'clustered', reprovision_started: null, ...over });
+    const w = (over: Partial<WatchedNode>): WatchedNode => ({ id: 1, mac: 'm', hostname: 'pve1', cluster: 'lab', deployment_status: 'deployed', phase_status: 'completed', phase_progress: null, overall_progress: 100, reprovision_status: 'clustered', reprovision_started: null, ...over });
     expect(waitVerdict([w({}), w({ id: 2, cluster: null, reprovision_status: 'completed' })], [])).to.deep.equal({ done: true, ok: true, message: 'done: 2 node(s) reprovisioned, cluster lab formed' });
     expect(waitVerdict([w({ reprovision_status: 'completed' })], [{ name: 'lab', state: 'forming', last_error: null }])).to.deep.equal({ done: false });
     expect(waitVerdict([w({ reprovision_status: 'completed' })], [{ name: 'lab', state: 'error', last_error: 'boom' }])).to.deep.equal({ done: true, ok: false, message: 'failed: cluster lab: boom' });
     expect(waitVerdict([w({ reprovision_status: 'timeout' })], [])).to.deep.equal({ done: true, ok: false, message: 'failed: pve1 timeout' });
     const block = ttyBlock([w({ reprovision_status: 'in_progress', deployment_status: 'installation', phase_status: 'in_progress', overall_progress: 50, reprovision_started: new Date(0).toISOString() })], [{ name: 'lab', state: 'pending', last_error: null }], 75_000);
     expect(block).to.deep.equal(['pve1 [##########----------]  50%  01:15  in_progress installation (in_progress)', 'cluster lab: pending']);
+    // Progress within a phase shows, so a long image_download does not look frozen.
+    const downloading = w({ reprovision_status: 'in_progress', deployment_status: 'image_download', phase_status: 'in_progress', phase_progress: 60, overall_progress: 57, reprovision_started: new Date(0).toISOString() });
+    expect(ttyBlock([downloading], [], 75_000)[0]).to.equal('pve1 [###########---------]  57%  01:15  in_progress image_download (in_progress 60%)');
+    expect(plainLine(downloading, 75_000, 0)).to.equal('[01:15] pve1: image_download in_progress 60% (57%), reprovision in_progress, 01:15 since restart');
   });
 
   it('config: defaults, and a wrong value is one line naming the key', () => {
@@ -73,11 +79,11 @@ describe('reprovision core (pure)', () => {
     expect(config.reprovision.method).to.equal('ssh');
     expect(config.ssh).to.include({ user: 'root', port: 22, keyFile: '/tmp/hp/ssh/id_ed25519', hostKeys: 'pinned' });
     const bad: [Record<string, string>, string][] = [
-      [{ HOMEPORT_WATCHER__SCHEDULE: 'every minute' }, 'config: watcher.schedule: must be a cron expression, e.g. */30 * * * * * (every 30 s)'],
-      [{ HOMEPORT_REPROVISION__METHOD: 'ipmi' }, 'config: reprovision.method: must be one of ssh, redfish, none (got "ipmi")'],
-      [{ HOMEPORT_CLUSTERS: '{"lab":{"driver":"script"}}' }, 'config: clusters.lab.script: is required when driver is script'],
-      [{ HOMEPORT_CLUSTERS: '{"lab":{"driver":"swarm"}}' }, 'config: clusters.lab.driver: must be one of proxmox, k3s, script (got "swarm")'],
-      [{ HOMEPORT_WATCHER__REPROVISIONTIMEOUTMIN: '0' }, 'config: watcher.reprovisionTimeoutMin: must be at least 1'],
+      [{ HOMEPORT_WATCHER__SCHEDULE: 'every minute' }, 'environment HOMEPORT_WATCHER__SCHEDULE: watcher.schedule: must be a cron expression, e.g. */30 * * * * * (every 30 s)'],
+      [{ HOMEPORT_REPROVISION__METHOD: 'ipmi' }, 'environment HOMEPORT_REPROVISION__METHOD: reprovision.method: must be one of ssh, redfish, none (got "ipmi")'],
+      [{ HOMEPORT_CLUSTERS: '{"lab":{"driver":"script"}}' }, 'environment HOMEPORT_CLUSTERS: clusters.lab.script: is required when driver is script'],
+      [{ HOMEPORT_CLUSTERS: '{"lab":{"driver":"swarm"}}' }, 'environment HOMEPORT_CLUSTERS: clusters.lab.driver: must be one of proxmox, k3s, script (got "swarm")'],
+      [{ HOMEPORT_WATCHER__REPROVISIONTIMEOUTMIN: '0' }, 'environment HOMEPORT_WATCHER__REPROVISIONTIMEOUTMIN: watcher.reprovisionTimeoutMin: must be at least 1'],
     ];
     for (const [env, message] of bad) {
       expect(() => loadConfig(undefined, env), JSON.stringify(env)).to.throw(message);

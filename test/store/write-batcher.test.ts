@@ -41,4 +41,23 @@ describe('WriteBatcher (group commit)', () => {
     expect(failed.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
     expect(await batcher.run(3)).to.equal(3);
   });
+
+  it('with isolate, writes a batch refused for one value again one write at a time: only that write fails', async () => {
+    const batches: number[][] = [];
+    const refused = Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' });
+    const batcher = new WriteBatcher<number, number>(
+      async (inputs) => {
+        batches.push(inputs);
+        if (inputs.includes(2)) throw refused;
+        return inputs;
+      },
+      { isolate: (err) => err === refused },
+    );
+    const outcomes = await Promise.allSettled([batcher.run(1), batcher.run(2), batcher.run(3)]);
+    expect(outcomes.map((o) => o.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+    expect(batches).to.deep.equal([[1, 2, 3], [1], [2], [3]]);
+    // Any other failure (a lost connection, a failed commit: written or not is unknown) still fails the whole batch, never written twice.
+    const other = new WriteBatcher<number, number>(async () => Promise.reject(new Error('connection lost')), { isolate: (err) => err === refused });
+    expect((await Promise.allSettled([other.run(1), other.run(2)])).map((o) => o.status)).to.deep.equal(['rejected', 'rejected']);
+  });
 });
