@@ -18,6 +18,8 @@ const IP_45 = '0000:0000:0000:0000:0000:ffff:192.168.100.200';
 const PHASE_32 = `p${'_'.repeat(30)}x`;
 const PROFILE_63 = name(63);
 const UUID = '0a0b0c0d-0e0f-4a1b-8c2d-3e4f5a6b7c8d';
+/** An ed25519 host key line (an all-zero key) with the longest comment accepted (256). */
+const HOST_KEY = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ${'c'.repeat(256)}`;
 
 /** NUL (PostgreSQL cannot store it in text), other C0 controls, DEL: each one is refused wherever it appears. */
 const HOSTILE = ['\u0000', '\u0001', '\u001b[31m', '\u007f'];
@@ -47,7 +49,7 @@ const WRITE_ROUTES: WriteRoute[] = [
     method: 'POST',
     path: '/api/nodes/register',
     admin: false,
-    body: (token) => ({ mac: MAC, token }),
+    body: (token) => ({ mac: MAC, token, host_keys: [HOST_KEY] }),
     fields: [
       { field: 'mac', longest: '52:54:00:AA:0D:01', expect: 'stored' },
       { field: 'hostname', longest: HOSTNAME_253, expect: 'stored' },
@@ -56,6 +58,7 @@ const WRITE_ROUTES: WriteRoute[] = [
       { field: 'cluster', longest: name(63), expect: 'stored' },
       { field: 'status', longest: 'post-install-complete', expect: 'stored' },
       { field: 'uuid', longest: UUID, expect: 'stored' },
+      { field: 'host_keys.0', longest: HOST_KEY, expect: 'stored' },
       { field: 'token', longest: '', expect: 'stored' }, // filled with the real token below
     ],
   },
@@ -187,6 +190,8 @@ for (const kind of DATABASE_KINDS) {
       expect((await hp.request('POST', '/api/nodes/register', { body: { mac: MAC, token } })).status).to.equal(200);
     });
     after(async () => hp?.stop());
+    // The walk reprovisions the node (a new install round, a new token): each test takes the current one.
+    beforeEach(async () => (token = await hp.tokenFor(MAC)));
 
     it('the walk covers every text field of every write route the OpenAPI document lists', async () => {
       const document = (await hp.request('GET', '/api/openapi.json')).body as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, Record<string, unknown>> } }> } }>> };
