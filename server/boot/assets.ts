@@ -62,34 +62,51 @@ const CHUNK_BYTES = 256 * 1024;
  */
 export type AssetCache = ChunkCache<Buffer>;
 
-export function newAssetCache(maxBytes: number): AssetCache {
-  return new ChunkCache<Buffer>(maxBytes);
+/** How files are sent: the shared chunks, and how long a download may stall before it is dropped. */
+export interface AssetServing {
+  cache: AssetCache;
+  /**
+   * A client that takes no chunk for this long (one reading a byte a second,
+   * or gone without a FIN) is disconnected: it would hold a descriptor and
+   * its chunks forever.
+   */
+  stallMs: number;
+}
+
+export function assetServing(cacheBytes: number, stallMs: number): AssetServing {
+  return { cache: new ChunkCache<Buffer>(cacheBytes), stallMs };
 }
 
 /**
  * Bytes start..end (inclusive) of an open file, chunk by chunk through the
- * cache; the handle is closed when the stream ends or the client goes away.
- * Keys name the file's identity and version: a replaced file is never served
- * from stale chunks.
+ * cache; the handle is closed when the stream ends or the client goes away
+ * (Koa destroys a body stream when its response closes). Keys name the
+ * file's identity and version: a replaced file is never served from stale
+ * chunks. `onStall` runs when the client took no chunk for `stallMs`.
  */
-function cachedChunks(handle: fs.promises.FileHandle, stat: fs.Stats, start: number, end: number, cache: AssetCache): Readable {
+function cachedChunks(handle: fs.promises.FileHandle, stat: fs.Stats, start: number, end: number, serving: AssetServing, onStall: () => void): Readable {
   const identity = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+  let stall: NodeJS.Timeout | undefined;
   async function* chunks(): AsyncGenerator<Buffer> {
     try {
       for (let index = Math.floor(start / CHUNK_BYTES); index * CHUNK_BYTES <= end; index++) {
         const offset = index * CHUNK_BYTES;
         const length = Math.min(CHUNK_BYTES, stat.size - offset);
-        const chunk = await cache.get(`${identity}:${index}`, length, () => readExactly(handle, offset, length));
+        const chunk = await serving.cache.get(`${identity}:${index}`, length, () => readExactly(handle, offset, length));
+        // Re-armed on every chunk the client takes; a stalled client is never asked again.
+        clearTimeout(stall);
+        stall = setTimeout(onStall, serving.stallMs);
         yield chunk.subarray(Math.max(start, offset) - offset, Math.min(end + 1, offset + length) - offset);
       }
     } finally {
+      clearTimeout(stall);
       await handle.close();
     }
   }
   return Readable.from(chunks(), { objectMode: false });
 }
 
-export async function serveFile(ctx: Koa.Context, root: string, rawPath: string, cache: AssetCache): Promise<void> {
+export async function serveFile(ctx: Koa.Context, root: string, rawPath: string, serving: AssetServing): Promise<void> {
   const segments = safeSegments(rawPath);
   const shown = segments.join('/');
   const real = await confinedRealPath(root, segments);
@@ -104,7 +121,7 @@ export async function serveFile(ctx: Koa.Context, root: string, rawPath: string,
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw notFound(`no asset ${shown}`);
-    respond(ctx, handle, stat, shown, cache);
+    respond(ctx, handle, stat, shown, serving);
   } catch (err) {
     await handle.close();
     throw err;
@@ -112,7 +129,7 @@ export async function serveFile(ctx: Koa.Context, root: string, rawPath: string,
 }
 
 /** Sets status, headers and body; hands the handle to the body stream (which closes it) or closes it. */
-function respond(ctx: Koa.Context, handle: fs.promises.FileHandle, stat: fs.Stats, name: string, cache: AssetCache): void {
+function respond(ctx: Koa.Context, handle: fs.promises.FileHandle, stat: fs.Stats, name: string, serving: AssetServing): void {
   const validators: Validators = { etag: etagOf(stat.size, stat.mtimeMs), mtimeMs: stat.mtimeMs };
   ctx.set('ETag', validators.etag);
   ctx.set('Last-Modified', stat.mtime.toUTCString());
@@ -138,7 +155,8 @@ function respond(ctx: Koa.Context, handle: fs.promises.FileHandle, stat: fs.Stat
     void handle.close();
     ctx.body = '';
   } else {
-    ctx.body = cachedChunks(handle, stat, start, end, cache);
+    // A reset, not a FIN: the kernel drops what the client never read instead of keeping it queued behind the close.
+    ctx.body = cachedChunks(handle, stat, start, end, serving, () => ctx.req.socket.resetAndDestroy());
   }
   ctx.length = end - start + 1;
 }

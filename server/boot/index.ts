@@ -3,7 +3,7 @@ import type { Config } from '../config/schema';
 import type { Logger } from '../log/logger';
 import type { NodesService } from '../nodes/service';
 import type { Database } from '../store/db';
-import { newAssetCache } from './assets';
+import { assetServing } from './assets';
 import { loadCatalog, type BootCatalog } from './catalog';
 import { DiscoveryGate } from './discovery';
 import { SHIPPED_CLIENTS_DIR } from './paths';
@@ -36,7 +36,7 @@ export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes
       assetsDir: boot.assetsDir,
       ipxeDir: boot.ipxeDir,
       clientsDir: SHIPPED_CLIENTS_DIR,
-      assetCache: newAssetCache(boot.assetCacheMb * 1024 * 1024),
+      assets: assetServing(boot.assetCacheMb * 1024 * 1024, boot.assetStallSeconds * 1000),
     }),
   ];
 }

@@ -4,7 +4,7 @@ import { ApiRouter } from '../http/api';
 import { HttpError, notFound, ValidationError } from '../http/errors';
 import type { Logger } from '../log/logger';
 import { normalizeMac } from '../nodes/mac';
-import { serveFile, type AssetCache } from './assets';
+import { serveFile, type AssetServing } from './assets';
 import { UnsafeValueError } from './escape';
 import { entryScript, errorScript } from './ipxe';
 import { CLIENT_SCRIPTS } from './paths';
@@ -20,8 +20,8 @@ export interface BootRoutesOptions {
   assetsDir: string;
   ipxeDir: string;
   clientsDir: string;
-  /** Chunks of the files served, shared by every download (boot.assetCacheMb). */
-  assetCache: AssetCache;
+  /** Shared chunks of the files served (boot.assetCacheMb) and the stall limit (boot.assetStallSeconds). */
+  assets: AssetServing;
 }
 
 /** Tells tests, curl and logs what a script does; iPXE itself only reads the body. */
@@ -90,18 +90,18 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
   const file = { 200: { description: 'the file (Range and conditional requests supported)', contentType: 'application/octet-stream' }, 206: 'a byte range of the file', 304: 'not modified', 404: 'no such file under the directory', 416: 'the range is outside the file' };
   api.endpoint(
     { method: 'get', path: '/assets/:path', match: /^\/assets\/.+/, tag: 'boot', summary: 'A file under boot.assetsDir (kernels, initrds, images)', auth: 'public', params: { path: 'path under boot.assetsDir; no .., no symlinks out' }, responses: file },
-    (ctx) => serveFile(ctx, options.assetsDir, ctx.path.slice('/assets/'.length), options.assetCache),
+    (ctx) => serveFile(ctx, options.assetsDir, ctx.path.slice('/assets/'.length), options.assets),
   );
   api.endpoint(
     { method: 'get', path: '/ipxe/:path', match: /^\/ipxe\/.+/, tag: 'boot', summary: 'An iPXE binary under boot.ipxeDir (for UEFI HTTP boot)', auth: 'public', params: { path: 'path under boot.ipxeDir' }, responses: file },
-    (ctx) => serveFile(ctx, options.ipxeDir, ctx.path.slice('/ipxe/'.length), options.assetCache),
+    (ctx) => serveFile(ctx, options.ipxeDir, ctx.path.slice('/ipxe/'.length), options.assets),
   );
   api.endpoint(
     { method: 'get', path: '/clients/:name', tag: 'boot', summary: 'A phone-home shell client shipped with homeport', auth: 'public', params: { name: CLIENT_SCRIPTS.join(', ') }, responses: { ...file, 404: 'no such client' } },
     async (ctx) => {
       const name = ctx.params.name!;
       if (!(CLIENT_SCRIPTS as readonly string[]).includes(name)) throw notFound(`no client ${name}; there are ${CLIENT_SCRIPTS.join(', ')}`);
-      await serveFile(ctx, options.clientsDir, name, options.assetCache);
+      await serveFile(ctx, options.clientsDir, name, options.assets);
     },
   );
   return api;

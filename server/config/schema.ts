@@ -182,6 +182,13 @@ export const configSchema = z
           .max(4096)
           .default(64)
           .describe('Memory (MiB) for chunks of the files being downloaded over HTTP, shared by every download: machines booting together read each chunk of a kernel or initrd once.'),
+        assetStallSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(60)
+          .describe('A download whose client takes no data for this long (a stalled or very slow client) is disconnected, so it cannot hold a file descriptor and memory forever.'),
         ipxeDir: z.string().min(1).default('/usr/lib/ipxe').describe('iPXE binaries served at /ipxe/ (Debian\'s ipxe package).'),
       })
       .strict()

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { SHIPPED_CLIENTS_DIR } from '../../server/boot/paths';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
@@ -144,5 +145,54 @@ describe('HTTP boot: assets, iPXE binaries and clients', function () {
     }
     expect((await get('/clients/setup')).status).to.equal(404);
     expect((await rawGet(hp.baseUrl, '/clients/..%2fpackage.json')).status).to.equal(404);
+  });
+});
+
+describe('HTTP boot: a stalled download', function () {
+  this.timeout(60_000);
+  let hp: TestHomeport;
+  afterEach(async () => hp?.stop());
+
+  it('a client reading a byte a second is disconnected after boot.assetStallSeconds, and its descriptor closed', async () => {
+    hp = await startTestHomeport({ env: { HOMEPORT_BOOT__ASSETSTALLSECONDS: '2' } });
+    const big = path.join(hp.dataDir, 'assets', 'slow.img');
+    fs.mkdirSync(path.dirname(big), { recursive: true });
+    fs.writeFileSync(big, crypto.randomBytes(32 * 1024 * 1024));
+    const held = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === big;
+      } catch {
+        return false;
+      }
+    }).length;
+    const { port } = new URL(hp.baseUrl);
+    const socket = net.connect({ host: '127.0.0.1', port: Number(port) });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('GET /assets/slow.img HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.pause();
+    let received = 0;
+    socket.on('error', () => undefined); // the reset
+    // One byte a second: the send buffers fill and the download takes no further chunk from homeport.
+    const reader = setInterval(() => {
+      const byte = socket.read(1) as Buffer | null;
+      if (byte) received += byte.length;
+    }, 1000);
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(held(), 'the download holds the file meanwhile').to.equal(1);
+      for (let i = 0; i < 150 && held() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(held(), 'descriptor closed after the stall limit').to.equal(0);
+      expect(received, 'it did read, slowly').to.be.above(0);
+      // Read on now: what was in flight arrives, then the reset; never the whole file.
+      clearInterval(reader);
+      const closed = new Promise<boolean>((r) => socket.once('close', () => r(true)));
+      socket.on('data', (c: Buffer) => (received += c.length));
+      socket.resume();
+      expect(await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]), 'the server dropped the connection').to.equal(true);
+      expect(received, 'bytes received of 32 MiB').to.be.below(32 * 1024 * 1024);
+    } finally {
+      clearInterval(reader);
+      socket.destroy();
+    }
   });
 });
