@@ -8,7 +8,7 @@ MOCHA := node_modules/.bin/mocha
 MOCHA_FLAGS := $(if $(CI),--forbid-pending,)
 TESTS ?= test/**/*.test.ts
 
-.PHONY: run install test soak soak-fuzz soak-crash e2e deps-run deps-test typecheck bench bench-phase bench-http bench-assets bench-tftp bench-dhcp clean
+.PHONY: run install test soak soak-fuzz soak-crash e2e deps-run deps-test typecheck bench bench-phase bench-http bench-assets bench-storm bench-tftp bench-dhcp clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -55,7 +55,7 @@ e2e: deps-test
 	$(MOCHA) $(MOCHA_FLAGS) 'test/e2e/**/*.test.ts'
 
 # Benchmarks: each runs homeport and its reference tool side by side in one run.
-bench: bench-phase bench-http bench-assets bench-tftp bench-dhcp
+bench: bench-phase bench-http bench-assets bench-storm bench-tftp bench-dhcp
 
 bench-phase: deps-test
 	node --import tsx scripts/bench/phase-bench.ts --nodes 1000
@@ -66,6 +66,10 @@ bench-http: deps-test
 # 50 concurrent downloads of a 32 MiB file from /assets/ next to nginx (1 worker, sendfile).
 bench-assets: deps-test
 	node --import tsx scripts/bench/asset-bench.ts
+
+# 200 machines at once: entry script, per-node script, kernel, initrd, config, phone-home; nginx serves the same bytes.
+bench-storm: deps-test
+	node --import tsx scripts/bench/storm-bench.ts
 
 bench-tftp: deps-test
 	node --import tsx scripts/bench/tftp-bench.ts
