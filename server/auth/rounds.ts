@@ -50,6 +50,15 @@ export function openRound(now: number, nonce: string = newRoundNonce()): RoundFi
   return { roundNonce: nonce, roundOpenedAt: now, roundClosesAt: null, roundBoundIp: null };
 }
 
+/**
+ * The node fields that bind its round to an address (none for null): the
+ * address is also where homeport saw the node, what it connects to when no
+ * admin set an ip (nodes/address.ts).
+ */
+export function bindFields(address: string | null): { roundBoundIp?: string; observedIp?: string } {
+  return address === null ? {} : { roundBoundIp: address, observedIp: address };
+}
+
 export function isRoundOpen(node: RoundState, now: number): boolean {
   return node.roundNonce !== null && (node.roundClosesAt === null || now < node.roundClosesAt);
 }

@@ -1,4 +1,4 @@
-import { roundClosesAfter } from '../auth/rounds';
+import { bindFields, roundClosesAfter } from '../auth/rounds';
 import type { NewHistoryEntry } from '../store/history-repo';
 import type { Node } from '../store/nodes-repo';
 import { decidePhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases';
@@ -67,7 +67,7 @@ export function planPhaseReport(catalogue: PhaseCatalogue, node: Node, input: Ph
     applied: decision.apply,
     at: now,
   };
-  const bound = round.bind === null ? {} : { roundBoundIp: round.bind, observedIp: round.bind };
+  const bound = bindFields(round.bind);
   // A report that is only recorded still binds the round on its first call.
   if (!decision.apply) return { decision, fields: round.bind === null ? null : { ...currentFields(node), ...bound }, history };
   const { phase, phaseStatus } = decision.next;

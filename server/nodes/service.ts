@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
-import { checkPhoneHome, checkRoundAddress, openRound, plainAddress, type RoundCaller, type RoundPolicy, type RoundVerdict } from '../auth/rounds';
+import { bindFields, checkPhoneHome, checkRoundAddress, openRound, plainAddress, type RoundCaller, type RoundPolicy, type RoundVerdict } from '../auth/rounds';
 import { HistoryRepo, type HistoryEntry } from '../store/history-repo';
-import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo';
+import { changesToRow, NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo';
 import { isStatementDataError, type Database } from '../store/db';
 import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store';
 import { WriteBatcher } from '../store/write-batcher';
@@ -10,6 +10,7 @@ import { ValidationError } from '../http/errors';
 import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan';
 import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases';
 import { deploymentSummary, type DeploymentSummary } from './summary';
+import type { RegisterBody } from './validation';
 
 export type Clock = () => number;
 
@@ -43,15 +44,8 @@ export interface PhoneHomeCaller {
   sourceIp: string;
 }
 
-export interface RegisterInput {
-  mac: string;
-  hostname?: string;
-  ip?: string;
-  type?: string;
-  cluster?: string;
-  uuid?: string;
-  status?: 'registered' | 'post-install-complete';
-}
+/** What a register call says of its node (the token and host keys are checked and pinned elsewhere). */
+export type RegisterInput = Omit<RegisterBody, 'token' | 'host_keys'>;
 
 export interface NodesServiceOptions {
   groupCommitMs?: number;
@@ -153,7 +147,7 @@ export class NodesService {
     if (!verdict.ok || verdict.bind === null) return verdict;
     const bound = await this.knex('nodes')
       .where({ id: node.id, round_nonce: node.roundNonce, round_bound_ip: node.roundBoundIp })
-      .update({ round_bound_ip: verdict.bind, observed_ip: verdict.bind });
+      .update(changesToRow(bindFields(verdict.bind)));
     if (bound) return verdict;
     const current = await this.nodes.byId(node.id);
     return current ? checkRoundAddress(this.rounds, current, caller, this.clock()) : { ok: false, reason: `${node.mac} was deleted` };
@@ -190,12 +184,10 @@ export class NodesService {
       if (existing) {
         const verdict = checkPhoneHome(this.rounds, existing, caller.token, { sourceIp: caller.sourceIp, leaseIp }, now);
         if (!verdict.ok) throw new RoundRefusedError(verdict.reason);
-        const bound = verdict.bind === null ? {} : { roundBoundIp: verdict.bind, observedIp: verdict.bind };
-        saved = (await this.nodes.update(existing.id, { ...fields, ...bound, cluster: existing.cluster ?? input.cluster }, trx)) ?? existing;
+        saved = (await this.nodes.update(existing.id, { ...fields, ...bindFields(verdict.bind), cluster: existing.cluster ?? input.cluster }, trx)) ?? existing;
       } else {
         if (!this.rounds.openPhoneHome) throw new NodeNotFoundError(`no node ${input.mac}: an admin adds it (POST /api/nodes or an import), or it boots under boot.unknown: discover`);
-        const source = plainAddress(caller.sourceIp);
-        saved = await this.nodes.insert(input.mac, { ...fields, ...openRound(now), roundBoundIp: source, observedIp: source, cluster: input.cluster, status: input.status ?? 'registered' }, now, trx);
+        saved = await this.nodes.insert(input.mac, { ...fields, ...openRound(now), ...bindFields(plainAddress(caller.sourceIp)), cluster: input.cluster, status: input.status ?? 'registered' }, now, trx);
       }
       await this.history.append({ nodeId: saved.id, phase: 'registered', status: 'completed', message: input.status ?? null, progress: null, source: 'installer', sourceIp: caller.sourceIp, applied: true, at: now }, trx);
       return { node: saved, created: !existing };
