@@ -11,12 +11,11 @@
  * removed, also on Ctrl-C. Needs nginx and curl (scripts/setup/packages-test.txt).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort, startNginx, waitHttp, writeRandomFile } from './static-http';
 
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '50' }, mib: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' } } });
 const CLIENTS = Number(values.clients);
@@ -37,65 +36,10 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHttp(url: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`no answer from ${url}`);
-}
-
 function writeAsset(): string {
   const dir = path.join(work, 'www');
-  fs.mkdirSync(path.join(dir, 'bench'), { recursive: true, mode: 0o755 });
-  const file = path.join(dir, 'bench', 'initrd.img');
-  const fd = fs.openSync(file, 'w', 0o644);
-  for (let i = 0; i < MIB; i++) fs.writeSync(fd, crypto.randomBytes(1024 * 1024));
-  fs.closeSync(fd);
-  fs.chmodSync(path.join(dir, 'bench'), 0o755);
+  writeRandomFile(path.join(dir, 'bench', 'initrd.img'), MIB);
   return dir;
-}
-
-async function startNginx(root: string): Promise<string> {
-  const port = await freePort();
-  const conf = path.join(work, 'nginx.conf');
-  fs.mkdirSync(path.join(work, 'nginx'));
-  fs.writeFileSync(
-    conf,
-    `worker_processes 1;
-pid ${work}/nginx/nginx.pid;
-error_log ${work}/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  client_body_temp_path ${work}/nginx/body;
-  proxy_temp_path ${work}/nginx/proxy;
-  fastcgi_temp_path ${work}/nginx/fastcgi;
-  uwsgi_temp_path ${work}/nginx/uwsgi;
-  scgi_temp_path ${work}/nginx/scgi;
-  server { listen 127.0.0.1:${port}; root ${root}; location /assets/ { alias ${root}/; } }
-}
-`,
-  );
-  children.push(spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: 'ignore' }));
-  const base = `http://127.0.0.1:${port}`;
-  await waitHttp(`${base}/assets/bench/initrd.img`);
-  return base;
 }
 
 async function startHomeport(root: string): Promise<{ base: string; pid: number }> {
@@ -121,9 +65,12 @@ async function peakRss(pid: number, during: Promise<number>): Promise<{ result: 
       }
     }
   };
+  sample();
   const timer = setInterval(sample, 100);
   try {
-    return { result: await during, peakMiB: peak };
+    const result = await during;
+    sample();
+    return { result, peakMiB: peak };
   } finally {
     clearInterval(timer);
   }
@@ -163,7 +110,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   const root = writeAsset();
-  const nginx = await startNginx(root);
+  const nginx = await startNginx(work, root, children, '/assets/bench/initrd.img', `location /assets/ { alias ${root}/; }`);
   const homeport = await startHomeport(root);
   const urls = { homeport: `${homeport.base}/assets/bench/initrd.img`, nginx: `${nginx}/assets/bench/initrd.img` };
   await storm(urls.homeport); // warm-up: page cache and JIT

@@ -13,12 +13,11 @@
  * Ctrl-C; each machine's steps are bounded by a 5-minute timeout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort, startNginx, waitHttp, writeRandomFile } from './static-http';
 
 const { values } = parseArgs({ options: { machines: { type: 'string', default: '200' }, 'kernel-mib': { type: 'string', default: '8' }, 'initrd-mib': { type: 'string', default: '64' } } });
 const MACHINES = Number(values.machines);
@@ -41,30 +40,6 @@ process.on('SIGINT', () => {
 });
 
 const mac = (i: number) => `52:54:00:5f:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHttp(url: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`no answer from ${url}`);
-}
-
-function writeRandom(file: string, mib: number): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  const fd = fs.openSync(file, 'w', 0o644);
-  for (let i = 0; i < mib; i++) fs.writeSync(fd, crypto.randomBytes(1024 * 1024));
-  fs.closeSync(fd);
-}
 
 /** GET url, reading the body to the end; resolves to its byte count (the text too when asked). */
 async function get(url: string, keepText = false): Promise<{ bytes: number; text: string }> {
@@ -112,8 +87,8 @@ async function storm(steps: (i: number) => Promise<number>): Promise<Storm> {
 
 async function main(): Promise<void> {
   const data = path.join(work, 'data');
-  writeRandom(path.join(data, 'assets', 'linux', 'vmlinuz'), KERNEL_MIB);
-  writeRandom(path.join(data, 'assets', 'linux', 'initramfs.gz'), INITRD_MIB);
+  writeRandomFile(path.join(data, 'assets', 'linux', 'vmlinuz'), KERNEL_MIB);
+  writeRandomFile(path.join(data, 'assets', 'linux', 'initramfs.gz'), INITRD_MIB);
   const port = await freePort();
   const env = { ...process.env, HOMEPORT_CONFIG: '', HOMEPORT_DATADIR: data, HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port), HOMEPORT_LOG__LEVEL: 'warn', HOMEPORT_WATCHER__ENABLED: 'false' };
   children.push(spawn(path.join(ROOT, 'bin/homeport'), ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
@@ -159,25 +134,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.join(www, 'assets', 'linux'), { recursive: true, mode: 0o755 });
   for (const name of ['vmlinuz', 'initramfs.gz']) fs.copyFileSync(path.join(data, 'assets', 'linux', name), path.join(www, 'assets', 'linux', name));
   fs.chmodSync(path.join(www, 'boot'), 0o755);
-  const ngPort = await freePort();
-  fs.mkdirSync(path.join(work, 'nginx'));
-  const conf = path.join(work, 'nginx.conf');
-  fs.writeFileSync(
-    conf,
-    `worker_processes 1;
-pid ${work}/nginx/nginx.pid;
-error_log ${work}/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off; sendfile on; tcp_nopush on;
-  client_body_temp_path ${work}/nginx/body; proxy_temp_path ${work}/nginx/proxy; fastcgi_temp_path ${work}/nginx/fastcgi; uwsgi_temp_path ${work}/nginx/uwsgi; scgi_temp_path ${work}/nginx/scgi;
-  server { listen 127.0.0.1:${ngPort}; root ${www}; }
-}
-`,
-  );
-  children.push(spawn('nginx', ['-c', conf, '-g', 'daemon off;'], { stdio: 'ignore' }));
-  const ng = `http://127.0.0.1:${ngPort}`;
-  await waitHttp(`${ng}/boot.ipxe`);
+  const ng = await startNginx(work, www, children, '/boot.ipxe');
   const nginx = await storm(async (i) => {
     const steps = ['/boot.ipxe', `/boot/${i}.ipxe`, '/assets/linux/vmlinuz', '/assets/linux/initramfs.gz', `/boot/${i}.sh`];
     let bytes = 0;
