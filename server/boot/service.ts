@@ -91,7 +91,7 @@ export class BootService {
     if (decision.kind === 'install' && node) {
       const admitted = await this.options.nodes.admitToRound(node, sourceIp);
       if (!admitted.ok) return this.refuse(node.mac, admitted.reason, sourceIp);
-      node = await this.rememberFacts((await this.options.nodes.nodes.byMac(mac)) ?? node, facts);
+      node = await this.rememberFacts(admitted.node, facts);
     }
     return { kind: decision.kind, body: await this.scriptForDecision(decision, node, machine, baseUrl, sourceIp) };
   }
@@ -146,7 +146,7 @@ export class BootService {
       this.options.log.warn({ mac, client: sourceIp, config: name, reason: admitted.reason }, 'config refused by the install round');
       throw new ConfigNotFound(`no config ${name} for ${mac} here: ${admitted.reason}`);
     }
-    node = (await this.options.nodes.nodes.byMac(mac)) ?? node;
+    node = admitted.node;
     const body = template.render(this.context(loaded, node, node, baseUrl));
     await this.record(node, 'config_download', `served config ${name}`, sourceIp);
     // Only the bound address reaches this line, within the open round: a

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
-import { bindFields, checkPhoneHome, checkRoundAddress, openRound, plainAddress, type RoundCaller, type RoundPolicy, type RoundVerdict } from '../auth/rounds';
+import { bindFields, checkPhoneHome, checkRoundAddress, openRound, plainAddress, type RoundCaller, type RoundPolicy } from '../auth/rounds';
 import { HistoryRepo, type HistoryEntry } from '../store/history-repo';
 import { changesToRow, NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo';
 import { isStatementDataError, type Database } from '../store/db';
@@ -139,18 +139,22 @@ export class NodesService {
    * May this request have the node's round secrets (per-node script,
    * configs)? Binds the round to the caller on its first such request
    * (compare-and-set: of two first requests from different addresses, one
-   * wins and the other is refused).
+   * wins and the other is refused). Admitted, it answers the node as stored
+   * now, so the caller renders from it without reading it again.
    */
-  async admitToRound(node: Node, sourceIp: string): Promise<RoundVerdict> {
+  async admitToRound(node: Node, sourceIp: string): Promise<{ ok: true; node: Node } | { ok: false; reason: string }> {
     const caller = await this.roundCaller({ mac: node.mac }, { token: null, sourceIp });
     const verdict = checkRoundAddress(this.rounds, node, caller, this.clock());
-    if (!verdict.ok || verdict.bind === null) return verdict;
+    if (!verdict.ok) return verdict;
+    if (verdict.bind === null) return { ok: true, node };
     const bound = await this.knex('nodes')
       .where({ id: node.id, round_nonce: node.roundNonce, round_bound_ip: node.roundBoundIp })
       .update(changesToRow(bindFields(verdict.bind)));
-    if (bound) return verdict;
+    if (bound) return { ok: true, node: { ...node, ...bindFields(verdict.bind) } };
     const current = await this.nodes.byId(node.id);
-    return current ? checkRoundAddress(this.rounds, current, caller, this.clock()) : { ok: false, reason: `${node.mac} was deleted` };
+    if (!current) return { ok: false, reason: `${node.mac} was deleted` };
+    const again = checkRoundAddress(this.rounds, current, caller, this.clock());
+    return again.ok ? { ok: true, node: current } : again;
   }
 
   /** The lease lookup only when auth.bindSource is lease (a query per call otherwise wasted). */
