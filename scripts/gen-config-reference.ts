@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderConfigurationDoc } from '../server/config/reference';
+import { renderConfigurationDoc } from '../server/config/reference.js';
 
 export const CONFIG_REFERENCE_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'configuration.md');
 

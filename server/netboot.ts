@@ -1,12 +1,12 @@
 import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Registry } from 'prom-client';
-import type { Config } from './config/schema';
-import { startDhcpServer, type BootRequestInfo } from './dhcp/server';
-import type { Logger } from './log/logger';
-import { DiscoverCoalescer } from './nodes/coalesce';
-import type { NodeEvent, NodesService } from './nodes/service';
-import { startTftpServer } from './tftp/server';
+import type { Config } from './config/schema.js';
+import { startDhcpServer, type BootRequestInfo } from './dhcp/server.js';
+import type { Logger } from './log/logger.js';
+import { DiscoverCoalescer } from './nodes/coalesce.js';
+import type { NodeEvent, NodesService } from './nodes/service.js';
+import { startTftpServer } from './tftp/server.js';
 
 /** Debian's ipxe package installs its binaries here; TFTP serves them after the configured root. */
 export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { newRoundNonce } from '../../server/auth/rounds';
+import { newRoundNonce } from '../../server/auth/rounds.js';
 
 /**
  * Install rounds (the trust model): a node's phone-home token and its

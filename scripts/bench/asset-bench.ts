@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, startNginx, waitHttp, writeRandomFile } from './static-http';
+import { freePort, startNginx, waitHttp, writeRandomFile } from './static-http.js';
 
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '50' }, mib: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' } } });
 const CLIENTS = Number(values.clients);

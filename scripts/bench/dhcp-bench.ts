@@ -18,9 +18,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { MessageType, parseDhcp, readClientRequest } from '../../server/dhcp/codec';
-import { createLab, sleep, stopChild, waitForOutput, type Lab, type LabHost } from '../../test/helpers/netns';
-import { readPcapUdp } from '../../test/helpers/pcap';
+import { MessageType, parseDhcp, readClientRequest } from '../../server/dhcp/codec.js';
+import { createLab, sleep, stopChild, waitForOutput, type Lab, type LabHost } from '../../test/helpers/netns.js';
+import { readPcapUdp } from '../../test/helpers/pcap.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const SERVER_IP = '10.78.0.2';
@@ -220,7 +220,7 @@ async function dnsmasqLeases(tmp: string): Promise<StoredLeases> {
 }
 
 async function homeportLeases(tmp: string): Promise<StoredLeases> {
-  const { openDatabase } = await import('../../server/store/db');
+  const { openDatabase } = await import('../../server/store/db.js');
   const db = openDatabase({ sqlitePath: path.join(tmp, 'homeport.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
   try {
     const rows = (await db.knex('leases').where({ state: 'bound' }).select('mac', 'ip')) as { mac: string; ip: string }[];

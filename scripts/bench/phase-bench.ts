@@ -25,9 +25,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { openDatabase } from '../../server/store/db';
-import { freePort } from '../../test/helpers/ports';
-import { addLoadNodes, LOAD_REPORTS, loadMac, nodePoster, registerLoadNodes, runPhaseLoad } from './phase-load';
+import { openDatabase } from '../../server/store/db.js';
+import { freePort } from '../../test/helpers/ports.js';
+import { addLoadNodes, LOAD_REPORTS, loadMac, nodePoster, registerLoadNodes, runPhaseLoad } from './phase-load.js';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' }, 'connection-per-report': { type: 'boolean', default: false }, seconds: { type: 'string', default: '10' }, synchronous: { type: 'string', default: 'FULL' }, url: { type: 'string' } } });
 const NODES = Number(values.nodes);

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, startNginx, waitHttp, writeRandomFile } from './static-http';
+import { freePort, startNginx, waitHttp, writeRandomFile } from './static-http.js';
 
 const { values } = parseArgs({ options: { machines: { type: 'string', default: '200' }, 'kernel-mib': { type: 'string', default: '8' }, 'initrd-mib': { type: 'string', default: '64' } } });
 const MACHINES = Number(values.machines);

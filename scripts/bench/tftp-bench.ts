@@ -19,8 +19,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { startTftpServer } from '../../server/tftp/server';
-import { clients, freeUdpPort, run, writeRandomFile } from '../../test/tftp/helpers';
+import { startTftpServer } from '../../server/tftp/server.js';
+import { clients, freeUdpPort, run, writeRandomFile } from '../../test/tftp/helpers.js';
 
 const MiB = 1024 * 1024;
 const CLIENT_TIMEOUT_MS = 300_000;

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
-import { unauthorized } from '../http/errors';
-import { safeEqual } from './tokens';
+import { unauthorized } from '../http/errors.js';
+import { safeEqual } from './tokens.js';
 
 export const NODE_TOKEN_HEADER = 'x-homeport-token';
 

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import { LruMap } from '../util/lru';
-import { safeEqual } from './tokens';
+import { LruMap } from '../util/lru.js';
+import { safeEqual } from './tokens.js';
 
 /**
  * Install rounds (pure, apart from the nonce's randomness): what a node's

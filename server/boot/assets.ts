@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type Koa from 'koa';
-import { badRequest, HttpError, notFound } from '../http/errors';
-import { ChunkCache, readExactly } from '../util/chunk-cache';
-import { etagOf, isNotModified, parseRange, rangeStillValid, type Validators } from './ranges';
+import { badRequest, HttpError, notFound } from '../http/errors.js';
+import { ChunkCache, readExactly } from '../util/chunk-cache.js';
+import { etagOf, isNotModified, parseRange, rangeStillValid, type Validators } from './ranges.js';
 
 /**
  * Static files (kernels, initrds, iPXE binaries) streamed from a directory:

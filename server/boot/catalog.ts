@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { ConfigError, describeIssue } from '../config/load';
-import { languageOfFile } from './escape';
-import { imageName } from './context';
-import { profileSchema, type Group, type Profile } from './profiles';
-import { compileTemplate, TemplateError, type CompiledTemplate } from './templates';
+import { ConfigError, describeIssue } from '../config/load.js';
+import { languageOfFile } from './escape.js';
+import { imageName } from './context.js';
+import { profileSchema, type Group, type Profile } from './profiles.js';
+import { compileTemplate, TemplateError, type CompiledTemplate } from './templates.js';
 
 /**
  * The profiles and their compiled templates, loaded once at start: files

@@ -1,5 +1,5 @@
-import type { Node } from '../store/nodes-repo';
-import type { Profile } from './profiles';
+import type { Node } from '../store/nodes-repo.js';
+import type { Profile } from './profiles.js';
 
 /**
  * The data every boot template sees. Pure. Values are rendered escaped for

@@ -1,4 +1,4 @@
-import { chooseProfile, type Group, type MachineFacts } from './profiles';
+import { chooseProfile, type Group, type MachineFacts } from './profiles.js';
 
 /**
  * What a machine asking for its iPXE script gets. Pure: the route looks the

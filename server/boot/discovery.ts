@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import type { Logger } from '../log/logger';
-import type { NodeEvent } from '../nodes/service';
+import type { Logger } from '../log/logger.js';
+import type { NodeEvent } from '../nodes/service.js';
 
 /**
  * Bounded discovery (issue 17). Anyone on the boot network can ask for

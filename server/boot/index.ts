@@ -1,14 +1,14 @@
 import type Router from '@koa/router';
-import type { Config } from '../config/schema';
-import type { Logger } from '../log/logger';
-import type { NodesService } from '../nodes/service';
-import type { Database } from '../store/db';
-import { assetServing } from './assets';
-import { loadCatalog, type BootCatalog } from './catalog';
-import { DiscoveryGate } from './discovery';
-import { SHIPPED_CLIENTS_DIR } from './paths';
-import { bootRouter } from './routes';
-import { BootService } from './service';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
+import type { NodesService } from '../nodes/service.js';
+import type { Database } from '../store/db.js';
+import { assetServing } from './assets.js';
+import { loadCatalog, type BootCatalog } from './catalog.js';
+import { DiscoveryGate } from './discovery.js';
+import { SHIPPED_CLIENTS_DIR } from './paths.js';
+import { bootRouter } from './routes.js';
+import { BootService } from './service.js';
 
 /** Loads and checks profiles and templates; throws ConfigError (one line) on any mistake. Call before opening anything. */
 export function loadBootCatalog(boot: Config['boot']): BootCatalog {

@@ -1,4 +1,4 @@
-import { escapeFor, ipxeEchoText } from './escape';
+import { escapeFor, ipxeEchoText } from './escape.js';
 
 /**
  * iPXE scripts. Pure: text in, text out. Written for Debian's iPXE

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { macField, nameField } from '../nodes/validation';
+import { macField, nameField } from '../nodes/validation.js';
 
 /**
  * Profiles (what a machine boots) and groups (which machines get which

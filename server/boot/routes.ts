@@ -1,15 +1,15 @@
 import type Koa from 'koa';
 import { z } from 'zod';
-import { ApiRouter } from '../http/api';
-import { HttpError, notFound, ValidationError } from '../http/errors';
-import type { Logger } from '../log/logger';
-import { normalizeMac } from '../nodes/mac';
-import { serveFile, type AssetServing } from './assets';
-import { UnsafeValueError } from './escape';
-import { entryScript, errorScript } from './ipxe';
-import { CLIENT_SCRIPTS } from './paths';
-import { ConfigNotFound, type BootService } from './service';
-import { TemplateError } from './templates';
+import { ApiRouter } from '../http/api.js';
+import { HttpError, notFound, ValidationError } from '../http/errors.js';
+import type { Logger } from '../log/logger.js';
+import { normalizeMac } from '../nodes/mac.js';
+import { serveFile, type AssetServing } from './assets.js';
+import { UnsafeValueError } from './escape.js';
+import { entryScript, errorScript } from './ipxe.js';
+import { CLIENT_SCRIPTS } from './paths.js';
+import { ConfigNotFound, type BootService } from './service.js';
+import { TemplateError } from './templates.js';
 
 export interface BootRoutesOptions {
   service: BootService;

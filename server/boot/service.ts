@@ -1,16 +1,16 @@
-import { roundToken } from '../auth/rounds';
-import type { Logger } from '../log/logger';
-import type { NodesService } from '../nodes/service';
+import { roundToken } from '../auth/rounds.js';
+import type { Logger } from '../log/logger.js';
+import type { NodesService } from '../nodes/service.js';
 import type { Knex } from 'knex';
-import type { Node } from '../store/nodes-repo';
-import { WriteBatcher } from '../store/write-batcher';
-import type { BootCatalog, LoadedProfile } from './catalog';
-import { assetUrl, buildContext, imageName, type ContextNode, type TemplateContext } from './context';
-import { admitDiscovery, type DiscoveryGate } from './discovery';
-import { decideBoot, type BootDecision, type BootPolicy } from './decide';
-import { escapeFor } from './escape';
-import { denyScript, errorScript, installScript, localBootScript, refusedScript, waitScript, type LocalBootInput } from './ipxe';
-import { chooseProfile, type MachineFacts } from './profiles';
+import type { Node } from '../store/nodes-repo.js';
+import { WriteBatcher } from '../store/write-batcher.js';
+import type { BootCatalog, LoadedProfile } from './catalog.js';
+import { assetUrl, buildContext, imageName, type ContextNode, type TemplateContext } from './context.js';
+import { admitDiscovery, type DiscoveryGate } from './discovery.js';
+import { decideBoot, type BootDecision, type BootPolicy } from './decide.js';
+import { escapeFor } from './escape.js';
+import { denyScript, errorScript, installScript, localBootScript, refusedScript, waitScript, type LocalBootInput } from './ipxe.js';
+import { chooseProfile, type MachineFacts } from './profiles.js';
 
 /**
  * What homeport serves a booting machine, with the side effects: a machine

@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { escapeFor, LANGUAGES, UnsafeValueError, type Language } from './escape';
+import { escapeFor, LANGUAGES, UnsafeValueError, type Language } from './escape.js';
 
 /**
  * Handlebars for boot templates, escaping by default for the template's

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig } from '../config/load';
-import type { Config } from '../config/schema';
-import { CliExit, EXIT } from './exit';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { CliExit, EXIT } from './exit.js';
 
 /**
  * The admin-API client of the CLI commands that talk to a running server

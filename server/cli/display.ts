@@ -1,4 +1,4 @@
-import { nodeState, plainLine, ttyBlock, type WatchedCluster, type WatchedNode } from './progress';
+import { nodeState, plainLine, ttyBlock, type WatchedCluster, type WatchedNode } from './progress.js';
 
 export interface Display {
   show(nodes: WatchedNode[], clusters: WatchedCluster[]): void;

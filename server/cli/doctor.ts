@@ -1,7 +1,7 @@
 import type { Command, Option } from 'commander';
-import { exitCodeFor, type CheckResult } from '../doctor/checks';
-import { runDoctor } from '../doctor/run';
-import { CliExit, EXIT } from './exit';
+import { exitCodeFor, type CheckResult } from '../doctor/checks.js';
+import { runDoctor } from '../doctor/run.js';
+import { CliExit, EXIT } from './exit.js';
 
 const MARKS: Record<CheckResult['status'], string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
 

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command, Option } from 'commander';
-import { apiFrom, pause, positiveNumber, type Api, type ApiOptions } from './api';
-import { createDisplay } from './display';
-import { CliExit, EXIT } from './exit';
-import { formatLogLine, formatTime } from '../util/time';
-import { elapsed, type WatchedCluster, type WatchedNode } from './progress';
+import { apiFrom, pause, positiveNumber, type Api, type ApiOptions } from './api.js';
+import { createDisplay } from './display.js';
+import { CliExit, EXIT } from './exit.js';
+import { formatLogLine, formatTime } from '../util/time.js';
+import { elapsed, type WatchedCluster, type WatchedNode } from './progress.js';
 
 /** What the CLI reads of GET /api/jobs/:id. */
 export interface JobJson {

@@ -1,21 +1,21 @@
-import { nodeAddress } from '../nodes/address';
+import { nodeAddress } from '../nodes/address.js';
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig, type LoadedConfig } from '../config/load';
-import type { Config } from '../config/schema';
-import { createLogger } from '../log/logger';
-import { startHomeport } from '../main';
-import { migrateLatest, openDatabase } from '../store/db';
-import { NodesRepo, type Node } from '../store/nodes-repo';
-import { lookupNode, NODE_REF_RULE } from '../nodes/lookup';
-import { describeAmbiguity } from '../nodes/ref';
-import { formatTime } from '../util/time';
-import { HOMEPORT_VERSION } from '../version';
-import { CliExit, EXIT } from './exit';
-import { registerDoctorCommand } from './doctor';
-import { registerJobsCommands } from './jobs';
-import { registerReprovisionCommands } from './reprovision';
+import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { createLogger } from '../log/logger.js';
+import { startHomeport } from '../main.js';
+import { migrateLatest, openDatabase } from '../store/db.js';
+import { NodesRepo, type Node } from '../store/nodes-repo.js';
+import { lookupNode, NODE_REF_RULE } from '../nodes/lookup.js';
+import { describeAmbiguity } from '../nodes/ref.js';
+import { formatTime } from '../util/time.js';
+import { HOMEPORT_VERSION } from '../version.js';
+import { CliExit, EXIT } from './exit.js';
+import { registerDoctorCommand } from './doctor.js';
+import { registerJobsCommands } from './jobs.js';
+import { registerReprovisionCommands } from './reprovision.js';
 
-export { EXIT } from './exit';
+export { EXIT } from './exit.js';
 
 function configFrom(options: { config?: string }): LoadedConfig {
   try {

@@ -1,10 +1,10 @@
 import { InvalidArgumentError, type Command, type Option } from 'commander';
-import { configSchema } from '../config/schema';
-import { apiFrom, pause, positiveNumber, type Api, type ApiOptions } from './api';
-import { createDisplay } from './display';
-import { CliExit, EXIT } from './exit';
-import { waitForJobOrExit, type JobJson } from './jobs';
-import { elapsed, waitVerdict, type WatchedCluster, type WatchedNode } from './progress';
+import { configSchema } from '../config/schema.js';
+import { apiFrom, pause, positiveNumber, type Api, type ApiOptions } from './api.js';
+import { createDisplay } from './display.js';
+import { CliExit, EXIT } from './exit.js';
+import { waitForJobOrExit, type JobJson } from './jobs.js';
+import { elapsed, waitVerdict, type WatchedCluster, type WatchedNode } from './progress.js';
 
 /**
  * `homeport reprovision` and `homeport clusters`: clients of a running

@@ -1,8 +1,8 @@
-import type { Logger } from '../log/logger';
-import type { ClusterSettings } from '../reprovision/config';
-import { SshError, type ExecOptions, type ExecResult, type SshClient } from '../ssh/client';
-import { backoffDelay, withRetry, type RetryPolicy, type Sleep } from '../util/retry';
-import type { ClusterMember } from './plan';
+import type { Logger } from '../log/logger.js';
+import type { ClusterSettings } from '../reprovision/config.js';
+import { SshError, type ExecOptions, type ExecResult, type SshClient } from '../ssh/client.js';
+import { backoffDelay, withRetry, type RetryPolicy, type Sleep } from '../util/retry.js';
+import type { ClusterMember } from './plan.js';
 
 export interface FormContext {
   cluster: string;

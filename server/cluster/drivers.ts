@@ -1,8 +1,8 @@
-import type { ClusterSettings } from '../reprovision/config';
-import type { ClusterDriver, DriverDeps } from './driver';
-import { k3sDriver } from './k3s';
-import { proxmoxDriver } from './proxmox';
-import { scriptDriver } from './script';
+import type { ClusterSettings } from '../reprovision/config.js';
+import type { ClusterDriver, DriverDeps } from './driver.js';
+import { k3sDriver } from './k3s.js';
+import { proxmoxDriver } from './proxmox.js';
+import { scriptDriver } from './script.js';
 
 /** The driver a cluster's config names. */
 export function createDriver(deps: DriverDeps, settings: ClusterSettings): ClusterDriver {

@@ -1,6 +1,6 @@
-import type { ClusterSettings } from '../reprovision/config';
-import { FormationError, RemoteSteps, shellQuote, type ClusterDriver, type DriverDeps, type FormContext, type FormResult } from './driver';
-import type { ClusterMember } from './plan';
+import type { ClusterSettings } from '../reprovision/config.js';
+import { FormationError, RemoteSteps, shellQuote, type ClusterDriver, type DriverDeps, type FormContext, type FormResult } from './driver.js';
+import type { ClusterMember } from './plan.js';
 
 const K3S_API_PORT = 6443;
 

@@ -1,6 +1,6 @@
-import { nodeAddress } from '../nodes/address';
-import { nodeLabel as label } from '../nodes/ref';
-import type { Node } from '../store/nodes-repo';
+import { nodeAddress } from '../nodes/address.js';
+import { nodeLabel as label } from '../nodes/ref.js';
+import type { Node } from '../store/nodes-repo.js';
 
 /**
  * When a cluster may be formed, and with which nodes in which order (pure).

@@ -1,6 +1,6 @@
-import type { ClusterSettings } from '../reprovision/config';
-import { FormationError, RemoteSteps, shellQuote, type ClusterDriver, type DriverDeps, type FormContext, type FormResult } from './driver';
-import type { ClusterMember } from './plan';
+import type { ClusterSettings } from '../reprovision/config.js';
+import { FormationError, RemoteSteps, shellQuote, type ClusterDriver, type DriverDeps, type FormContext, type FormResult } from './driver.js';
+import type { ClusterMember } from './plan.js';
 
 /** Proxmox VE's web UI and API port: a node is ready when it accepts here. */
 export const PROXMOX_API_PORT = 8006;

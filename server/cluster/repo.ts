@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { nullableNumber, nullableString } from '../store/rows';
+import { nullableNumber, nullableString } from '../store/rows.js';
 
 export type ClusterState = 'pending' | 'forming' | 'formed' | 'error';
 

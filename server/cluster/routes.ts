@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { ApiRouter } from '../http/api';
-import { conflict, notFound, ValidationError } from '../http/errors';
-import { nameField } from '../nodes/validation';
-import { jobJson, jobToJson } from '../jobs/present';
-import type { ClusterOverview, ClustersService } from './service';
+import { ApiRouter } from '../http/api.js';
+import { conflict, notFound, ValidationError } from '../http/errors.js';
+import { nameField } from '../nodes/validation.js';
+import { jobJson, jobToJson } from '../jobs/present.js';
+import type { ClusterOverview, ClustersService } from './service.js';
 
 const iso = (ms: number | null) => (ms === null || ms === 0 ? null : new Date(ms).toISOString());
 

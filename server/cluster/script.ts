@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import type { ClusterSettings } from '../reprovision/config';
-import { FormationError, type ClusterDriver, type FormContext, type FormResult } from './driver';
+import type { ClusterSettings } from '../reprovision/config.js';
+import { FormationError, type ClusterDriver, type FormContext, type FormResult } from './driver.js';
 
 /**
  * A site's own tooling: a local executable run with CLUSTER (the name) and

@@ -1,18 +1,18 @@
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
-import type { Logger } from '../log/logger';
-import type { ClusterFormationResult } from '../metrics/domain';
-import type { Clock, NodesService } from '../nodes/service';
-import { nameField } from '../nodes/validation';
-import type { ClustersSettings } from '../reprovision/config';
-import { FORMATION_EVENT, type NodeLifecycle } from '../reprovision/lifecycle';
-import type { JobsService } from '../jobs/service';
-import type { Job } from '../store/jobs-repo';
-import type { Node } from '../store/nodes-repo';
-import { JobCancelled, type JobContext, type JobType } from '../jobs/types';
-import type { ClusterDriver } from './driver';
-import { clusterVerdict, formationKey, type ClusterVerdict } from './plan';
-import type { ClusterRow, ClustersRepo } from './repo';
+import type { Logger } from '../log/logger.js';
+import type { ClusterFormationResult } from '../metrics/domain.js';
+import type { Clock, NodesService } from '../nodes/service.js';
+import { nameField } from '../nodes/validation.js';
+import type { ClustersSettings } from '../reprovision/config.js';
+import { FORMATION_EVENT, type NodeLifecycle } from '../reprovision/lifecycle.js';
+import type { JobsService } from '../jobs/service.js';
+import type { Job } from '../store/jobs-repo.js';
+import type { Node } from '../store/nodes-repo.js';
+import { JobCancelled, type JobContext, type JobType } from '../jobs/types.js';
+import type { ClusterDriver } from './driver.js';
+import { clusterVerdict, formationKey, type ClusterVerdict } from './plan.js';
+import type { ClusterRow, ClustersRepo } from './repo.js';
 
 export const FORM_CLUSTER_JOB = 'form_cluster';
 

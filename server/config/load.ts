@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z, type ZodIssue } from 'zod';
-import { configSchema, type Config } from './schema';
+import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {

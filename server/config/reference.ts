@@ -8,8 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { KEY_DESCRIPTIONS } from './descriptions';
-import { configSchema } from './schema';
+import { KEY_DESCRIPTIONS } from './descriptions.js';
+import { configSchema } from './schema.js';
 
 /** Defaults that are paths inside the checkout are shown relative to it (they differ per machine). */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

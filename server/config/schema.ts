@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { BIND_SOURCES } from '../auth/rounds';
-import { UNKNOWN_POLICIES } from '../boot/decide';
-import { SHIPPED_TEMPLATES_DIR } from '../boot/paths';
-import { groupSchema, profileSchema } from '../boot/profiles';
-import { nameField } from '../nodes/validation';
-import { WEBHOOK_EVENTS, type WebhookEventName } from '../webhooks/events';
-import { clustersSchema, reprovisionSchema, sshSchema, watcherSchema } from '../reprovision/config';
+import { BIND_SOURCES } from '../auth/rounds.js';
+import { UNKNOWN_POLICIES } from '../boot/decide.js';
+import { SHIPPED_TEMPLATES_DIR } from '../boot/paths.js';
+import { groupSchema, profileSchema } from '../boot/profiles.js';
+import { nameField } from '../nodes/validation.js';
+import { WEBHOOK_EVENTS, type WebhookEventName } from '../webhooks/events.js';
+import { clustersSchema, reprovisionSchema, sshSchema, watcherSchema } from '../reprovision/config.js';
 
 /**
  * The whole configuration. Every key has a default, so an empty file (or no

@@ -6,7 +6,7 @@
  * and gets the HTTP entry script instead. UEFI HTTP boot (arch 16/19,
  * vendor class HTTPClient) gets an iPXE EFI binary by HTTP URL directly.
  */
-import type { ClientRequest } from './codec';
+import type { ClientRequest } from './codec.js';
 
 /** RFC 4578 / IANA processor architecture types (option 93). */
 export const Arch = {

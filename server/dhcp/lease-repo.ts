@@ -13,8 +13,8 @@
  * costs tens of microseconds instead of knex's five round trips.
  */
 import type { Knex } from 'knex';
-import { withSqliteConnection, type SqliteConnection, type SqliteStatement } from '../store/db';
-import type { Lease, LeaseState, OfferedLease } from './leases';
+import { withSqliteConnection, type SqliteConnection, type SqliteStatement } from '../store/db.js';
+import type { Lease, LeaseState, OfferedLease } from './leases.js';
 
 interface LeaseRow {
   id: number;

@@ -3,7 +3,7 @@
  * persists what changed). One in-memory book of leases, indexed by MAC and by
  * address, so that one address never belongs to two clients.
  */
-import { ipToNumber, numberToIp } from './codec';
+import { ipToNumber, numberToIp } from './codec.js';
 
 export type LeaseState = 'offered' | 'bound' | 'declined' | 'released';
 

@@ -1,7 +1,7 @@
 /**
  * Building reply packets and choosing where they go (pure).
  */
-import type { BootAnswer } from './boot-decision';
+import type { BootAnswer } from './boot-decision.js';
 import {
   BOOTREPLY,
   BROADCAST_FLAG,
@@ -12,7 +12,7 @@ import {
   Option,
   type ClientRequest,
   type DhcpPacket,
-} from './codec';
+} from './codec.js';
 
 export const ZERO_IP = '0.0.0.0';
 export const BROADCAST_IP = '255.255.255.255';

@@ -10,8 +10,8 @@
  * and echoed (RFC 6842), but it never moves a lease to another MAC. Kea and
  * dnsmasq prefer 61 when sent; on a boot network the MAC is the identity.
  */
-import type { ClientRequest, DhcpPacket } from './codec';
-import { ZERO_IP } from './replies';
+import type { ClientRequest, DhcpPacket } from './codec.js';
+import { ZERO_IP } from './replies.js';
 
 /** RENEWING (unicast) and REBINDING (broadcast) look alike on the wire and are answered alike. */
 export type RequestState = 'selecting' | 'init-reboot' | 'renewing';

@@ -5,7 +5,7 @@
  * server, the subnet's network or broadcast address, off the pool's subnet,
  * or not IPv4 at all is skipped with a warning and the node gets a pool address.
  */
-import { ipToNumber, isIpv4 } from './codec';
+import { ipToNumber, isIpv4 } from './codec.js';
 
 export interface ReservationNetwork {
   serverIp?: string;

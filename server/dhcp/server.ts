@@ -29,7 +29,7 @@ import {
   type BootAnswer,
   type BootFiles,
   type BootSettings,
-} from './boot-decision';
+} from './boot-decision.js';
 import {
   BOOTREQUEST,
   encodeDhcp,
@@ -41,14 +41,14 @@ import {
   readClientRequest,
   type ClientRequest,
   type DhcpPacket,
-} from './codec';
-import { WriteBatcher } from '../store/write-batcher';
-import { LeaseRepository, type ClaimOutcome, type LeaseClaim } from './lease-repo';
-import { LeaseBook, type Lease } from './leases';
-import { judgeRequest, requestedAddress, requestState } from './request-rules';
-import { describeConflict, usableReservations } from './reservations';
-import { createDhcpMetrics, type DhcpMetrics } from './metrics';
-import { buildReply, replyDestination, ZERO_IP, type Destination, type NetworkOptions, type ReplySpec } from './replies';
+} from './codec.js';
+import { WriteBatcher } from '../store/write-batcher.js';
+import { LeaseRepository, type ClaimOutcome, type LeaseClaim } from './lease-repo.js';
+import { LeaseBook, type Lease } from './leases.js';
+import { judgeRequest, requestedAddress, requestState } from './request-rules.js';
+import { describeConflict, usableReservations } from './reservations.js';
+import { createDhcpMetrics, type DhcpMetrics } from './metrics.js';
+import { buildReply, replyDestination, ZERO_IP, type Destination, type NetworkOptions, type ReplySpec } from './replies.js';
 
 export interface DhcpPoolOptions {
   start: string;

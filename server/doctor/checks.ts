@@ -4,9 +4,9 @@
  * A warn is something that may stop some machines from booting; a fail is
  * something that stops homeport or every machine.
  */
-import { Arch, DEFAULT_BOOT_FILES } from '../dhcp/boot-decision';
-import type { Config } from '../config/schema';
-import { describeConflict, type ReservationConflict, type SkippedReservation } from '../dhcp/reservations';
+import { Arch, DEFAULT_BOOT_FILES } from '../dhcp/boot-decision.js';
+import type { Config } from '../config/schema.js';
+import { describeConflict, type ReservationConflict, type SkippedReservation } from '../dhcp/reservations.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 

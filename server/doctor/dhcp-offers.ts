@@ -13,10 +13,10 @@
  */
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
-import { BOOTREPLY, BROADCAST_FLAG, decodeValue, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, parseDhcp, readClientRequest } from '../dhcp/codec';
-import { Arch } from '../dhcp/boot-decision';
-import { bindSocket } from '../dhcp/server';
-import type { DhcpOffer, DhcpProbe } from './checks';
+import { BOOTREPLY, BROADCAST_FLAG, decodeValue, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, parseDhcp, readClientRequest } from '../dhcp/codec.js';
+import { Arch } from '../dhcp/boot-decision.js';
+import { bindSocket } from '../dhcp/server.js';
+import type { DhcpOffer, DhcpProbe } from './checks.js';
 
 export interface OfferProbeOptions {
   serverIp: string;

@@ -8,14 +8,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { confinedRealPath, safeSegments } from '../boot/assets';
-import type { Config } from '../config/schema';
-import { pendingMigrations, openDatabase, pingDatabase } from '../store/db';
-import { resolveRequestPath } from '../tftp/paths';
-import { LeaseRepository } from '../dhcp/lease-repo';
-import { unpinnedNodes } from '../store/host-keys';
-import { findReservationConflicts, usableReservations } from '../dhcp/reservations';
-import type { AssetLookup, BinaryLookup, DatabaseFacts, FirmwareKind, InterfaceFacts, NodeProfile, PortProbe, PortUse, ReservationFacts, UnpinnedFacts } from './checks';
+import { confinedRealPath, safeSegments } from '../boot/assets.js';
+import type { Config } from '../config/schema.js';
+import { pendingMigrations, openDatabase, pingDatabase } from '../store/db.js';
+import { resolveRequestPath } from '../tftp/paths.js';
+import { LeaseRepository } from '../dhcp/lease-repo.js';
+import { unpinnedNodes } from '../store/host-keys.js';
+import { findReservationConflicts, usableReservations } from '../dhcp/reservations.js';
+import type { AssetLookup, BinaryLookup, DatabaseFacts, FirmwareKind, InterfaceFacts, NodeProfile, PortProbe, PortUse, ReservationFacts, UnpinnedFacts } from './checks.js';
 
 const DATABASE_TIMEOUT_MS = 5000;
 

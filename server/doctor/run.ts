@@ -3,13 +3,13 @@
  * the checks (checks.ts) in the order a machine meets them. Reads only: it
  * creates no database, token or file, and sends one DHCP DISCOVER.
  */
-import { loadBootCatalog } from '../boot';
-import type { BootCatalog, LoadedProfile } from '../boot/catalog';
-import type { ContextNode } from '../boot/context';
-import { profileContext, renderInstallScript } from '../boot/service';
-import { ConfigError, loadConfig } from '../config/load';
-import type { Config } from '../config/schema';
-import { machineBaseUrl, tftpRoots } from '../netboot';
+import { loadBootCatalog } from '../boot/index.js';
+import type { BootCatalog, LoadedProfile } from '../boot/catalog.js';
+import type { ContextNode } from '../boot/context.js';
+import { profileContext, renderInstallScript } from '../boot/service.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { machineBaseUrl, tftpRoots } from '../netboot.js';
 import {
   catalogCheck,
   configCheck,
@@ -31,9 +31,9 @@ import {
   type DhcpProbe,
   type NodeProfile,
   type RenderOutcome,
-} from './checks';
-import { probeOffers } from './dhcp-offers';
-import { databaseFacts, homeportHealthz, reservationFacts, unpinnedFacts, interfaceFacts, interfaceMac, lookupAsset, lookupBinary, probePort } from './probes';
+} from './checks.js';
+import { probeOffers } from './dhcp-offers.js';
+import { databaseFacts, homeportHealthz, reservationFacts, unpinnedFacts, interfaceFacts, interfaceMac, lookupAsset, lookupBinary, probePort } from './probes.js';
 
 export interface DoctorOptions {
   configFile?: string;

@@ -35,8 +35,8 @@
 import Router, { type RouterContext } from '@koa/router';
 import type Koa from 'koa';
 import type { z } from 'zod';
-import { requireAdmin } from '../auth/middleware';
-import { parseBody, parseQuery } from './validation';
+import { requireAdmin } from '../auth/middleware.js';
+import { parseBody, parseQuery } from './validation.js';
 
 /**
  * Who may call a route:

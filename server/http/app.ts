@@ -3,14 +3,14 @@ import type Router from '@koa/router';
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
-import type { Logger } from '../log/logger';
-import { createHttpMetrics } from '../metrics/registry';
-import { ApiRouter } from './api';
-import { bodyMiddleware } from './body';
-import { directDispatch } from './direct';
-import { errorMiddleware } from './errors';
-import { HOMEPORT_VERSION } from '../version';
-import { buildOpenApi } from './openapi';
+import type { Logger } from '../log/logger.js';
+import { createHttpMetrics } from '../metrics/registry.js';
+import { ApiRouter } from './api.js';
+import { bodyMiddleware } from './body.js';
+import { directDispatch } from './direct.js';
+import { errorMiddleware } from './errors.js';
+import { HOMEPORT_VERSION } from '../version.js';
+import { buildOpenApi } from './openapi.js';
 
 export interface HttpAppOptions {
   log: Logger;

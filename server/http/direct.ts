@@ -1,8 +1,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import type { HttpMetrics } from '../metrics/registry';
-import type { DirectContext, DirectRoute } from './api';
-import { readBody } from './body';
-import { errorJson, toHttpError } from './errors';
+import type { HttpMetrics } from '../metrics/registry.js';
+import type { DirectContext, DirectRoute } from './api.js';
+import { readBody } from './body.js';
+import { errorJson, toHttpError } from './errors.js';
 
 export interface DirectDispatchOptions {
   bodyLimitBytes: number;

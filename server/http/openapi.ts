@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { zodToJsonSchema } from 'zod-to-json-schema';
-import type { ResponseSpec, RouteSpec } from './api';
+import type { ResponseSpec, RouteSpec } from './api.js';
 
 /** JSON Schema as it lands in the document. */
 export type JsonSchema = Record<string, unknown>;

@@ -3,8 +3,8 @@
  * presenter cannot disagree), and the query it filters by.
  */
 import { z } from 'zod';
-import { intFromText, queryText } from '../http/validation';
-import { JOB_STATUSES, type Job } from '../store/jobs-repo';
+import { intFromText, queryText } from '../http/validation.js';
+import { JOB_STATUSES, type Job } from '../store/jobs-repo.js';
 
 const isoTime = z.string().datetime().describe('ISO 8601, UTC');
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { ApiRouter } from '../http/api';
-import { conflict, notFound, ValidationError } from '../http/errors';
-import { resolveNodeRef } from '../nodes/lookup';
-import type { NodesService } from '../nodes/service';
-import type { Job } from '../store/jobs-repo';
-import { createJobBody, jobJson, jobsQuery, jobToJson } from './present';
-import type { JobsService } from './service';
+import { ApiRouter } from '../http/api.js';
+import { conflict, notFound, ValidationError } from '../http/errors.js';
+import { resolveNodeRef } from '../nodes/lookup.js';
+import type { NodesService } from '../nodes/service.js';
+import type { Job } from '../store/jobs-repo.js';
+import { createJobBody, jobJson, jobsQuery, jobToJson } from './present.js';
+import type { JobsService } from './service.js';
 
 const JOB_ID = { id: 'job id' };
 /** Lines of the console log GET /api/jobs/:id returns. */

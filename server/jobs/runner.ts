@@ -1,8 +1,8 @@
-import type { Logger } from '../log/logger';
-import type { Clock } from '../nodes/service';
-import { JOB_LOG_LIMIT, newStage, type Job, type JobOutcome, type JobProgress, type JobStage, type JobsRepo } from '../store/jobs-repo';
-import { backoffDelay, type RetryPolicy } from '../util/retry';
-import { JobCancelled, JobPaused, JobWaiting, type AnyJobType, type JobContext, type StageHandle } from './types';
+import type { Logger } from '../log/logger.js';
+import type { Clock } from '../nodes/service.js';
+import { JOB_LOG_LIMIT, newStage, type Job, type JobOutcome, type JobProgress, type JobStage, type JobsRepo } from '../store/jobs-repo.js';
+import { backoffDelay, type RetryPolicy } from '../util/retry.js';
+import { JobCancelled, JobPaused, JobWaiting, type AnyJobType, type JobContext, type StageHandle } from './types.js';
 
 export interface JobRunnerOptions {
   jobs: JobsRepo;

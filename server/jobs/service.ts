@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../log/logger';
-import type { Clock } from '../nodes/service';
-import type { Job, JobFilter, JobsRepo } from '../store/jobs-repo';
+import type { Logger } from '../log/logger.js';
+import type { Clock } from '../nodes/service.js';
+import type { Job, JobFilter, JobsRepo } from '../store/jobs-repo.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { conflict, notFound, ValidationError } from '../http/errors';
-import { parseWith } from '../http/validation';
-import { JobTargetError, type AnyJobType } from './types';
+import { conflict, notFound, ValidationError } from '../http/errors.js';
+import { parseWith } from '../http/validation.js';
+import { JobTargetError, type AnyJobType } from './types.js';
 
 const SETTLE_POLL_MS = 50;
 

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Job, StageState } from '../store/jobs-repo';
+import type { Job, StageState } from '../store/jobs-repo.js';
 
 /**
  * A kind of long action (seed 002/004): its parameters, the stages it runs,

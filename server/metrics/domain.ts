@@ -6,8 +6,8 @@
  * `increase()` sees the first one.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { isKnownPhase, type PhaseCatalogue } from '../nodes/phases';
-import type { NodeEvent } from '../nodes/service';
+import { isKnownPhase, type PhaseCatalogue } from '../nodes/phases.js';
+import type { NodeEvent } from '../nodes/service.js';
 
 export const WATCHER_TICK_RESULTS = ['ok', 'error'] as const;
 export type WatcherTickResult = (typeof WATCHER_TICK_RESULTS)[number];

@@ -11,8 +11,8 @@
  */
 import crypto from 'node:crypto';
 import type Koa from 'koa';
-import { safeEqual } from '../auth/tokens';
-import { unauthorized } from '../http/errors';
+import { safeEqual } from '../auth/tokens.js';
+import { unauthorized } from '../http/errors.js';
 
 export const SESSION_COOKIE = 'homeport_monitoring';
 

@@ -9,8 +9,8 @@
  */
 import { PassThrough } from 'node:stream';
 import type Koa from 'koa';
-import type { Logger } from '../log/logger';
-import type { NodeEvent } from '../nodes/service';
+import type { Logger } from '../log/logger.js';
+import type { NodeEvent } from '../nodes/service.js';
 
 /** The message format: `retry:` hint, comments for heartbeats, `data:` lines for JSON. */
 export const sse = {

@@ -1,18 +1,18 @@
 /** The status page and event stream, wired from their parts. */
 import type Router from '@koa/router';
 import type Koa from 'koa';
-import { requireReader } from './access';
+import { requireReader } from './access.js';
 import type { Knex } from 'knex';
-import type { Config } from '../config/schema';
-import { jobToJson } from '../jobs/present';
-import type { JobsService } from '../jobs/service';
-import type { Job } from '../store/jobs-repo';
-import type { Logger } from '../log/logger';
-import { historyToJson, nodeToJson, readerLabels } from '../nodes/present';
-import type { NodeEvent, NodesService } from '../nodes/service';
-import { EventHub } from './events';
-import { createRenderer } from './render';
-import { monitoringRouter } from './routes';
+import type { Config } from '../config/schema.js';
+import { jobToJson } from '../jobs/present.js';
+import type { JobsService } from '../jobs/service.js';
+import type { Job } from '../store/jobs-repo.js';
+import type { Logger } from '../log/logger.js';
+import { historyToJson, nodeToJson, readerLabels } from '../nodes/present.js';
+import type { NodeEvent, NodesService } from '../nodes/service.js';
+import { EventHub } from './events.js';
+import { createRenderer } from './render.js';
+import { monitoringRouter } from './routes.js';
 
 export interface MonitoringOptions {
   config: Config['monitoring'];

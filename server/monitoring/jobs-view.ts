@@ -4,9 +4,9 @@
  * What a job shows of its params and log comes from the jobs API presenter,
  * so an import's content is shortened the same way everywhere.
  */
-import { jobToJson } from '../jobs/present';
-import type { Job } from '../store/jobs-repo';
-import { formatDuration, relativeTime } from './view';
+import { jobToJson } from '../jobs/present.js';
+import type { Job } from '../store/jobs-repo.js';
+import { formatDuration, relativeTime } from './view.js';
 
 /** Failed jobs listed on the page: the recent ones say what broke; the API has the rest. */
 export const FAILED_JOBS_SHOWN = 5;

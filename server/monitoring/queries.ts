@@ -1,9 +1,9 @@
 /** Read-only queries the status page and the node gauges need beyond NodesService. */
 import type { Knex } from 'knex';
-import type { JobsService } from '../jobs/service';
-import type { NodeCounts } from '../metrics/domain';
-import { ACTIVE_JOBS_SHOWN, FAILED_JOBS_SHOWN, type JobLists } from './jobs-view';
-import { nullableNumber, nullableString } from '../store/rows';
+import type { JobsService } from '../jobs/service.js';
+import type { NodeCounts } from '../metrics/domain.js';
+import { ACTIVE_JOBS_SHOWN, FAILED_JOBS_SHOWN, type JobLists } from './jobs-view.js';
+import { nullableNumber, nullableString } from '../store/rows.js';
 
 export interface ClusterRow {
   name: string;

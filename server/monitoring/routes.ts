@@ -6,21 +6,21 @@
 import type { Knex } from 'knex';
 import type Koa from 'koa';
 import { z } from 'zod';
-import { safeEqual } from '../auth/tokens';
-import { ApiRouter } from '../http/api';
-import { HttpError } from '../http/errors';
-import type { JobsService } from '../jobs/service';
-import type { Logger } from '../log/logger';
-import { lookupNode } from '../nodes/lookup';
-import { describeAmbiguity } from '../nodes/ref';
-import type { NodesService } from '../nodes/service';
-import { endSession, isReader, isValidSession, requireReader, safeNext, SESSION_COOKIE, startSession, type AccessOptions } from './access';
-import type { EventHub } from './events';
-import { buildJobsSection, jobDetail } from './jobs-view';
-import { lastMessages, listClusters, listJobsForPage } from './queries';
-import type { PageRenderer } from './render';
-import { filterLabels, type LabelFilter } from '../nodes/present';
-import { buildClusters, buildSummary, buildTimeline, filterForm, filterNodes, fragmentHref, isFiltered, listHref, needsReason, nodeDetail, nodeRow, parseListQuery, sortHeaders, sortNodes } from './view';
+import { safeEqual } from '../auth/tokens.js';
+import { ApiRouter } from '../http/api.js';
+import { HttpError } from '../http/errors.js';
+import type { JobsService } from '../jobs/service.js';
+import type { Logger } from '../log/logger.js';
+import { lookupNode } from '../nodes/lookup.js';
+import { describeAmbiguity } from '../nodes/ref.js';
+import type { NodesService } from '../nodes/service.js';
+import { endSession, isReader, isValidSession, requireReader, safeNext, SESSION_COOKIE, startSession, type AccessOptions } from './access.js';
+import type { EventHub } from './events.js';
+import { buildJobsSection, jobDetail } from './jobs-view.js';
+import { lastMessages, listClusters, listJobsForPage } from './queries.js';
+import type { PageRenderer } from './render.js';
+import { filterLabels, type LabelFilter } from '../nodes/present.js';
+import { buildClusters, buildSummary, buildTimeline, filterForm, filterNodes, fragmentHref, isFiltered, listHref, needsReason, nodeDetail, nodeRow, parseListQuery, sortHeaders, sortNodes } from './view.js';
 
 export interface MonitoringRoutesOptions {
   service: NodesService;

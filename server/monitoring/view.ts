@@ -3,11 +3,11 @@
  * Pure (no clock, no database): `now` and the data come in as arguments, so
  * the rules are tested with tables and the templates only print fields.
  */
-import type { HistoryEntry } from '../store/history-repo';
-import type { Node } from '../store/nodes-repo';
-import { catalogueProgress, phaseIndex, type PhaseCatalogue } from '../nodes/phases';
-import { formatTime } from '../util/time';
-import type { ClusterRow } from './queries';
+import type { HistoryEntry } from '../store/history-repo.js';
+import type { Node } from '../store/nodes-repo.js';
+import { catalogueProgress, phaseIndex, type PhaseCatalogue } from '../nodes/phases.js';
+import { formatTime } from '../util/time.js';
+import type { ClusterRow } from './queries.js';
 
 /** What an admin scans for, in the order that needs attention. */
 export const NODE_STATES = ['failed', 'installing', 'waiting', 'deployed'] as const;

@@ -1,4 +1,4 @@
-import type { Node } from '../store/nodes-repo';
+import type { Node } from '../store/nodes-repo.js';
 
 /**
  * The address homeport connects to (SSH, readiness, cluster formation): the

@@ -1,4 +1,4 @@
-import { LruMap } from '../util/lru';
+import { LruMap } from '../util/lru.js';
 
 /**
  * One history row per boot attempt for a machine's DHCP DISCOVERs (pure: the

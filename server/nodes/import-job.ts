@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { JobType } from '../jobs/types';
-import { inFileOrder, parseImport, planImportRow, type RowOutcome } from './import';
-import { InvalidNodeIpError, type NodesService } from './service';
+import type { JobType } from '../jobs/types.js';
+import { inFileOrder, parseImport, planImportRow, type RowOutcome } from './import.js';
+import { InvalidNodeIpError, type NodesService } from './service.js';
 
 export const IMPORT_NODES_JOB = 'import_nodes';
 

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { Node, NodeChanges } from '../store/nodes-repo';
-import { nodeCreateBody, unknownProfileReason } from './validation';
+import type { Node, NodeChanges } from '../store/nodes-repo.js';
+import { nodeCreateBody, unknownProfileReason } from './validation.js';
 
 /**
  * `homeport nodes import FILE` (pure part): reads seed 000's

@@ -1,7 +1,7 @@
-import { conflict, notFound, ValidationError } from '../http/errors';
-import type { Node, NodesRepo } from '../store/nodes-repo';
-import { AMBIGUITY_LIMIT, describeAmbiguity, parseNodeRef } from './ref';
-import { hostnameField } from './validation';
+import { conflict, notFound, ValidationError } from '../http/errors.js';
+import type { Node, NodesRepo } from '../store/nodes-repo.js';
+import { AMBIGUITY_LIMIT, describeAmbiguity, parseNodeRef } from './ref.js';
+import { hostnameField } from './validation.js';
 
 /**
  * The one node a person named by id, MAC or hostname, wherever a node is named

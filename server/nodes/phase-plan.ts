@@ -1,7 +1,7 @@
-import { bindFields, roundClosesAfter } from '../auth/rounds';
-import type { NewHistoryEntry } from '../store/history-repo';
-import type { Node } from '../store/nodes-repo';
-import { decidePhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases';
+import { bindFields, roundClosesAfter } from '../auth/rounds.js';
+import type { NewHistoryEntry } from '../store/history-repo.js';
+import type { Node } from '../store/nodes-repo.js';
+import { decidePhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases.js';
 
 /** Where a history row came from. */
 export type HistorySource = 'installer' | 'server' | 'dhcp' | 'watcher' | 'admin';

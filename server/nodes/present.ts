@@ -1,9 +1,9 @@
-import { isRoundOpen } from '../auth/rounds';
-import type { HistoryEntry } from '../store/history-repo';
-import type { Node } from '../store/nodes-repo';
-import { addressMismatch, nodeAddress } from './address';
-import { catalogueProgress, type PhaseCatalogue } from './phases';
-import type { HistoryJson, NodeJson } from './schemas';
+import { isRoundOpen } from '../auth/rounds.js';
+import type { HistoryEntry } from '../store/history-repo.js';
+import type { Node } from '../store/nodes-repo.js';
+import { addressMismatch, nodeAddress } from './address.js';
+import { catalogueProgress, type PhaseCatalogue } from './phases.js';
+import type { HistoryJson, NodeJson } from './schemas.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

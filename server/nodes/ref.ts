@@ -1,4 +1,4 @@
-import { normalizeMac } from './mac';
+import { normalizeMac } from './mac.js';
 
 /**
  * How people name a node: a numeric id, a MAC in any accepted spelling, or

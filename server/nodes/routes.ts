@@ -1,17 +1,17 @@
 import type Koa from 'koa';
 import { z } from 'zod';
-import { presentedNodeToken } from '../auth/middleware';
-import { isRoundOpen, roundToken } from '../auth/rounds';
-import { ApiRouter } from '../http/api';
-import type { HostKeyPinner } from '../ssh/pin';
-import { notFound, conflict, unauthorized, ValidationError } from '../http/errors';
-import type { Logger } from '../log/logger';
-import type { Node } from '../store/nodes-repo';
-import { resolveNodeRef } from './lookup';
-import { allLabels, historyToJson, nodeToJson, readerLabels } from './present';
-import { NodeNotFoundError, RoundRefusedError, UnknownPhaseError, type NodesService } from './service';
-import { historyJson, nodeJson, summaryJson } from './schemas';
-import { historyQuery, ipField, nodeCreateBody, nodeListQuery, nodeUpdateBody, phaseBody, refuseUnknownProfile, registerBody } from './validation';
+import { presentedNodeToken } from '../auth/middleware.js';
+import { isRoundOpen, roundToken } from '../auth/rounds.js';
+import { ApiRouter } from '../http/api.js';
+import type { HostKeyPinner } from '../ssh/pin.js';
+import { notFound, conflict, unauthorized, ValidationError } from '../http/errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Node } from '../store/nodes-repo.js';
+import { resolveNodeRef } from './lookup.js';
+import { allLabels, historyToJson, nodeToJson, readerLabels } from './present.js';
+import { NodeNotFoundError, RoundRefusedError, UnknownPhaseError, type NodesService } from './service.js';
+import { historyJson, nodeJson, summaryJson } from './schemas.js';
+import { historyQuery, ipField, nodeCreateBody, nodeListQuery, nodeUpdateBody, phaseBody, refuseUnknownProfile, registerBody } from './validation.js';
 
 export interface NodeRoutesOptions {
   service: NodesService;

@@ -4,7 +4,7 @@
  * them, so the document describes what the code actually sends.
  */
 import { z } from 'zod';
-import { PHASE_STATUSES, REPROVISION_STATUSES } from './phases';
+import { PHASE_STATUSES, REPROVISION_STATUSES } from './phases.js';
 
 const isoTime = z.string().datetime().describe('ISO 8601, UTC');
 

@@ -1,16 +1,16 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
-import { bindFields, checkPhoneHome, checkRoundAddress, openRound, plainAddress, type RoundCaller, type RoundPolicy } from '../auth/rounds';
-import { HistoryRepo, type HistoryEntry } from '../store/history-repo';
-import { changesToRow, NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo';
-import { isStatementDataError, type Database } from '../store/db';
-import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store';
-import { WriteBatcher } from '../store/write-batcher';
-import { ValidationError } from '../http/errors';
-import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan';
-import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases';
-import { deploymentSummary, type DeploymentSummary } from './summary';
-import type { RegisterBody } from './validation';
+import { bindFields, checkPhoneHome, checkRoundAddress, openRound, plainAddress, type RoundCaller, type RoundPolicy } from '../auth/rounds.js';
+import { HistoryRepo, type HistoryEntry } from '../store/history-repo.js';
+import { changesToRow, NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo.js';
+import { isStatementDataError, type Database } from '../store/db.js';
+import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store.js';
+import { WriteBatcher } from '../store/write-batcher.js';
+import { ValidationError } from '../http/errors.js';
+import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan.js';
+import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases.js';
+import { deploymentSummary, type DeploymentSummary } from './summary.js';
+import type { RegisterBody } from './validation.js';
 
 export type Clock = () => number;
 

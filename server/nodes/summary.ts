@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { DeploymentSummary } from './schemas';
-import { nullableString } from '../store/rows';
+import type { DeploymentSummary } from './schemas.js';
+import { nullableString } from '../store/rows.js';
 
-export type { DeploymentSummary } from './schemas';
+export type { DeploymentSummary } from './schemas.js';
 
 async function countBy(knex: Knex, column: string): Promise<Record<string, number>> {
   const rows = (await knex('nodes').select(column).count({ n: '*' }).groupBy(column)) as Record<string, unknown>[];

@@ -1,10 +1,10 @@
 import net from 'node:net';
 import { z } from 'zod';
-import { ValidationError } from '../http/errors';
-import { intFromText, queryText } from '../http/validation';
-import { MAX_HOST_KEYS, parseHostKeyLine } from '../ssh/host-keys';
-import { normalizeMac } from './mac';
-import { PHASE_STATUSES } from './phases';
+import { ValidationError } from '../http/errors.js';
+import { intFromText, queryText } from '../http/validation.js';
+import { MAX_HOST_KEYS, parseHostKeyLine } from '../ssh/host-keys.js';
+import { normalizeMac } from './mac.js';
+import { PHASE_STATUSES } from './phases.js';
 
 /**
  * Request bodies of the phone-home and admin APIs. Everything an installer

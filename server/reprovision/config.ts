@@ -1,7 +1,7 @@
 import cron from 'node-cron';
 import { z } from 'zod';
-import { nameField } from '../nodes/validation';
-import { HOST_KEY_POLICIES } from '../ssh/host-keys';
+import { nameField } from '../nodes/validation.js';
+import { HOST_KEY_POLICIES } from '../ssh/host-keys.js';
 
 /**
  * Config sections of the reprovision workflow (seed 000): SSH to nodes, how

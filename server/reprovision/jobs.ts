@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { JobPaused, JobTargetError, JobWaiting, type JobContext, type JobType, type StageHandle } from '../jobs/types';
-import { nodeLabel } from '../nodes/ref';
-import type { NodesService } from '../nodes/service';
-import { nameField } from '../nodes/validation';
-import type { Job } from '../store/jobs-repo';
-import type { Node } from '../store/nodes-repo';
-import { batchState, rollingBatches, selectTargets, type ReprovisionTargets } from './plan';
-import { POWER_ACTIONS, type PowerControl } from './power';
-import { AmbiguousNodesError, UnknownNodesError, type ReprovisionService } from './service';
+import { JobPaused, JobTargetError, JobWaiting, type JobContext, type JobType, type StageHandle } from '../jobs/types.js';
+import { nodeLabel } from '../nodes/ref.js';
+import type { NodesService } from '../nodes/service.js';
+import { nameField } from '../nodes/validation.js';
+import type { Job } from '../store/jobs-repo.js';
+import type { Node } from '../store/nodes-repo.js';
+import { batchState, rollingBatches, selectTargets, type ReprovisionTargets } from './plan.js';
+import { POWER_ACTIONS, type PowerControl } from './power.js';
+import { AmbiguousNodesError, UnknownNodesError, type ReprovisionService } from './service.js';
 
 export const REPROVISION_JOB = 'reprovision';
 export const POWER_JOB = 'power';

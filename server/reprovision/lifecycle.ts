@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { HistorySource } from '../nodes/phase-plan';
-import type { ReprovisionStatus } from '../nodes/phases';
-import type { Clock, NodesService } from '../nodes/service';
-import { changesToRow, rowToNode, type Node, type NodeChanges } from '../store/nodes-repo';
+import type { HistorySource } from '../nodes/phase-plan.js';
+import type { ReprovisionStatus } from '../nodes/phases.js';
+import type { Clock, NodesService } from '../nodes/service.js';
+import { changesToRow, rowToNode, type Node, type NodeChanges } from '../store/nodes-repo.js';
 
 /** History rows of the reprovision workflow use these names besides install phases. */
 export const REPROVISION_EVENT = 'reprovision';

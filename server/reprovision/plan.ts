@@ -1,6 +1,6 @@
-import { openRound } from '../auth/rounds';
-import { describeAmbiguity, nodeLabel, parseNodeRef } from '../nodes/ref';
-import type { Node, NodeChanges } from '../store/nodes-repo';
+import { openRound } from '../auth/rounds.js';
+import { describeAmbiguity, nodeLabel, parseNodeRef } from '../nodes/ref.js';
+import type { Node, NodeChanges } from '../store/nodes-repo.js';
 
 /**
  * Which nodes a reprovision request means and what it changes on them

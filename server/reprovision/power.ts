@@ -1,9 +1,9 @@
-import { nodeAddress } from '../nodes/address';
+import { nodeAddress } from '../nodes/address.js';
 import fs from 'node:fs';
-import type { Node } from '../store/nodes-repo';
-import type { SshClient } from '../ssh/client';
-import type { ReprovisionSettings } from './config';
-import { RedfishClient } from './redfish';
+import type { Node } from '../store/nodes-repo.js';
+import type { SshClient } from '../ssh/client.js';
+import type { ReprovisionSettings } from './config.js';
+import { RedfishClient } from './redfish.js';
 
 /** `pxe`: restart into a network boot (what a reprovision does). */
 export const POWER_ACTIONS = ['on', 'off', 'reset', 'pxe'] as const;

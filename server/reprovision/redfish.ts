@@ -1,6 +1,6 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import { maskSecrets } from '../ssh/mask';
-import type { RedfishSettings } from './config';
+import { maskSecrets } from '../ssh/mask.js';
+import type { RedfishSettings } from './config.js';
 
 /**
  * Restarts a machine into PXE through its BMC (DMTF Redfish): a one-time

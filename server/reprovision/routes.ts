@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { ApiRouter } from '../http/api';
-import { jobJson, jobToJson, scheduleField } from '../jobs/present';
-import type { JobsService } from '../jobs/service';
-import { nodeJson } from '../nodes/schemas';
-import { allLabels, nodeToJson } from '../nodes/present';
-import type { NodesService } from '../nodes/service';
-import { REPROVISION_JOB, reprovisionFields, withTargetRules } from './jobs';
+import { ApiRouter } from '../http/api.js';
+import { jobJson, jobToJson, scheduleField } from '../jobs/present.js';
+import type { JobsService } from '../jobs/service.js';
+import { nodeJson } from '../nodes/schemas.js';
+import { allLabels, nodeToJson } from '../nodes/present.js';
+import type { NodesService } from '../nodes/service.js';
+import { REPROVISION_JOB, reprovisionFields, withTargetRules } from './jobs.js';
 
 /** The reprovision job's params, plus `at`: run it later (seed 004 scheduling). */
 export const reprovisionBody = withTargetRules(reprovisionFields.extend({ at: scheduleField.optional() }));

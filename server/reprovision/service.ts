@@ -1,9 +1,9 @@
-import type { Logger } from '../log/logger';
-import type { Clock, NodesService } from '../nodes/service';
-import type { Node } from '../store/nodes-repo';
-import { REPROVISION_EVENT, type NodeLifecycle } from './lifecycle';
-import { reprovisionChanges, selectTargets, type ReprovisionTargets } from './plan';
-import type { PowerControl } from './power';
+import type { Logger } from '../log/logger.js';
+import type { Clock, NodesService } from '../nodes/service.js';
+import type { Node } from '../store/nodes-repo.js';
+import { REPROVISION_EVENT, type NodeLifecycle } from './lifecycle.js';
+import { reprovisionChanges, selectTargets, type ReprovisionTargets } from './plan.js';
+import type { PowerControl } from './power.js';
 
 export class UnknownNodesError extends Error {
   constructor(readonly refs: string[]) {

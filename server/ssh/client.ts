@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import { Client } from 'ssh2';
-import type { Logger } from '../log/logger';
-import { pinnedVerdict, type HostKeyPolicy, type HostKeyVerdict, type PinnedHost } from './host-keys';
-import { fetchHostCertificates, type FetchCertificates } from './keyscan';
-import { hasCertAuthority, knownHostsVerdict, parseKnownHosts, type KnownHostEntry } from './known-hosts';
-import { maskSecrets } from './mask';
+import type { Logger } from '../log/logger.js';
+import { pinnedVerdict, type HostKeyPolicy, type HostKeyVerdict, type PinnedHost } from './host-keys.js';
+import { fetchHostCertificates, type FetchCertificates } from './keyscan.js';
+import { hasCertAuthority, knownHostsVerdict, parseKnownHosts, type KnownHostEntry } from './known-hosts.js';
+import { maskSecrets } from './mask.js';
 
 /** The same closed set as homeport_ssh_errors_total{kind}. */
 export type SshErrorKind = 'connect' | 'auth' | 'timeout' | 'command' | 'other';

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import { certifiedByCa } from './certs';
-import { fingerprint, type HostKeyVerdict } from './host-keys';
+import { certifiedByCa } from './certs.js';
+import { fingerprint, type HostKeyVerdict } from './host-keys.js';
 
 /**
  * The part of OpenSSH's known_hosts format homeport reads: `hosts keytype

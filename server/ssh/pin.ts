@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { Logger } from '../log/logger';
-import type { Node } from '../store/nodes-repo';
-import { installRoundOf, saveHostKeys, type PinOutcome } from '../store/host-keys';
-import { keyFingerprint, type HostKey } from './host-keys';
+import type { Logger } from '../log/logger.js';
+import type { Node } from '../store/nodes-repo.js';
+import { installRoundOf, saveHostKeys, type PinOutcome } from '../store/host-keys.js';
+import { keyFingerprint, type HostKey } from './host-keys.js';
 
 export type HostKeyPinner = (node: Node, keys: readonly HostKey[]) => Promise<PinOutcome>;
 

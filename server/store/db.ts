@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import * as initial from '../../db/migrations/001_initial';
-import * as leaderLeases from '../../db/migrations/002_leader_leases';
-import * as jobStages from '../../db/migrations/003_job_stages';
-import * as installRounds from '../../db/migrations/004_install_rounds';
-import * as hostKeys from '../../db/migrations/005_host_keys';
+import * as initial from '../../db/migrations/001_initial.js';
+import * as leaderLeases from '../../db/migrations/002_leader_leases.js';
+import * as jobStages from '../../db/migrations/003_job_stages.js';
+import * as installRounds from '../../db/migrations/004_install_rounds.js';
+import * as hostKeys from '../../db/migrations/005_host_keys.js';
 
 // PostgreSQL returns bigint (int8) as a string by default; our bigints are
 // millisecond timestamps and ids, well inside Number's exact range.

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { nullableNumber, nullableString } from './rows';
+import { nullableNumber, nullableString } from './rows.js';
 
 export interface HistoryEntry {
   id: number;

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { keyFingerprint, type HostKey, type PinnedHost } from '../ssh/host-keys';
+import { keyFingerprint, type HostKey, type PinnedHost } from '../ssh/host-keys.js';
 
 /**
  * A node's pinned SSH host keys (table node_host_keys, migration 005).

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { nullableNumber, nullableString } from './rows';
+import { nullableNumber, nullableString } from './rows.js';
 
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'paused';
 export const JOB_STATUSES: readonly JobStatus[] = ['pending', 'running', 'completed', 'failed', 'cancelled', 'paused'];

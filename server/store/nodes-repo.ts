@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import type { PhaseStatus, ReprovisionStatus } from '../nodes/phases';
-import type { NodeRef } from '../nodes/ref';
-import { nullableNumber, nullableString } from './rows';
+import type { PhaseStatus, ReprovisionStatus } from '../nodes/phases.js';
+import type { NodeRef } from '../nodes/ref.js';
+import { nullableNumber, nullableString } from './rows.js';
 
 export interface Node {
   id: number;

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { PhaseFields, PhasePlan } from '../nodes/phase-plan';
-import { withSqliteConnection, type Database, type SqliteConnection, type SqliteStatement } from './db';
-import { rowToHistoryEntry, type HistoryEntry } from './history-repo';
-import { rowToNode, type Node } from './nodes-repo';
+import type { PhaseFields, PhasePlan } from '../nodes/phase-plan.js';
+import { withSqliteConnection, type Database, type SqliteConnection, type SqliteStatement } from './db.js';
+import { rowToHistoryEntry, type HistoryEntry } from './history-repo.js';
+import { rowToNode, type Node } from './nodes-repo.js';
 
 export type NodeRef = { id: number } | { mac: string };
 

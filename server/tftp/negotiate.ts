@@ -6,7 +6,7 @@
  * refused with error 8: the client then falls back to the RFC 1350 default,
  * which is what tftpd-hpa and most PXE-era servers do.
  */
-import type { Options } from './packet';
+import type { Options } from './packet.js';
 
 export const DEFAULT_BLKSIZE = 512;
 export const MIN_BLKSIZE = 8;

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ErrorCode } from './packet';
+import { ErrorCode } from './packet.js';
 
 export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
 

@@ -7,10 +7,10 @@ import type { RemoteInfo } from 'node:dgram';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { encodeError, ErrorCode, parsePacket, type RequestPacket } from './packet';
-import { requestSegments } from './paths';
-import { bind, udpSocket, type ReadJob, type TransferReport, type TransferSettings } from './transfer';
-import { inProcessBackend, workerBackend, type LogLevel, type TransferBackend } from './workers';
+import { encodeError, ErrorCode, parsePacket, type RequestPacket } from './packet.js';
+import { requestSegments } from './paths.js';
+import { bind, udpSocket, type ReadJob, type TransferReport, type TransferSettings } from './transfer.js';
+import { inProcessBackend, workerBackend, type LogLevel, type TransferBackend } from './workers.js';
 
 export interface TftpServerOptions {
   host: string;

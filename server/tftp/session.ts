@@ -4,8 +4,8 @@
  * socket, the timer and the block source and carries the actions out.
  */
 import type { Socket } from 'node:dgram';
-import { encodeError, encodePacket, ErrorCode, parsePacket } from './packet';
-import { lastBlockNumber, type BlockSource } from './source';
+import { encodeError, encodePacket, ErrorCode, parsePacket } from './packet.js';
+import { lastBlockNumber, type BlockSource } from './source.js';
 
 // ---------------------------------------------------------------- pure core
 

@@ -10,8 +10,8 @@
  */
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { ChunkCache, readExactly } from '../util/chunk-cache';
-import { writeDataHeader } from './packet';
+import { ChunkCache, readExactly } from '../util/chunk-cache.js';
+import { writeDataHeader } from './packet.js';
 
 /** File chunks framed as DATA packets, shared by the sessions of one worker. */
 export type PacketCache = ChunkCache<PacketRun>;

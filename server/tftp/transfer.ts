@@ -7,11 +7,11 @@ import dgram, { type Socket } from 'node:dgram';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import { negotiate } from './negotiate';
-import { encodeError, ErrorCode, type TransferMode } from './packet';
-import { resolveRequestPath } from './paths';
-import { Session, type TransferLog } from './session';
-import { fileSource, memorySource, netasciiFileSource, newPacketCache, toNetascii, type BlockSource, type PacketCache } from './source';
+import { negotiate } from './negotiate.js';
+import { encodeError, ErrorCode, type TransferMode } from './packet.js';
+import { resolveRequestPath } from './paths.js';
+import { Session, type TransferLog } from './session.js';
+import { fileSource, memorySource, netasciiFileSource, newPacketCache, toNetascii, type BlockSource, type PacketCache } from './source.js';
 
 /** An accepted RRQ, in a form that can be posted to a worker thread. */
 export interface ReadJob {

@@ -3,9 +3,9 @@
  * main thread hands it and posts back their logs and reports.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { TransferLog } from './session';
-import { TransferRunner } from './transfer';
-import type { FromWorker, LogLevel, ToWorker, WorkerData } from './workers';
+import type { TransferLog } from './session.js';
+import { TransferRunner } from './transfer.js';
+import type { FromWorker, LogLevel, ToWorker, WorkerData } from './workers.js';
 
 if (!parentPort) throw new Error('tftp worker.ts must run as a worker thread');
 const port = parentPort;

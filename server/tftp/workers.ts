@@ -7,8 +7,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { TransferLog } from './session';
-import { TransferRunner, type ReadJob, type TransferReport, type TransferSettings } from './transfer';
+import type { TransferLog } from './session.js';
+import { TransferRunner, type ReadJob, type TransferReport, type TransferSettings } from './transfer.js';
 
 export interface TransferBackend {
   serve(job: ReadJob, log: TransferLog): Promise<TransferReport>;

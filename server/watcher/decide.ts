@@ -1,4 +1,4 @@
-import type { Node } from '../store/nodes-repo';
+import type { Node } from '../store/nodes-repo.js';
 
 /**
  * What the watcher does with one in_progress node (pure). Seed 000: a node

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { SshClient } from '../ssh/client';
+import type { SshClient } from '../ssh/client.js';
 
 export interface Readiness {
   ready: boolean;

@@ -1,16 +1,16 @@
-import { nodeAddress } from '../nodes/address';
+import { nodeAddress } from '../nodes/address.js';
 import cron, { type ScheduledTask } from 'node-cron';
-import type { ClustersService } from '../cluster/service';
-import type { Logger } from '../log/logger';
-import type { WatcherTickResult } from '../metrics/domain';
-import type { Clock, NodesService } from '../nodes/service';
-import type { WatcherSettings } from '../reprovision/config';
-import { REPROVISION_EVENT, type NodeLifecycle } from '../reprovision/lifecycle';
-import type { Node } from '../store/nodes-repo';
-import { decideNode } from './decide';
-import type { JobRunner } from '../jobs/runner';
-import type { LeaderLease } from './lease';
-import type { ReadinessCheck, ReadinessRequirements } from './readiness';
+import type { ClustersService } from '../cluster/service.js';
+import type { Logger } from '../log/logger.js';
+import type { WatcherTickResult } from '../metrics/domain.js';
+import type { Clock, NodesService } from '../nodes/service.js';
+import type { WatcherSettings } from '../reprovision/config.js';
+import { REPROVISION_EVENT, type NodeLifecycle } from '../reprovision/lifecycle.js';
+import type { Node } from '../store/nodes-repo.js';
+import { decideNode } from './decide.js';
+import type { JobRunner } from '../jobs/runner.js';
+import type { LeaderLease } from './lease.js';
+import type { ReadinessCheck, ReadinessRequirements } from './readiness.js';
 
 export interface WatcherOptions {
   nodes: NodesService;

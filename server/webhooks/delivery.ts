@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import type { ClusterEvent } from '../cluster/service';
-import type { Logger } from '../log/logger';
-import type { NodeEvent } from '../nodes/service';
-import { withRetry } from '../util/retry';
-import { WebhookEventMapper, type WebhookEventName, type WebhookPayload } from './events';
+import type { ClusterEvent } from '../cluster/service.js';
+import type { Logger } from '../log/logger.js';
+import type { NodeEvent } from '../nodes/service.js';
+import { withRetry } from '../util/retry.js';
+import { WebhookEventMapper, type WebhookEventName, type WebhookPayload } from './events.js';
 
 export interface WebhookTarget {
   url: string;

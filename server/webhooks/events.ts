@@ -1,5 +1,5 @@
-import type { ClusterRow } from '../cluster/repo';
-import type { NodeEvent } from '../nodes/service';
+import type { ClusterRow } from '../cluster/repo.js';
+import type { NodeEvent } from '../nodes/service.js';
 
 /** What a webhook receives: one JSON object per event. */
 export type WebhookEventName = 'phase' | 'timeout' | 'cluster_formed' | 'cluster_failed';

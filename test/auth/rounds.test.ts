@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { bindFields, checkPhoneHome, checkRoundAddress, isRoundOpen, openRound, plainAddress, roundClosesAfter, roundToken, type RoundPolicy, type RoundState } from '../../server/auth/rounds';
+import { bindFields, checkPhoneHome, checkRoundAddress, isRoundOpen, openRound, plainAddress, roundClosesAfter, roundToken, type RoundPolicy, type RoundState } from '../../server/auth/rounds.js';
 
 const MAC = '52:54:00:12:34:56';
 const SECRET = 'round-test-secret-0123456789';

@@ -3,9 +3,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { SHIPPED_CLIENTS_DIR } from '../../server/boot/paths';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { rawGet } from './helpers';
+import { SHIPPED_CLIENTS_DIR } from '../../server/boot/paths.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { rawGet } from './helpers.js';
 
 describe('HTTP boot: assets, iPXE binaries and clients', function () {
   this.timeout(30_000);

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import YAML from 'yaml';
-import { decideBoot, type BootPolicy, type KnownNode } from '../../server/boot/decide';
-import { escapeFor, languageOfFile, UnsafeValueError } from '../../server/boot/escape';
-import { entryScript, installScript, localBootScript } from '../../server/boot/ipxe';
-import { chooseProfile, groupSchema, type MachineFacts } from '../../server/boot/profiles';
-import { compileTemplate, TemplateError } from '../../server/boot/templates';
-import { etagOf, isNotModified, parseRange, rangeStillValid } from '../../server/boot/ranges';
-import { HOSTILE } from './helpers';
+import { decideBoot, type BootPolicy, type KnownNode } from '../../server/boot/decide.js';
+import { escapeFor, languageOfFile, UnsafeValueError } from '../../server/boot/escape.js';
+import { entryScript, installScript, localBootScript } from '../../server/boot/ipxe.js';
+import { chooseProfile, groupSchema, type MachineFacts } from '../../server/boot/profiles.js';
+import { compileTemplate, TemplateError } from '../../server/boot/templates.js';
+import { etagOf, isNotModified, parseRange, rangeStillValid } from '../../server/boot/ranges.js';
+import { HOSTILE } from './helpers.js';
 
 
 describe('boot core: escaping per target language', () => {

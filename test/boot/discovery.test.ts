@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import crypto from 'node:crypto';
 import { Agent, request } from 'undici';
-import { discoveryVerdict, expireDiscoveries } from '../../server/boot/discovery';
-import { DiscoverCoalescer } from '../../server/nodes/coalesce';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { discoveryVerdict, expireDiscoveries } from '../../server/boot/discovery.js';
+import { DiscoverCoalescer } from '../../server/nodes/coalesce.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 
 const randomMac = () => [0x02, ...crypto.randomBytes(5)].map((b) => b.toString(16).padStart(2, '0')).join('-');
 

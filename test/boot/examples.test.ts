@@ -3,12 +3,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadCatalog } from '../../server/boot/catalog';
-import { SHIPPED_TEMPLATES_DIR } from '../../server/boot/paths';
-import { ConfigError, loadConfig } from '../../server/config/load';
-import { runHomeport } from '../helpers/cli';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { bootScript, writeTemplates } from './helpers';
+import { loadCatalog } from '../../server/boot/catalog.js';
+import { SHIPPED_TEMPLATES_DIR } from '../../server/boot/paths.js';
+import { ConfigError, loadConfig } from '../../server/config/load.js';
+import { runHomeport } from '../helpers/cli.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { bootScript, writeTemplates } from './helpers.js';
 
 describe('boot-templates examples render for a sample node', function () {
   this.timeout(30_000);

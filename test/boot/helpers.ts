@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { openRound } from '../../server/auth/rounds';
-import type { NodeChanges } from '../../server/store/nodes-repo';
-import type { TestHomeport } from '../helpers/homeport';
+import { openRound } from '../../server/auth/rounds.js';
+import type { NodeChanges } from '../../server/store/nodes-repo.js';
+import type { TestHomeport } from '../helpers/homeport.js';
 
 /** Values that break out of one target language or another. */
 export const HOSTILE = ['pve1\nchain http://evil/x', 'a;reboot', '${net0/mac}', `it's "quoted"`, 'back`id`tick', '$(id)', 'x && y', '#comment', 'a\r\nb', 'tab\there', 'del\u007f', 'ls\u2028x'];

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { DATABASE_KINDS } from '../helpers/databases';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { bootScript, insertNodeDirectly, phases } from './helpers';
+import { DATABASE_KINDS } from '../helpers/databases.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { bootScript, insertNodeDirectly, phases } from './helpers.js';
 
 const MAC = '52:54:00:b0:00:01';
 const UUID = 'a0b1c2d3-0000-4000-8000-000000000001';

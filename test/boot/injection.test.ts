@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { bootScript, HOSTILE, insertNodeDirectly, rawGet, writeTemplates } from './helpers';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { bootScript, HOSTILE, insertNodeDirectly, rawGet, writeTemplates } from './helpers.js';
 
 /**
  * Hostile values reach the templates through node rows written straight to

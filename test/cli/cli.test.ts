@@ -4,9 +4,9 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { openDatabase } from '../../server/store/db';
-import { HOMEPORT_BIN, runHomeport, runProcess, startServerProcess } from '../helpers/cli';
-import { freePort } from '../helpers/ports';
+import { openDatabase } from '../../server/store/db.js';
+import { HOMEPORT_BIN, runHomeport, runProcess, startServerProcess } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
 
 describe('homeport CLI', function () {
   this.timeout(60_000);

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ClusterDriver, FormContext } from '../../server/cluster/driver';
-import { createDriver } from '../../server/cluster/drivers';
-import type { ClusterMember } from '../../server/cluster/plan';
-import { clustersSchema } from '../../server/reprovision/config';
-import { captureLogger } from '../helpers/capture-log';
-import { assertStubsFirst, testSshClient, useStubbedNodes } from '../helpers/ssh-fixture';
+import type { ClusterDriver, FormContext } from '../../server/cluster/driver.js';
+import { createDriver } from '../../server/cluster/drivers.js';
+import type { ClusterMember } from '../../server/cluster/plan.js';
+import { clustersSchema } from '../../server/reprovision/config.js';
+import { captureLogger } from '../helpers/capture-log.js';
+import { assertStubsFirst, testSshClient, useStubbedNodes } from '../helpers/ssh-fixture.js';
 
 const MEMBERS: ClusterMember[] = [
   { id: 1, mac: '52:54:00:cc:00:01', hostname: 'pve1', ip: '127.0.0.2', clustered: false },

@@ -2,11 +2,11 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { maskSecrets } from '../../server/ssh/mask';
-import { captureLogger } from '../helpers/capture-log';
-import { installNodeStubs } from '../helpers/node-stubs';
-import { assertStubsFirst, sshRejection as rejection, testSshClient } from '../helpers/ssh-fixture';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { maskSecrets } from '../../server/ssh/mask.js';
+import { captureLogger } from '../helpers/capture-log.js';
+import { installNodeStubs } from '../helpers/node-stubs.js';
+import { assertStubsFirst, sshRejection as rejection, testSshClient } from '../helpers/ssh-fixture.js';
+import { startTestSshd, type TestSshd } from '../helpers/sshd.js';
 
 describe('ssh client (ssh2) against a real sshd', function () {
   this.timeout(90_000);

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { expect } from 'chai';
 import YAML from 'yaml';
-import { applyEnvOverrides } from '../../server/config/load';
-import { KEY_DESCRIPTIONS } from '../../server/config/descriptions';
-import { configKeys, renderConfigurationDoc, WORKED_EXAMPLES } from '../../server/config/reference';
-import { configSchema } from '../../server/config/schema';
-import { CONFIG_REFERENCE_FILE } from '../../scripts/gen-config-reference';
+import { applyEnvOverrides } from '../../server/config/load.js';
+import { KEY_DESCRIPTIONS } from '../../server/config/descriptions.js';
+import { configKeys, renderConfigurationDoc, WORKED_EXAMPLES } from '../../server/config/reference.js';
+import { configSchema } from '../../server/config/schema.js';
+import { CONFIG_REFERENCE_FILE } from '../../scripts/gen-config-reference.js';
 
 /** The value at a dotted path, or undefined. */
 function at(value: unknown, path: string): unknown {

@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import YAML from 'yaml';
-import { runProcess } from '../helpers/cli';
-import { createLab, run, sleep, stopChild, type Lab } from '../helpers/netns';
+import { runProcess } from '../helpers/cli.js';
+import { createLab, run, sleep, stopChild, type Lab } from '../helpers/netns.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const UNIT = path.join(REPO, 'deploy/homeport.service');

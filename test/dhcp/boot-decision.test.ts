@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { DEFAULT_BOOT_FILES, decideBoot, type BootSettings } from '../../server/dhcp/boot-decision';
-import { parseDhcp, readClientRequest, type ClientRequest } from '../../server/dhcp/codec';
+import { DEFAULT_BOOT_FILES, decideBoot, type BootSettings } from '../../server/dhcp/boot-decision.js';
+import { parseDhcp, readClientRequest, type ClientRequest } from '../../server/dhcp/codec.js';
 
 const settings: BootSettings = {
   httpBaseUrl: 'http://10.77.1.1:8080',

@@ -11,7 +11,7 @@ import {
   parseDhcp,
   readClientRequest,
   type DhcpPacket,
-} from '../../server/dhcp/codec';
+} from '../../server/dhcp/codec.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/dhcp');
 const fixture = (name: string): Buffer => fs.readFileSync(path.join(FIXTURES, `${name}.bin`));

@@ -11,10 +11,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { expectedReadme } from '../../scripts/dhcp-behaviour-table';
-import { probeHost, startDhcpRunner } from '../helpers/dhcp-lab';
-import type { DriverSpec, Observation } from '../helpers/dhcp-differential-driver';
-import { createLab, runOk, sleep, stopChild, waitForOutput, type Lab, type LabHost } from '../helpers/netns';
+import { expectedReadme } from '../../scripts/dhcp-behaviour-table.js';
+import { probeHost, startDhcpRunner } from '../helpers/dhcp-lab.js';
+import type { DriverSpec, Observation } from '../helpers/dhcp-differential-driver.js';
+import { createLab, runOk, sleep, stopChild, waitForOutput, type Lab, type LabHost } from '../helpers/netns.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const DRIVER = path.join(REPO, 'test/helpers/dhcp-differential-driver.ts');

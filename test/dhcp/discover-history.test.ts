@@ -10,12 +10,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { MessageType } from '../../server/dhcp/codec';
-import { migrateLatest, openDatabase } from '../../server/store/db';
-import { HOMEPORT_BIN } from '../helpers/cli';
-import { probe, probeHost } from '../helpers/dhcp-lab';
-import { newRoundNonce, roundToken } from '../../server/auth/rounds';
-import { createLab, sleep, stopChild, type Lab } from '../helpers/netns';
+import { MessageType } from '../../server/dhcp/codec.js';
+import { migrateLatest, openDatabase } from '../../server/store/db.js';
+import { HOMEPORT_BIN } from '../helpers/cli.js';
+import { probe, probeHost } from '../helpers/dhcp-lab.js';
+import { newRoundNonce, roundToken } from '../../server/auth/rounds.js';
+import { createLab, sleep, stopChild, type Lab } from '../helpers/netns.js';
 
 const subnet = '10.77.53';
 const serverIp = `${subnet}.1`;

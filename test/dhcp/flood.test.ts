@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { dhclient, leaseStates, probeHost, startDhcpRunner, udhcpc, withStore, type DhcpRunner } from '../helpers/dhcp-lab';
-import type { FloodResult } from '../helpers/dhcp-flood';
-import { createLab, sleep, type Lab } from '../helpers/netns';
+import { dhclient, leaseStates, probeHost, startDhcpRunner, udhcpc, withStore, type DhcpRunner } from '../helpers/dhcp-lab.js';
+import type { FloodResult } from '../helpers/dhcp-flood.js';
+import { createLab, sleep, type Lab } from '../helpers/netns.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const FLOOD = path.join(REPO, 'test/helpers/dhcp-flood.ts');

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { LeaseRepository } from '../../server/dhcp/lease-repo';
-import { declinedPlaceholderMac, LeaseBook, type Lease } from '../../server/dhcp/leases';
-import { DATABASE_KINDS, freshDatabase } from '../helpers/databases';
+import { LeaseRepository } from '../../server/dhcp/lease-repo.js';
+import { declinedPlaceholderMac, LeaseBook, type Lease } from '../../server/dhcp/leases.js';
+import { DATABASE_KINDS, freshDatabase } from '../helpers/databases.js';
 
 const timings = { offerHoldMs: 60_000, declineQuarantineMs: 600_000 };
 const pool = { start: '10.77.1.100', end: '10.77.1.103', excluded: ['10.77.1.101'] };

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { MessageType } from '../../server/dhcp/codec';
-import { dhclient, leaseStates, probe, probeHost, readEnvFile, startDhcpRunner, udhcpc, withStore, writeUdhcpcScript, type DhcpRunner } from '../helpers/dhcp-lab';
-import { createLab, sleep, stopChild, type Lab } from '../helpers/netns';
+import { MessageType } from '../../server/dhcp/codec.js';
+import { dhclient, leaseStates, probe, probeHost, readEnvFile, startDhcpRunner, udhcpc, withStore, writeUdhcpcScript, type DhcpRunner } from '../helpers/dhcp-lab.js';
+import { createLab, sleep, stopChild, type Lab } from '../helpers/netns.js';
 
 const PXE_BIOS = 'PXEClient:Arch:00000:UNDI:002001';
 const hex = (s: string) => Buffer.from(s).toString('hex');

@@ -13,8 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { startDhcpRunner, udhcpc, withStore, writeUdhcpcScript, type DhcpRunner, type LogLine } from '../helpers/dhcp-lab';
-import { createLab, runOk, sleep, type Lab } from '../helpers/netns';
+import { startDhcpRunner, udhcpc, withStore, writeUdhcpcScript, type DhcpRunner, type LogLine } from '../helpers/dhcp-lab.js';
+import { createLab, runOk, sleep, type Lab } from '../helpers/netns.js';
 
 const LEASE_SECONDS = 60; // the schema's minimum: T1 = 30 s
 const RESERVED = { mac: '02:00:00:44:00:20', ip: '10.77.44.20' };

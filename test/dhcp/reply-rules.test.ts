@@ -4,10 +4,10 @@
  * answered at all, and which stored addresses may be reservations.
  */
 import { expect } from 'chai';
-import { BROADCAST_FLAG, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, readClientRequest, type DhcpPacket } from '../../server/dhcp/codec';
-import { buildReply, maxReplyBytes, replyDestination, type ReplySpec } from '../../server/dhcp/replies';
-import { judgeRequest, requestState, type RequestFacts } from '../../server/dhcp/request-rules';
-import { findReservationConflicts, reservationProblem } from '../../server/dhcp/reservations';
+import { BROADCAST_FLAG, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, readClientRequest, type DhcpPacket } from '../../server/dhcp/codec.js';
+import { buildReply, maxReplyBytes, replyDestination, type ReplySpec } from '../../server/dhcp/replies.js';
+import { judgeRequest, requestState, type RequestFacts } from '../../server/dhcp/request-rules.js';
+import { findReservationConflicts, reservationProblem } from '../../server/dhcp/reservations.js';
 
 const SERVER = '10.77.1.1';
 const AGENT_INFO = Buffer.from('0104657468300206020000000001', 'hex'); // circuit-id "eth0", remote-id

@@ -5,12 +5,12 @@
  * ip is only stored as reported_ip (never a reservation), so it is not refused.
  */
 import { expect } from 'chai';
-import { reservationProblem } from '../../server/dhcp/reservations';
-import { toHttpError } from '../../server/http/errors';
-import { buildCatalogue } from '../../server/nodes/phases';
-import { InvalidNodeIpError, NodesService } from '../../server/nodes/service';
-import { freshDatabase } from '../helpers/databases';
-import { TEST_ROUNDS } from '../helpers/reprovisioning';
+import { reservationProblem } from '../../server/dhcp/reservations.js';
+import { toHttpError } from '../../server/http/errors.js';
+import { buildCatalogue } from '../../server/nodes/phases.js';
+import { InvalidNodeIpError, NodesService } from '../../server/nodes/service.js';
+import { freshDatabase } from '../helpers/databases.js';
+import { TEST_ROUNDS } from '../helpers/reprovisioning.js';
 
 const dhcp = { serverIp: '10.77.1.1', pool: { start: '10.77.1.100', subnetMask: '255.255.255.0', router: '10.77.1.254' } };
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { configSchema } from '../../server/config/schema';
+import { configSchema } from '../../server/config/schema.js';
 import {
   catalogCheck,
   nodeProfilesCheck,
@@ -27,10 +27,10 @@ import {
   type InterfaceFacts,
   type PortProbe,
   type PortUse,
-} from '../../server/doctor/checks';
-import { readOffer, discoverPacket } from '../../server/doctor/dhcp-offers';
-import { isHomeportCommand } from '../../server/doctor/probes';
-import { encodeDhcp, encodeValue, MessageType, Option, parseDhcp, readClientRequest } from '../../server/dhcp/codec';
+} from '../../server/doctor/checks.js';
+import { readOffer, discoverPacket } from '../../server/doctor/dhcp-offers.js';
+import { isHomeportCommand } from '../../server/doctor/probes.js';
+import { encodeDhcp, encodeValue, MessageType, Option, parseDhcp, readClientRequest } from '../../server/dhcp/codec.js';
 
 /** Status, and words the detail (and fix, when one is expected) must hold. */
 interface Expectation {

@@ -9,9 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import YAML from 'yaml';
-import type { CheckResult } from '../../server/doctor/checks';
-import { HOMEPORT_BIN, runHomeport } from '../helpers/cli';
-import { createLab, sleep, stopChild, type Lab } from '../helpers/netns';
+import type { CheckResult } from '../../server/doctor/checks.js';
+import { HOMEPORT_BIN, runHomeport } from '../helpers/cli.js';
+import { createLab, sleep, stopChild, type Lab } from '../helpers/netns.js';
 import type { ChildProcess } from 'node:child_process';
 
 const subnet = '10.77.51';

@@ -3,7 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLab, sleep, stopChild, type Lab } from '../helpers/netns';
+import { createLab, sleep, stopChild, type Lab } from '../helpers/netns.js';
 
 /**
  * End to end: real QEMU machines network-boot from homeport inside a network

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runProcess } from '../helpers/cli';
+import { runProcess } from '../helpers/cli.js';
 
 /**
  * The README's "Try it" walkthrough, run word for word: its shell blocks between

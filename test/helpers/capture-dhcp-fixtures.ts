@@ -8,9 +8,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseDhcp, readClientRequest, clientMac, MESSAGE_TYPE_NAMES } from '../../server/dhcp/codec';
-import { createLab, sleep, stopChild, type Lab } from './netns';
-import { readPcapUdp } from './pcap';
+import { parseDhcp, readClientRequest, clientMac, MESSAGE_TYPE_NAMES } from '../../server/dhcp/codec.js';
+import { createLab, sleep, stopChild, type Lab } from './netns.js';
+import { readPcapUdp } from './pcap.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/dhcp');
 const CLIENTS: Record<string, string> = {

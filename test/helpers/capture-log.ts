@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import type { Logger } from '../../server/log/logger';
+import type { Logger } from '../../server/log/logger.js';
 
 /** A real pino logger whose JSON lines the test can read (e.g. to prove a token never appears). */
 export function captureLogger(level = 'debug'): { log: Logger; text(): string; lines(): Record<string, unknown>[]; waitFor(pattern: RegExp, timeoutMs?: number): Promise<void> } {

@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { parsePacket } from '../../server/tftp/packet';
-import { startTftpServer } from '../../server/tftp/server';
-import { clients, freeUdpPort, LossyProxy, run } from '../tftp/helpers';
+import { parsePacket } from '../../server/tftp/packet.js';
+import { startTftpServer } from '../../server/tftp/server.js';
+import { clients, freeUdpPort, LossyProxy, run } from '../tftp/helpers.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/tftp');
 

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServerProcess, type ServerProcess } from './cli';
-import { adminFields, roundTokenFor } from './round-token';
-import { runClient, type SimulatedNode } from './simulated-node';
-import { sshEnv } from './ssh-fixture';
-import type { TestSshd } from './sshd';
+import { startServerProcess, type ServerProcess } from './cli.js';
+import { adminFields, roundTokenFor } from './round-token.js';
+import { runClient, type SimulatedNode } from './simulated-node.js';
+import { sshEnv } from './ssh-fixture.js';
+import type { TestSshd } from './sshd.js';
 
 export interface CliLab {
   dir: string;

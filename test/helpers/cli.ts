@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { freePort } from './ports';
+import { freePort } from './ports.js';
 
 export const HOMEPORT_BIN = path.resolve('bin/homeport');
 

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { migrateLatest, openDatabase, type Database } from '../../server/store/db';
-import { createTestDatabase } from './postgres';
+import { migrateLatest, openDatabase, type Database } from '../../server/store/db.js';
+import { createTestDatabase } from './postgres.js';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 export const DATABASE_KINDS: DatabaseKind[] = ['sqlite', 'postgres'];

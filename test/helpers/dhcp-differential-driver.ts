@@ -24,7 +24,7 @@ import {
   Option,
   parseDhcp,
   type DhcpPacket,
-} from '../../server/dhcp/codec';
+} from '../../server/dhcp/codec.js';
 
 export interface DriverSpec {
   server: string;

@@ -8,7 +8,7 @@
  */
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
-import { BOOTREQUEST, BROADCAST_FLAG, encodeDhcp, encodeValue, MessageType, Option, parseDhcp } from '../../server/dhcp/codec';
+import { BOOTREQUEST, BROADCAST_FLAG, encodeDhcp, encodeValue, MessageType, Option, parseDhcp } from '../../server/dhcp/codec.js';
 
 export interface FloodSpec {
   count: number;

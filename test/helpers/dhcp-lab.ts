@@ -6,9 +6,9 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { migrateLatest, openDatabase } from '../../server/store/db';
-import type { ProbeReply, ProbeSpec } from './dhcp-probe';
-import { runOk, stopChild, waitForOutput, type Lab, type LabHost } from './netns';
+import { migrateLatest, openDatabase } from '../../server/store/db.js';
+import type { ProbeReply, ProbeSpec } from './dhcp-probe.js';
+import { runOk, stopChild, waitForOutput, type Lab, type LabHost } from './netns.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const RUNNER = path.join(REPO, 'test/helpers/dhcp-runner.ts');

@@ -15,7 +15,7 @@ import {
   Option,
   parseDhcp,
   readClientRequest,
-} from '../../server/dhcp/codec';
+} from '../../server/dhcp/codec.js';
 
 export interface ProbeSpec {
   to: string;

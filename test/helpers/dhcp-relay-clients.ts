@@ -10,7 +10,7 @@
  * Prints one JSON line: RelayClientsResult.
  */
 import dgram from 'node:dgram';
-import { BOOTREQUEST, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, parseDhcp, readClientRequest, type DhcpPacket } from '../../server/dhcp/codec';
+import { BOOTREQUEST, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, parseDhcp, readClientRequest, type DhcpPacket } from '../../server/dhcp/codec.js';
 
 export interface RelayClientsSpec {
   servers: string[];

@@ -7,8 +7,8 @@
  * Prints "ready" once listening; exits cleanly on SIGTERM.
  */
 import pino from 'pino';
-import { migrateLatest, openDatabase } from '../../server/store/db';
-import { startDhcpServer, type DhcpServerOptions } from '../../server/dhcp/server';
+import { migrateLatest, openDatabase } from '../../server/store/db.js';
+import { startDhcpServer, type DhcpServerOptions } from '../../server/dhcp/server.js';
 
 type RunnerConfig = Omit<DhcpServerOptions, 'knex' | 'log' | 'registry' | 'onBootRequest' | 'now'> & {
   sqlitePath: string;

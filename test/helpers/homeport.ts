@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { loadConfig } from '../../server/config/load';
-import { startHomeport, type Homeport } from '../../server/main';
-import type { DatabaseKind } from './databases';
-import { freePort } from './ports';
-import { createTestDatabase } from './postgres';
-import { roundTokenFor } from './round-token';
+import { loadConfig } from '../../server/config/load.js';
+import { startHomeport, type Homeport } from '../../server/main.js';
+import type { DatabaseKind } from './databases.js';
+import { freePort } from './ports.js';
+import { createTestDatabase } from './postgres.js';
+import { roundTokenFor } from './round-token.js';
 
 export interface TestHomeport {
   homeport: Homeport;

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { buildCatalogue, decidePhase, isKnownPhase, type NodePhaseState, type PhaseCatalogue, type PhaseStatus } from '../../server/nodes/phases';
+import { buildCatalogue, decidePhase, isKnownPhase, type NodePhaseState, type PhaseCatalogue, type PhaseStatus } from '../../server/nodes/phases.js';
 
 /**
  * The phase store's promise (server/store/phase-store.ts): a report's node

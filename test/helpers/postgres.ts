@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './ports';
+import { freePort } from './ports.js';
 
 /**
  * A real PostgreSQL from Debian's packages, started once per test process on

@@ -1,10 +1,10 @@
-import { configSchema, type Config } from '../../server/config/schema';
-import type { Logger } from '../../server/log/logger';
-import { buildCatalogue } from '../../server/nodes/phases';
-import { NodesService } from '../../server/nodes/service';
-import { createReprovisioning, type Reprovisioning } from '../../server/reprovision';
-import type { Database } from '../../server/store/db';
-import type { TestSshd } from './sshd';
+import { configSchema, type Config } from '../../server/config/schema.js';
+import type { Logger } from '../../server/log/logger.js';
+import { buildCatalogue } from '../../server/nodes/phases.js';
+import { NodesService } from '../../server/nodes/service.js';
+import { createReprovisioning, type Reprovisioning } from '../../server/reprovision/index.js';
+import type { Database } from '../../server/store/db.js';
+import type { TestSshd } from './sshd.js';
 
 /** Install rounds as a default config has them, with a fixed test secret. */
 export const TEST_ROUNDS = { secret: 'test-round-secret-0123456789', bindSource: 'first-use', graceMs: 30 * 60_000, openPhoneHome: false } as const;

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import path from 'node:path';
-import type { Logger } from '../../server/log/logger';
-import { createSshClient, SshError, type SshClient, type SshClientOptions } from '../../server/ssh/client';
-import { installNodeStubs, type NodeStubs } from './node-stubs';
-import { startTestSshd, type TestSshd } from './sshd';
+import type { Logger } from '../../server/log/logger.js';
+import { createSshClient, SshError, type SshClient, type SshClientOptions } from '../../server/ssh/client.js';
+import { installNodeStubs, type NodeStubs } from './node-stubs.js';
+import { startTestSshd, type TestSshd } from './sshd.js';
 
 /** An ssh2 client for the test sshd as root with the test's key. */
 export function testSshClient(sshd: TestSshd, log: Logger, overrides: Partial<SshClientOptions> = {}): SshClient {

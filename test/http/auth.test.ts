@@ -4,8 +4,8 @@
  * document, so a route added later is checked without being listed here.
  */
 import { expect } from 'chai';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { documentedRoutes, samplePath, type DocumentedRoute, type OpenApiDocument } from './route-table';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { documentedRoutes, samplePath, type DocumentedRoute, type OpenApiDocument } from './route-table.js';
 
 /**
  * The routes anyone may call. A new public route must be added here on

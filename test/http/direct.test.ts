@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import http from 'node:http';
-import { ApiRouter } from '../../server/http/api';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { ApiRouter } from '../../server/http/api.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 
 const MAC = '52:54:00:d1:00:01';
 

@@ -1,13 +1,13 @@
 import Router from '@koa/router';
-import Ajv2020 from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import ajvFormats from 'ajv-formats';
 import { expect } from 'chai';
 import { z } from 'zod';
-import { ApiRouter, type RouteSpec } from '../../server/http/api';
-import { buildOpenApi, openApiPath } from '../../server/http/openapi';
-import { registerBody } from '../../server/nodes/validation';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { documentedPath, documentedRoutes, mountedRoutes, type OpenApiDocument } from './route-table';
+import { ApiRouter, type RouteSpec } from '../../server/http/api.js';
+import { buildOpenApi, openApiPath } from '../../server/http/openapi.js';
+import { registerBody } from '../../server/nodes/validation.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { documentedPath, documentedRoutes, mountedRoutes, type OpenApiDocument } from './route-table.js';
 
 const info = { title: 't', version: '0' };
 const route = (over: Partial<RouteSpec>): RouteSpec => ({ method: 'get', path: '/x', tag: 't', summary: 's', auth: 'public', responses: { 200: 'ok' }, ...over });
@@ -63,7 +63,8 @@ describe('OpenAPI: the served document against the real route table and real res
   let hp: TestHomeport;
   let document: OpenApiDocument;
   const ajv = new Ajv2020({ strict: false, allErrors: true });
-  addFormats(ajv);
+  // ajv-formats is CommonJS: under NodeNext its default export is the module object, whose .default is the plugin.
+  ajvFormats.default(ajv);
 
   /** Fails with ajv's words when a real body does not match the documented schema of that answer. */
   function expectDocumented(method: string, path: string, response: { status: number; body: unknown }): void {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 
 /**
  * Reader access (issue 17), as a stranger on the boot network reads it:

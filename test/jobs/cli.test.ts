@@ -2,10 +2,10 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HOMEPORT_BIN, runHomeport, runProcess, type ServerProcess } from '../helpers/cli';
-import { startCliLab, type CliLab } from '../helpers/cli-lab';
-import { simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
-import { useStubbedNodes } from '../helpers/ssh-fixture';
+import { HOMEPORT_BIN, runHomeport, runProcess, type ServerProcess } from '../helpers/cli.js';
+import { startCliLab, type CliLab } from '../helpers/cli-lab.js';
+import { simulateInstall, type SimulatedNode } from '../helpers/simulated-node.js';
+import { useStubbedNodes } from '../helpers/ssh-fixture.js';
 
 const NODES: SimulatedNode[] = [1, 2, 3].map((i) => ({ mac: `52:54:00:cd:00:0${i}`, hostname: `pve${i}`, ip: `127.0.0.${i + 1}`, cluster: 'lab' }));
 

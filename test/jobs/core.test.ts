@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { parseImport, planImportRow } from '../../server/nodes/import';
-import { batchState, rollingBatches } from '../../server/reprovision/plan';
-import type { Node } from '../../server/store/nodes-repo';
+import { parseImport, planImportRow } from '../../server/nodes/import.js';
+import { batchState, rollingBatches } from '../../server/reprovision/plan.js';
+import type { Node } from '../../server/store/nodes-repo.js';
 
 const PROFILES = ['debian', 'proxmox'];
 const node = (id: number, fields: Partial<Node> = {}): Node => ({

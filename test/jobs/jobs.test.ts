@@ -1,13 +1,13 @@
-import { adminFields } from '../helpers/round-token';
+import { adminFields } from '../helpers/round-token.js';
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DATABASE_KINDS, sharedDatabaseEnv } from '../helpers/databases';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
-import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture';
+import { DATABASE_KINDS, sharedDatabaseEnv } from '../helpers/databases.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node.js';
+import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture.js';
 
 const NODES: SimulatedNode[] = [1, 2, 3, 4, 5].map((i) => ({ mac: `52:54:00:77:00:0${i}`, hostname: `pve${i}`, ip: `127.0.0.${i + 1}`, cluster: 'lab' }));
 

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { z } from 'zod';
-import { JobRunner } from '../../server/jobs/runner';
-import { JobPaused, type JobType } from '../../server/jobs/types';
-import { maskSecrets } from '../../server/ssh/mask';
-import type { Database } from '../../server/store/db';
-import { JOB_LOG_LIMIT, JobsRepo } from '../../server/store/jobs-repo';
-import { freshDatabase } from '../helpers/databases';
+import { JobRunner } from '../../server/jobs/runner.js';
+import { JobPaused, type JobType } from '../../server/jobs/types.js';
+import { maskSecrets } from '../../server/ssh/mask.js';
+import type { Database } from '../../server/store/db.js';
+import { JOB_LOG_LIMIT, JobsRepo } from '../../server/store/jobs-repo.js';
+import { freshDatabase } from '../helpers/databases.js';
 
 const SECRET = 'hp-admin-0123456789abcdef';
 

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Page } from 'playwright-core';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { freePort } from '../helpers/ports';
-import { launchBrowser, screenshotPath, type TestBrowser } from './browser';
-import { insertCluster, reportPhase, seedNodes, type SeedNode } from './helpers';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { freePort } from '../helpers/ports.js';
+import { launchBrowser, screenshotPath, type TestBrowser } from './browser.js';
+import { insertCluster, reportPhase, seedNodes, type SeedNode } from './helpers.js';
 
 /** A small fleet in every state the page shows; also what the README screenshot shows. */
 const FLEET: SeedNode[] = [

@@ -1,6 +1,6 @@
-import type { HistoryEntry } from '../../server/store/history-repo';
-import type { Job, JobStage } from '../../server/store/jobs-repo';
-import type { Node } from '../../server/store/nodes-repo';
+import type { HistoryEntry } from '../../server/store/history-repo.js';
+import type { Job, JobStage } from '../../server/store/jobs-repo.js';
+import type { Node } from '../../server/store/nodes-repo.js';
 
 export const NOW = Date.parse('2026-11-23T12:00:00Z');
 

@@ -1,4 +1,4 @@
-import type { TestHomeport } from '../helpers/homeport';
+import type { TestHomeport } from '../helpers/homeport.js';
 
 export interface SeedNode {
   mac: string;

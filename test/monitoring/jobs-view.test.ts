@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { buildJobsSection, FAILED_JOBS_SHOWN, JOB_LOG_LINES, jobDetail, jobPhase, jobRow, type JobLists, type JobPhase } from '../../server/monitoring/jobs-view';
-import { createRenderer } from '../../server/monitoring/render';
-import type { Job } from '../../server/store/jobs-repo';
-import { job, NOW, stage } from './fixtures';
+import { buildJobsSection, FAILED_JOBS_SHOWN, JOB_LOG_LINES, jobDetail, jobPhase, jobRow, type JobLists, type JobPhase } from '../../server/monitoring/jobs-view.js';
+import { createRenderer } from '../../server/monitoring/render.js';
+import type { Job } from '../../server/store/jobs-repo.js';
+import { job, NOW, stage } from './fixtures.js';
 
 const lists = (fields: Partial<JobLists>): JobLists => ({ running: [], pending: [], activeTotal: 0, paused: [], failed: [], failedTotal: 0, ...fields });
 

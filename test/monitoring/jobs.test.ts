@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { dataOf, openEventStream, seedNodes } from './helpers';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { dataOf, openEventStream, seedNodes } from './helpers.js';
 
 const SCRIPT = '<script>alert("owned")</script>';
 const ESCAPED = '&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;';

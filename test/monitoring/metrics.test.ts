@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { Registry } from 'prom-client';
-import { createDhcpMetrics } from '../../server/dhcp/metrics';
-import { freePort } from '../helpers/ports';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { reportPhase, sampleKey, scrape, seedNodes } from './helpers';
+import { createDhcpMetrics } from '../../server/dhcp/metrics.js';
+import { freePort } from '../helpers/ports.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { reportPhase, sampleKey, scrape, seedNodes } from './helpers.js';
 
 const A = '52:54:00:50:00:01';
 const B = '52:54:00:50:00:02';

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
-import { DATABASE_KINDS } from '../helpers/databases';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { dataOf, insertCluster, openEventStream, reportPhase, seedNodes, type EventStreamReader, type SeedNode } from './helpers';
+import { DATABASE_KINDS } from '../helpers/databases.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { dataOf, insertCluster, openEventStream, reportPhase, seedNodes, type EventStreamReader, type SeedNode } from './helpers.js';
 
 const FLEET: SeedNode[] = [
   { mac: '52:54:00:10:00:01', hostname: 'pve1', ip: '10.0.0.11', profile: 'proxmox', cluster: 'lab', phases: [['installation', 'in_progress']] },

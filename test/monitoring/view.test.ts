@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { isValidSession, safeNext, sessionValue } from '../../server/monitoring/access';
-import { sse } from '../../server/monitoring/events';
+import { isValidSession, safeNext, sessionValue } from '../../server/monitoring/access.js';
+import { sse } from '../../server/monitoring/events.js';
 import {
   buildClusters,
   buildSummary,
@@ -19,9 +19,9 @@ import {
   sortHeaders,
   sortNodes,
   type ListQuery,
-} from '../../server/monitoring/view';
-import { buildCatalogue } from '../../server/nodes/phases';
-import { entry, node, NOW } from './fixtures';
+} from '../../server/monitoring/view.js';
+import { buildCatalogue } from '../../server/nodes/phases.js';
+import { entry, node, NOW } from './fixtures.js';
 
 const catalogue = buildCatalogue();
 const q = (fields: Partial<ListQuery> = {}): ListQuery => ({ ...DEFAULT_QUERY, ...fields });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { DATABASE_KINDS } from '../helpers/databases';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { DATABASE_KINDS } from '../helpers/databases.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 
 const MAC = '52:54:00:aa:00:01';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { normalizeMac } from '../../server/nodes/mac';
-import { buildCatalogue, catalogueProgress, decidePhase, type NodePhaseState, type PhaseReport } from '../../server/nodes/phases';
+import { normalizeMac } from '../../server/nodes/mac.js';
+import { buildCatalogue, catalogueProgress, decidePhase, type NodePhaseState, type PhaseReport } from '../../server/nodes/phases.js';
 
 describe('MAC normalisation', () => {
   const cases: [string, string | null][] = [

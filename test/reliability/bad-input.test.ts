@@ -11,11 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import pino from 'pino';
-import { ErrorCode } from '../../server/tftp/packet';
-import { startTftpServer } from '../../server/tftp/server';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { sleep } from '../helpers/netns';
-import { freeUdpPort, requestOnce } from '../tftp/helpers';
+import { ErrorCode } from '../../server/tftp/packet.js';
+import { startTftpServer } from '../../server/tftp/server.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { sleep } from '../helpers/netns.js';
+import { freeUdpPort, requestOnce } from '../tftp/helpers.js';
 
 const MAC = '52:54:00:bd:00:01';
 

@@ -2,12 +2,12 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { addLoadNodes, loadMac, nodePoster, registerLoadNodes, runPhaseLoad, type LoadReport } from '../../scripts/bench/phase-load';
-import { openDatabase } from '../../server/store/db';
-import { startServerProcess, type ServerProcess } from '../helpers/cli';
-import { DATABASE_KINDS } from '../helpers/databases';
-import { phaseStoreViolations } from '../helpers/phase-invariant';
-import { createTestDatabase } from '../helpers/postgres';
+import { addLoadNodes, loadMac, nodePoster, registerLoadNodes, runPhaseLoad, type LoadReport } from '../../scripts/bench/phase-load.js';
+import { openDatabase } from '../../server/store/db.js';
+import { startServerProcess, type ServerProcess } from '../helpers/cli.js';
+import { DATABASE_KINDS } from '../helpers/databases.js';
+import { phaseStoreViolations } from '../helpers/phase-invariant.js';
+import { createTestDatabase } from '../helpers/postgres.js';
 
 /**
  * Crash safety of phone-home writes (issue 11): 1,000 nodes post their

@@ -2,14 +2,14 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServerProcess, type ServerProcess } from '../helpers/cli';
-import { DATABASE_KINDS } from '../helpers/databases';
-import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
-import { createTestDatabase } from '../helpers/postgres';
-import { adminFields, roundTokenFor } from '../helpers/round-token';
-import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
-import { sshEnv } from '../helpers/ssh-fixture';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { startServerProcess, type ServerProcess } from '../helpers/cli.js';
+import { DATABASE_KINDS } from '../helpers/databases.js';
+import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs.js';
+import { createTestDatabase } from '../helpers/postgres.js';
+import { adminFields, roundTokenFor } from '../helpers/round-token.js';
+import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node.js';
+import { sshEnv } from '../helpers/ssh-fixture.js';
+import { startTestSshd, type TestSshd } from '../helpers/sshd.js';
 
 const NODES: SimulatedNode[] = [
   { mac: '52:54:00:cc:00:01', hostname: 'pve1', ip: '127.0.0.2', cluster: 'lab' },

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import net from 'node:net';
-import { captureLogger } from '../helpers/capture-log';
-import { freshDatabase } from '../helpers/databases';
-import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs';
-import { reprovisioningHarness, type Harness } from '../helpers/reprovisioning';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { captureLogger } from '../helpers/capture-log.js';
+import { freshDatabase } from '../helpers/databases.js';
+import { installNodeStubs, type NodeStubs } from '../helpers/node-stubs.js';
+import { reprovisioningHarness, type Harness } from '../helpers/reprovisioning.js';
+import { startTestSshd, type TestSshd } from '../helpers/sshd.js';
 
 /** Not one of the test sshd's addresses: the hanging listener takes the SSH port here. */
 const HANGING_IP = '127.0.0.6';

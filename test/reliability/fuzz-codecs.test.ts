@@ -11,17 +11,17 @@
  * A failure prints fast-check's seed and the shrunk input, to replay it.
  */
 import fc from 'fast-check';
-import { decideBoot, DEFAULT_BOOT_FILES } from '../../server/dhcp/boot-decision';
-import { encodeDhcp, MessageType, parseDhcp, readClientRequest, type DhcpPacket } from '../../server/dhcp/codec';
-import { buildReply } from '../../server/dhcp/replies';
-import { ValidationError } from '../../server/http/errors';
-import { parseBody } from '../../server/http/validation';
-import { nodeCreateBody, nodeUpdateBody, phaseBody, registerBody } from '../../server/nodes/validation';
-import { reprovisionBody } from '../../server/reprovision/routes';
-import { MAX_BLKSIZE, MIN_BLKSIZE, negotiate } from '../../server/tftp/negotiate';
-import { encodePacket, parsePacket, type Packet } from '../../server/tftp/packet';
-import { requestSegments } from '../../server/tftp/paths';
-import { dhcpStructured, FUZZ_RUNS, fixtures, packetInputs } from './mutations';
+import { decideBoot, DEFAULT_BOOT_FILES } from '../../server/dhcp/boot-decision.js';
+import { encodeDhcp, MessageType, parseDhcp, readClientRequest, type DhcpPacket } from '../../server/dhcp/codec.js';
+import { buildReply } from '../../server/dhcp/replies.js';
+import { ValidationError } from '../../server/http/errors.js';
+import { parseBody } from '../../server/http/validation.js';
+import { nodeCreateBody, nodeUpdateBody, phaseBody, registerBody } from '../../server/nodes/validation.js';
+import { reprovisionBody } from '../../server/reprovision/routes.js';
+import { MAX_BLKSIZE, MIN_BLKSIZE, negotiate } from '../../server/tftp/negotiate.js';
+import { encodePacket, parsePacket, type Packet } from '../../server/tftp/packet.js';
+import { requestSegments } from '../../server/tftp/paths.js';
+import { dhcpStructured, FUZZ_RUNS, fixtures, packetInputs } from './mutations.js';
 
 const dhcpSeeds = fixtures('dhcp').map((f) => f.bytes);
 const tftpSeeds = [

@@ -10,14 +10,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { parseDhcp } from '../../server/dhcp/codec';
-import { parsePacket } from '../../server/tftp/packet';
-import { startTftpServer, type TftpServer } from '../../server/tftp/server';
-import { captureLogger } from '../helpers/capture-log';
-import { dhclient, leaseStates, probe, probeHost, udhcpc, type DhcpRunner, startDhcpRunner } from '../helpers/dhcp-lab';
-import { createLab, sleep, type Lab } from '../helpers/netns';
-import { clients, freeUdpPort, RawClient, run, sha256File, writeRandomFile } from '../tftp/helpers';
-import { dhcpStructured, fixtures, mutated, randomDatagram, sampleInputs } from './mutations';
+import { parseDhcp } from '../../server/dhcp/codec.js';
+import { parsePacket } from '../../server/tftp/packet.js';
+import { startTftpServer, type TftpServer } from '../../server/tftp/server.js';
+import { captureLogger } from '../helpers/capture-log.js';
+import { dhclient, leaseStates, probe, probeHost, udhcpc, type DhcpRunner, startDhcpRunner } from '../helpers/dhcp-lab.js';
+import { createLab, sleep, type Lab } from '../helpers/netns.js';
+import { clients, freeUdpPort, RawClient, run, sha256File, writeRandomFile } from '../tftp/helpers.js';
+import { dhcpStructured, fixtures, mutated, randomDatagram, sampleInputs } from './mutations.js';
 
 /** Datagrams per server; the pure properties run far more, this proves the socket edge. */
 const SOCKET_PACKETS = Number(process.env.HOMEPORT_FUZZ_SOCKET_PACKETS ?? 3000);

@@ -5,13 +5,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { ClusterEvent } from '../../server/cluster/service';
-import type { NodeEvent } from '../../server/nodes/service';
-import { startWebhooks } from '../../server/webhooks/delivery';
-import { captureLogger } from '../helpers/capture-log';
-import { HOMEPORT_BIN, runProcess, startServerProcess } from '../helpers/cli';
-import { startTestHomeport } from '../helpers/homeport';
-import { freePort } from '../helpers/ports';
+import type { ClusterEvent } from '../../server/cluster/service.js';
+import type { NodeEvent } from '../../server/nodes/service.js';
+import { startWebhooks } from '../../server/webhooks/delivery.js';
+import { captureLogger } from '../helpers/capture-log.js';
+import { HOMEPORT_BIN, runProcess, startServerProcess } from '../helpers/cli.js';
+import { startTestHomeport } from '../helpers/homeport.js';
+import { freePort } from '../helpers/ports.js';
 
 /**
  * Secrets at rest and in logs (issue 17): a secret file that makes every

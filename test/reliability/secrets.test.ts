@@ -15,12 +15,12 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { roundTokenFor } from '../helpers/round-token';
-import { startServerProcess, type ServerProcess } from '../helpers/cli';
-import { sleep } from '../helpers/netns';
-import { installNodeStubs } from '../helpers/node-stubs';
-import { sshEnv } from '../helpers/ssh-fixture';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { roundTokenFor } from '../helpers/round-token.js';
+import { startServerProcess, type ServerProcess } from '../helpers/cli.js';
+import { sleep } from '../helpers/netns.js';
+import { installNodeStubs } from '../helpers/node-stubs.js';
+import { sshEnv } from '../helpers/ssh-fixture.js';
+import { startTestSshd, type TestSshd } from '../helpers/sshd.js';
 
 const ADMIN_TOKEN = 'admin-Tok3n-c0ffee-5ecret-0001';
 const SERVER_SECRET = 'server-S3cret-for-node-tokens-0002';

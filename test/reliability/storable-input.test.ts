@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { DATABASE_KINDS } from '../helpers/databases';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { DATABASE_KINDS } from '../helpers/databases.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 
 /**
  * Input a database cannot store is refused at input, the same on SQLite and

@@ -2,15 +2,15 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOAD_REPORTS, loadMac } from '../../scripts/bench/phase-load';
-import { LeaseRepository } from '../../server/dhcp/lease-repo';
-import { migrateLatest, openDatabase } from '../../server/store/db';
-import { probeHost, startDhcpRunner, type DhcpRunner } from '../helpers/dhcp-lab';
-import type { RelayClientsResult, RelayClientsSpec } from '../helpers/dhcp-relay-clients';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { createLab, runOk, type Lab } from '../helpers/netns';
-import { phaseStoreViolations } from '../helpers/phase-invariant';
-import { createTestDatabase, testPostgres } from '../helpers/postgres';
+import { LOAD_REPORTS, loadMac } from '../../scripts/bench/phase-load.js';
+import { LeaseRepository } from '../../server/dhcp/lease-repo.js';
+import { migrateLatest, openDatabase } from '../../server/store/db.js';
+import { probeHost, startDhcpRunner, type DhcpRunner } from '../helpers/dhcp-lab.js';
+import type { RelayClientsResult, RelayClientsSpec } from '../helpers/dhcp-relay-clients.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { createLab, runOk, type Lab } from '../helpers/netns.js';
+import { phaseStoreViolations } from '../helpers/phase-invariant.js';
+import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
 
 /**
  * The same database through the test PostgreSQL's Unix socket: the lab's

@@ -4,8 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture.js';
 
 const PVE1 = { mac: '52:54:00:ab:00:01', hostname: 'pve1', ip: '127.0.0.2', cluster: 'lab' };
 const PVE2 = { mac: '52:54:00:ab:00:02', hostname: 'pve2', ip: '127.0.0.3', cluster: 'lab' };

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { HOMEPORT_BIN, runHomeport, runProcess, startProcess, waitForOutput, type ServerProcess } from '../helpers/cli';
-import { startCliLab, type CliLab } from '../helpers/cli-lab';
-import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
-import { useStubbedNodes } from '../helpers/ssh-fixture';
+import { HOMEPORT_BIN, runHomeport, runProcess, startProcess, waitForOutput, type ServerProcess } from '../helpers/cli.js';
+import { startCliLab, type CliLab } from '../helpers/cli-lab.js';
+import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node.js';
+import { useStubbedNodes } from '../helpers/ssh-fixture.js';
 
 const NODES: SimulatedNode[] = [
   { mac: '52:54:00:cf:00:01', hostname: 'pve1', ip: '127.0.0.2', cluster: 'lab' },

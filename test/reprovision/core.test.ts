@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { plainLine, ttyBlock, waitVerdict, type WatchedNode } from '../../server/cli/progress';
-import { clusterVerdict, formationKey } from '../../server/cluster/plan';
-import { loadConfig } from '../../server/config/load';
-import { reprovisionChanges, selectTargets } from '../../server/reprovision/plan';
-import type { Node } from '../../server/store/nodes-repo';
-import { backoffDelay } from '../../server/util/retry';
-import { decideNode } from '../../server/watcher/decide';
+import { plainLine, ttyBlock, waitVerdict, type WatchedNode } from '../../server/cli/progress.js';
+import { clusterVerdict, formationKey } from '../../server/cluster/plan.js';
+import { loadConfig } from '../../server/config/load.js';
+import { reprovisionChanges, selectTargets } from '../../server/reprovision/plan.js';
+import type { Node } from '../../server/store/nodes-repo.js';
+import { backoffDelay } from '../../server/util/retry.js';
+import { decideNode } from '../../server/watcher/decide.js';
 
 const base: Node = {
   id: 1, mac: '52:54:00:00:00:01', hostname: 'pve1', ip: '10.0.0.1', uuid: null, arch: null, type: null, profile: null, cluster: 'lab', labels: {}, status: 'registered',

@@ -3,9 +3,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runProcess } from '../helpers/cli';
-import { freePort } from '../helpers/ports';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { runProcess } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 
 const SCRIPTS = path.resolve('scripts');
 const MAC = '52:54:00:bb:00:01';

@@ -8,7 +8,7 @@
  */
 import { expect } from 'chai';
 import http from 'node:http';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 
 const NODE = '52:54:00:5e:00:01';
 const OTHER = '52:54:00:5e:00:02';

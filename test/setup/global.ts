@@ -1,4 +1,4 @@
-import { stopTestPostgres } from '../helpers/postgres';
+import { stopTestPostgres } from '../helpers/postgres.js';
 
 // Mocha global fixtures: PostgreSQL starts lazily on first use and stops here.
 export async function mochaGlobalTeardown(): Promise<void> {

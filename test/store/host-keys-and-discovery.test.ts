@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { countOpenDiscoveries, expireDiscoveries } from '../../server/boot/discovery';
-import type { Database } from '../../server/store/db';
-import { clearHostKeys, hostKeysFor, pinnedHostAt, saveHostKeys, unpinnedNodes } from '../../server/store/host-keys';
-import { DATABASE_KINDS, freshDatabase } from '../helpers/databases';
+import { countOpenDiscoveries, expireDiscoveries } from '../../server/boot/discovery.js';
+import type { Database } from '../../server/store/db.js';
+import { clearHostKeys, hostKeysFor, pinnedHostAt, saveHostKeys, unpinnedNodes } from '../../server/store/host-keys.js';
+import { DATABASE_KINDS, freshDatabase } from '../helpers/databases.js';
 
 const KEY_A = { type: 'ssh-ed25519', key: 'AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
 const KEY_B = { type: 'ssh-ed25519', key: 'AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB' };

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { openDatabase, pendingMigrations, type Database } from '../../server/store/db';
-import { HistoryRepo } from '../../server/store/history-repo';
-import { JobsRepo } from '../../server/store/jobs-repo';
-import { NodesRepo } from '../../server/store/nodes-repo';
-import { DATABASE_KINDS, freshDatabase } from '../helpers/databases';
+import { openDatabase, pendingMigrations, type Database } from '../../server/store/db.js';
+import { HistoryRepo } from '../../server/store/history-repo.js';
+import { JobsRepo } from '../../server/store/jobs-repo.js';
+import { NodesRepo } from '../../server/store/nodes-repo.js';
+import { DATABASE_KINDS, freshDatabase } from '../helpers/databases.js';
 
 for (const kind of DATABASE_KINDS) {
   describe(`store on ${kind}`, function () {

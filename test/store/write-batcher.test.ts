@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { WriteBatcher } from '../../server/store/write-batcher';
+import { WriteBatcher } from '../../server/store/write-batcher.js';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import fs from 'node:fs';
 import { once } from 'node:events';
-import { encodePacket, parsePacket, type Packet } from '../../server/tftp/packet';
+import { encodePacket, parsePacket, type Packet } from '../../server/tftp/packet.js';
 
 /** An unprivileged UDP port free on loopback right now. */
 export async function freeUdpPort(): Promise<number> {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { negotiate } from '../../server/tftp/negotiate';
+import { negotiate } from '../../server/tftp/negotiate.js';
 
 const limits = { maxBlksize: 65464, maxWindowsize: 64 };
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { encodePacket, ErrorCode, parsePacket, type Packet } from '../../server/tftp/packet';
+import { encodePacket, ErrorCode, parsePacket, type Packet } from '../../server/tftp/packet.js';
 
 const raw = (...parts: (number[] | string)[]) =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));

@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorCode } from '../../server/tftp/packet';
-import { requestSegments, resolveRequestPath } from '../../server/tftp/paths';
+import { ErrorCode } from '../../server/tftp/packet.js';
+import { requestSegments, resolveRequestPath } from '../../server/tftp/paths.js';
 
 describe('tftp path confinement', () => {
   describe('request names', () => {

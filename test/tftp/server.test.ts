@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { ErrorCode, type Packet } from '../../server/tftp/packet';
-import { startTftpServer, type TftpServer, type TftpServerOptions } from '../../server/tftp/server';
-import { clients, freeUdpPort, LossyProxy, RawClient, requestOnce, run, sha256File, writeRandomFile } from './helpers';
+import { ErrorCode, type Packet } from '../../server/tftp/packet.js';
+import { startTftpServer, type TftpServer, type TftpServerOptions } from '../../server/tftp/server.js';
+import { clients, freeUdpPort, LossyProxy, RawClient, requestOnce, run, sha256File, writeRandomFile } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const quiet = pino({ level: 'silent' });

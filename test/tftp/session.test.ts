@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { absoluteBlock, initialState, step, type TransferAction, type TransferEvent, type TransferState } from '../../server/tftp/session';
-import { fileSource, memorySource, netasciiFileSource, newPacketCache, toNetascii, type BlockSource } from '../../server/tftp/source';
+import { absoluteBlock, initialState, step, type TransferAction, type TransferEvent, type TransferState } from '../../server/tftp/session.js';
+import { fileSource, memorySource, netasciiFileSource, newPacketCache, toNetascii, type BlockSource } from '../../server/tftp/source.js';
 
 /** Feeds events in order; returns the final state and the actions of each step. */
 function play(state: TransferState, events: TransferEvent[]): { state: TransferState; actions: TransferAction[][] } {

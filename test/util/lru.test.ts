@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import crypto from 'node:crypto';
-import { roundToken } from '../../server/auth/rounds';
-import { LruMap } from '../../server/util/lru';
+import { roundToken } from '../../server/auth/rounds.js';
+import { LruMap } from '../../server/util/lru.js';
 
 describe('LruMap', () => {
   it('forgets the least recently used entry past its bound; a read counts as a use', () => {

@@ -1,12 +1,12 @@
-import { adminFields } from '../helpers/round-token';
+import { adminFields } from '../helpers/round-token.js';
 import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DATABASE_KINDS, sharedDatabaseEnv } from '../helpers/databases';
-import { startTestHomeport, type TestHomeport } from '../helpers/homeport';
-import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node';
-import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture';
+import { DATABASE_KINDS, sharedDatabaseEnv } from '../helpers/databases.js';
+import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
+import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node.js';
+import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture.js';
 
 const NODES: SimulatedNode[] = [
   { mac: '52:54:00:ee:00:01', hostname: 'pve1', ip: '127.0.0.2', cluster: 'lab' },

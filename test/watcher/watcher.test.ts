@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import net from 'node:net';
-import { openDatabase, type Database } from '../../server/store/db';
-import { LeaderLease } from '../../server/watcher/lease';
-import { captureLogger } from '../helpers/capture-log';
-import { DATABASE_KINDS, freshDatabase } from '../helpers/databases';
-import { installNodeStubs } from '../helpers/node-stubs';
-import { freePort } from '../helpers/ports';
-import { reprovisioningHarness, type Harness } from '../helpers/reprovisioning';
-import { startTestSshd, type TestSshd } from '../helpers/sshd';
+import { openDatabase, type Database } from '../../server/store/db.js';
+import { LeaderLease } from '../../server/watcher/lease.js';
+import { captureLogger } from '../helpers/capture-log.js';
+import { DATABASE_KINDS, freshDatabase } from '../helpers/databases.js';
+import { installNodeStubs } from '../helpers/node-stubs.js';
+import { freePort } from '../helpers/ports.js';
+import { reprovisioningHarness, type Harness } from '../helpers/reprovisioning.js';
+import { startTestSshd, type TestSshd } from '../helpers/sshd.js';
 
 const MIN = 60_000;
 const T0 = Date.parse('2026-11-23T10:00:00Z');

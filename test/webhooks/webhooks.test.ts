@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ClusterRow } from '../../server/cluster/repo';
-import type { Node } from '../../server/store/nodes-repo';
-import { WebhookEventMapper } from '../../server/webhooks/events';
-import { signBody } from '../../server/webhooks/delivery';
-import { startTestHomeport } from '../helpers/homeport';
+import type { ClusterRow } from '../../server/cluster/repo.js';
+import type { Node } from '../../server/store/nodes-repo.js';
+import { WebhookEventMapper } from '../../server/webhooks/events.js';
+import { signBody } from '../../server/webhooks/delivery.js';
+import { startTestHomeport } from '../helpers/homeport.js';
 
 const node = (overrides: Partial<Node> = {}): Node => ({
   id: 1, mac: '52:54:00:77:00:01', hostname: 'pve1', ip: null, uuid: null, arch: null, type: null, profile: null, cluster: 'lab', labels: {},
