@@ -8,7 +8,7 @@ MOCHA := node_modules/.bin/mocha
 MOCHA_FLAGS := $(if $(CI),--forbid-pending,)
 TESTS ?= test/**/*.test.ts
 
-.PHONY: run install test soak soak-fuzz soak-crash e2e deps-run deps-test typecheck bench bench-phase bench-http bench-assets bench-storm bench-tftp bench-dhcp clean
+.PHONY: run install test lint format soak soak-fuzz soak-crash e2e deps-run deps-test typecheck bench bench-phase bench-http bench-assets bench-storm bench-tftp bench-dhcp clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -33,7 +33,18 @@ install: deps-run
 typecheck: $(NPM_STAMP)
 	node_modules/.bin/tsc --noEmit -p .
 
-test: deps-test typecheck
+# Code style: Prettier formats, ESLint (typescript-eslint) lints; both run in `make test`.
+# `make format` rewrites the tree the way `make lint` wants it.
+FORMATTED := 'server/**/*.{ts,mjs,js}' 'test/**/*.ts' 'scripts/**/*.{ts,mjs}' 'db/**/*.ts' eslint.config.js
+lint: $(NPM_STAMP)
+	node_modules/.bin/prettier --check --log-level warn $(FORMATTED)
+	node_modules/.bin/eslint .
+
+format: $(NPM_STAMP)
+	node_modules/.bin/eslint --fix .
+	node_modules/.bin/prettier --write --log-level warn $(FORMATTED)
+
+test: deps-test typecheck lint
 	$(MOCHA) $(MOCHA_FLAGS) '$(TESTS)'
 
 # Long versions of the reliability tests. Each part adds itself as a prerequisite

@@ -187,4 +187,4 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-runCli(process.argv.slice(2)).then((code) => process.exit(code));
+void runCli(process.argv.slice(2)).then((code) => process.exit(code));

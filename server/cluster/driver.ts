@@ -81,11 +81,10 @@ export class RemoteSteps {
   async waitFor<T>(step: string, probe: () => Promise<{ value: T | null; reason: string }>): Promise<T> {
     const clock = this.deps.clock ?? Date.now;
     const deadline = clock() + this.settings.verifyTimeoutMs;
-    let reason = '';
     for (let attempt = 1; ; attempt++) {
       const result = await probe();
       if (result.value !== null) return result.value;
-      reason = result.reason;
+      const reason = result.reason;
       if (clock() >= deadline || this.signal.aborted) throw new FormationError(step, `${reason} (gave up after ${this.settings.verifyTimeoutMs} ms)`);
       await this.sleep(Math.min(backoffDelay(this.deps.retry, attempt), Math.max(0, deadline - clock())));
     }

@@ -47,7 +47,7 @@ import { LeaseRepository, type ClaimOutcome, type LeaseClaim } from './lease-rep
 import { LeaseBook, type Lease } from './leases.js';
 import { judgeRequest, requestedAddress, requestState } from './request-rules.js';
 import { describeConflict, usableReservations } from './reservations.js';
-import { createDhcpMetrics, type DhcpMetrics } from './metrics.js';
+import { createDhcpMetrics } from './metrics.js';
 import { buildReply, replyDestination, ZERO_IP, type Destination, type NetworkOptions, type ReplySpec } from './replies.js';
 
 export interface DhcpPoolOptions {

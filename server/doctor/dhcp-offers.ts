@@ -12,7 +12,7 @@
  * DHCP client or homeport on this host. Port 68 needs root or CAP_NET_BIND_SERVICE.
  */
 import crypto from 'node:crypto';
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { BOOTREPLY, BROADCAST_FLAG, decodeValue, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, parseDhcp, readClientRequest } from '../dhcp/codec.js';
 import { Arch } from '../dhcp/boot-decision.js';
 import { bindSocket } from '../dhcp/server.js';

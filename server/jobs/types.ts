@@ -21,6 +21,7 @@ export interface JobType<P = Record<string, unknown>> {
 
 /** A type whose params type is erased, for registries of mixed types. */
 // The registry holds types of different P; each is only called with params its own schema parsed.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above: P is erased on purpose
 export type AnyJobType = JobType<any>;
 
 export interface JobContext {

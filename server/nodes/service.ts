@@ -182,7 +182,7 @@ export class NodesService {
     const now = this.clock();
     const fields: NodeChanges = { hostname: input.hostname, reportedIp: input.ip, type: input.type, uuid: input.uuid, status: input.status, lastUpdate: now };
     const leaseIp = this.rounds.bindSource === 'lease' ? await this.leaseIp(input.mac) : null;
-    let { node, created } = await this.knex.transaction(async (trx) => {
+    const registered = await this.knex.transaction(async (trx) => {
       const existing = await this.nodes.byMac(input.mac, trx);
       let saved: Node;
       if (existing) {
@@ -196,13 +196,14 @@ export class NodesService {
       await this.history.append({ nodeId: saved.id, phase: 'registered', status: 'completed', message: input.status ?? null, progress: null, source: 'installer', sourceIp: caller.sourceIp, applied: true, at: now }, trx);
       return { node: saved, created: !existing };
     });
+    let node = registered.node;
     if (input.status === 'post-install-complete') {
       const deployed = this.catalogue.ordered[this.catalogue.ordered.length - 1]!;
       node = (await this.reportPhase({ id: node.id }, { phase: deployed, status: 'completed', message: 'post-install-complete', source: 'installer', sourceIp: caller.sourceIp })).node;
     } else {
       this.events.emit('change', { type: 'node', node });
     }
-    return { node, created };
+    return { node, created: registered.created };
   }
 
   /** A node added by an admin, an import or discovery: its install round opens now. */

@@ -81,7 +81,7 @@ function redfishPower(settings: ReprovisionSettings): PowerControl {
     try {
       await call(bmc);
     } catch (err) {
-      throw new Error((err as Error).message.split(bmc).join(`<${redfish.bmcLabel}>`));
+      throw new Error((err as Error).message.split(bmc).join(`<${redfish.bmcLabel}>`), { cause: err });
     }
   };
   const control: PowerControl = {
@@ -106,6 +106,6 @@ function readPassword(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new Error(`cannot read the Redfish password file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); set reprovision.redfish.passwordFile`);
+    throw new Error(`cannot read the Redfish password file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); set reprovision.redfish.passwordFile`, { cause: err });
   }
 }

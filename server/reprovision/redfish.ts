@@ -50,7 +50,7 @@ export class RedfishClient {
         bodyTimeout: this.settings.timeoutMs,
       });
     } catch (err) {
-      throw new Error(this.mask(`redfish ${method} ${url}: ${(err as Error).message}`));
+      throw new Error(this.mask(`redfish ${method} ${url}: ${(err as Error).message}`), { cause: err });
     }
     const text = await response.body.text();
     if (response.statusCode >= 300) throw new Error(this.mask(`redfish ${method} ${url}: HTTP ${response.statusCode}${redfishMessage(text)}`));

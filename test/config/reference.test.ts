@@ -35,7 +35,7 @@ describe('configuration reference (docs/configuration.md)', () => {
     expect(keys.filter((k) => k.description.trim() === '').map((k) => k.path)).to.deep.equal([]);
     const paths = new Set(keys.map((k) => k.path));
     expect(Object.keys(KEY_DESCRIPTIONS).filter((p) => !paths.has(p)), 'entries naming no key').to.deep.equal([]);
-    expect(renderConfigurationDoc()).not.to.match(/\|  \|$/m);
+    expect(renderConfigurationDoc()).not.to.match(/\| {2}\|$/m);
   });
 
   for (const example of WORKED_EXAMPLES) {

@@ -40,7 +40,7 @@ export async function startDhcpRunner(lab: Lab, config: Record<string, unknown>)
   try {
     await waitForOutput(child, /^ready$/, 30_000);
   } catch (err) {
-    throw new Error(`homeport did not start: ${String(err)}\n${stderr}`);
+    throw new Error(`homeport did not start: ${String(err)}\n${stderr}`, { cause: err });
   }
   const logs = () =>
     stderr

@@ -32,7 +32,7 @@ function postgresBinDir(): string {
  * postgres system user, set directly on the child (not through runuser, whose
  * exit does not mean the server stopped).
  */
-function postgresUser(): { uid: number; gid: number } | {} {
+function postgresUser(): { uid: number; gid: number } | Record<string, never> {
   if (process.getuid?.() !== 0) return {};
   const [uid, gid] = ['-u', '-g'].map((flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()));
   return { uid: uid!, gid: gid! };

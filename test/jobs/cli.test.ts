@@ -124,7 +124,7 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
     expect(shownJob.stdout).not.to.match(/row 1 of/);
     // Times as everywhere else a person reads them: to the second, no milliseconds, no epoch numbers.
     expect(shownJob.stdout).to.match(/created \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, runs at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)/);
-    expect(shownJob.stdout).to.match(/^  \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ line 2 /m);
+    expect(shownJob.stdout).to.match(/^ {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ line 2 /m);
     expect(shownJob.stdout).not.to.match(/\.\d{3}Z/);
     const help = runHomeport(['nodes', 'import', '--help'], env);
     expect(help.stdout.replace(/\s+/g, ' ')).to.include('exit 5 when a row was rejected');

@@ -92,6 +92,7 @@ export async function openEventStream(url: string, headers: Record<string, strin
   };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an event's JSON; each test asserts the fields it reads
 export const dataOf = (block: string): Record<string, any> => JSON.parse(block.replace(/^data: /, ''));
 
 /** Prometheus text format samples, keyed `name{a="1",b="2"}` with labels sorted. */

@@ -57,7 +57,7 @@
     };
     source.onmessage = function (event) {
       var change;
-      try { change = JSON.parse(event.data); } catch (e) { return; }
+      try { change = JSON.parse(event.data); } catch { return; }
       if (onlyJob) {
         if (!change.job || String(change.job.id) !== onlyJob) return;
       } else if (onlyNode) {
