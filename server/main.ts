@@ -66,19 +66,32 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const admin = readOrCreateSecret(config.auth.adminTokenFile);
   if (admin.created) {
     // Printed once, on the run that creates it, and never logged. Under systemd stdout is the journal (a log): there only the file is named.
-    if (options.underSystemd ?? isUnderSystemd(process.env)) log.warn({ file: config.auth.adminTokenFile }, 'generated an admin token: read it from its file (mode 0600); it is not printed under systemd, whose journal keeps stdout');
-    else announce(`homeport: generated admin token (stored in ${config.auth.adminTokenFile}, mode 0600): ${admin.value}`);
+    if (options.underSystemd ?? isUnderSystemd(process.env))
+      log.warn(
+        { file: config.auth.adminTokenFile },
+        'generated an admin token: read it from its file (mode 0600); it is not printed under systemd, whose journal keeps stdout',
+      );
+    else
+      announce(`homeport: generated admin token (stored in ${config.auth.adminTokenFile}, mode 0600): ${admin.value}`);
   }
   const secret = readOrCreateSecret(config.auth.secretFile).value;
 
   const bootCatalog = loadBootCatalog(config.boot);
   const db = openDatabase({ url: config.database.url, ...config.database });
   await migrateLatest(db.knex);
-  log.info({ database: db.kind, path: db.kind === 'sqlite' ? config.database.sqlitePath : undefined }, 'database ready');
+  log.info(
+    { database: db.kind, path: db.kind === 'sqlite' ? config.database.sqlitePath : undefined },
+    'database ready',
+  );
 
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
-  const rounds = { secret, bindSource: config.auth.bindSource, graceMs: config.auth.roundGraceMinutes * 60_000, openPhoneHome: config.auth.openPhoneHome };
+  const rounds = {
+    secret,
+    bindSource: config.auth.bindSource,
+    graceMs: config.auth.roundGraceMinutes * 60_000,
+    openPhoneHome: config.auth.openPhoneHome,
+  };
   const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, {
     groupCommitMs: config.database.groupCommitMs,
     rounds,
@@ -86,20 +99,58 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
     // Full-mode DHCP hands a node's ip out as its reservation: refuse at input what it could not hand out.
     ipRule: config.dhcp.mode === 'full' ? (ip) => reservationProblem(ip, config.dhcp) : undefined,
   });
-  const metrics = createDomainMetrics({ registry, catalogue: nodes.catalogue, countNodes: () => countNodes(db.knex), onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes') });
+  const metrics = createDomainMetrics({
+    registry,
+    catalogue: nodes.catalogue,
+    countNodes: () => countNodes(db.knex),
+    onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes'),
+  });
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
   const webhookSecrets = config.webhooks.flatMap((w) => (w.secret ? [w.secret] : []));
   const profiles = [...bootCatalog.keys()];
-  const reprovisioning = await createReprovisioning({ config, db, nodes, profiles, adminToken: admin.value, log, clock, metrics, secrets: [secret, ...webhookSecrets] });
+  const reprovisioning = await createReprovisioning({
+    config,
+    db,
+    nodes,
+    profiles,
+    adminToken: admin.value,
+    log,
+    clock,
+    metrics,
+    secrets: [secret, ...webhookSecrets],
+  });
   const bmcLabel = config.reprovision.redfish.bmcLabel;
-  const monitoring = createMonitoring({ config: config.monitoring, service: nodes, jobs: reprovisioning.jobs, knex: db.knex, adminToken: admin.value, clock, log, bmcLabel });
+  const monitoring = createMonitoring({
+    config: config.monitoring,
+    service: nodes,
+    jobs: reprovisioning.jobs,
+    knex: db.knex,
+    adminToken: admin.value,
+    clock,
+    log,
+    bmcLabel,
+  });
   const routers: Router[] = [
-    ...nodeRouters({ service: nodes, adminToken: admin.value, log, profiles, pinHostKeys: createHostKeyPinner(db.knex, clock, log.child({ component: 'ssh' })), reader: monitoring.reader, bmcLabel }),
+    ...nodeRouters({
+      service: nodes,
+      adminToken: admin.value,
+      log,
+      profiles,
+      pinHostKeys: createHostKeyPinner(db.knex, clock, log.child({ component: 'ssh' })),
+      reader: monitoring.reader,
+      bmcLabel,
+    }),
     ...bootRouters({ config, catalog: bootCatalog, nodes, db, log }),
     ...monitoring.routers,
     ...reprovisioning.routers,
   ];
-  const { listener, routers: mounted } = createHttpApp({ log, registry, bodyLimitKb: config.http.bodyLimitKb, routers, checkDatabase: () => pingDatabase(db.knex) });
+  const { listener, routers: mounted } = createHttpApp({
+    log,
+    registry,
+    bodyLimitKb: config.http.bodyLimitKb,
+    routers,
+    checkDatabase: () => pingDatabase(db.knex),
+  });
   let http: RunningHttpServer;
   try {
     http = await listenHttp(listener, config.http.host, config.http.port, config.http);
@@ -111,7 +162,15 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   log.info({ host: http.address.address, port: http.address.port }, 'http listening');
   let netboot: NetbootListeners;
   try {
-    netboot = await startNetbootListeners({ config, knex: db.knex, log, registry, nodes, httpPort: http.address.port, clock });
+    netboot = await startNetbootListeners({
+      config,
+      knex: db.knex,
+      log,
+      registry,
+      nodes,
+      httpPort: http.address.port,
+      clock,
+    });
   } catch (err) {
     monitoring.close();
     await http.close();
@@ -120,8 +179,20 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   }
 
   if (config.watcher.enabled) reprovisioning.watcher.start();
-  const discoverySweep = startDiscoverySweep({ knex: db.knex, ttlHours: config.boot.discoverTtlHours, intervalMs: DISCOVERY_SWEEP_MS, clock, log: log.child({ component: 'boot' }), events: nodes.events });
-  const webhooks = startWebhooks({ targets: config.webhooks, nodeEvents: nodes.events, clusterEvents: reprovisioning.clusters.events, log: log.child({ component: 'webhooks' }) });
+  const discoverySweep = startDiscoverySweep({
+    knex: db.knex,
+    ttlHours: config.boot.discoverTtlHours,
+    intervalMs: DISCOVERY_SWEEP_MS,
+    clock,
+    log: log.child({ component: 'boot' }),
+    events: nodes.events,
+  });
+  const webhooks = startWebhooks({
+    targets: config.webhooks,
+    nodeEvents: nodes.events,
+    clusterEvents: reprovisioning.clusters.events,
+    log: log.child({ component: 'webhooks' }),
+  });
 
   let stopping: Promise<void> | null = null;
   const stop = () =>

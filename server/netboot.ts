@@ -73,7 +73,8 @@ async function startTftp({ config, log, registry }: NetbootDeps) {
 
 async function startDhcp({ config, knex, log, registry, nodes, httpPort, clock = Date.now }: NetbootDeps) {
   const dhcp = config.dhcp;
-  if (dhcp.mode === 'off' || !dhcp.interface || !dhcp.serverIp) throw new Error('dhcp: mode, interface and serverIp are required');
+  if (dhcp.mode === 'off' || !dhcp.interface || !dhcp.serverIp)
+    throw new Error('dhcp: mode, interface and serverIp are required');
   const discovers = dhcp.recordDiscover ? new DiscoverCoalescer(dhcp.discoverWindowSeconds * 1000) : null;
   // Anything else recorded for a node (iPXE script served, a phase) ends its boot attempt's coalescing.
   const onProgress = (event: NodeEvent) => {
@@ -107,11 +108,20 @@ async function startDhcp({ config, knex, log, registry, nodes, httpPort, clock =
 }
 
 /** A DISCOVER from a known node lands in its history as `dhcp_discover`, once per boot attempt. */
-function recordDiscover(nodes: NodesService, log: Logger, discovers: DiscoverCoalescer, clock: () => number, info: BootRequestInfo): void {
+function recordDiscover(
+  nodes: NodesService,
+  log: Logger,
+  discovers: DiscoverCoalescer,
+  clock: () => number,
+  info: BootRequestInfo,
+): void {
   if (info.messageType !== 'DISCOVER' || !discovers.shouldRecord(info.mac, clock())) return;
   const firmware = info.ipxe ? 'iPXE' : `arch ${info.arch ?? 'unknown'}`;
   nodes
-    .recordEvent({ mac: info.mac }, { name: 'dhcp_discover', message: `DHCP DISCOVER from ${firmware}`, source: 'dhcp' })
+    .recordEvent(
+      { mac: info.mac },
+      { name: 'dhcp_discover', message: `DHCP DISCOVER from ${firmware}`, source: 'dhcp' },
+    )
     .then((entry) => {
       if (!entry) discovers.reset(info.mac); // not a known node: nothing was written
     })

@@ -26,6 +26,16 @@ export async function down(knex: Knex): Promise<void> {
   await knex.schema.alterTable('jobs', (t) => {
     t.dropIndex(['type', 'status']);
     t.dropIndex(['cluster']);
-    for (const column of ['stages', 'log', 'cancel_requested', 'max_attempts', 'cluster', 'node_ids', 'started_at', 'finished_at']) t.dropColumn(column);
+    for (const column of [
+      'stages',
+      'log',
+      'cancel_requested',
+      'max_attempts',
+      'cluster',
+      'node_ids',
+      'started_at',
+      'finished_at',
+    ])
+      t.dropColumn(column);
   });
 }

@@ -36,6 +36,14 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.alterTable('nodes', (t) => {
-    for (const column of ['round_nonce', 'round_opened_at', 'round_closes_at', 'round_bound_ip', 'observed_ip', 'reported_ip']) t.dropColumn(column);
+    for (const column of [
+      'round_nonce',
+      'round_opened_at',
+      'round_closes_at',
+      'round_bound_ip',
+      'observed_ip',
+      'reported_ip',
+    ])
+      t.dropColumn(column);
   });
 }

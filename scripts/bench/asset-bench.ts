@@ -17,7 +17,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, startNginx, waitHttp, writeRandomFile } from './static-http.js';
 
-const { values } = parseArgs({ options: { clients: { type: 'string', default: '50' }, mib: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '50' },
+    mib: { type: 'string', default: '32' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
 const CLIENTS = Number(values.clients);
 const MIB = Number(values.mib);
 const ROUNDS = Number(values.rounds);
@@ -44,7 +50,15 @@ function writeAsset(): string {
 
 async function startHomeport(root: string): Promise<{ base: string; pid: number }> {
   const port = await freePort();
-  const env = { ...process.env, HOMEPORT_CONFIG: '', HOMEPORT_DATADIR: path.join(work, 'data'), HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port), HOMEPORT_LOG__LEVEL: 'warn', HOMEPORT_BOOT__ASSETSDIR: root };
+  const env = {
+    ...process.env,
+    HOMEPORT_CONFIG: '',
+    HOMEPORT_DATADIR: path.join(work, 'data'),
+    HOMEPORT_HTTP__HOST: '127.0.0.1',
+    HOMEPORT_HTTP__PORT: String(port),
+    HOMEPORT_LOG__LEVEL: 'warn',
+    HOMEPORT_BOOT__ASSETSDIR: root,
+  };
   const child = spawn(path.join(ROOT, 'bin/homeport'), ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   const base = `http://127.0.0.1:${port}`;
@@ -92,17 +106,31 @@ async function storm(url: string): Promise<number> {
       { length: CLIENTS },
       () =>
         new Promise<number>((resolve, reject) => {
-          const curl = spawn('curl', ['-sS', '-o', '/dev/null', '--max-time', '300', '-w', '%{size_download} %{http_code}', url]);
+          const curl = spawn('curl', [
+            '-sS',
+            '-o',
+            '/dev/null',
+            '--max-time',
+            '300',
+            '-w',
+            '%{size_download} %{http_code}',
+            url,
+          ]);
           children.push(curl);
           let out = '';
           curl.stdout.on('data', (c: Buffer) => (out += c.toString()));
-          curl.on('close', (code) => (code === 0 && out.endsWith(' 200') ? resolve(Number(out.split(' ')[0])) : reject(new Error(`curl ${url} exited ${code}: ${out}`))));
+          curl.on('close', (code) =>
+            code === 0 && out.endsWith(' 200')
+              ? resolve(Number(out.split(' ')[0]))
+              : reject(new Error(`curl ${url} exited ${code}: ${out}`)),
+          );
         }),
     ),
   );
   const seconds = (performance.now() - started) / 1000;
   const expected = MIB * 1024 * 1024;
-  if (sizes.some((s) => s !== expected)) throw new Error(`short download from ${url}: ${sizes.filter((s) => s !== expected).join(', ')}`);
+  if (sizes.some((s) => s !== expected))
+    throw new Error(`short download from ${url}: ${sizes.filter((s) => s !== expected).join(', ')}`);
   return (CLIENTS * MIB) / seconds;
 }
 
@@ -110,7 +138,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   const root = writeAsset();
-  const nginx = await startNginx(work, root, children, '/assets/bench/initrd.img', `location /assets/ { alias ${root}/; }`);
+  const nginx = await startNginx(
+    work,
+    root,
+    children,
+    '/assets/bench/initrd.img',
+    `location /assets/ { alias ${root}/; }`,
+  );
   const homeport = await startHomeport(root);
   const urls = { homeport: `${homeport.base}/assets/bench/initrd.img`, nginx: `${nginx}/assets/bench/initrd.img` };
   await storm(urls.homeport); // warm-up: page cache and JIT
@@ -129,10 +163,14 @@ async function main(): Promise<void> {
         rates.nginx.push(await storm(urls.nginx));
       }
     }
-    console.log(`round ${round + 1}: homeport ${rates.homeport.at(-1)!.toFixed(0)} MiB/s, nginx ${rates.nginx.at(-1)!.toFixed(0)} MiB/s`);
+    console.log(
+      `round ${round + 1}: homeport ${rates.homeport.at(-1)!.toFixed(0)} MiB/s, nginx ${rates.nginx.at(-1)!.toFixed(0)} MiB/s`,
+    );
   }
   const ratio = median(rates.homeport) / median(rates.nginx);
-  console.log(`median: homeport ${median(rates.homeport).toFixed(0)} MiB/s, nginx ${median(rates.nginx).toFixed(0)} MiB/s, ratio ${ratio.toFixed(2)}; homeport peak RSS ${peak.toFixed(0)} MiB; load average ${os.loadavg()[0]!.toFixed(2)}`);
+  console.log(
+    `median: homeport ${median(rates.homeport).toFixed(0)} MiB/s, nginx ${median(rates.nginx).toFixed(0)} MiB/s, ratio ${ratio.toFixed(2)}; homeport peak RSS ${peak.toFixed(0)} MiB; load average ${os.loadavg()[0]!.toFixed(2)}`,
+  );
 }
 
 main()

@@ -66,18 +66,34 @@ async function main(): Promise<void> {
   const lab = await createLab({ subnet: '10.78.0', prefix: 16 });
   // Interrupted (Ctrl-C, a timeout), still remove the namespaces and their processes.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () =>
-      void lab
-        .destroy()
-        .finally(() => fs.rmSync(tmp, { recursive: true, force: true }))
-        .finally(() => process.exit(130)),
+    process.once(
+      signal,
+      () =>
+        void lab
+          .destroy()
+          .finally(() => fs.rmSync(tmp, { recursive: true, force: true }))
+          .finally(() => process.exit(130)),
     );
   }
   try {
     const srv = await lab.addHost('srv', { address: SERVER_IP });
     const perf = await lab.addHost('perf', { address: PERF_IP });
-    const dnsmasq = await measure(lab, perf, tmp, 'dnsmasq', () => startDnsmasq(lab, srv, tmp), () => dnsmasqLeases(tmp));
-    const homeport = await measure(lab, perf, tmp, 'homeport', () => startHomeport(lab, srv, tmp), () => homeportLeases(tmp));
+    const dnsmasq = await measure(
+      lab,
+      perf,
+      tmp,
+      'dnsmasq',
+      () => startDnsmasq(lab, srv, tmp),
+      () => dnsmasqLeases(tmp),
+    );
+    const homeport = await measure(
+      lab,
+      perf,
+      tmp,
+      'homeport',
+      () => startHomeport(lab, srv, tmp),
+      () => homeportLeases(tmp),
+    );
     for (const result of [dnsmasq, homeport]) console.log(JSON.stringify(result));
     const ratio = homeport.doraPerSecond / dnsmasq.doraPerSecond;
     const line = (r: BenchResult) =>
@@ -86,7 +102,8 @@ async function main(): Promise<void> {
     console.log(`  dnsmasq  ${line(dnsmasq)}`);
     console.log(`  homeport ${line(homeport)}`);
     console.log(`  ratio homeport/dnsmasq ${ratio.toFixed(2)}`);
-    if (dnsmasq.acksReceived === 0 || homeport.acksReceived === 0) throw new Error('a server completed no exchange: no valid figure');
+    if (dnsmasq.acksReceived === 0 || homeport.acksReceived === 0)
+      throw new Error('a server completed no exchange: no valid figure');
     if (homeport.lostLeases > 0 || dnsmasq.lostLeases > 0) process.exitCode = 1;
   } finally {
     await lab.destroy();
@@ -107,7 +124,20 @@ async function measure(
   let capture: Awaited<ReturnType<typeof captureReplies>> | undefined;
   try {
     capture = await captureReplies(lab, perf, pcap);
-    const args = ['-4', '-l', 'eth0', '-r', String(rate), '-R', String(clients), '-p', String(seconds), '-W', '2000000', SERVER_IP];
+    const args = [
+      '-4',
+      '-l',
+      'eth0',
+      '-r',
+      String(rate),
+      '-R',
+      String(clients),
+      '-p',
+      String(seconds),
+      '-W',
+      '2000000',
+      SERVER_IP,
+    ];
     const result = await lab.exec(perf.ns, 'perfdhcp', args, { timeoutMs: (seconds + 30) * 1000 });
     const stats = parsePerfdhcp(result.stdout);
     await sleep(500);
@@ -135,7 +165,17 @@ async function measure(
 
 /** tcpdump in the perfdhcp namespace, recording the server's replies; stop() returns the packets the kernel dropped. */
 async function captureReplies(lab: Lab, perf: LabHost, pcap: string): Promise<{ stop(): Promise<number> }> {
-  const child = lab.spawn(perf.ns, 'tcpdump', ['-i', perf.ifname, '-n', '-U', '-B', '16384', '-w', pcap, `udp and src host ${SERVER_IP} and dst port 67`]);
+  const child = lab.spawn(perf.ns, 'tcpdump', [
+    '-i',
+    perf.ifname,
+    '-n',
+    '-U',
+    '-B',
+    '16384',
+    '-w',
+    pcap,
+    `udp and src host ${SERVER_IP} and dst port 67`,
+  ]);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   for (let waited = 0; !stderr.includes('listening on'); waited += 50) {
@@ -182,13 +222,20 @@ function parsePerfdhcp(output: string): PerfStats {
 
 async function startDnsmasq(lab: Lab, srv: LabHost, tmp: string): Promise<Running> {
   const child = lab.spawn(srv.ns, 'dnsmasq', [
-    '--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces',
-    `--dhcp-range=${POOL.start},${POOL.end},${POOL.subnetMask},1h`, '--dhcp-lease-max=100000',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--port=0',
+    '--interface=eth0',
+    '--bind-interfaces',
+    `--dhcp-range=${POOL.start},${POOL.end},${POOL.subnetMask},1h`,
+    '--dhcp-lease-max=100000',
     // dnsmasq pings an address before offering it and offers only after no echo
     // came back (seconds), past perfdhcp's 1 s drop time: every exchange was a
     // drop. homeport does not ping either, so both answer on the same terms.
     '--no-ping',
-    `--dhcp-leasefile=${tmp}/dnsmasq.leases`, '--user=root', '--group=root',
+    `--dhcp-leasefile=${tmp}/dnsmasq.leases`,
+    '--user=root',
+    '--group=root',
   ]);
   child.stderr?.resume();
   await sleep(1000);
@@ -206,7 +253,12 @@ async function startHomeport(lab: Lab, srv: LabHost, tmp: string): Promise<Runni
     pool: { ...POOL, leaseSeconds: 3600 },
   };
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = lab.spawn(srv.ns, process.execPath, [...nodeArgs, '--import', 'tsx', 'test/helpers/dhcp-runner.ts', JSON.stringify(config)], { cwd: REPO });
+  const child = lab.spawn(
+    srv.ns,
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', 'test/helpers/dhcp-runner.ts', JSON.stringify(config)],
+    { cwd: REPO },
+  );
   child.stderr?.pipe(process.stderr);
   await waitForOutput(child, /^ready$/, 30_000);
   child.stdout?.resume();
@@ -223,7 +275,10 @@ async function homeportLeases(tmp: string): Promise<StoredLeases> {
   const { openDatabase } = await import('../../server/store/db.js');
   const db = openDatabase({ sqlitePath: path.join(tmp, 'homeport.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
   try {
-    const rows = (await db.knex('leases').where({ state: 'bound' }).select('mac', 'ip')) as { mac: string; ip: string }[];
+    const rows = (await db.knex('leases').where({ state: 'bound' }).select('mac', 'ip')) as {
+      mac: string;
+      ip: string;
+    }[];
     return new Map(rows.map((row) => [row.mac, row.ip]));
   } finally {
     await db.close();

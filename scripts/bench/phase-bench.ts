@@ -29,7 +29,16 @@ import { openDatabase } from '../../server/store/db.js';
 import { freePort } from '../../test/helpers/ports.js';
 import { addLoadNodes, LOAD_REPORTS, loadMac, nodePoster, registerLoadNodes, runPhaseLoad } from './phase-load.js';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' }, 'connection-per-report': { type: 'boolean', default: false }, seconds: { type: 'string', default: '10' }, synchronous: { type: 'string', default: 'FULL' }, url: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '5' },
+    'connection-per-report': { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '10' },
+    synchronous: { type: 'string', default: 'FULL' },
+    url: { type: 'string' },
+  },
+});
 const NODES = Number(values.nodes);
 
 function percentile(sorted: number[], p: number): number {
@@ -73,11 +82,23 @@ async function main(): Promise<void> {
 async function runRound(): Promise<RoundResult> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-bench-'));
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, HOMEPORT_DATADIR: dataDir, HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port), HOMEPORT_LOG__LEVEL: 'warn', HOMEPORT_CONFIG: '', HOMEPORT_DATABASE__SYNCHRONOUS: values.synchronous };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOMEPORT_DATADIR: dataDir,
+    HOMEPORT_HTTP__HOST: '127.0.0.1',
+    HOMEPORT_HTTP__PORT: String(port),
+    HOMEPORT_LOG__LEVEL: 'warn',
+    HOMEPORT_CONFIG: '',
+    HOMEPORT_DATABASE__SYNCHRONOUS: values.synchronous,
+  };
   if (values.url) env.DATABASE_URL = values.url;
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.resolve('server/cli/main.ts'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const server = spawn(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', path.resolve('server/cli/main.ts'), 'serve'],
+    { env, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const base = `http://127.0.0.1:${port}`;
   let poster: ReturnType<typeof nodePoster> | null = null;
   try {
@@ -127,7 +148,9 @@ async function runRound(): Promise<RoundResult> {
       // CPU the server spent per report during the load. Its main thread is the
       // limit: on these 2 cores the rate follows it.
       server_cpu_us_per_report: Math.round(((cpuAfter.process - cpuBefore.process) * 1e6) / (acknowledged + failed)),
-      main_thread_cpu_us_per_report: Math.round(((cpuAfter.mainThread - cpuBefore.mainThread) * 1e6) / (acknowledged + failed)),
+      main_thread_cpu_us_per_report: Math.round(
+        ((cpuAfter.mainThread - cpuBefore.mainThread) * 1e6) / (acknowledged + failed),
+      ),
       history_rows: rows,
       lost,
     };
@@ -186,7 +209,9 @@ end
 `,
   );
   const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${NODES}`, `-d${values.seconds}s`, '--timeout', '10s', '-s', script, base], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('wrk', ['-t1', `-c${NODES}`, `-d${values.seconds}s`, '--timeout', '10s', '-s', script, base], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let text = '';
     child.stdout.on('data', (c: Buffer) => (text += c.toString()));
     child.on('error', reject);
@@ -194,7 +219,14 @@ end
   });
   const match = /RESULT (\d+) (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+)/.exec(output);
   if (!match) throw new Error(`no result from wrk: ${output}`);
-  const [requests, non2xx, socketErrors, durationUs, p50, p99] = match.slice(1).map(Number) as [number, number, number, number, number, number];
+  const [requests, non2xx, socketErrors, durationUs, p50, p99] = match.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   return { acknowledged: requests - non2xx, failed: non2xx + socketErrors, seconds: durationUs / 1e6, p50, p99 };
 }
 
@@ -231,9 +263,16 @@ async function stop(server: ReturnType<typeof spawn>): Promise<void> {
 
 /** Phase rows only: registrations write a `registered` row each, which the bench does not count. */
 async function countHistory(dataDir: string, url: string | undefined): Promise<number> {
-  const db = openDatabase({ url, sqlitePath: path.join(dataDir, 'homeport.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
+  const db = openDatabase({
+    url,
+    sqlitePath: path.join(dataDir, 'homeport.sqlite'),
+    synchronous: 'FULL',
+    busyTimeoutMs: 5000,
+  });
   try {
-    const [{ n }] = (await db.knex('deployment_history').whereNot('phase', 'registered').count({ n: '*' })) as [{ n: number | string }];
+    const [{ n }] = (await db.knex('deployment_history').whereNot('phase', 'registered').count({ n: '*' })) as [
+      { n: number | string },
+    ];
     return Number(n);
   } finally {
     await db.close();

@@ -6,8 +6,23 @@
  */
 import { Client } from 'undici';
 
-export const LOAD_PHASES = ['foundation_start', 'network_config', 'storage_discovery', 'image_download', 'installation', 'post_install', 'health_validation', 'deployed'];
-export const LOAD_REPORTS = LOAD_PHASES.flatMap((phase) => [[phase, 'in_progress'], [phase, 'completed']] as const);
+export const LOAD_PHASES = [
+  'foundation_start',
+  'network_config',
+  'storage_discovery',
+  'image_download',
+  'installation',
+  'post_install',
+  'health_validation',
+  'deployed',
+];
+export const LOAD_REPORTS = LOAD_PHASES.flatMap(
+  (phase) =>
+    [
+      [phase, 'in_progress'],
+      [phase, 'completed'],
+    ] as const,
+);
 
 /** The i-th simulated node's MAC (52:54:00:..., QEMU's prefix). */
 export function loadMac(i: number): string {
@@ -37,7 +52,10 @@ export type NodePost = (urlPath: string, mac: string, body: object) => Promise<P
  * answer only seconds into the run, and the server closed their unused
  * connections after its keep-alive timeout).
  */
-export function nodePoster(baseUrl: string, tokens: ReadonlyMap<string, string>): { post: NodePost; connect(macs: string[]): Promise<void>; close(): Promise<void> } {
+export function nodePoster(
+  baseUrl: string,
+  tokens: ReadonlyMap<string, string>,
+): { post: NodePost; connect(macs: string[]): Promise<void>; close(): Promise<void> } {
   const nodes = new Map<string, { client: Client; token: string }>();
   const nodeOf = (mac: string) => {
     let node = nodes.get(mac);
@@ -51,9 +69,18 @@ export function nodePoster(baseUrl: string, tokens: ReadonlyMap<string, string>)
     const started = performance.now();
     try {
       const { client, token } = nodeOf(mac);
-      const response = await client.request({ path: urlPath, method: 'POST', headers: { 'content-type': 'application/json', 'x-homeport-token': token }, body: JSON.stringify(body) });
+      const response = await client.request({
+        path: urlPath,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-homeport-token': token },
+        body: JSON.stringify(body),
+      });
       await response.body.text();
-      return { ok: response.statusCode >= 200 && response.statusCode < 300, status: response.statusCode, ms: performance.now() - started };
+      return {
+        ok: response.statusCode >= 200 && response.statusCode < 300,
+        status: response.statusCode,
+        ms: performance.now() - started,
+      };
     } catch {
       return { ok: false, status: null, ms: performance.now() - started };
     }
@@ -67,7 +94,11 @@ export function nodePoster(baseUrl: string, tokens: ReadonlyMap<string, string>)
       }),
     );
   };
-  return { post, connect, close: async () => void (await Promise.all([...nodes.values()].map(({ client }) => client.close()))) };
+  return {
+    post,
+    connect,
+    close: async () => void (await Promise.all([...nodes.values()].map(({ client }) => client.close()))),
+  };
 }
 
 /** Registers nodes 0..n-1, 100 at a time; throws when one is refused. */
@@ -85,13 +116,18 @@ export async function addLoadNodes(baseUrl: string, adminToken: string, nodes: n
     if (token.status !== 200) throw new Error(`token of ${mac}: HTTP ${token.status}`);
     tokens.set(mac, ((await token.json()) as { token: string }).token);
   };
-  for (let i = 0; i < nodes; i += 100) await Promise.all(Array.from({ length: Math.min(100, nodes - i) }, (_, k) => addOne(loadMac(i + k))));
+  for (let i = 0; i < nodes; i += 100)
+    await Promise.all(Array.from({ length: Math.min(100, nodes - i) }, (_, k) => addOne(loadMac(i + k))));
   return tokens;
 }
 
 export async function registerLoadNodes(post: NodePost, nodes: number): Promise<void> {
   for (let i = 0; i < nodes; i += 100) {
-    const results = await Promise.all(Array.from({ length: Math.min(100, nodes - i) }, (_, k) => post('/api/nodes/register', loadMac(i + k), { mac: loadMac(i + k), hostname: `node${i + k}` })));
+    const results = await Promise.all(
+      Array.from({ length: Math.min(100, nodes - i) }, (_, k) =>
+        post('/api/nodes/register', loadMac(i + k), { mac: loadMac(i + k), hostname: `node${i + k}` }),
+      ),
+    );
     const refused = results.find((r) => !r.ok);
     if (refused) throw new Error(`registration refused (${refused.status ?? 'no answer'})`);
   }
@@ -111,7 +147,12 @@ export interface LoadReport {
  * are answered (or failed). A node stops at its first unanswered request
  * (the server is gone), so a dead server ends the load quickly.
  */
-export async function runPhaseLoad(post: NodePost, nodes: number, onReport: (report: LoadReport) => void, messageOf: (node: number, phase: string, status: string) => string = (_, phase, status) => `${phase} ${status}`): Promise<void> {
+export async function runPhaseLoad(
+  post: NodePost,
+  nodes: number,
+  onReport: (report: LoadReport) => void,
+  messageOf: (node: number, phase: string, status: string) => string = (_, phase, status) => `${phase} ${status}`,
+): Promise<void> {
   await Promise.all(
     Array.from({ length: nodes }, async (_, node) => {
       const mac = loadMac(node);

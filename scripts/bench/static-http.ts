@@ -21,7 +21,13 @@ export function freePort(): Promise<number> {
 /** Polls url until it answers 2xx (30 s at most). */
 export async function waitHttp(url: string): Promise<void> {
   for (let i = 0; i < 150; i++) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no answer from ${url}`);
@@ -40,7 +46,13 @@ export function writeRandomFile(file: string, mib: number): void {
  * allowed); the child goes into `children` for the bench's clean-up.
  * Resolves to its base URL once `probePath` answers.
  */
-export async function startNginx(work: string, root: string, children: ChildProcess[], probePath: string, serverExtra = ''): Promise<string> {
+export async function startNginx(
+  work: string,
+  root: string,
+  children: ChildProcess[],
+  probePath: string,
+  serverExtra = '',
+): Promise<string> {
   const port = await freePort();
   const conf = path.join(work, 'nginx.conf');
   fs.mkdirSync(path.join(work, 'nginx'), { recursive: true });

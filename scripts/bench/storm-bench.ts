@@ -19,7 +19,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, startNginx, waitHttp, writeRandomFile } from './static-http.js';
 
-const { values } = parseArgs({ options: { machines: { type: 'string', default: '200' }, 'kernel-mib': { type: 'string', default: '8' }, 'initrd-mib': { type: 'string', default: '64' } } });
+const { values } = parseArgs({
+  options: {
+    machines: { type: 'string', default: '200' },
+    'kernel-mib': { type: 'string', default: '8' },
+    'initrd-mib': { type: 'string', default: '64' },
+  },
+});
 const MACHINES = Number(values.machines);
 const KERNEL_MIB = Number(values['kernel-mib']);
 const INITRD_MIB = Number(values['initrd-mib']);
@@ -39,7 +45,8 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-const mac = (i: number) => `52:54:00:5f:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+const mac = (i: number) =>
+  `52:54:00:5f:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
 /** GET url, reading the body to the end; resolves to its byte count (the text too when asked). */
 async function get(url: string, keepText = false): Promise<{ bytes: number; text: string }> {
@@ -82,7 +89,11 @@ async function storm(steps: (i: number) => Promise<number>): Promise<Storm> {
       return moved;
     }),
   );
-  return { seconds: (performance.now() - started) / 1000, bytes: bytes.reduce((a, b) => a + b, 0), perMachine: perMachine.sort((a, b) => a - b) };
+  return {
+    seconds: (performance.now() - started) / 1000,
+    bytes: bytes.reduce((a, b) => a + b, 0),
+    perMachine: perMachine.sort((a, b) => a - b),
+  };
 }
 
 async function main(): Promise<void> {
@@ -90,15 +101,30 @@ async function main(): Promise<void> {
   writeRandomFile(path.join(data, 'assets', 'linux', 'vmlinuz'), KERNEL_MIB);
   writeRandomFile(path.join(data, 'assets', 'linux', 'initramfs.gz'), INITRD_MIB);
   const port = await freePort();
-  const env = { ...process.env, HOMEPORT_CONFIG: '', HOMEPORT_DATADIR: data, HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port), HOMEPORT_LOG__LEVEL: 'warn', HOMEPORT_WATCHER__ENABLED: 'false' };
+  const env = {
+    ...process.env,
+    HOMEPORT_CONFIG: '',
+    HOMEPORT_DATADIR: data,
+    HOMEPORT_HTTP__HOST: '127.0.0.1',
+    HOMEPORT_HTTP__PORT: String(port),
+    HOMEPORT_LOG__LEVEL: 'warn',
+    HOMEPORT_WATCHER__ENABLED: 'false',
+  };
   children.push(spawn(path.join(ROOT, 'bin/homeport'), ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
   const base = `http://127.0.0.1:${port}`;
   await waitHttp(`${base}/healthz`);
-  const admin = { authorization: `Bearer ${fs.readFileSync(path.join(data, 'admin.token'), 'utf8').trim()}`, 'content-type': 'application/json' };
+  const admin = {
+    authorization: `Bearer ${fs.readFileSync(path.join(data, 'admin.token'), 'utf8').trim()}`,
+    'content-type': 'application/json',
+  };
   for (let i = 0; i < MACHINES; i += 50) {
     await Promise.all(
       Array.from({ length: Math.min(50, MACHINES - i) }, async (_, k) => {
-        const r = await fetch(`${base}/api/nodes`, { method: 'POST', headers: admin, body: JSON.stringify({ mac: mac(i + k), hostname: `storm${i + k}`, profile: 'linux-initramfs' }) });
+        const r = await fetch(`${base}/api/nodes`, {
+          method: 'POST',
+          headers: admin,
+          body: JSON.stringify({ mac: mac(i + k), hostname: `storm${i + k}`, profile: 'linux-initramfs' }),
+        });
         if (r.status !== 201) throw new Error(`adding ${mac(i + k)}: HTTP ${r.status} ${await r.text()}`);
       }),
     );
@@ -108,7 +134,12 @@ async function main(): Promise<void> {
   const scriptPath = (i: number) => `/boot/${mac(i).replace(/:/g, '-')}.ipxe?uuid=&arch=x86_64&platform=pcbios`;
   const rendered: { script: string; config: string }[] = [];
   const phoneHome = async (token: string, i: number, phase: string, status: string) => {
-    const r = await fetch(`${base}/api/status/phase`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-homeport-token': token }, body: JSON.stringify({ mac: mac(i), phase, status }), signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+    const r = await fetch(`${base}/api/status/phase`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-homeport-token': token },
+      body: JSON.stringify({ mac: mac(i), phase, status }),
+      signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+    });
     if (r.status !== 200) throw new Error(`phase ${phase} of ${mac(i)}: HTTP ${r.status} ${await r.text()}`);
   };
   const hp = await storm(async (i) => {
@@ -118,7 +149,8 @@ async function main(): Promise<void> {
     bytes += script.bytes + (await get(urls.kernel)).bytes + (await get(urls.initrd)).bytes;
     const config = await get(urls.config, true);
     rendered[i] = { script: script.text, config: config.text };
-    for (const phase of PHASES) for (const status of ['in_progress', 'completed']) await phoneHome(urls.token, i, phase, status);
+    for (const phase of PHASES)
+      for (const status of ['in_progress', 'completed']) await phoneHome(urls.token, i, phase, status);
     await phoneHome(urls.token, i, 'deployed', 'completed');
     return bytes + config.bytes;
   });
@@ -132,24 +164,39 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(www, 'boot', `${i}.sh`), r.config);
   });
   fs.mkdirSync(path.join(www, 'assets', 'linux'), { recursive: true, mode: 0o755 });
-  for (const name of ['vmlinuz', 'initramfs.gz']) fs.copyFileSync(path.join(data, 'assets', 'linux', name), path.join(www, 'assets', 'linux', name));
+  for (const name of ['vmlinuz', 'initramfs.gz'])
+    fs.copyFileSync(path.join(data, 'assets', 'linux', name), path.join(www, 'assets', 'linux', name));
   fs.chmodSync(path.join(www, 'boot'), 0o755);
   const ng = await startNginx(work, www, children, '/boot.ipxe');
   const nginx = await storm(async (i) => {
-    const steps = ['/boot.ipxe', `/boot/${i}.ipxe`, '/assets/linux/vmlinuz', '/assets/linux/initramfs.gz', `/boot/${i}.sh`];
+    const steps = [
+      '/boot.ipxe',
+      `/boot/${i}.ipxe`,
+      '/assets/linux/vmlinuz',
+      '/assets/linux/initramfs.gz',
+      `/boot/${i}.sh`,
+    ];
     let bytes = 0;
     for (const step of steps) bytes += (await get(ng + step)).bytes;
     return bytes;
   });
 
-  const deployed = Number(((await (await fetch(`${base}/api/status/summary`)).json()) as { by_phase?: Record<string, number> }).by_phase?.deployed ?? 0);
+  const deployed = Number(
+    ((await (await fetch(`${base}/api/status/summary`)).json()) as { by_phase?: Record<string, number> }).by_phase
+      ?.deployed ?? 0,
+  );
   const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
   const line = (name: string, s: Storm) =>
     `${name.padEnd(9)} ${s.seconds.toFixed(1).padStart(6)} s  ${(s.bytes / 1048576 / s.seconds).toFixed(0).padStart(6)} MiB/s  machine done p50 ${pct(s.perMachine, 50).toFixed(1)} s, p99 ${pct(s.perMachine, 99).toFixed(1)} s`;
   console.log(`${MACHINES} machines, kernel ${KERNEL_MIB} MiB + initrd ${INITRD_MIB} MiB each, all at once`);
-  console.log(line('homeport', hp) + `  (+ ${PHASES.length * 2 + 1} phone-home reports each; ${deployed} of ${MACHINES} deployed)`);
+  console.log(
+    line('homeport', hp) +
+      `  (+ ${PHASES.length * 2 + 1} phone-home reports each; ${deployed} of ${MACHINES} deployed)`,
+  );
   console.log(line('nginx', nginx) + '  (static copies, no phone-home)');
-  console.log(`storm time ratio nginx/homeport: ${(nginx.seconds / hp.seconds).toFixed(2)}; load average ${os.loadavg()[0]!.toFixed(2)}`);
+  console.log(
+    `storm time ratio nginx/homeport: ${(nginx.seconds / hp.seconds).toFixed(2)}; load average ${os.loadavg()[0]!.toFixed(2)}`,
+  );
   if (deployed !== MACHINES) process.exitCode = 1;
 }
 

@@ -39,7 +39,10 @@ function serveTransfer(data: Buffer, options: Map<string, string>, rinfo: dgram.
   header.writeUInt16BE(3, 0);
   const send = () => {
     if (block === 0) {
-      const acked = [...(options.has('blksize') ? ['blksize', String(blksize)] : []), ...(options.has('tsize') ? ['tsize', String(data.length)] : [])];
+      const acked = [
+        ...(options.has('blksize') ? ['blksize', String(blksize)] : []),
+        ...(options.has('tsize') ? ['tsize', String(data.length)] : []),
+      ];
       socket.send(Buffer.from(`\0\x06${acked.join('\0')}\0`, 'latin1'));
     } else {
       // Connected socket, header and payload gathered by the kernel: no lookup, no copy.

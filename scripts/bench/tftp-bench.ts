@@ -65,7 +65,10 @@ async function serve(spec: string): Promise<void> {
     registry,
     workers: values.workers === undefined ? undefined : Number(values.workers),
   });
-  process.stdin.on('data', () => void statsOf(registry).then((stats) => process.stdout.write(`${JSON.stringify(stats)}\n`)));
+  process.stdin.on(
+    'data',
+    () => void statsOf(registry).then((stats) => process.stdout.write(`${JSON.stringify(stats)}\n`)),
+  );
   process.stdout.write('ready\n');
   process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
 }
@@ -97,7 +100,9 @@ async function startHomeport(dir: string): Promise<Server> {
 
 /** The homeport child's counters so far. */
 async function homeportStats(server: Server): Promise<ServerStats> {
-  const line = new Promise<string>((resolve) => server.child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+  const line = new Promise<string>((resolve) =>
+    server.child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString())),
+  );
   server.child.stdin?.write('stats\n');
   return JSON.parse(await line) as ServerStats;
 }
@@ -105,13 +110,23 @@ async function homeportStats(server: Server): Promise<ServerStats> {
 async function startReference(dir: string): Promise<Server> {
   const port = await freeUdpPort();
   // -L: stay in the foreground, so that this pid is the server's; -s: chroot to dir.
-  return startProbed('tftpd-hpa', port, spawn('in.tftpd', ['-L', '-s', dir, '-a', `127.0.0.1:${port}`], { stdio: 'inherit' }));
+  return startProbed(
+    'tftpd-hpa',
+    port,
+    spawn('in.tftpd', ['-L', '-s', dir, '-a', `127.0.0.1:${port}`], { stdio: 'inherit' }),
+  );
 }
 
 /** The bare Node dgram server (the ceiling for any Node TFTP server). */
 async function startCeiling(dir: string): Promise<Server> {
   const port = await freeUdpPort();
-  return startProbed('bare-node', port, spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'tftp-bare.ts'), String(port), dir], { stdio: 'inherit' }));
+  return startProbed(
+    'bare-node',
+    port,
+    spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'tftp-bare.ts'), String(port), dir], {
+      stdio: 'inherit',
+    }),
+  );
 }
 
 /** Waits until a started server serves a file. */
@@ -130,7 +145,11 @@ function stop(server: Server): void {
 }
 
 /** Runs the clients at once; returns aggregate MB/s, after checking every client got every byte. */
-async function measure(commands: [string, string[]][], bytesEach: number, received: (i: number, stdout: string) => number): Promise<number> {
+async function measure(
+  commands: [string, string[]][],
+  bytesEach: number,
+  received: (i: number, stdout: string) => number,
+): Promise<number> {
   const started = performance.now();
   const results = await Promise.all(commands.map(([command, args]) => run(command, args, CLIENT_TIMEOUT_MS)));
   const seconds = (performance.now() - started) / 1000;
@@ -152,7 +171,8 @@ interface Row {
 
 function printTable(rows: Row[]): void {
   const header = ['scenario', 'homeport MB/s', 'tftpd-hpa MB/s', 'ratio', 'bare Node MB/s', 'bare/tftpd-hpa'];
-  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? '-' : (a / b).toFixed(2));
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? '-' : (a / b).toFixed(2);
   const lines = rows.map((r) => [
     r.scenario,
     r.homeport.toFixed(1),
@@ -162,7 +182,8 @@ function printTable(rows: Row[]): void {
     ratio(r.ceiling, r.reference),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]?.length ?? 0)));
-  const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const format = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   console.log(format(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const line of lines) console.log(format(line));
@@ -175,7 +196,12 @@ function median(values: number[]): number {
 }
 
 /** One server's aggregate MB/s for `count` clients; for homeport also the blocks it had to send again. */
-async function concurrentRun(server: Server, count: number, size: number, blksize: number): Promise<{ rate: number; retransmitted?: number }> {
+async function concurrentRun(
+  server: Server,
+  count: number,
+  size: number,
+  blksize: number,
+): Promise<{ rate: number; retransmitted?: number }> {
   const before = server.name === 'homeport' ? await homeportStats(server) : undefined;
   const commands = Array.from({ length: count }, () => clients.curl(server.port, `${size}m.bin`, '/dev/null', blksize));
   const rate = await measure(commands, size * MiB, (_, stdout) => Number(stdout));
@@ -185,7 +211,13 @@ async function concurrentRun(server: Server, count: number, size: number, blksiz
 }
 
 /** Each row is measured `repeat` times per server, alternating which goes first; the median counts. */
-async function concurrentRows(servers: Server[], sizes: number[], blksizes: number[], counts: number[], repeat: number): Promise<Row[]> {
+async function concurrentRows(
+  servers: Server[],
+  sizes: number[],
+  blksizes: number[],
+  counts: number[],
+  repeat: number,
+): Promise<Row[]> {
   const rows: Row[] = [];
   let runs = 0;
   for (const size of sizes) {
@@ -209,7 +241,9 @@ async function concurrentRows(servers: Server[], sizes: number[], blksizes: numb
           ceiling: rates.has('bare-node') ? median(rates.get('bare-node') ?? []) : undefined,
         };
         const runsOf = (name: string) => (rates.get(name) ?? []).map((r) => r.toFixed(1)).join(' ');
-        console.error(`  ${row.scenario}: homeport ${runsOf('homeport')} MB/s (${retransmitted} blocks retransmitted), tftpd-hpa ${runsOf('tftpd-hpa')} MB/s${rates.has('bare-node') ? `, bare Node ${runsOf('bare-node')} MB/s` : ''}`);
+        console.error(
+          `  ${row.scenario}: homeport ${runsOf('homeport')} MB/s (${retransmitted} blocks retransmitted), tftpd-hpa ${runsOf('tftpd-hpa')} MB/s${rates.has('bare-node') ? `, bare Node ${runsOf('bare-node')} MB/s` : ''}`,
+        );
         rows.push(row);
       }
     }
@@ -220,7 +254,8 @@ async function concurrentRows(servers: Server[], sizes: number[], blksizes: numb
 async function windowRows(homeport: Server, reference: Server, tmp: string): Promise<Row[]> {
   const out = path.join(tmp, 'out.bin');
   const size = () => fs.statSync(out).size;
-  const single = (server: Server, options: Record<string, number>) => measure([clients.atftp(server.port, '32m.bin', out, options)], 32 * MiB, size);
+  const single = (server: Server, options: Record<string, number>) =>
+    measure([clients.atftp(server.port, '32m.bin', out, options)], 32 * MiB, size);
   const lockstepHomeport = await single(homeport, {});
   const lockstepReference = await single(reference, {});
   const windowed = await single(homeport, { blksize: 1468, windowsize: 16 });
@@ -230,7 +265,11 @@ async function windowRows(homeport: Server, reference: Server, tmp: string): Pro
     { scenario: '1 x 32 MiB, lock-step 512 (atftp)', homeport: lockstepHomeport, reference: lockstepReference },
     { scenario: '1 x 32 MiB, blksize 512 windowsize 16 (atftp)', homeport: windowed512, reference: undefined },
     { scenario: '1 x 32 MiB, blksize 1468 windowsize 16 (atftp)', homeport: windowed, reference: undefined },
-    { scenario: '  windowsize 16 / lock-step 512, homeport', homeport: windowed / lockstepHomeport, reference: undefined },
+    {
+      scenario: '  windowsize 16 / lock-step 512, homeport',
+      homeport: windowed / lockstepHomeport,
+      reference: undefined,
+    },
   ];
 }
 
@@ -243,7 +282,8 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   try {
     fs.writeFileSync(path.join(dir, 'probe'), 'probe');
-    for (const size of new Set([...list(values.sizes), 32])) writeRandomFile(path.join(dir, `${size}m.bin`), size * MiB);
+    for (const size of new Set([...list(values.sizes), 32]))
+      writeRandomFile(path.join(dir, `${size}m.bin`), size * MiB);
     for (const file of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, file), 0o644);
     servers.push(await startHomeport(dir), await startReference(dir));
     if (values.ceiling) servers.push(await startCeiling(dir));
@@ -255,8 +295,16 @@ async function main(): Promise<void> {
         await measure(warmUp, 32 * MiB, (_, stdout) => Number(stdout));
       }
     }
-    console.error(`homeport on :${homeport.port} (workers: ${values.workers ?? `one per core, ${os.availableParallelism()}`}), tftpd-hpa on :${reference.port}${values.ceiling ? `, bare Node on :${servers[2]!.port}` : ''}`);
-    const rows = await concurrentRows(servers, list(values.sizes), list(values.blksizes), list(values.clients), Number(values.repeat));
+    console.error(
+      `homeport on :${homeport.port} (workers: ${values.workers ?? `one per core, ${os.availableParallelism()}`}), tftpd-hpa on :${reference.port}${values.ceiling ? `, bare Node on :${servers[2]!.port}` : ''}`,
+    );
+    const rows = await concurrentRows(
+      servers,
+      list(values.sizes),
+      list(values.blksizes),
+      list(values.clients),
+      Number(values.repeat),
+    );
     if (!values['skip-window']) rows.push(...(await windowRows(homeport, reference, tmp)));
     printTable(rows);
   } finally {

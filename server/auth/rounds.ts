@@ -83,7 +83,9 @@ export function roundToken(secret: string, mac: string, nonce: string): string {
   // Every phone-home call checks one: the HMAC was ~5% of a report's server
   // CPU (make bench-phase). Keyed by secret too, so a rotated secret never
   // answers with an old token.
-  return tokens.getOrSet(`${secret}\n${mac}\n${nonce}`, () => crypto.createHmac('sha256', secret).update(`round:${mac}:${nonce}`).digest('base64url').slice(0, 32));
+  return tokens.getOrSet(`${secret}\n${mac}\n${nonce}`, () =>
+    crypto.createHmac('sha256', secret).update(`round:${mac}:${nonce}`).digest('base64url').slice(0, 32),
+  );
 }
 
 /** Bounded: a fleet's worth of rounds, whatever is presented. */
@@ -91,8 +93,7 @@ const tokens = new LruMap<string, string>(10_000);
 
 export type RoundVerdict =
   /** Allowed; `bind` is the address to bind the round to now (first use), else null. */
-  | { ok: true; bind: string | null }
-  | { ok: false; reason: string };
+  { ok: true; bind: string | null } | { ok: false; reason: string };
 
 /** The caller of a secret-bearing request: its source address and, in full DHCP mode, the MAC's lease. */
 export interface RoundCaller {
@@ -101,26 +102,47 @@ export interface RoundCaller {
 }
 
 /** May this caller get the round's secrets (configs, per-node script) or phone home? */
-export function checkRoundAddress(policy: Pick<RoundPolicy, 'bindSource'>, node: RoundState, caller: RoundCaller, now: number): RoundVerdict {
+export function checkRoundAddress(
+  policy: Pick<RoundPolicy, 'bindSource'>,
+  node: RoundState,
+  caller: RoundCaller,
+  now: number,
+): RoundVerdict {
   if (!isRoundOpen(node, now)) return { ok: false, reason: closedReason(node) };
   const source = plainAddress(caller.sourceIp);
   if (policy.bindSource === 'off') return { ok: true, bind: null };
   if (policy.bindSource === 'lease') {
     if (!caller.leaseIp) return { ok: false, reason: `no DHCP lease for ${node.mac} (auth.bindSource is lease)` };
-    if (caller.leaseIp !== source) return { ok: false, reason: `${node.mac} holds the lease ${caller.leaseIp}; the request came from ${source}` };
+    if (caller.leaseIp !== source)
+      return { ok: false, reason: `${node.mac} holds the lease ${caller.leaseIp}; the request came from ${source}` };
     return { ok: true, bind: node.roundBoundIp === source ? null : source };
   }
   if (node.roundBoundIp === null) return { ok: true, bind: source };
-  if (node.roundBoundIp !== source) return { ok: false, reason: `${node.mac}'s install round is bound to ${node.roundBoundIp}; the request came from ${source}` };
+  if (node.roundBoundIp !== source)
+    return {
+      ok: false,
+      reason: `${node.mac}'s install round is bound to ${node.roundBoundIp}; the request came from ${source}`,
+    };
   return { ok: true, bind: null };
 }
 
 /** A phone-home call: the round's token, then the address. */
-export function checkPhoneHome(policy: RoundPolicy, node: RoundState, presented: string | null, caller: RoundCaller, now: number): RoundVerdict {
+export function checkPhoneHome(
+  policy: RoundPolicy,
+  node: RoundState,
+  presented: string | null,
+  caller: RoundCaller,
+  now: number,
+): RoundVerdict {
   if (!policy.openPhoneHome) {
-    if (!presented) return { ok: false, reason: `phone-home call for ${node.mac}: send the round token in X-Homeport-Token or a token field` };
+    if (!presented)
+      return {
+        ok: false,
+        reason: `phone-home call for ${node.mac}: send the round token in X-Homeport-Token or a token field`,
+      };
     if (!isRoundOpen(node, now)) return { ok: false, reason: closedReason(node) };
-    if (!safeEqual(presented, roundToken(policy.secret, node.mac, node.roundNonce!))) return { ok: false, reason: `token for ${node.mac} is wrong or from another install round` };
+    if (!safeEqual(presented, roundToken(policy.secret, node.mac, node.roundNonce!)))
+      return { ok: false, reason: `token for ${node.mac} is wrong or from another install round` };
   } else if (!isRoundOpen(node, now)) {
     // Trusted labs skip the token, but a closed round still takes no reports.
     return { ok: false, reason: closedReason(node) };
@@ -129,7 +151,9 @@ export function checkPhoneHome(policy: RoundPolicy, node: RoundState, presented:
 }
 
 function closedReason(node: RoundState): string {
-  return node.roundNonce === null ? `${node.mac} has no open install round (reprovision it)` : `${node.mac}'s install round is closed (reprovision it to open a new one)`;
+  return node.roundNonce === null
+    ? `${node.mac} has no open install round (reprovision it)`
+    : `${node.mac}'s install round is closed (reprovision it to open a new one)`;
 }
 
 /** `::ffff:10.0.0.5` (an IPv4 client on a dual-stack socket) is 10.0.0.5. */

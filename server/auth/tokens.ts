@@ -26,7 +26,9 @@ export function readOrCreateSecret(file: string): { value: string; created: bool
 
 function checkedSecret(file: string, value: string): string {
   if (value.length >= MIN_SECRET_LENGTH) return value;
-  throw new Error(`${file} holds ${value.length === 0 ? 'nothing' : `only ${value.length} characters`}: a secret needs at least ${MIN_SECRET_LENGTH}; write a longer random value (e.g. openssl rand -base64 32), or remove the file to have one generated`);
+  throw new Error(
+    `${file} holds ${value.length === 0 ? 'nothing' : `only ${value.length} characters`}: a secret needs at least ${MIN_SECRET_LENGTH}; write a longer random value (e.g. openssl rand -base64 32), or remove the file to have one generated`,
+  );
 }
 
 /** Constant-time string comparison. */

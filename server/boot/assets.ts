@@ -84,7 +84,14 @@ export function assetServing(cacheBytes: number, stallMs: number): AssetServing 
  * file's identity and version: a replaced file is never served from stale
  * chunks. `onStall` runs when the client took no chunk for `stallMs`.
  */
-function cachedChunks(handle: fs.promises.FileHandle, stat: fs.Stats, start: number, end: number, serving: AssetServing, onStall: () => void): Readable {
+function cachedChunks(
+  handle: fs.promises.FileHandle,
+  stat: fs.Stats,
+  start: number,
+  end: number,
+  serving: AssetServing,
+  onStall: () => void,
+): Readable {
   const identity = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
   let stall: NodeJS.Timeout | undefined;
   async function* chunks(): AsyncGenerator<Buffer> {
@@ -92,7 +99,9 @@ function cachedChunks(handle: fs.promises.FileHandle, stat: fs.Stats, start: num
       for (let index = Math.floor(start / CHUNK_BYTES); index * CHUNK_BYTES <= end; index++) {
         const offset = index * CHUNK_BYTES;
         const length = Math.min(CHUNK_BYTES, stat.size - offset);
-        const chunk = await serving.cache.get(`${identity}:${index}`, length, () => readExactly(handle, offset, length));
+        const chunk = await serving.cache.get(`${identity}:${index}`, length, () =>
+          readExactly(handle, offset, length),
+        );
         // Re-armed on every chunk the client takes; a stalled client is never asked again.
         clearTimeout(stall);
         stall = setTimeout(onStall, serving.stallMs);
@@ -129,17 +138,33 @@ export async function serveFile(ctx: Koa.Context, root: string, rawPath: string,
 }
 
 /** Sets status, headers and body; hands the handle to the body stream (which closes it) or closes it. */
-function respond(ctx: Koa.Context, handle: fs.promises.FileHandle, stat: fs.Stats, name: string, serving: AssetServing): void {
+function respond(
+  ctx: Koa.Context,
+  handle: fs.promises.FileHandle,
+  stat: fs.Stats,
+  name: string,
+  serving: AssetServing,
+): void {
   const validators: Validators = { etag: etagOf(stat.size, stat.mtimeMs), mtimeMs: stat.mtimeMs };
   ctx.set('ETag', validators.etag);
   ctx.set('Last-Modified', stat.mtime.toUTCString());
   ctx.set('Accept-Ranges', 'bytes');
-  if (isNotModified({ ifNoneMatch: ctx.get('if-none-match') || undefined, ifModifiedSince: ctx.get('if-modified-since') || undefined }, validators)) {
+  if (
+    isNotModified(
+      {
+        ifNoneMatch: ctx.get('if-none-match') || undefined,
+        ifModifiedSince: ctx.get('if-modified-since') || undefined,
+      },
+      validators,
+    )
+  ) {
     ctx.status = 304;
     void handle.close();
     return;
   }
-  const range = rangeStillValid(ctx.get('if-range') || undefined, validators) ? parseRange(ctx.get('range') || undefined, stat.size) : ({ kind: 'full' } as const);
+  const range = rangeStillValid(ctx.get('if-range') || undefined, validators)
+    ? parseRange(ctx.get('range') || undefined, stat.size)
+    : ({ kind: 'full' } as const);
   if (range.kind === 'unsatisfiable') {
     ctx.set('Content-Range', `bytes */${stat.size}`);
     throw new HttpError(416, 'range_not_satisfiable', `${name} has ${stat.size} bytes`);

@@ -38,7 +38,10 @@ const PROFILE_FILE = /^([a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?)\.ya?ml$/i;
 export function loadCatalog(input: CatalogInput): BootCatalog {
   const templates = new TemplateCache(input.templatesDir);
   const catalog = new Map<string, LoadedProfile>();
-  for (const [name, profile, source] of [...profileFiles(input.templatesDir), ...configProfiles(input.configProfiles)]) {
+  for (const [name, profile, source] of [
+    ...profileFiles(input.templatesDir),
+    ...configProfiles(input.configProfiles),
+  ]) {
     catalog.set(name, compileProfile(name, profile, source, templates));
   }
   checkReferences(input, catalog);
@@ -67,7 +70,8 @@ function parseProfileFile(file: string): Profile {
     throw new ConfigError(`boot profile ${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
   const parsed = profileSchema.safeParse(raw ?? {});
-  if (!parsed.success) throw new ConfigError(describeIssue(parsed.error.issues[0]!, file).replace(/^config file /, 'boot profile '));
+  if (!parsed.success)
+    throw new ConfigError(describeIssue(parsed.error.issues[0]!, file).replace(/^config file /, 'boot profile '));
   return parsed.data;
 }
 
@@ -79,7 +83,10 @@ function compileProfile(name: string, profile: Profile, source: string, template
   const where = `boot profile ${name} (${source})`;
   const names = [profile.kernel, ...profile.initrds].filter((ref): ref is string => ref !== undefined).map(imageName);
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
-  if (duplicate) throw new ConfigError(`${where}: kernel and initrds need distinct file names (iPXE names images by them): ${duplicate} repeats`);
+  if (duplicate)
+    throw new ConfigError(
+      `${where}: kernel and initrds need distinct file names (iPXE names images by them): ${duplicate} repeats`,
+    );
   try {
     return {
       name,
@@ -98,7 +105,8 @@ function compileProfile(name: string, profile: Profile, source: string, template
 function checkReferences(input: CatalogInput, catalog: BootCatalog): void {
   const known = () => [...catalog.keys()].join(', ') || 'none';
   input.groups.forEach((group, i) => {
-    if (!catalog.has(group.profile)) throw new ConfigError(`config: boot.groups.${i}.profile: no profile ${group.profile} (known: ${known()})`);
+    if (!catalog.has(group.profile))
+      throw new ConfigError(`config: boot.groups.${i}.profile: no profile ${group.profile} (known: ${known()})`);
   });
   if (input.defaultProfile && !catalog.has(input.defaultProfile)) {
     throw new ConfigError(`config: boot.defaultProfile: no profile ${input.defaultProfile} (known: ${known()})`);
@@ -124,7 +132,9 @@ class TemplateCache {
     try {
       return fs.readFileSync(path.join(this.dir, file), 'utf8');
     } catch (err) {
-      throw new ConfigError(`template ${file}: cannot read it under ${this.dir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw new ConfigError(
+        `template ${file}: cannot read it under ${this.dir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
     }
   }
 }

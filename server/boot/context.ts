@@ -6,7 +6,10 @@ import type { Profile } from './profiles.js';
  * the template's language (templates.ts); the phone-home token is the node's
  * own HMAC token, so a rendered config can report for that node only.
  */
-export type ContextNode = Pick<Node, 'mac' | 'hostname' | 'ip' | 'uuid' | 'arch' | 'type' | 'cluster' | 'profile' | 'labels'> & {
+export type ContextNode = Pick<
+  Node,
+  'mac' | 'hostname' | 'ip' | 'uuid' | 'arch' | 'type' | 'cluster' | 'profile' | 'labels'
+> & {
   /** null for an unknown machine booted under `unknown: default`, which has no row yet. */
   id: number | null;
   status: string | null;
@@ -41,13 +44,25 @@ export interface TemplateContext {
   token: string;
 }
 
-export function buildContext(input: { node: ContextNode; profileName: string; profile: Profile; baseUrl: string; token: string }): TemplateContext {
+export function buildContext(input: {
+  node: ContextNode;
+  profileName: string;
+  profile: Profile;
+  baseUrl: string;
+  token: string;
+}): TemplateContext {
   const { node, baseUrl } = input;
   const macBare = node.mac.replace(/:/g, '');
   const macHyphen = node.mac.replace(/:/g, '-');
   const configUrl = `${baseUrl}/config/${macHyphen}`;
   return {
-    node: { ...node, hostname: node.hostname ?? `node-${macBare}`, hostnameSet: node.hostname !== null, macHyphen, macBare },
+    node: {
+      ...node,
+      hostname: node.hostname ?? `node-${macBare}`,
+      hostnameSet: node.hostname !== null,
+      macHyphen,
+      macBare,
+    },
     profile: { name: input.profileName, description: input.profile.description, vars: input.profile.vars },
     server: {
       baseUrl,

@@ -45,7 +45,12 @@ export function decideBoot(policy: BootPolicy, node: KnownNode | null, facts: Ma
 
 function installOrWait(policy: BootPolicy, machine: MachineFacts): BootDecision {
   const choice = chooseProfile(machine, policy.groups, policy.defaultProfile);
-  if (!choice) return { kind: 'wait', reason: 'no profile assigned: set the node profile, a boot.groups selector or boot.defaultProfile' };
-  if (!policy.profiles.has(choice.name)) return { kind: 'error', reason: `profile ${choice.name} (${choice.via}) does not exist` };
+  if (!choice)
+    return {
+      kind: 'wait',
+      reason: 'no profile assigned: set the node profile, a boot.groups selector or boot.defaultProfile',
+    };
+  if (!policy.profiles.has(choice.name))
+    return { kind: 'error', reason: `profile ${choice.name} (${choice.via}) does not exist` };
   return { kind: 'install', profile: choice.name, via: choice.via };
 }

@@ -20,7 +20,10 @@ export type DiscoveryVerdict = { admit: true } | { admit: false; reason: string 
 /** Pure: may one more unknown machine be registered? */
 export function discoveryVerdict(open: number, limit: number): DiscoveryVerdict {
   if (open < limit) return { admit: true };
-  return { admit: false, reason: `${open} discovered machines already wait for an admin (boot.discoverLimit ${limit}); nothing is registered for this one: ask an admin to add its MAC` };
+  return {
+    admit: false,
+    reason: `${open} discovered machines already wait for an admin (boot.discoverLimit ${limit}); nothing is registered for this one: ask an admin to add its MAC`,
+  };
 }
 
 /** Pure: nodes registered before this time have had their discoverTtlHours. */
@@ -77,8 +80,16 @@ const SWEEP_BATCH = 500;
  * history row from an installer), with their history. Returns their ids.
  */
 export async function expireDiscoveries(knex: Knex, now: number, ttlHours: number): Promise<number[]> {
-  const phonedHome = knex('deployment_history').select(knex.raw('1')).whereRaw('deployment_history.node_id = nodes.id').andWhere('source', 'installer');
-  const rows: { id: number }[] = await openDiscoveries(knex).where('registered_at', '<', expiryCutoff(now, ttlHours)).whereNotExists(phonedHome).orderBy('id').limit(SWEEP_BATCH).select('id');
+  const phonedHome = knex('deployment_history')
+    .select(knex.raw('1'))
+    .whereRaw('deployment_history.node_id = nodes.id')
+    .andWhere('source', 'installer');
+  const rows: { id: number }[] = await openDiscoveries(knex)
+    .where('registered_at', '<', expiryCutoff(now, ttlHours))
+    .whereNotExists(phonedHome)
+    .orderBy('id')
+    .limit(SWEEP_BATCH)
+    .select('id');
   const ids = rows.map((r) => Number(r.id));
   if (ids.length) await knex('nodes').whereIn('id', ids).delete();
   return ids;
@@ -91,11 +102,19 @@ export interface DiscoverySweep {
 }
 
 /** Sweeps expired discoveries at start and then every intervalMs; deletions reach the status page as node_deleted events. */
-export function startDiscoverySweep(o: { knex: Knex; ttlHours: number; intervalMs: number; clock: () => number; log: Logger; events: { emit(name: 'change', event: NodeEvent): unknown } }): DiscoverySweep {
+export function startDiscoverySweep(o: {
+  knex: Knex;
+  ttlHours: number;
+  intervalMs: number;
+  clock: () => number;
+  log: Logger;
+  events: { emit(name: 'change', event: NodeEvent): unknown };
+}): DiscoverySweep {
   const run = async () => {
     const ids = await expireDiscoveries(o.knex, o.clock(), o.ttlHours);
     for (const id of ids) o.events.emit('change', { type: 'node_deleted', id });
-    if (ids.length) o.log.info({ expired: ids.length, ttlHours: o.ttlHours }, 'expired discovered machines that never phoned home');
+    if (ids.length)
+      o.log.info({ expired: ids.length, ttlHours: o.ttlHours }, 'expired discovered machines that never phoned home');
     return ids;
   };
   const safeRun = () => run().catch((err: unknown) => o.log.warn({ err }, 'discovery sweep failed'));

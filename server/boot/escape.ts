@@ -36,12 +36,20 @@ function asText(value: unknown, language: Language, field: string): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  throw new UnsafeValueError(language, field, `is ${Array.isArray(value) ? 'a list' : 'an object'}; render one of its fields`);
+  throw new UnsafeValueError(
+    language,
+    field,
+    `is ${Array.isArray(value) ? 'a list' : 'an object'}; render one of its fields`,
+  );
 }
 
 function ipxe(text: string, field: string): string {
   if (!IPXE_TOKEN.test(text) || text.includes('&&')) {
-    throw new UnsafeValueError('ipxe', field, 'holds whitespace, a control character, or one of $ { } # ; | ` \' " \\ < > (iPXE cannot quote them)');
+    throw new UnsafeValueError(
+      'ipxe',
+      field,
+      'holds whitespace, a control character, or one of $ { } # ; | ` \' " \\ < > (iPXE cannot quote them)',
+    );
   }
   return text;
 }
@@ -101,5 +109,8 @@ export function languageOfFile(file: string): Language {
 
 /** Text for an iPXE `echo`: anything that iPXE would interpret becomes `_`. */
 export function ipxeEchoText(text: string): string {
-  return text.replace(/[^A-Za-z0-9 .,:/=()_@+'-]/g, '_').replace(/\s+/g, ' ').slice(0, 300);
+  return text
+    .replace(/[^A-Za-z0-9 .,:/=()_@+'-]/g, '_')
+    .replace(/\s+/g, ' ')
+    .slice(0, 300);
 }

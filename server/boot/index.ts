@@ -12,17 +12,33 @@ import { BootService } from './service.js';
 
 /** Loads and checks profiles and templates; throws ConfigError (one line) on any mistake. Call before opening anything. */
 export function loadBootCatalog(boot: Config['boot']): BootCatalog {
-  return loadCatalog({ templatesDir: boot.templatesDir, configProfiles: boot.profiles, groups: boot.groups, defaultProfile: boot.defaultProfile });
+  return loadCatalog({
+    templatesDir: boot.templatesDir,
+    configProfiles: boot.profiles,
+    groups: boot.groups,
+    defaultProfile: boot.defaultProfile,
+  });
 }
 
 /** The HTTP boot routes: /boot.ipxe, /boot/:mac.ipxe, /config/:mac/:name, /assets/, /ipxe/, /clients/. */
-export function bootRouters(input: { config: Config; catalog: BootCatalog; nodes: NodesService; db: Database; log: Logger }): Router[] {
+export function bootRouters(input: {
+  config: Config;
+  catalog: BootCatalog;
+  nodes: NodesService;
+  db: Database;
+  log: Logger;
+}): Router[] {
   const { boot, http } = input.config;
   const service = new BootService({
     nodes: input.nodes,
     knex: input.db.knex,
     catalog: input.catalog,
-    policy: { unknown: boot.unknown, groups: boot.groups, defaultProfile: boot.defaultProfile, profiles: new Set(input.catalog.keys()) },
+    policy: {
+      unknown: boot.unknown,
+      groups: boot.groups,
+      defaultProfile: boot.defaultProfile,
+      profiles: new Set(input.catalog.keys()),
+    },
     localBoot: boot.localBoot,
     log: input.log,
     discovery: new DiscoveryGate(input.db.knex, boot.discoverLimit),

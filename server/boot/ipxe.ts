@@ -24,7 +24,7 @@ function echo(text: string): string {
 export function entryScript(options: { baseUrl: string; retrySeconds: number }): string {
   const base = escapeFor('ipxe', options.baseUrl, 'server base URL');
   return script([
-    '# homeport entry script: fetches this machine\'s own script by MAC; retries while there is nothing to boot.',
+    "# homeport entry script: fetches this machine's own script by MAC; retries while there is nothing to boot.",
     ':homeport_retry',
     'echo homeport: ${net0/mac} (${platform} ${buildarch}) asking for its boot script',
     `chain --autofree ${base}/boot/\${net0/mac:hexhyp}.ipxe?uuid=\${uuid}&arch=\${buildarch}&platform=\${platform} || goto ${LABEL_FAILED}`,
@@ -59,7 +59,9 @@ export interface InstallScriptInput {
  */
 export function installScript(input: InstallScriptInput): string {
   const initrdArgs = input.initrds.map((i) => `initrd=${i.name}`);
-  const kernelLine = ['kernel', '--name', input.kernel.name, input.kernel.url, ...initrdArgs, input.args.trim()].filter(Boolean).join(' ');
+  const kernelLine = ['kernel', '--name', input.kernel.name, input.kernel.url, ...initrdArgs, input.args.trim()]
+    .filter(Boolean)
+    .join(' ');
   return script([
     `# homeport: ${input.mac} boots profile ${input.profile}`,
     echo(`homeport: ${input.mac} booting profile ${input.profile}`),
@@ -84,7 +86,9 @@ export interface LocalBootInput {
 
 function localBootCommand(method: LocalBootMethod, drive: string): string {
   // If sanboot fails, still leave iPXE so the firmware tries its next device.
-  return method === 'sanboot' ? `sanboot --no-describe --drive ${escapeFor('ipxe', drive, 'sanbootDrive')} || exit 0` : 'exit 0';
+  return method === 'sanboot'
+    ? `sanboot --no-describe --drive ${escapeFor('ipxe', drive, 'sanbootDrive')} || exit 0`
+    : 'exit 0';
 }
 
 /** Boot-once: an installed node (netboot off) boots its disk. */

@@ -14,7 +14,10 @@ const templatePath = z
   .string()
   .min(1)
   .max(255)
-  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\'), 'must be a relative path inside the templates directory (no .., no leading /)');
+  .refine(
+    (p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\'),
+    'must be a relative path inside the templates directory (no .., no leading /)',
+  );
 const varValue = z.union([z.string().max(4096), z.number(), z.boolean()]);
 
 export const profileSchema = z
@@ -37,15 +40,24 @@ export const profileSchema = z
      */
     netbootOffAfter: configName.optional(),
     /** Free values for the templates (`profile.vars.x`): timezone, disks, keys... */
-    vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'var names are identifiers'), varValue).default({}),
+    vars: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'var names are identifiers'), varValue)
+      .default({}),
   })
   .strict()
-  .refine((p) => p.kernel !== undefined || p.ipxe !== undefined, { message: 'needs a kernel or an ipxe template', path: ['kernel'] })
-  .refine((p) => p.netbootOffAfter === undefined || p.netbootOffAfter in p.configs, { message: 'must name one of the profile\'s configs', path: ['netbootOffAfter'] });
+  .refine((p) => p.kernel !== undefined || p.ipxe !== undefined, {
+    message: 'needs a kernel or an ipxe template',
+    path: ['kernel'],
+  })
+  .refine((p) => p.netbootOffAfter === undefined || p.netbootOffAfter in p.configs, {
+    message: "must name one of the profile's configs",
+    path: ['netbootOffAfter'],
+  });
 export type Profile = z.infer<typeof profileSchema>;
 
 /** A selector value: one value or a list of them (a single value is read as a list, so errors name the item). */
-const oneOrMany = <T extends z.ZodTypeAny>(item: T) => z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(item).min(1));
+const oneOrMany = <T extends z.ZodTypeAny>(item: T) =>
+  z.preprocess((v) => (Array.isArray(v) ? v : [v]), z.array(item).min(1));
 
 export const groupSchema = z
   .object({
@@ -54,8 +66,15 @@ export const groupSchema = z
     match: z
       .object({
         mac: oneOrMany(macField).optional(),
-        uuid: oneOrMany(z.string().uuid('must be a UUID').transform((u) => u.toLowerCase())).optional(),
-        arch: oneOrMany(z.string().regex(/^[a-z0-9_]{1,32}$/, 'must be an iPXE buildarch such as x86_64, i386, arm64')).optional(),
+        uuid: oneOrMany(
+          z
+            .string()
+            .uuid('must be a UUID')
+            .transform((u) => u.toLowerCase()),
+        ).optional(),
+        arch: oneOrMany(
+          z.string().regex(/^[a-z0-9_]{1,32}$/, 'must be an iPXE buildarch such as x86_64, i386, arm64'),
+        ).optional(),
         cluster: oneOrMany(nameField).optional(),
         labels: z.record(z.string().max(63), z.string().max(253)).optional(),
       })
@@ -89,7 +108,11 @@ export function matchesGroup(group: Group, machine: MachineFacts): boolean {
 }
 
 /** The node's profile, else the first matching group's, else the default. */
-export function chooseProfile(machine: MachineFacts, groups: readonly Group[], defaultProfile: string | undefined): ProfileChoice {
+export function chooseProfile(
+  machine: MachineFacts,
+  groups: readonly Group[],
+  defaultProfile: string | undefined,
+): ProfileChoice {
   if (machine.profile) return { name: machine.profile, via: 'node' };
   const index = groups.findIndex((g) => matchesGroup(g, machine));
   if (index >= 0) return { name: groups[index]!.profile, via: 'group', group: index };

@@ -37,12 +37,30 @@ const OUTCOME_HEADER = 'X-Homeport-Boot';
 export function bootRouter(options: BootRoutesOptions): ApiRouter {
   const api = new ApiRouter();
   const { service } = options;
-  const script = { 200: { description: 'an iPXE script; errors too are scripts with status 200 (iPXE does not run a 4xx body). X-Homeport-Boot names the outcome.', contentType: 'text/plain' } };
+  const script = {
+    200: {
+      description:
+        'an iPXE script; errors too are scripts with status 200 (iPXE does not run a 4xx body). X-Homeport-Boot names the outcome.',
+      contentType: 'text/plain',
+    },
+  };
   const use = [scriptErrors(options)];
 
   api.endpoint(
-    { method: 'get', path: '/boot.ipxe', tag: 'boot', summary: 'The entry script: chains to the per-MAC script with uuid, arch and platform', auth: 'public', use, responses: script },
-    (ctx) => sendScript(ctx, options, { kind: 'entry', body: entryScript({ baseUrl: baseUrl(ctx, options.publicUrl), retrySeconds: options.retrySeconds }) }),
+    {
+      method: 'get',
+      path: '/boot.ipxe',
+      tag: 'boot',
+      summary: 'The entry script: chains to the per-MAC script with uuid, arch and platform',
+      auth: 'public',
+      use,
+      responses: script,
+    },
+    (ctx) =>
+      sendScript(ctx, options, {
+        kind: 'entry',
+        body: entryScript({ baseUrl: baseUrl(ctx, options.publicUrl), retrySeconds: options.retrySeconds }),
+      }),
   );
 
   const perMac = /^\/boot\/([^/]+)\.ipxe$/;
@@ -62,7 +80,16 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
     async (ctx, { query }) => {
       const mac = normalizeMac(macParam(ctx, perMac));
       if (!mac) throw new ValidationError('mac', 'must be a MAC address such as 52-54-00-12-34-56');
-      sendScript(ctx, options, await service.scriptFor(mac, { uuid: query.uuid ?? null, arch: query.arch ?? null }, baseUrl(ctx, options.publicUrl), ctx.ip));
+      sendScript(
+        ctx,
+        options,
+        await service.scriptFor(
+          mac,
+          { uuid: query.uuid ?? null, arch: query.arch ?? null },
+          baseUrl(ctx, options.publicUrl),
+          ctx.ip,
+        ),
+      );
     },
   );
 
@@ -80,27 +107,82 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
     path: '/config/:mac/:name',
     tag: 'boot',
     auth: 'public',
-    params: { mac: 'MAC address', name: "a template of the node's profile (preseed, kickstart, answer.toml, user-data, ...)" },
-    responses: { 200: { description: 'the rendered template', contentType: 'text/plain' }, 400: 'not a MAC address', 404: 'no such node or template', 422: 'a node value is unsafe to render', 500: 'the template failed to render' },
+    params: {
+      mac: 'MAC address',
+      name: "a template of the node's profile (preseed, kickstart, answer.toml, user-data, ...)",
+    },
+    responses: {
+      200: { description: 'the rendered template', contentType: 'text/plain' },
+      400: 'not a MAC address',
+      404: 'no such node or template',
+      422: 'a node value is unsafe to render',
+      500: 'the template failed to render',
+    },
   } as const;
-  api.endpoint({ ...configSpec, method: 'get', summary: "A node's rendered installer config (preseed, kickstart, answer file, cloud-init)" }, config);
-  // The Proxmox installer POSTs its system information to the answer URL.
-  api.endpoint({ ...configSpec, method: 'post', summary: 'The same, for installers that POST their system information (Proxmox)' }, config);
-
-  const file = { 200: { description: 'the file (Range and conditional requests supported)', contentType: 'application/octet-stream' }, 206: 'a byte range of the file', 304: 'not modified', 404: 'no such file under the directory', 416: 'the range is outside the file' };
   api.endpoint(
-    { method: 'get', path: '/assets/:path', match: /^\/assets\/.+/, tag: 'boot', summary: 'A file under boot.assetsDir (kernels, initrds, images)', auth: 'public', params: { path: 'path under boot.assetsDir; no .., no symlinks out' }, responses: file },
+    {
+      ...configSpec,
+      method: 'get',
+      summary: "A node's rendered installer config (preseed, kickstart, answer file, cloud-init)",
+    },
+    config,
+  );
+  // The Proxmox installer POSTs its system information to the answer URL.
+  api.endpoint(
+    { ...configSpec, method: 'post', summary: 'The same, for installers that POST their system information (Proxmox)' },
+    config,
+  );
+
+  const file = {
+    200: {
+      description: 'the file (Range and conditional requests supported)',
+      contentType: 'application/octet-stream',
+    },
+    206: 'a byte range of the file',
+    304: 'not modified',
+    404: 'no such file under the directory',
+    416: 'the range is outside the file',
+  };
+  api.endpoint(
+    {
+      method: 'get',
+      path: '/assets/:path',
+      match: /^\/assets\/.+/,
+      tag: 'boot',
+      summary: 'A file under boot.assetsDir (kernels, initrds, images)',
+      auth: 'public',
+      params: { path: 'path under boot.assetsDir; no .., no symlinks out' },
+      responses: file,
+    },
     (ctx) => serveFile(ctx, options.assetsDir, ctx.path.slice('/assets/'.length), options.assets),
   );
   api.endpoint(
-    { method: 'get', path: '/ipxe/:path', match: /^\/ipxe\/.+/, tag: 'boot', summary: 'An iPXE binary under boot.ipxeDir (for UEFI HTTP boot)', auth: 'public', params: { path: 'path under boot.ipxeDir' }, responses: file },
+    {
+      method: 'get',
+      path: '/ipxe/:path',
+      match: /^\/ipxe\/.+/,
+      tag: 'boot',
+      summary: 'An iPXE binary under boot.ipxeDir (for UEFI HTTP boot)',
+      auth: 'public',
+      params: { path: 'path under boot.ipxeDir' },
+      responses: file,
+    },
     (ctx) => serveFile(ctx, options.ipxeDir, ctx.path.slice('/ipxe/'.length), options.assets),
   );
   api.endpoint(
-    { method: 'get', path: '/clients/:name', tag: 'boot', summary: 'A phone-home shell client shipped with homeport', auth: 'public', params: { name: CLIENT_SCRIPTS.join(', ') }, responses: { ...file, 404: 'no such client' } },
+    {
+      method: 'get',
+      path: '/clients/:name',
+      tag: 'boot',
+      summary: 'A phone-home shell client shipped with homeport',
+      auth: 'public',
+      params: { name: CLIENT_SCRIPTS.join(', ') },
+      responses: { ...file, 404: 'no such client' },
+    },
     async (ctx) => {
       const name = ctx.params.name!;
-      if (!(CLIENT_SCRIPTS as readonly string[]).includes(name)) throw notFound(`no client ${name}; there are ${CLIENT_SCRIPTS.join(', ')}`);
+      if (!(CLIENT_SCRIPTS as readonly string[]).includes(name))
+        throw notFound(`no client ${name}; there are ${CLIENT_SCRIPTS.join(', ')}`);
       await serveFile(ctx, options.clientsDir, name, options.assets);
     },
   );
@@ -165,9 +247,22 @@ function macParam(ctx: Koa.Context, pattern: RegExp): string {
 const queryValue = <T extends z.ZodTypeAny>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 const ipxeQuery = z.object({
-  uuid: queryValue(z.string({ invalid_type_error: 'must be given once' }).uuid('must be a UUID').transform((u) => u.toLowerCase())),
-  arch: queryValue(z.string({ invalid_type_error: 'must be given once' }).regex(/^[a-z0-9_]{1,32}$/, 'must be an iPXE buildarch such as x86_64')),
-  platform: queryValue(z.string({ invalid_type_error: 'must be given once' }).regex(/^[a-z0-9_]{1,16}$/, 'must be an iPXE platform such as pcbios or efi')),
+  uuid: queryValue(
+    z
+      .string({ invalid_type_error: 'must be given once' })
+      .uuid('must be a UUID')
+      .transform((u) => u.toLowerCase()),
+  ),
+  arch: queryValue(
+    z
+      .string({ invalid_type_error: 'must be given once' })
+      .regex(/^[a-z0-9_]{1,32}$/, 'must be an iPXE buildarch such as x86_64'),
+  ),
+  platform: queryValue(
+    z
+      .string({ invalid_type_error: 'must be given once' })
+      .regex(/^[a-z0-9_]{1,16}$/, 'must be an iPXE platform such as pcbios or efi'),
+  ),
 });
 
 /** A Host header that is a plain host[:port]; anything else is not used in a URL we render. */

@@ -9,7 +9,15 @@ import { assetUrl, buildContext, imageName, type ContextNode, type TemplateConte
 import { admitDiscovery, type DiscoveryGate } from './discovery.js';
 import { decideBoot, type BootDecision, type BootPolicy } from './decide.js';
 import { escapeFor } from './escape.js';
-import { denyScript, errorScript, installScript, localBootScript, refusedScript, waitScript, type LocalBootInput } from './ipxe.js';
+import {
+  denyScript,
+  errorScript,
+  installScript,
+  localBootScript,
+  refusedScript,
+  waitScript,
+  type LocalBootInput,
+} from './ipxe.js';
 import { chooseProfile, type MachineFacts } from './profiles.js';
 
 /**
@@ -67,7 +75,8 @@ export class BootService {
   private writeFacts(updates: FactsUpdate[]): Promise<(Node | null)[]> {
     return this.options.knex.transaction(async (trx) => {
       const saved: (Node | null)[] = [];
-      for (const { id, uuid, arch } of updates) saved.push(await this.options.nodes.nodes.update(id, { uuid, arch }, trx));
+      for (const { id, uuid, arch } of updates)
+        saved.push(await this.options.nodes.nodes.update(id, { uuid, arch }, trx));
       return saved;
     });
   }
@@ -101,7 +110,13 @@ export class BootService {
     return { kind: 'refused', body: refusedScript({ mac, reason }) };
   }
 
-  private async scriptForDecision(decision: BootDecision, node: Node | null, machine: MachineFacts, baseUrl: string, sourceIp: string): Promise<string> {
+  private async scriptForDecision(
+    decision: BootDecision,
+    node: Node | null,
+    machine: MachineFacts,
+    baseUrl: string,
+    sourceIp: string,
+  ): Promise<string> {
     switch (decision.kind) {
       case 'install': {
         const loaded = this.options.catalog.get(decision.profile)!;
@@ -139,11 +154,19 @@ export class BootService {
     const loaded = choice ? this.options.catalog.get(choice.name) : undefined;
     if (!loaded) throw new ConfigNotFound(`node ${mac} has no profile`);
     const template = loaded.configs.get(name);
-    if (!template) throw new ConfigNotFound(`profile ${loaded.name} has no config ${name} (it has: ${[...loaded.configs.keys()].join(', ') || 'none'})`);
+    if (!template)
+      throw new ConfigNotFound(
+        `profile ${loaded.name} has no config ${name} (it has: ${[...loaded.configs.keys()].join(', ') || 'none'})`,
+      );
     // Within the grace after `deployed` the round still takes late reports, but the install is over: no config.
-    const admitted = this.options.nodes.isDeployed(node.deploymentStatus, node.deploymentPhaseStatus) ? { ok: false as const, reason: `${mac} is deployed` } : await this.options.nodes.admitToRound(node, sourceIp);
+    const admitted = this.options.nodes.isDeployed(node.deploymentStatus, node.deploymentPhaseStatus)
+      ? { ok: false as const, reason: `${mac} is deployed` }
+      : await this.options.nodes.admitToRound(node, sourceIp);
     if (!admitted.ok) {
-      this.options.log.warn({ mac, client: sourceIp, config: name, reason: admitted.reason }, 'config refused by the install round');
+      this.options.log.warn(
+        { mac, client: sourceIp, config: name, reason: admitted.reason },
+        'config refused by the install round',
+      );
       throw new ConfigNotFound(`no config ${name} for ${mac} here: ${admitted.reason}`);
     }
     node = admitted.node;
@@ -151,7 +174,8 @@ export class BootService {
     await this.record(node, 'config_download', `served config ${name}`, sourceIp);
     // Only the bound address reaches this line, within the open round: a
     // stranger's fetch cannot turn netboot off.
-    if (loaded.profile.netbootOffAfter === name && node.netbootEnabled) await this.options.nodes.update(node.id, { netbootEnabled: false });
+    if (loaded.profile.netbootOffAfter === name && node.netbootEnabled)
+      await this.options.nodes.update(node.id, { netbootEnabled: false });
     return body;
   }
 
@@ -161,7 +185,10 @@ export class BootService {
   }
 
   private async record(node: Node, phase: string, message: string, sourceIp: string): Promise<void> {
-    await this.options.nodes.reportPhase({ id: node.id }, { phase, status: 'completed', message, source: 'server', sourceIp });
+    await this.options.nodes.reportPhase(
+      { id: node.id },
+      { phase, status: 'completed', message, source: 'server', sourceIp },
+    );
   }
 
   /** Registers an unknown machine as discovered; a concurrent request may have done so first. */
@@ -188,7 +215,12 @@ export class BootService {
 }
 
 /** The template data a profile's templates see for one node, with its round's token. */
-export function profileContext(loaded: LoadedProfile, node: ContextNode, baseUrl: string, token: string): TemplateContext {
+export function profileContext(
+  loaded: LoadedProfile,
+  node: ContextNode,
+  baseUrl: string,
+  token: string,
+): TemplateContext {
   return buildContext({ node, profileName: loaded.name, profile: loaded.profile, baseUrl, token });
 }
 
@@ -196,7 +228,10 @@ export function profileContext(loaded: LoadedProfile, node: ContextNode, baseUrl
 export function renderInstallScript(loaded: LoadedProfile, context: TemplateContext): string {
   if (loaded.ipxe) return loaded.ipxe.render(context);
   const { baseUrl } = context.server;
-  const image = (ref: string) => ({ url: escapeFor('ipxe', assetUrl(baseUrl, ref), 'kernel/initrd URL'), name: escapeFor('ipxe', imageName(ref), 'kernel/initrd name') });
+  const image = (ref: string) => ({
+    url: escapeFor('ipxe', assetUrl(baseUrl, ref), 'kernel/initrd URL'),
+    name: escapeFor('ipxe', imageName(ref), 'kernel/initrd name'),
+  });
   return installScript({
     mac: context.node.mac,
     profile: loaded.name,
@@ -212,7 +247,20 @@ function withFacts(node: Node, facts: IpxeFacts): Node {
 
 /** Template data for a node row, or for an unknown machine booted under `unknown: default`. */
 function contextNode(node: Node | null, machine: MachineFacts): ContextNode {
-  if (!node) return { id: null, mac: machine.mac, hostname: null, ip: null, uuid: machine.uuid, arch: machine.arch, type: null, cluster: null, profile: null, status: null, labels: {} };
+  if (!node)
+    return {
+      id: null,
+      mac: machine.mac,
+      hostname: null,
+      ip: null,
+      uuid: machine.uuid,
+      arch: machine.arch,
+      type: null,
+      cluster: null,
+      profile: null,
+      status: null,
+      labels: {},
+    };
   const { id, mac, hostname, ip, uuid, arch, type, cluster, profile, status, labels } = node;
   return { id, mac, hostname, ip, uuid, arch, type, cluster, profile, status, labels };
 }

@@ -35,7 +35,9 @@ export interface CompiledTemplate {
 
 const engine = Handlebars.create();
 for (const language of LANGUAGES) {
-  engine.registerHelper(language, (value: unknown, options: Handlebars.HelperOptions) => escapeFor(language, value, fieldOf(options)));
+  engine.registerHelper(language, (value: unknown, options: Handlebars.HelperOptions) =>
+    escapeFor(language, value, fieldOf(options)),
+  );
 }
 engine.registerHelper('raw', (value: unknown) => (value === null || value === undefined ? '' : String(value)));
 
@@ -78,7 +80,8 @@ function escapeOutputs(program: AST, name: string, language: Language): void {
     switch (statement.type) {
       case 'MustacheStatement': {
         const mustache = statement as Mustache;
-        if (!mustache.escaped) throw new TemplateError(`${where()}: {{{...}}} is not allowed; write {{raw x}} to render unescaped`);
+        if (!mustache.escaped)
+          throw new TemplateError(`${where()}: {{{...}}} is not allowed; write {{raw x}} to render unescaped`);
         wrapInEscaper(mustache, language);
         break;
       }
@@ -99,7 +102,10 @@ function escapeOutputs(program: AST, name: string, language: Language): void {
 
 function wrapInEscaper(mustache: Mustache, language: Language): void {
   const path = mustache.path;
-  const isEscaper = path.type === 'PathExpression' && ESCAPERS.includes((path as hbs.AST.PathExpression).original) && mustache.params.length > 0;
+  const isEscaper =
+    path.type === 'PathExpression' &&
+    ESCAPERS.includes((path as hbs.AST.PathExpression).original) &&
+    mustache.params.length > 0;
   if (isEscaper) {
     requireField(mustache.params[0]!);
     addFieldLabel(mustache, describe(mustache.params[0]!));
@@ -109,7 +115,13 @@ function wrapInEscaper(mustache: Mustache, language: Language): void {
   const inner: Expression =
     mustache.params.length === 0 && mustache.hash === undefined
       ? (path as Expression)
-      : ({ type: 'SubExpression', path, params: mustache.params, hash: mustache.hash, loc: mustache.loc } as hbs.AST.SubExpression);
+      : ({
+          type: 'SubExpression',
+          path,
+          params: mustache.params,
+          hash: mustache.hash,
+          loc: mustache.loc,
+        } as hbs.AST.SubExpression);
   requireField(inner);
   mustache.path = pathExpression(language, mustache.loc);
   mustache.params = [inner];
@@ -137,7 +149,12 @@ function describe(expression: Expression): string {
 }
 
 function addFieldLabel(mustache: Mustache, field: string): void {
-  const pair: hbs.AST.HashPair = { type: 'HashPair', key: 'field', value: stringLiteral(field, mustache.loc), loc: mustache.loc };
+  const pair: hbs.AST.HashPair = {
+    type: 'HashPair',
+    key: 'field',
+    value: stringLiteral(field, mustache.loc),
+    loc: mustache.loc,
+  };
   const pairs = (mustache.hash?.pairs ?? []).filter((p) => p.key !== 'field');
   mustache.hash = { type: 'Hash', pairs: [...pairs, pair], loc: mustache.loc };
 }

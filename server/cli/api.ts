@@ -50,9 +50,16 @@ export function apiFrom(options: ApiOptions, env: NodeJS.ProcessEnv = process.en
     async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
       let response: Response;
       try {
-        response = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+        response = await fetch(base + path, {
+          method,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
       } catch (err) {
-        throw new CliExit(EXIT.failure, `cannot reach homeport at ${base}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`);
+        throw new CliExit(
+          EXIT.failure,
+          `cannot reach homeport at ${base}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`,
+        );
       }
       const text = await response.text();
       const json = parseJson(text);
@@ -60,7 +67,11 @@ export function apiFrom(options: ApiOptions, env: NodeJS.ProcessEnv = process.en
       if (json === undefined) throw new CliExit(EXIT.failure, notHomeport(base, method, path, response));
       if (response.ok) return json as T;
       const detail = (json as { detail?: unknown } | null)?.detail;
-      throw new CliExit(response.status === 404 ? EXIT.notFound : response.status === 400 ? EXIT.usage : EXIT.failure, `${method} ${path}: HTTP ${response.status}: ${typeof detail === 'string' ? detail : text}`, response.status);
+      throw new CliExit(
+        response.status === 404 ? EXIT.notFound : response.status === 400 ? EXIT.usage : EXIT.failure,
+        `${method} ${path}: HTTP ${response.status}: ${typeof detail === 'string' ? detail : text}`,
+        response.status,
+      );
     },
   };
 }
@@ -88,6 +99,9 @@ function readToken(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new CliExit(EXIT.usage, `no admin token: set HOMEPORT_ADMIN_TOKEN or make ${file} readable (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new CliExit(
+      EXIT.usage,
+      `no admin token: set HOMEPORT_ADMIN_TOKEN or make ${file} readable (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
 }

@@ -28,11 +28,11 @@ export function createDisplay(out: NodeJS.WriteStream, startedAt: number): Displ
         last.set(`n${n.id}`, state);
       }
       for (const c of clusters.filter((c) => nodes.some((n) => n.cluster === c.name))) {
-        if (last.get(`c${c.name}`) !== c.state) out.write(`cluster ${c.name}: ${c.state}${c.last_error ? ` (${c.last_error})` : ''}\n`);
+        if (last.get(`c${c.name}`) !== c.state)
+          out.write(`cluster ${c.name}: ${c.state}${c.last_error ? ` (${c.last_error})` : ''}\n`);
         last.set(`c${c.name}`, c.state);
       }
     },
     line: (text) => void out.write(text + '\n'),
   };
 }
-

@@ -26,7 +26,8 @@ export function registerDoctorCommand(program: Command, configOption: () => Opti
     .option('--dhcp-wait <ms>', 'how long to listen for other DHCP servers after one DISCOVER', '4000')
     .action(async (options: DoctorCliOptions) => {
       const dhcpWaitMs = Number(options.dhcpWait);
-      if (!Number.isInteger(dhcpWaitMs) || dhcpWaitMs < 100 || dhcpWaitMs > 60_000) throw new CliExit(EXIT.usage, '--dhcp-wait must be 100..60000 ms');
+      if (!Number.isInteger(dhcpWaitMs) || dhcpWaitMs < 100 || dhcpWaitMs > 60_000)
+        throw new CliExit(EXIT.usage, '--dhcp-wait must be 100..60000 ms');
       const results = await runDoctor({
         configFile: options.config,
         dhcpWaitMs,

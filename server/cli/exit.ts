@@ -4,7 +4,15 @@
  * failed, 130 interrupted (Ctrl-C; nothing is undone); `nodes import`: 5 a row
  * was rejected (the good rows are imported).
  */
-export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3, waitTimeout: 4, nodeFailed: 5, interrupted: 130 } as const;
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  notFound: 3,
+  waitTimeout: 4,
+  nodeFailed: 5,
+  interrupted: 130,
+} as const;
 
 /** Ends a command with this exit code and message. */
 export class CliExit extends Error {

@@ -44,16 +44,38 @@ function printJson(value: unknown): void {
 const NODE_COLUMNS = 'ID\tMAC\tHOSTNAME\tIP\tPROFILE\tCLUSTER\tPHASE\tREPROVISION\tNETBOOT';
 
 function nodeLine(n: Node): string {
-  const cols = [String(n.id), n.mac, n.hostname ?? '-', nodeAddress(n) ?? '-', n.profile ?? '-', n.cluster ?? '-', n.deploymentStatus, n.reprovisionStatus ?? '-', n.netbootEnabled ? 'on' : 'off'];
+  const cols = [
+    String(n.id),
+    n.mac,
+    n.hostname ?? '-',
+    nodeAddress(n) ?? '-',
+    n.profile ?? '-',
+    n.cluster ?? '-',
+    n.deploymentStatus,
+    n.reprovisionStatus ?? '-',
+    n.netbootEnabled ? 'on' : 'off',
+  ];
   return cols.join('\t');
 }
 
-const NODE_TIMES: ReadonlySet<keyof Node> = new Set(['registeredAt', 'lastUpdate', 'phaseStartedAt', 'reprovisionStarted']);
+const NODE_TIMES: ReadonlySet<keyof Node> = new Set([
+  'registeredAt',
+  'lastUpdate',
+  'phaseStartedAt',
+  'reprovisionStarted',
+]);
 
 /** `nodes show`: one field a line, as `nodes ls` and the rest of the CLI show them (`-` for none, times as times). */
 function nodeFields(node: Node): string[] {
   return (Object.entries(node) as [keyof Node, unknown][]).map(([key, value]) => {
-    const shown = value === null ? '-' : NODE_TIMES.has(key) ? formatTime(Number(value)) : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    const shown =
+      value === null
+        ? '-'
+        : NODE_TIMES.has(key)
+          ? formatTime(Number(value))
+          : typeof value === 'object'
+            ? JSON.stringify(value)
+            : String(value);
     return `${key.padEnd(22)} ${shown}`;
   });
 }
@@ -91,7 +113,10 @@ function addressInUseHint(err: unknown, config: Config): CliExit | null {
   if (e?.code !== 'EADDRINUSE') return null;
   const keys = listenKeys(config).filter((k) => k.port === e.port);
   const moveIt = keys.length ? `; move homeport with ${keys.map((k) => `${k.key} (${k.variable})`).join(' or ')}` : '';
-  return new CliExit(EXIT.failure, `${e.address ?? '*'}:${e.port ?? '?'} is in use by another program (\`homeport doctor\` names it)${moveIt}`);
+  return new CliExit(
+    EXIT.failure,
+    `${e.address ?? '*'}:${e.port ?? '?'} is in use by another program (\`homeport doctor\` names it)${moveIt}`,
+  );
 }
 
 export function buildCli(): Command {
@@ -100,9 +125,14 @@ export function buildCli(): Command {
     .version(HOMEPORT_VERSION, '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  const configOption = () => new Option('-c, --config <file>', 'config file (YAML or JSON); default $HOMEPORT_CONFIG or ./homeport.yaml');
+  const configOption = () =>
+    new Option('-c, --config <file>', 'config file (YAML or JSON); default $HOMEPORT_CONFIG or ./homeport.yaml');
 
-  program.command('serve').description('run the server (HTTP, and DHCP/TFTP when configured)').addOption(configOption()).action(serve);
+  program
+    .command('serve')
+    .description('run the server (HTTP, and DHCP/TFTP when configured)')
+    .addOption(configOption())
+    .action(serve);
 
   program
     .command('migrate')

@@ -33,14 +33,29 @@ const name = (n: WatchedNode) => n.hostname ?? n.mac;
  */
 export function waitVerdict(nodes: readonly WatchedNode[], clusters: readonly WatchedCluster[]): WaitVerdict {
   const failed = nodes.filter((n) => n.reprovision_status === 'timeout' || n.reprovision_status === 'error');
-  if (failed.length) return { done: true, ok: false, message: `failed: ${failed.map((n) => `${name(n)} ${n.reprovision_status}`).join(', ')}` };
+  if (failed.length)
+    return {
+      done: true,
+      ok: false,
+      message: `failed: ${failed.map((n) => `${name(n)} ${n.reprovision_status}`).join(', ')}`,
+    };
   const ours = new Set(nodes.flatMap((n) => (n.cluster ? [n.cluster] : [])));
   const broken = clusters.filter((c) => ours.has(c.name) && c.state === 'error');
-  if (broken.length) return { done: true, ok: false, message: `failed: ${broken.map((c) => `cluster ${c.name}: ${c.last_error ?? 'error'}`).join('; ')}` };
-  const finished = (n: WatchedNode) => n.reprovision_status === 'clustered' || (n.reprovision_status === 'completed' && !n.cluster);
+  if (broken.length)
+    return {
+      done: true,
+      ok: false,
+      message: `failed: ${broken.map((c) => `cluster ${c.name}: ${c.last_error ?? 'error'}`).join('; ')}`,
+    };
+  const finished = (n: WatchedNode) =>
+    n.reprovision_status === 'clustered' || (n.reprovision_status === 'completed' && !n.cluster);
   if (nodes.every(finished)) {
     const formed = [...ours].sort();
-    return { done: true, ok: true, message: `done: ${nodes.length} node(s) reprovisioned${formed.length ? `, cluster ${formed.join(', ')} formed` : ''}` };
+    return {
+      done: true,
+      ok: true,
+      message: `done: ${nodes.length} node(s) reprovisioned${formed.length ? `, cluster ${formed.join(', ')} formed` : ''}`,
+    };
   }
   return { done: false };
 }
@@ -60,7 +75,10 @@ function nodeElapsed(n: WatchedNode, now: number): string {
 }
 
 /** ` 60%`: how far into its phase the installer said it is (a long image_download moves), else nothing. */
-const inPhase = (n: WatchedNode): string => (n.phase_status === 'in_progress' && n.phase_progress !== null && n.phase_progress !== undefined ? ` ${n.phase_progress}%` : '');
+const inPhase = (n: WatchedNode): string =>
+  n.phase_status === 'in_progress' && n.phase_progress !== null && n.phase_progress !== undefined
+    ? ` ${n.phase_progress}%`
+    : '';
 
 /** One line for logs and pipes: no colours, no cursor movement. */
 export function plainLine(n: WatchedNode, now: number, startedAt: number): string {
@@ -77,10 +95,13 @@ export function progressBar(percent: number, width = 20): string {
 export function ttyBlock(nodes: readonly WatchedNode[], clusters: readonly WatchedCluster[], now: number): string[] {
   const width = Math.max(4, ...nodes.map((n) => name(n).length));
   const rows = nodes.map((n) => {
-    const percent = n.reprovision_status === 'clustered' || n.reprovision_status === 'completed' ? 100 : n.overall_progress;
+    const percent =
+      n.reprovision_status === 'clustered' || n.reprovision_status === 'completed' ? 100 : n.overall_progress;
     return `${name(n).padEnd(width)} ${progressBar(percent)} ${String(percent).padStart(3)}%  ${nodeElapsed(n, now)}  ${(n.reprovision_status ?? '-').padEnd(11)} ${n.deployment_status}${n.phase_status ? ` (${n.phase_status}${inPhase(n)})` : ''}`;
   });
   const ours = new Set(nodes.flatMap((n) => (n.cluster ? [n.cluster] : [])));
-  const clusterRows = clusters.filter((c) => ours.has(c.name)).map((c) => `cluster ${c.name}: ${c.state}${c.last_error ? ` (${c.last_error})` : ''}`);
+  const clusterRows = clusters
+    .filter((c) => ours.has(c.name))
+    .map((c) => `cluster ${c.name}: ${c.state}${c.last_error ? ` (${c.last_error})` : ''}`);
   return [...rows, ...clusterRows];
 }

@@ -18,10 +18,17 @@ const SERVER_TIMEOUT_DEFAULT_MIN = configSchema.parse({}).watcher.reprovisionTim
 export function registerReprovisionCommands(program: Command, configOption: () => Option): void {
   program
     .command('reprovision')
-    .description('reinstall nodes: in_progress, netboot on, restart (reprovision.method); --wait follows them until clustered')
+    .description(
+      'reinstall nodes: in_progress, netboot on, restart (reprovision.method); --wait follows them until clustered',
+    )
     .addOption(configOption())
     .option('--all', 'every configured node (not discovered ones)')
-    .option('--nodes <list>', 'comma-separated node ids, MACs or hostnames', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .option('--nodes <list>', 'comma-separated node ids, MACs or hostnames', (v: string) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .option('--cluster <name>', 'every node of this cluster')
     .option('--rolling', 'a batch at a time, each back (and rejoined) before the next; pauses when a batch fails')
     .option('--max-unavailable <n>', 'with --rolling: nodes out at once (default 1)', positiveInteger)
@@ -46,12 +53,25 @@ export function registerReprovisionCommands(program: Command, configOption: () =
     .action(async (options: ApiOptions & { json?: boolean }) => {
       const { clusters: list } = await apiFrom(options).call<{ clusters: ClusterJson[] }>('GET', '/api/clusters');
       if (options.json) return void process.stdout.write(JSON.stringify(list, null, 2) + '\n');
-      const rows = list.map((c) => [c.name, c.driver, c.state, String(c.nodes), Object.entries(c.by_status).map(([k, v]) => `${k}=${v}`).join(',') || '-', c.last_error ?? c.verdict].join('\t'));
+      const rows = list.map((c) =>
+        [
+          c.name,
+          c.driver,
+          c.state,
+          String(c.nodes),
+          Object.entries(c.by_status)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',') || '-',
+          c.last_error ?? c.verdict,
+        ].join('\t'),
+      );
       process.stdout.write(['NAME\tDRIVER\tSTATE\tNODES\tSTATUSES\tDETAIL', ...rows].join('\n') + '\n');
     });
   clusters
     .command('form <name>')
-    .description('form a cluster now, e.g. again after a failed formation; a cluster already formed is not an error (exit 0)')
+    .description(
+      'form a cluster now, e.g. again after a failed formation; a cluster already formed is not an error (exit 0)',
+    )
     .addOption(configOption())
     .option('--url <url>', 'homeport base URL')
     .action(async (name: string, options: ApiOptions) => formCluster(apiFrom(options), name));
@@ -60,7 +80,10 @@ export function registerReprovisionCommands(program: Command, configOption: () =
 /** Queues a formation; the server refuses one for a formed cluster (409), which is what the admin wanted anyway. */
 async function formCluster(api: Api, name: string): Promise<void> {
   try {
-    const { job, created } = await api.call<{ job: { id: number; status: string }; created: boolean }>('POST', `/api/clusters/${encodeURIComponent(name)}/form`);
+    const { job, created } = await api.call<{ job: { id: number; status: string }; created: boolean }>(
+      'POST',
+      `/api/clusters/${encodeURIComponent(name)}/form`,
+    );
     process.stdout.write(`${created ? 'queued' : 'already queued'}: job ${job.id} (${job.status})\n`);
   } catch (err) {
     if (!(err instanceof CliExit) || err.httpStatus !== 409) throw err;
@@ -95,31 +118,58 @@ type StartedNode = WatchedNode & { restart: { ok: boolean; detail: string } };
 async function reprovision(options: ReprovisionOptions): Promise<void> {
   const targets = [options.all, options.nodes?.length, options.cluster].filter(Boolean).length;
   if (targets !== 1) throw new CliExit(EXIT.usage, 'give one of --all, --nodes n1,n2 or --cluster NAME');
-  if (options.maxUnavailable && !options.rolling) throw new CliExit(EXIT.usage, '--max-unavailable goes with --rolling');
+  if (options.maxUnavailable && !options.rolling)
+    throw new CliExit(EXIT.usage, '--max-unavailable goes with --rolling');
   const at = options.at === undefined ? undefined : Date.parse(options.at);
-  if (at !== undefined && Number.isNaN(at)) throw new CliExit(EXIT.usage, `--at ${options.at}: not a time; use ISO 8601 such as 2026-12-01T02:00:00Z`);
+  if (at !== undefined && Number.isNaN(at))
+    throw new CliExit(EXIT.usage, `--at ${options.at}: not a time; use ISO 8601 such as 2026-12-01T02:00:00Z`);
   const api = apiFrom(options);
-  const target = options.all ? { all: true } : options.cluster ? { cluster: options.cluster } : { nodes: options.nodes };
+  const target = options.all
+    ? { all: true }
+    : options.cluster
+      ? { cluster: options.cluster }
+      : { nodes: options.nodes };
   const body = {
     ...target,
     ...(options.timeout ? { timeout_min: Math.ceil(options.timeout) } : {}),
-    ...(options.rolling ? { rolling: true, ...(options.maxUnavailable ? { max_unavailable: options.maxUnavailable } : {}) } : {}),
+    ...(options.rolling
+      ? { rolling: true, ...(options.maxUnavailable ? { max_unavailable: options.maxUnavailable } : {}) }
+      : {}),
     ...(at !== undefined ? { at: new Date(at).toISOString() } : {}),
   };
   const started = await api.call<{ job: JobJson; nodes?: StartedNode[] }>('POST', '/api/reprovision', body);
   if (!started.nodes) {
-    process.stdout.write(`job ${started.job.id}: ${started.job.type} ${started.job.status}${at !== undefined ? `, runs at ${started.job.run_at}` : ''} (homeport jobs wait ${started.job.id})\n`);
-    if (options.wait) await waitForJobOrExit(api, started.job.id, (options.timeout ?? DEFAULT_WAIT_MIN) * 60_000, options.poll * 1000);
+    process.stdout.write(
+      `job ${started.job.id}: ${started.job.type} ${started.job.status}${at !== undefined ? `, runs at ${started.job.run_at}` : ''} (homeport jobs wait ${started.job.id})\n`,
+    );
+    if (options.wait)
+      await waitForJobOrExit(api, started.job.id, (options.timeout ?? DEFAULT_WAIT_MIN) * 60_000, options.poll * 1000);
     return;
   }
-  for (const n of started.nodes) process.stdout.write(`${n.hostname ?? n.mac}: ${n.restart.ok ? `reprovisioning (${n.restart.detail})` : `restart failed: ${n.restart.detail}`}\n`);
+  for (const n of started.nodes)
+    process.stdout.write(
+      `${n.hostname ?? n.mac}: ${n.restart.ok ? `reprovisioning (${n.restart.detail})` : `restart failed: ${n.restart.detail}`}\n`,
+    );
   const failedRestarts = started.nodes.filter((n) => !n.restart.ok).length;
   if (!options.wait) {
     if (failedRestarts) throw new CliExit(EXIT.nodeFailed, `${failedRestarts} restart(s) failed`);
     return;
   }
-  const code = await waitForNodes(api, started.nodes.map((n) => n.id), (options.timeout ?? DEFAULT_WAIT_MIN) * 60_000, options.poll * 1000);
-  if (code !== EXIT.ok) throw new CliExit(code, code === EXIT.waitTimeout ? 'timed out waiting' : code === EXIT.interrupted ? 'stopped waiting; the reprovision goes on (homeport clusters ls)' : 'reprovision failed');
+  const code = await waitForNodes(
+    api,
+    started.nodes.map((n) => n.id),
+    (options.timeout ?? DEFAULT_WAIT_MIN) * 60_000,
+    options.poll * 1000,
+  );
+  if (code !== EXIT.ok)
+    throw new CliExit(
+      code,
+      code === EXIT.waitTimeout
+        ? 'timed out waiting'
+        : code === EXIT.interrupted
+          ? 'stopped waiting; the reprovision goes on (homeport clusters ls)'
+          : 'reprovision failed',
+    );
 }
 
 /** Polls until waitVerdict says done, the timeout passes, or Ctrl-C; returns the exit code. */
@@ -132,8 +182,12 @@ export async function waitForNodes(api: Api, ids: number[], timeoutMs: number, p
   try {
     for (;;) {
       const wanted = new Set(ids);
-      const nodes = (await api.call<{ nodes: WatchedNode[] }>('GET', '/api/nodes?limit=10000')).nodes.filter((n) => wanted.has(n.id));
-      const clusters = nodes.some((n) => n.cluster) ? (await api.call<{ clusters: ClusterJson[] }>('GET', '/api/clusters')).clusters : [];
+      const nodes = (await api.call<{ nodes: WatchedNode[] }>('GET', '/api/nodes?limit=10000')).nodes.filter((n) =>
+        wanted.has(n.id),
+      );
+      const clusters = nodes.some((n) => n.cluster)
+        ? (await api.call<{ clusters: ClusterJson[] }>('GET', '/api/clusters')).clusters
+        : [];
       display.show(nodes, clusters);
       const verdict = waitVerdict(nodes, clusters);
       if (verdict.done) {
@@ -157,4 +211,3 @@ function positiveInteger(value: string): number {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a whole number from 1');
   return n;
 }
-

@@ -60,12 +60,22 @@ export class RemoteSteps {
 
   /** A read-only command; any exit status is returned. */
   check(host: string, command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.retry(host, command, (err) => err instanceof SshError, () => this.deps.ssh.exec(host, command, options));
+    return this.retry(
+      host,
+      command,
+      (err) => err instanceof SshError,
+      () => this.deps.ssh.exec(host, command, options),
+    );
   }
 
   /** A read-only command that must exit 0. */
   read(host: string, command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.retry(host, command, (err) => err instanceof SshError, () => this.deps.ssh.run(host, command, options));
+    return this.retry(
+      host,
+      command,
+      (err) => err instanceof SshError,
+      () => this.deps.ssh.run(host, command, options),
+    );
   }
 
   /** A command that changes the node; must exit 0 within the step timeout. */
@@ -85,7 +95,8 @@ export class RemoteSteps {
       const result = await probe();
       if (result.value !== null) return result.value;
       const reason = result.reason;
-      if (clock() >= deadline || this.signal.aborted) throw new FormationError(step, `${reason} (gave up after ${this.settings.verifyTimeoutMs} ms)`);
+      if (clock() >= deadline || this.signal.aborted)
+        throw new FormationError(step, `${reason} (gave up after ${this.settings.verifyTimeoutMs} ms)`);
       await this.sleep(Math.min(backoffDelay(this.deps.retry, attempt), Math.max(0, deadline - clock())));
     }
   }
@@ -94,12 +105,18 @@ export class RemoteSteps {
     return (this.deps.sleep ?? ((t: number) => new Promise<void>((r) => setTimeout(r, t))))(ms, this.signal);
   }
 
-  private retry(host: string, command: string, retryable: (err: unknown) => boolean, fn: () => Promise<ExecResult>): Promise<ExecResult> {
+  private retry(
+    host: string,
+    command: string,
+    retryable: (err: unknown) => boolean,
+    fn: () => Promise<ExecResult>,
+  ): Promise<ExecResult> {
     return withRetry(this.deps.retry, fn, {
       retryable,
       signal: this.signal,
       sleep: this.deps.sleep,
-      onRetry: (err, attempt, delayMs) => this.deps.log.warn({ host, attempt, delayMs, err: (err as Error).message }, 'ssh step failed, retrying'),
+      onRetry: (err, attempt, delayMs) =>
+        this.deps.log.warn({ host, attempt, delayMs, err: (err as Error).message }, 'ssh step failed, retrying'),
     });
   }
 }

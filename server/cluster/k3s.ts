@@ -1,5 +1,13 @@
 import type { ClusterSettings } from '../reprovision/config.js';
-import { FormationError, RemoteSteps, shellQuote, type ClusterDriver, type DriverDeps, type FormContext, type FormResult } from './driver.js';
+import {
+  FormationError,
+  RemoteSteps,
+  shellQuote,
+  type ClusterDriver,
+  type DriverDeps,
+  type FormContext,
+  type FormResult,
+} from './driver.js';
 import type { ClusterMember } from './plan.js';
 
 const K3S_API_PORT = 6443;
@@ -60,7 +68,10 @@ async function formK3s(steps: RemoteSteps, settings: ClusterSettings, ctx: FormC
   await steps.waitFor('verify', async () => {
     const ready = await readyNodes(steps, first);
     const missing = ctx.members.filter((m) => !ready.has(m.hostname)).map((m) => m.hostname);
-    return { value: missing.length === 0 ? true : null, reason: `not Ready on ${first.hostname}: ${missing.join(', ')}` };
+    return {
+      value: missing.length === 0 ? true : null,
+      reason: `not Ready on ${first.hostname}: ${missing.join(', ')}`,
+    };
   });
   done.push(`verified: ${ctx.members.length} nodes Ready`);
   return { steps: done };

@@ -19,14 +19,24 @@ export type ClusterVerdict =
   | { form: true; round: number; members: ClusterMember[]; joining: number[] }
   | { form: false; reason: string; blocked: boolean };
 
-
 export function clusterVerdict(nodes: readonly Node[], expectedNodes: number | null | undefined): ClusterVerdict {
   if (nodes.length === 0) return { form: false, reason: 'no nodes in this cluster', blocked: false };
-  if (expectedNodes && nodes.length < expectedNodes) return { form: false, reason: `${nodes.length} of ${expectedNodes} expected nodes registered`, blocked: false };
+  if (expectedNodes && nodes.length < expectedNodes)
+    return { form: false, reason: `${nodes.length} of ${expectedNodes} expected nodes registered`, blocked: false };
   const failed = nodes.filter((n) => n.reprovisionStatus === 'timeout' || n.reprovisionStatus === 'error');
-  if (failed.length) return { form: false, reason: `not formed: ${failed.map((n) => `${label(n)} is ${n.reprovisionStatus}`).join(', ')}`, blocked: true };
+  if (failed.length)
+    return {
+      form: false,
+      reason: `not formed: ${failed.map((n) => `${label(n)} is ${n.reprovisionStatus}`).join(', ')}`,
+      blocked: true,
+    };
   const pending = nodes.filter((n) => n.reprovisionStatus === 'in_progress' || n.reprovisionStatus === null);
-  if (pending.length) return { form: false, reason: `waiting for ${pending.map((n) => `${label(n)} (${n.reprovisionStatus ?? 'not reprovisioned'})`).join(', ')}`, blocked: false };
+  if (pending.length)
+    return {
+      form: false,
+      reason: `waiting for ${pending.map((n) => `${label(n)} (${n.reprovisionStatus ?? 'not reprovisioned'})`).join(', ')}`,
+      blocked: false,
+    };
   const joining = nodes.filter((n) => n.reprovisionStatus === 'completed');
   if (joining.length === 0) return { form: false, reason: 'formed: every node is clustered', blocked: false };
   const noIp = nodes.filter((n) => !nodeAddress(n));
@@ -48,7 +58,13 @@ export function orderMembers(nodes: readonly Node[]): ClusterMember[] {
   const byName = (a: Node, b: Node) => (label(a) < label(b) ? -1 : label(a) > label(b) ? 1 : 0);
   const clustered = nodes.filter((n) => n.reprovisionStatus === 'clustered').sort(byName);
   const rest = nodes.filter((n) => n.reprovisionStatus !== 'clustered').sort(byName);
-  return [...clustered, ...rest].map((n) => ({ id: n.id, mac: n.mac, hostname: label(n), ip: nodeAddress(n) ?? '', clustered: n.reprovisionStatus === 'clustered' }));
+  return [...clustered, ...rest].map((n) => ({
+    id: n.id,
+    mac: n.mac,
+    hostname: label(n),
+    ip: nodeAddress(n) ?? '',
+    clustered: n.reprovisionStatus === 'clustered',
+  }));
 }
 
 /** One formation per cluster and round; a retry after a failed job gets its own key. */

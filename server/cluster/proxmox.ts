@@ -1,5 +1,13 @@
 import type { ClusterSettings } from '../reprovision/config.js';
-import { FormationError, RemoteSteps, shellQuote, type ClusterDriver, type DriverDeps, type FormContext, type FormResult } from './driver.js';
+import {
+  FormationError,
+  RemoteSteps,
+  shellQuote,
+  type ClusterDriver,
+  type DriverDeps,
+  type FormContext,
+  type FormResult,
+} from './driver.js';
 import type { ClusterMember } from './plan.js';
 
 /** Proxmox VE's web UI and API port: a node is ready when it accepts here. */
@@ -31,7 +39,8 @@ async function formProxmox(steps: RemoteSteps, ctx: FormContext): Promise<FormRe
   await ctx.progress(`create on ${first.hostname}`, 0);
   const firstCluster = await clusterOf(steps, first);
   if (firstCluster === ctx.cluster) done.push(`${first.hostname}: already holds cluster ${ctx.cluster}`);
-  else if (firstCluster !== null) throw new FormationError('create', `${first.hostname} is already in another cluster (${firstCluster})`);
+  else if (firstCluster !== null)
+    throw new FormationError('create', `${first.hostname} is already in another cluster (${firstCluster})`);
   else {
     await steps.change(first.ip, `pvecm create ${shellQuote(ctx.cluster)}`);
     done.push(`${first.hostname}: pvecm create ${ctx.cluster}`);
@@ -44,7 +53,8 @@ async function formProxmox(steps: RemoteSteps, ctx: FormContext): Promise<FormRe
       done.push(`${node.hostname}: already a member`);
       continue;
     }
-    if (current !== null) throw new FormationError('join', `${node.hostname} is already in another cluster (${current})`);
+    if (current !== null)
+      throw new FormationError('join', `${node.hostname} is already in another cluster (${current})`);
     await steps.change(node.ip, `pvecm add ${shellQuote(first.ip)} --use_ssh`);
     done.push(`${node.hostname}: pvecm add ${first.ip} --use_ssh`);
   }
@@ -55,7 +65,10 @@ async function formProxmox(steps: RemoteSteps, ctx: FormContext): Promise<FormRe
     const nodes = Number(/^Nodes:\s+(\d+)/m.exec(status.stdout)?.[1] ?? 0);
     const quorate = /^Quorate:\s+Yes/m.test(status.stdout);
     const ok = status.code === 0 && quorate && nodes >= ctx.members.length;
-    return { value: ok ? nodes : null, reason: `pvecm status on ${first.hostname}: ${nodes} of ${ctx.members.length} nodes, quorate ${quorate ? 'yes' : 'no'}` };
+    return {
+      value: ok ? nodes : null,
+      reason: `pvecm status on ${first.hostname}: ${nodes} of ${ctx.members.length} nodes, quorate ${quorate ? 'yes' : 'no'}`,
+    };
   });
   done.push(`verified: ${members} nodes, quorate`);
   return { steps: done };
@@ -67,5 +80,8 @@ async function clusterOf(steps: RemoteSteps, node: ClusterMember): Promise<strin
   if (status.code === 0) return /^Name:\s+(\S+)/m.exec(status.stdout)?.[1] ?? null;
   // pvecm status on a node outside any cluster: "Corosync config '/etc/pve/corosync.conf' does not exist - is this node part of a cluster?"
   if (/corosync\.conf.*does not exist|not part of a cluster/i.test(status.stderr + status.stdout)) return null;
-  throw new FormationError('status', `pvecm status on ${node.hostname} exited ${status.code ?? 'without status'}: ${(status.stderr || status.stdout).trim().split('\n').pop() ?? ''}`);
+  throw new FormationError(
+    'status',
+    `pvecm status on ${node.hostname} exited ${status.code ?? 'without status'}: ${(status.stderr || status.stdout).trim().split('\n').pop() ?? ''}`,
+  );
 }

@@ -15,7 +15,6 @@ export interface ClusterRow {
   updatedAt: number;
 }
 
-
 function rowToCluster(row: Record<string, unknown>): ClusterRow {
   return {
     id: Number(row.id),
@@ -44,15 +43,31 @@ export class ClustersRepo {
   }
 
   /** Creates the row or updates its configured fields; state is left alone. */
-  async upsertConfigured(name: string, fields: { driver: string; expectedNodes: number | null }, now: number): Promise<void> {
+  async upsertConfigured(
+    name: string,
+    fields: { driver: string; expectedNodes: number | null },
+    now: number,
+  ): Promise<void> {
     await this.knex('clusters')
-      .insert({ name, driver: fields.driver, expected_nodes: fields.expectedNodes, state: 'pending', created_at: now, updated_at: now })
+      .insert({
+        name,
+        driver: fields.driver,
+        expected_nodes: fields.expectedNodes,
+        state: 'pending',
+        created_at: now,
+        updated_at: now,
+      })
       .onConflict('name')
       .merge({ driver: fields.driver, expected_nodes: fields.expectedNodes, updated_at: now });
   }
 
   /** Sets the state (creating the row for a cluster seen only on nodes); returns the row. */
-  async setState(name: string, state: ClusterState, fields: { lastError?: string | null; formedAt?: number | null; driver?: string }, now: number): Promise<ClusterRow> {
+  async setState(
+    name: string,
+    state: ClusterState,
+    fields: { lastError?: string | null; formedAt?: number | null; driver?: string },
+    now: number,
+  ): Promise<ClusterRow> {
     const changes: Record<string, unknown> = { state, updated_at: now };
     if (fields.lastError !== undefined) changes.last_error = fields.lastError;
     if (fields.formedAt !== undefined) changes.formed_at = fields.formedAt;

@@ -49,13 +49,34 @@ export function clusterRouter(options: { service: ClustersService; adminToken: s
   };
   const params = { name: 'cluster name' };
   api.endpoint(
-    { method: 'get', path: '/api/clusters', tag: 'clusters', summary: 'Clusters, their nodes and formation state', auth: 'admin', responses: { 200: { description: 'the clusters', schema: z.object({ clusters: z.array(clusterJson) }).strict() } } },
+    {
+      method: 'get',
+      path: '/api/clusters',
+      tag: 'clusters',
+      summary: 'Clusters, their nodes and formation state',
+      auth: 'admin',
+      responses: {
+        200: { description: 'the clusters', schema: z.object({ clusters: z.array(clusterJson) }).strict() },
+      },
+    },
     async (ctx) => {
       ctx.body = { clusters: (await options.service.overview()).map(clusterToJson) };
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/clusters/:name', tag: 'clusters', summary: 'A cluster', auth: 'admin', params, responses: { 200: { description: 'the cluster', schema: clusterJson }, 400: 'not a cluster name', 404: 'no such cluster' } },
+    {
+      method: 'get',
+      path: '/api/clusters/:name',
+      tag: 'clusters',
+      summary: 'A cluster',
+      auth: 'admin',
+      params,
+      responses: {
+        200: { description: 'the cluster', schema: clusterJson },
+        400: 'not a cluster name',
+        404: 'no such cluster',
+      },
+    },
     async (ctx) => {
       const name = clusterName(ctx.params.name);
       const cluster = (await options.service.overview()).find((c) => c.name === name);
@@ -71,7 +92,14 @@ export function clusterRouter(options: { service: ClustersService; adminToken: s
       summary: 'Form the cluster (again): queue its formation job',
       auth: 'admin',
       params,
-      responses: { 202: { description: 'the formation job', schema: z.object({ job: jobJson, created: z.boolean().describe('false: a job was already queued') }).strict() }, 400: 'not a cluster name', 409: 'the cluster cannot be formed now; detail says why' },
+      responses: {
+        202: {
+          description: 'the formation job',
+          schema: z.object({ job: jobJson, created: z.boolean().describe('false: a job was already queued') }).strict(),
+        },
+        400: 'not a cluster name',
+        409: 'the cluster cannot be formed now; detail says why',
+      },
     },
     async (ctx) => {
       const request = await options.service.requestFormation(clusterName(ctx.params.name));

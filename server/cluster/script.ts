@@ -19,13 +19,22 @@ function runScript(script: string, timeoutMs: number, ctx: FormContext): Promise
   const env = { ...process.env, CLUSTER: ctx.cluster, NODES: JSON.stringify(ctx.members) };
   return new Promise((resolve, reject) => {
     void ctx.progress(`run ${script}`, 0);
-    execFile(script, [], { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024, signal: ctx.signal }, (err, stdout, stderr) => {
-      if (!err) return resolve({ steps: [`${script}: ok${lastLine(stdout) ? ` (${lastLine(stdout)})` : ''}`] });
-      const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
-      const why = e.killed ? `did not finish within ${timeoutMs} ms` : typeof e.code === 'number' ? `exited ${e.code}` : `could not run (${e.code ?? e.message})`;
-      const detail = lastLine(stderr) || lastLine(stdout);
-      reject(new FormationError('script', `${script} ${why}${detail ? `: ${detail}` : ''}`));
-    });
+    execFile(
+      script,
+      [],
+      { env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024, signal: ctx.signal },
+      (err, stdout, stderr) => {
+        if (!err) return resolve({ steps: [`${script}: ok${lastLine(stdout) ? ` (${lastLine(stdout)})` : ''}`] });
+        const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
+        const why = e.killed
+          ? `did not finish within ${timeoutMs} ms`
+          : typeof e.code === 'number'
+            ? `exited ${e.code}`
+            : `could not run (${e.code ?? e.message})`;
+        const detail = lastLine(stderr) || lastLine(stdout);
+        reject(new FormationError('script', `${script} ${why}${detail ? `: ${detail}` : ''}`));
+      },
+    );
   });
 }
 

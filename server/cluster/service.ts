@@ -62,7 +62,11 @@ export class ClustersService {
   /** Writes each configured cluster's driver and expected node count into its row. */
   async syncConfig(): Promise<void> {
     for (const [name, settings] of Object.entries(this.o.settings)) {
-      await this.o.clusters.upsertConfigured(name, { driver: settings.driver, expectedNodes: settings.expectedNodes ?? null }, this.o.clock());
+      await this.o.clusters.upsertConfigured(
+        name,
+        { driver: settings.driver, expectedNodes: settings.expectedNodes ?? null },
+        this.o.clock(),
+      );
     }
   }
 
@@ -87,11 +91,13 @@ export class ClustersService {
    * watcher's, but after a finished job of this round a new one is enqueued.
    */
   async requestFormation(name: string): Promise<FormationRequest> {
-    if (!this.o.settings[name]) return { ok: false, reason: `cluster ${name} is not configured (clusters.${name}.driver)` };
+    if (!this.o.settings[name])
+      return { ok: false, reason: `cluster ${name} is not configured (clusters.${name}.driver)` };
     const verdict = await this.verdict(name);
     if (!verdict.form) return { ok: false, reason: verdict.reason };
     const last = await this.lastJob(name, verdict.round);
-    if (last && (last.status === 'pending' || last.status === 'running')) return { ok: true, job: last, created: false };
+    if (last && (last.status === 'pending' || last.status === 'running'))
+      return { ok: true, job: last, created: false };
     // Nodes still wait to join, so the last job of this round failed or was skipped: a new key runs it again.
     return this.enqueue(name, verdict.round, last?.id);
   }
@@ -99,13 +105,24 @@ export class ClustersService {
   async overview(): Promise<ClusterOverview[]> {
     const rows = new Map((await this.o.clusters.list()).map((r) => [r.name, r]));
     const nodes = await this.o.nodes.list({});
-    const names = new Set([...rows.keys(), ...Object.keys(this.o.settings), ...nodes.flatMap((n) => (n.cluster ? [n.cluster] : []))]);
+    const names = new Set([
+      ...rows.keys(),
+      ...Object.keys(this.o.settings),
+      ...nodes.flatMap((n) => (n.cluster ? [n.cluster] : [])),
+    ]);
     const result: ClusterOverview[] = [];
     for (const name of [...names].sort()) {
       const members = nodes.filter((n) => n.cluster === name);
       const row = rows.get(name) ?? placeholderRow(name, this.o.settings[name]?.driver);
       const verdict = clusterVerdict(members, this.o.settings[name]?.expectedNodes);
-      result.push({ ...row, configured: Boolean(this.o.settings[name]), nodes: members.length, byStatus: countStatuses(members), verdict: verdict.form ? 'ready to form' : verdict.reason, lastJob: await this.lastJob(name) });
+      result.push({
+        ...row,
+        configured: Boolean(this.o.settings[name]),
+        nodes: members.length,
+        byStatus: countStatuses(members),
+        verdict: verdict.form ? 'ready to form' : verdict.reason,
+        lastJob: await this.lastJob(name),
+      });
     }
     return result;
   }
@@ -121,7 +138,10 @@ export class ClustersService {
       type: FORM_CLUSTER_JOB,
       params: formationParams,
       stages: () => ['check', 'form', 'record'],
-      targets: async (params) => ({ cluster: params.cluster, nodeIds: (await this.o.nodes.list({ cluster: params.cluster })).map((n) => n.id) }),
+      targets: async (params) => ({
+        cluster: params.cluster,
+        nodeIds: (await this.o.nodes.list({ cluster: params.cluster })).map((n) => n.id),
+      }),
       maxAttempts: this.o.maxAttempts,
       run: (params, ctx) => this.runFormation(params, ctx),
     };
@@ -138,12 +158,23 @@ export class ClustersService {
       this.o.log.info({ cluster: name, round, reason }, 'formation skipped');
       return { skipped: reason };
     }
-    await ctx.stage('check', async () => ({ members: verdict.members.map((m) => m.hostname), joining: verdict.joining }));
+    await ctx.stage('check', async () => ({
+      members: verdict.members.map((m) => m.hostname),
+      joining: verdict.joining,
+    }));
     await this.setState(name, 'forming', { lastError: null, driver: driver.name });
-    this.o.log.info({ cluster: name, round, driver: driver.name, members: verdict.members.map((m) => m.hostname) }, 'forming cluster');
+    this.o.log.info(
+      { cluster: name, round, driver: driver.name, members: verdict.members.map((m) => m.hostname) },
+      'forming cluster',
+    );
     try {
       const formed = await ctx.stage('form', async () => {
-        const result = await driver.form({ cluster: name, members: verdict.members, signal: ctx.signal, progress: (step, percent) => ctx.progress({ message: step, percent }) });
+        const result = await driver.form({
+          cluster: name,
+          members: verdict.members,
+          signal: ctx.signal,
+          progress: (step, percent) => ctx.progress({ message: step, percent }),
+        });
         for (const step of result.steps) ctx.log(step);
         return { steps: result.steps };
       });
@@ -151,7 +182,10 @@ export class ClustersService {
       await ctx.stage('record', () => this.recordFormed(name, verdict.joining, steps));
       return { steps };
     } catch (err) {
-      if (err instanceof JobCancelled) await this.setState(name, 'error', { lastError: `formation job ${ctx.job.id} was cancelled by an admin; form it again with POST /api/clusters/${name}/form` });
+      if (err instanceof JobCancelled)
+        await this.setState(name, 'error', {
+          lastError: `formation job ${ctx.job.id} was cancelled by an admin; form it again with POST /api/clusters/${name}/form`,
+        });
       else if (!ctx.signal.aborted) await this.recordFailed(name, verdict.joining, (err as Error).message, ctx);
       throw err;
     }
@@ -159,7 +193,12 @@ export class ClustersService {
 
   private async recordFormed(name: string, joining: number[], steps: string[]): Promise<void> {
     for (const id of joining) {
-      await this.o.lifecycle.apply({ nodeId: id, expect: ['completed'], changes: { reprovisionStatus: 'clustered' }, history: { phase: FORMATION_EVENT, status: 'completed', message: `in cluster ${name}`, source: 'watcher' } });
+      await this.o.lifecycle.apply({
+        nodeId: id,
+        expect: ['completed'],
+        changes: { reprovisionStatus: 'clustered' },
+        history: { phase: FORMATION_EVENT, status: 'completed', message: `in cluster ${name}`, source: 'watcher' },
+      });
     }
     await this.setState(name, 'formed', { lastError: null, formedAt: this.o.clock() });
     this.o.recordFormation?.('formed');
@@ -173,11 +212,24 @@ export class ClustersService {
   private async recordFailed(name: string, joining: number[], message: string, ctx: JobContext): Promise<void> {
     const attempt = `attempt ${ctx.attempt} of ${this.o.maxAttempts}`;
     for (const id of joining) {
-      await this.o.lifecycle.apply({ nodeId: id, expect: ['completed'], changes: {}, history: { phase: FORMATION_EVENT, status: 'failed', message: `${attempt}: ${message}`.slice(0, 2000), source: 'watcher' } });
+      await this.o.lifecycle.apply({
+        nodeId: id,
+        expect: ['completed'],
+        changes: {},
+        history: {
+          phase: FORMATION_EVENT,
+          status: 'failed',
+          message: `${attempt}: ${message}`.slice(0, 2000),
+          source: 'watcher',
+        },
+      });
     }
     if (!ctx.finalAttempt) {
       await this.setState(name, 'forming', { lastError: `${attempt} failed, retrying: ${message}` });
-      return void this.o.log.warn({ cluster: name, err: message, attempt: ctx.attempt }, 'cluster formation attempt failed, will retry');
+      return void this.o.log.warn(
+        { cluster: name, err: message, attempt: ctx.attempt },
+        'cluster formation attempt failed, will retry',
+      );
     }
     await this.setState(name, 'error', { lastError: message });
     this.o.recordFormation?.(/did not finish within|gave up after/.test(message) ? 'timeout' : 'failed');
@@ -185,7 +237,11 @@ export class ClustersService {
   }
 
   private async enqueue(name: string, round: number, afterJobId: number | undefined): Promise<FormationRequest> {
-    const { job, created } = await this.o.jobs.create(FORM_CLUSTER_JOB, { cluster: name, round }, { dedupeKey: formationKey(name, round, afterJobId) });
+    const { job, created } = await this.o.jobs.create(
+      FORM_CLUSTER_JOB,
+      { cluster: name, round },
+      { dedupeKey: formationKey(name, round, afterJobId) },
+    );
     if (created) {
       await this.setState(name, 'forming', { lastError: null });
       this.o.log.info({ cluster: name, round, job: job.id }, 'cluster formation queued');
@@ -196,7 +252,11 @@ export class ClustersService {
   /** The newest form_cluster job of this cluster (and round, when given). */
   private async lastJob(name: string, round?: number): Promise<Job | null> {
     // Newest first: without a round the first one is the answer; a round's jobs are among the recent ones.
-    const { jobs } = await this.o.jobs.list({ type: FORM_CLUSTER_JOB, cluster: name, limit: round === undefined ? 1 : 1000 });
+    const { jobs } = await this.o.jobs.list({
+      type: FORM_CLUSTER_JOB,
+      cluster: name,
+      limit: round === undefined ? 1 : 1000,
+    });
     return jobs.find((j) => round === undefined || Number(j.params.round) === round) ?? null;
   }
 
@@ -207,8 +267,17 @@ export class ClustersService {
     return reason;
   }
 
-  private async setState(name: string, state: ClusterRow['state'], fields: { lastError?: string | null; formedAt?: number | null; driver?: string }): Promise<void> {
-    const cluster = await this.o.clusters.setState(name, state, { driver: this.o.settings[name]?.driver, ...fields }, this.o.clock());
+  private async setState(
+    name: string,
+    state: ClusterRow['state'],
+    fields: { lastError?: string | null; formedAt?: number | null; driver?: string },
+  ): Promise<void> {
+    const cluster = await this.o.clusters.setState(
+      name,
+      state,
+      { driver: this.o.settings[name]?.driver, ...fields },
+      this.o.clock(),
+    );
     this.events.emit('change', { type: 'cluster', cluster });
   }
 }
@@ -220,5 +289,15 @@ function countStatuses(nodes: readonly Node[]): Record<string, number> {
 }
 
 function placeholderRow(name: string, driver: string | undefined): ClusterRow {
-  return { id: 0, name, driver: driver ?? 'none', state: 'pending', expectedNodes: null, lastError: null, formedAt: null, createdAt: 0, updatedAt: 0 };
+  return {
+    id: 0,
+    name,
+    driver: driver ?? 'none',
+    state: 'pending',
+    expectedNodes: null,
+    lastError: null,
+    formedAt: null,
+    createdAt: 0,
+    updatedAt: 0,
+  };
 }

@@ -47,7 +47,8 @@ function readConfigFile(file: string): Record<string, unknown> {
     throw new ConfigError(`config file ${file}: not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
   }
   if (value === null || value === undefined) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`config file ${file}: must be a mapping of keys`);
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new ConfigError(`config file ${file}: must be a mapping of keys`);
   return value as Record<string, unknown>;
 }
 
@@ -79,10 +80,12 @@ export interface EnvOverride {
 
 export function envOverrides(env: NodeJS.ProcessEnv): EnvOverride[] {
   const overrides: EnvOverride[] = [];
-  if (env.DATABASE_URL) overrides.push({ variable: 'DATABASE_URL', keys: ['database', 'url'], value: env.DATABASE_URL });
+  if (env.DATABASE_URL)
+    overrides.push({ variable: 'DATABASE_URL', keys: ['database', 'url'], value: env.DATABASE_URL });
   for (const [variable, value] of Object.entries(env)) {
     const segments = overrideSegments(variable);
-    if (segments && value !== undefined) overrides.push({ variable, keys: resolveKeyPath(segments), value: parseEnvValue(value) });
+    if (segments && value !== undefined)
+      overrides.push({ variable, keys: resolveKeyPath(segments), value: parseEnvValue(value) });
   }
   return overrides;
 }
@@ -104,7 +107,9 @@ function resolveKeyPath(segments: string[]): string[] {
   let shape: z.ZodTypeAny | undefined = configSchema;
   for (const segment of segments) {
     const objectShape: Record<string, z.ZodTypeAny> | undefined = shape ? objectShapeOf(shape) : undefined;
-    const key: string | undefined = objectShape ? Object.keys(objectShape).find((k) => k.toLowerCase() === segment.toLowerCase()) : undefined;
+    const key: string | undefined = objectShape
+      ? Object.keys(objectShape).find((k) => k.toLowerCase() === segment.toLowerCase())
+      : undefined;
     keys.push(key ?? segment.toLowerCase());
     shape = key && objectShape ? objectShape[key] : undefined;
   }
@@ -177,7 +182,8 @@ function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
-    for (let j = 1; j <= b.length; j++) current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    for (let j = 1; j <= b.length; j++)
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
     previous = current;
   }
   return previous[b.length]!;
@@ -218,14 +224,22 @@ function resolvePaths(config: Config): Config {
   return {
     ...config,
     database: { ...config.database, sqlitePath: underData(config.database.sqlitePath) },
-    auth: { ...config.auth, adminTokenFile: underData(config.auth.adminTokenFile), secretFile: underData(config.auth.secretFile) },
+    auth: {
+      ...config.auth,
+      adminTokenFile: underData(config.auth.adminTokenFile),
+      secretFile: underData(config.auth.secretFile),
+    },
     boot: { ...config.boot, assetsDir: underData(config.boot.assetsDir) },
     ssh: {
       ...config.ssh,
       keyFile: underData(config.ssh.keyFile),
-      keyPassphraseFile: config.ssh.keyPassphraseFile === undefined ? undefined : underData(config.ssh.keyPassphraseFile),
+      keyPassphraseFile:
+        config.ssh.keyPassphraseFile === undefined ? undefined : underData(config.ssh.keyPassphraseFile),
       knownHostsFile: underData(config.ssh.knownHostsFile),
     },
-    reprovision: { ...config.reprovision, redfish: { ...config.reprovision.redfish, passwordFile: underData(config.reprovision.redfish.passwordFile) } },
+    reprovision: {
+      ...config.reprovision,
+      redfish: { ...config.reprovision.redfish, passwordFile: underData(config.reprovision.redfish.passwordFile) },
+    },
   };
 }

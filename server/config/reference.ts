@@ -84,7 +84,13 @@ export function configKeys(schema: z.ZodTypeAny = configSchema, path: string[] =
     const u = unwrap(value);
     const childPath = [...path, segment];
     const keyPath = childPath.join('.');
-    keys.push({ path: keyPath, type: typeOf(value), default: u.default, description: u.description ?? KEY_DESCRIPTIONS[keyPath] ?? '', env: childEnvOk ? envName(childPath) : null });
+    keys.push({
+      path: keyPath,
+      type: typeOf(value),
+      default: u.default,
+      description: u.description ?? KEY_DESCRIPTIONS[keyPath] ?? '',
+      env: childEnvOk ? envName(childPath) : null,
+    });
     keys.push(...configKeys(value, childPath, childEnvOk));
   };
   if (inner instanceof z.ZodObject) {
@@ -137,7 +143,10 @@ export function renderConfigReference(): string {
     if (section.description) out.push(section.description, '');
     const rows = keys.filter((k) => k.path.startsWith(`${section.path}.`) || (k === section && k.type !== 'section'));
     out.push('| key | type | default | example | environment | description |', '| --- | --- | --- | --- | --- | --- |');
-    for (const key of rows) out.push(`| \`${key.path}\` | ${cell(key.type)} | ${cell(defaultCell(key))} | ${cell(exampleCell(key, examples))} | ${key.env ? `\`${key.env}\`` : 'in the JSON of its map/list'} | ${cell(key.description)} |`);
+    for (const key of rows)
+      out.push(
+        `| \`${key.path}\` | ${cell(key.type)} | ${cell(defaultCell(key))} | ${cell(exampleCell(key, examples))} | ${key.env ? `\`${key.env}\`` : 'in the JSON of its map/list'} | ${cell(key.description)} |`,
+      );
     out.push('');
   }
   return out.join('\n');
@@ -226,7 +235,9 @@ boot:
 
 /** docs/configuration.md, whole. */
 export function renderConfigurationDoc(): string {
-  const examples = WORKED_EXAMPLES.map((e) => [`### ${e.title}`, '', e.text, '', '```yaml', e.yaml.trimEnd(), '```', ''].join('\n')).join('\n');
+  const examples = WORKED_EXAMPLES.map((e) =>
+    [`### ${e.title}`, '', e.text, '', '```yaml', e.yaml.trimEnd(), '```', ''].join('\n'),
+  ).join('\n');
   return [
     '# Configuration reference',
     '',

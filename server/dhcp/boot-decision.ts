@@ -64,7 +64,12 @@ export function decideBoot(request: ClientRequest, settings: BootSettings): Boot
   const isPxe = vendor.startsWith('PXEClient');
   const isHttpClient = vendor.startsWith('HTTPClient');
   if (isIpxe(request)) {
-    return { kind: 'ipxe-script', bootFile: `${settings.httpBaseUrl}${IPXE_SCRIPT_PATH}`, nextServer: settings.tftpServerIp, vendorClass: 'PXEClient' };
+    return {
+      kind: 'ipxe-script',
+      bootFile: `${settings.httpBaseUrl}${IPXE_SCRIPT_PATH}`,
+      nextServer: settings.tftpServerIp,
+      vendorClass: 'PXEClient',
+    };
   }
   if (!isPxe && !isHttpClient) return { kind: 'none', reason: 'not a network-boot client' };
 

@@ -319,7 +319,9 @@ export const decodeValue = {
   u16: (b: Buffer): number | undefined => (b.length === 2 ? b.readUInt16BE(0) : undefined),
   u32: (b: Buffer): number | undefined => (b.length === 4 ? b.readUInt32BE(0) : undefined),
   u16List: (b: Buffer): number[] | undefined =>
-    b.length > 0 && b.length % 2 === 0 ? Array.from({ length: b.length / 2 }, (_, i) => b.readUInt16BE(i * 2)) : undefined,
+    b.length > 0 && b.length % 2 === 0
+      ? Array.from({ length: b.length / 2 }, (_, i) => b.readUInt16BE(i * 2))
+      : undefined,
   ip: (b: Buffer): string | undefined => (b.length === 4 ? readIp(b, 0) : undefined),
   ips: (b: Buffer): string[] | undefined =>
     b.length > 0 && b.length % 4 === 0 ? Array.from({ length: b.length / 4 }, (_, i) => readIp(b, i * 4)) : undefined,
@@ -329,8 +331,7 @@ export const decodeValue = {
     const sub = new Map<number, Buffer>();
     return readOptionArea(b, sub, 'sub-options') === null ? sub : undefined;
   },
-  ndi: (b: Buffer): ClientNdi | undefined =>
-    b.length === 3 ? { type: b[0]!, major: b[1]!, minor: b[2]! } : undefined,
+  ndi: (b: Buffer): ClientNdi | undefined => (b.length === 3 ? { type: b[0]!, major: b[1]!, minor: b[2]! } : undefined),
   /** Option 97: type 0 + 16 bytes, shown as a UUID string in wire byte order. */
   uuid: (b: Buffer): string | undefined => {
     if (b.length !== 17 || b[0] !== 0) return undefined;

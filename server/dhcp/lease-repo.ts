@@ -97,7 +97,13 @@ export class LeaseRepository {
           if (decision !== 'write') return decision;
           // Only the rows looked at (and locked): a row another instance committed since is not ours to
           // remove; the insert then fails on the unique index and the claim looks again.
-          if (rows.length > 0) await sp('leases').whereIn('id', rows.map((row) => row.id)).delete();
+          if (rows.length > 0)
+            await sp('leases')
+              .whereIn(
+                'id',
+                rows.map((row) => row.id),
+              )
+              .delete();
           await sp('leases').insert(toRow(claim.lease, now));
           return { ok: true } as const;
         });
@@ -164,9 +170,12 @@ export class LeaseRepository {
  * one address), except the one that preempts it, but not a binding (a REQUEST).
  */
 function decideClaim(rows: LeaseRow[], { lease, replaces, offer }: LeaseClaim, now: number): ClaimOutcome | 'write' {
-  const givesWay = (row: LeaseRow) => row.state === 'offered' && (lease.state === 'bound' || (offer === true && row.mac === lease.preempts));
+  const givesWay = (row: LeaseRow) =>
+    row.state === 'offered' && (lease.state === 'bound' || (offer === true && row.mac === lease.preempts));
   const blocks = (row: LeaseRow) => !givesWay(row);
-  const other = rows.find((row) => row.ip === lease.ip && row.mac !== lease.mac && row.mac !== replaces && isHeld(row, now) && blocks(row));
+  const other = rows.find(
+    (row) => row.ip === lease.ip && row.mac !== lease.mac && row.mac !== replaces && isHeld(row, now) && blocks(row),
+  );
   if (other) return { ok: false, holder: toLease(other) };
   // An offer never touches the client's bound lease (a late offer from another instance would downgrade it).
   const bound = rows.find((row) => row.mac === lease.mac && row.state === 'bound' && isHeld(row, now));

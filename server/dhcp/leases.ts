@@ -147,12 +147,18 @@ export class LeaseBook {
     return purpose === 'bind' && holder.state === 'offered';
   }
 
-  private chooseAddress(mac: string, requestedIp: string | undefined, now: number): { ip: string; preempts?: string } | null {
+  private chooseAddress(
+    mac: string,
+    requestedIp: string | undefined,
+    now: number,
+  ): { ip: string; preempts?: string } | null {
     const reserved = this.reservedByMac.get(mac);
     if (reserved !== undefined && !this.reservationBlocker(mac, now)) {
       // A reservation beats another client's offer (made before the reservation was read, or by another instance).
       const holder = this.byIp.get(reserved);
-      return holder && holder.mac !== mac && holder.state === 'offered' && this.isHeld(holder, now) ? { ip: reserved, preempts: holder.mac } : { ip: reserved };
+      return holder && holder.mac !== mac && holder.state === 'offered' && this.isHeld(holder, now)
+        ? { ip: reserved, preempts: holder.mac }
+        : { ip: reserved };
     }
     const current = this.byMac.get(mac);
     if (current && this.mayHave(mac, current.ip, now, 'offer')) return { ip: current.ip };

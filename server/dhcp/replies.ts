@@ -59,7 +59,10 @@ export function buildReply(request: DhcpPacket, client: ClientRequest, spec: Rep
     xid: request.xid,
     secs: 0,
     // RFC 2131 4.3.2: a NAK through a relay asks the relay to broadcast it.
-    flags: spec.messageType === MessageType.NAK && request.giaddr !== ZERO_IP ? request.flags | BROADCAST_FLAG : request.flags,
+    flags:
+      spec.messageType === MessageType.NAK && request.giaddr !== ZERO_IP
+        ? request.flags | BROADCAST_FLAG
+        : request.flags,
     ciaddr: spec.ciaddr ?? ZERO_IP,
     yiaddr: spec.yiaddr ?? ZERO_IP,
     siaddr: ZERO_IP,
@@ -134,7 +137,9 @@ const DROP_ORDER: readonly number[] = [
  */
 export function fitToSize(reply: DhcpPacket, maxBytes: number): DhcpPacket {
   const rank = (code: number) => DROP_ORDER.indexOf(code); // -1 (unknown) goes first
-  const droppable = [...reply.options.keys()].filter((code) => !ESSENTIAL_OPTIONS.has(code)).sort((a, b) => rank(b) - rank(a));
+  const droppable = [...reply.options.keys()]
+    .filter((code) => !ESSENTIAL_OPTIONS.has(code))
+    .sort((a, b) => rank(b) - rank(a));
   while (encodedLength(reply) > maxBytes && droppable.length > 0) reply.options.delete(droppable.pop()!);
   return reply;
 }

@@ -39,7 +39,8 @@ export interface RequestFacts {
   authoritative: boolean;
 }
 
-export type RequestVerdict = { action: 'bind' } | { action: 'nak'; reason: string } | { action: 'silent'; reason: string };
+export type RequestVerdict =
+  { action: 'bind' } | { action: 'nak'; reason: string } | { action: 'silent'; reason: string };
 
 /**
  * - a wrong-subnet address is always NAKed (the client moved networks and must start over);
@@ -52,7 +53,9 @@ export function judgeRequest(f: RequestFacts): RequestVerdict {
   if (!f.onSubnet) return { action: 'nak', reason: `${f.ip} is not on this network` };
   if (f.state !== 'init-reboot') return { action: 'bind' };
   if (f.recorded === undefined) {
-    return f.authoritative ? { action: 'nak', reason: `no record of this client (authoritative)` } : { action: 'silent', reason: 'INIT-REBOOT from a client this server has no record of' };
+    return f.authoritative
+      ? { action: 'nak', reason: `no record of this client (authoritative)` }
+      : { action: 'silent', reason: 'INIT-REBOOT from a client this server has no record of' };
   }
   if (f.recorded !== f.ip) return { action: 'nak', reason: `${f.ip} is not this client's address (${f.recorded} is)` };
   return { action: 'bind' };

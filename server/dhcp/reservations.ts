@@ -19,7 +19,8 @@ export function reservationProblem(ip: string, dhcp: ReservationNetwork): string
   const mask = ipToNumber(dhcp.pool.subnetMask);
   const network = (ipToNumber(dhcp.pool.start) & mask) >>> 0;
   const value = ipToNumber(ip);
-  if (((value & mask) >>> 0) !== network) return `${ip} is not on the DHCP subnet ${dhcp.pool.start}/${dhcp.pool.subnetMask}`;
+  if ((value & mask) >>> 0 !== network)
+    return `${ip} is not on the DHCP subnet ${dhcp.pool.start}/${dhcp.pool.subnetMask}`;
   if (ip === dhcp.serverIp) return `${ip} is homeport's own address (dhcp.serverIp)`;
   if (ip === dhcp.pool.router) return `${ip} is the router (dhcp.pool.router)`;
   if (value === network) return `${ip} is the subnet's network address`;
@@ -34,7 +35,10 @@ export interface SkippedReservation {
 }
 
 /** Splits stored reservations (MAC → IP) into those DHCP hands out and those it skips, with the reason. */
-export function usableReservations(reservations: Map<string, string>, dhcp: ReservationNetwork): { usable: Map<string, string>; skipped: SkippedReservation[] } {
+export function usableReservations(
+  reservations: Map<string, string>,
+  dhcp: ReservationNetwork,
+): { usable: Map<string, string>; skipped: SkippedReservation[] } {
   const usable = new Map<string, string>();
   const skipped: SkippedReservation[] = [];
   for (const [mac, ip] of reservations) {

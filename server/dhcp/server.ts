@@ -48,7 +48,14 @@ import { LeaseBook, type Lease } from './leases.js';
 import { judgeRequest, requestedAddress, requestState } from './request-rules.js';
 import { describeConflict, usableReservations } from './reservations.js';
 import { createDhcpMetrics } from './metrics.js';
-import { buildReply, replyDestination, ZERO_IP, type Destination, type NetworkOptions, type ReplySpec } from './replies.js';
+import {
+  buildReply,
+  replyDestination,
+  ZERO_IP,
+  type Destination,
+  type NetworkOptions,
+  type ReplySpec,
+} from './replies.js';
 
 export interface DhcpPoolOptions {
   start: string;
@@ -162,7 +169,19 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     }
     const type = MESSAGE_TYPE_NAMES[client.messageType] ?? 'unknown';
     metrics.received.inc({ type });
-    opts.log.debug({ type, mac: client.mac, xid: packet.xid, via, ciaddr: packet.ciaddr, giaddr: packet.giaddr, vendorClass: client.vendorClass, arch: client.arch }, 'dhcp request');
+    opts.log.debug(
+      {
+        type,
+        mac: client.mac,
+        xid: packet.xid,
+        via,
+        ciaddr: packet.ciaddr,
+        giaddr: packet.giaddr,
+        vendorClass: client.vendorClass,
+        arch: client.arch,
+      },
+      'dhcp request',
+    );
     notifyBootRequest(client, type);
 
     const spec = via === 'pxe' || !full ? proxyAnswer(packet, client, via) : await full.answer(packet, client);
@@ -170,7 +189,18 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     const reply = buildReply(packet, client, spec);
     const to = via === 'pxe' ? { address: from.address, port: from.port } : replyDestination(packet, spec.messageType);
     const agentInfo = reply.options.get(Option.RELAY_AGENT_INFO)?.toString('hex');
-    opts.log.debug({ type: MESSAGE_TYPE_NAMES[spec.messageType], mac: client.mac, yiaddr: reply.yiaddr, ciaddr: reply.ciaddr, file: reply.file, to, agentInfo }, 'dhcp reply');
+    opts.log.debug(
+      {
+        type: MESSAGE_TYPE_NAMES[spec.messageType],
+        mac: client.mac,
+        yiaddr: reply.yiaddr,
+        ciaddr: reply.ciaddr,
+        file: reply.file,
+        to,
+        agentInfo,
+      },
+      'dhcp reply',
+    );
     return { packet: reply, to };
   }
 
@@ -189,7 +219,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   function proxyAnswer(packet: DhcpPacket, client: ClientRequest, via: Via): ReplySpec | { ignored: string } {
     if (!isNetbootClient(client)) return { ignored: 'not a network-boot client' };
     const messageType = proxyReplyType(client.messageType, via);
-    if (messageType === null) return { ignored: `proxy does not answer ${MESSAGE_TYPE_NAMES[client.messageType ?? 0]} on ${via}` };
+    if (messageType === null)
+      return { ignored: `proxy does not answer ${MESSAGE_TYPE_NAMES[client.messageType ?? 0]} on ${via}` };
     const boot = bootFor(client);
     if (!boot) return { ignored: 'no boot file for this client' };
     return { messageType, serverId: opts.serverIp, ciaddr: packet.ciaddr, boot };
@@ -207,7 +238,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   wildcard.on('message', onMessage('dhcp'));
   local.on('message', onMessage('dhcp'));
   pxe.on('message', onMessage('pxe'));
-  for (const socket of [wildcard, local, pxe]) socket.on('error', (err) => opts.log.error({ err }, 'dhcp socket error'));
+  for (const socket of [wildcard, local, pxe])
+    socket.on('error', (err) => opts.log.error({ err }, 'dhcp socket error'));
   opts.log.info({ mode: opts.mode, interface: opts.interface, serverIp: opts.serverIp, port }, 'dhcp server listening');
 
   return {
@@ -240,10 +272,18 @@ async function startFullMode(
   const repo = new LeaseRepository(opts.knex);
   const book = new LeaseBook(
     { start: pool.start, end: pool.end, excluded: [opts.serverIp, ...(pool.router ? [pool.router] : [])] },
-    { offerHoldMs: (opts.offerHoldSeconds ?? DEFAULT_OFFER_HOLD_SECONDS) * 1000, declineQuarantineMs: DECLINE_QUARANTINE_MS },
+    {
+      offerHoldMs: (opts.offerHoldSeconds ?? DEFAULT_OFFER_HOLD_SECONDS) * 1000,
+      declineQuarantineMs: DECLINE_QUARANTINE_MS,
+    },
     await repo.loadAll(),
   );
-  const network: NetworkOptions = { subnetMask: pool.subnetMask, router: pool.router, dns: pool.dns, domain: pool.domain };
+  const network: NetworkOptions = {
+    subnetMask: pool.subnetMask,
+    router: pool.router,
+    dns: pool.dns,
+    domain: pool.domain,
+  };
   const inSubnet = (ip: string) => sameSubnet(ip, pool.start, pool.subnetMask);
   const hostnames = new Map<string, string | null>();
   // Group commit: claims from one burst of packets share a transaction and its fsync.
@@ -263,7 +303,8 @@ async function startFullMode(
     for (const [mac, { hostname }] of reservations) hostnames.set(mac, hostname);
     const stored = new Map([...reservations].map(([mac, { ip }]) => [mac, ip]));
     const { usable, skipped } = usableReservations(stored, { serverIp: opts.serverIp, pool });
-    for (const { mac, ip, reason } of skipped) warnOnce({ mac, ip }, `dhcp reservation of ${mac} skipped: ${reason}; it gets a pool address`);
+    for (const { mac, ip, reason } of skipped)
+      warnOnce({ mac, ip }, `dhcp reservation of ${mac} skipped: ${reason}; it gets a pool address`);
     book.setReservations(usable);
   }
   await refreshReservations();
@@ -331,7 +372,11 @@ async function startFullMode(
   /** dnsmasq's "not using configured address ... leased to ...": never silence for a reserved node. */
   function warnIfReservationBlocked(mac: string): void {
     const blocker = book.reservationBlocker(mac, now());
-    if (blocker) warnOnce({ mac, ip: blocker.ip, holder: blocker.mac }, `dhcp ${describeConflict({ mac, ip: blocker.ip, holder: blocker.mac })}`);
+    if (blocker)
+      warnOnce(
+        { mac, ip: blocker.ip, holder: blocker.mac },
+        `dhcp ${describeConflict({ mac, ip: blocker.ip, holder: blocker.mac })}`,
+      );
   }
 
   /**
@@ -348,14 +393,24 @@ async function startFullMode(
   }
 
   /** RFC 2131 4.3.2: SELECTING (server id), INIT-REBOOT (option 50 only) or RENEWING/REBINDING (ciaddr). */
-  async function request(packet: DhcpPacket, client: ClientRequest, mac: string): Promise<ReplySpec | { ignored: string }> {
+  async function request(
+    packet: DhcpPacket,
+    client: ClientRequest,
+    mac: string,
+  ): Promise<ReplySpec | { ignored: string }> {
     const state = requestState(packet, client);
     if (state === null) return { ignored: 'REQUEST without an address' };
     if (state === 'selecting' && client.serverId !== opts.serverIp) return { ignored: 'client chose another server' };
     const ip = requestedAddress(packet, client, state);
     if (!ip) return { ignored: 'REQUEST without an address' };
     const recorded = book.reservedAddress(mac, now()) ?? (await recordedLease(mac, state))?.ip;
-    const verdict = judgeRequest({ state, ip, onSubnet: inSubnet(ip), recorded, authoritative: opts.authoritative ?? false });
+    const verdict = judgeRequest({
+      state,
+      ip,
+      onSubnet: inSubnet(ip),
+      recorded,
+      authoritative: opts.authoritative ?? false,
+    });
     if (verdict.action === 'silent') return { ignored: verdict.reason };
     if (verdict.action === 'nak') return nak(verdict.reason);
     const details = { hostname: client.hostname ?? null, clientId: client.clientId?.toString('hex') ?? null };
@@ -369,7 +424,10 @@ async function startFullMode(
       return nak(`address ${ip} is in use`);
     }
     // RFC 2131 table 3: an ACK to RENEWING/REBINDING carries ciaddr back.
-    return { ...leaseReply(MessageType.ACK, client, outcome.lease), ciaddr: state === 'renewing' ? packet.ciaddr : undefined };
+    return {
+      ...leaseReply(MessageType.ACK, client, outcome.lease),
+      ciaddr: state === 'renewing' ? packet.ciaddr : undefined,
+    };
   }
 
   return {
@@ -413,5 +471,5 @@ function closeSocket(socket: dgram.Socket): Promise<void> {
 
 function sameSubnet(a: string, b: string, mask: string): boolean {
   const m = ipToNumber(mask);
-  return ((ipToNumber(a) & m) >>> 0) === ((ipToNumber(b) & m) >>> 0);
+  return (ipToNumber(a) & m) >>> 0 === (ipToNumber(b) & m) >>> 0;
 }

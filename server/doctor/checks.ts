@@ -34,15 +34,26 @@ export type ConfigOutcome = { file: string | null } | { error: string };
 
 export function configCheck(outcome: ConfigOutcome): CheckResult {
   const name = 'config';
-  if ('error' in outcome) return fail(name, outcome.error, 'fix the key named above; `homeport config check -c FILE` checks again without starting');
+  if ('error' in outcome)
+    return fail(
+      name,
+      outcome.error,
+      'fix the key named above; `homeport config check -c FILE` checks again without starting',
+    );
   return ok(name, outcome.file ? `${outcome.file} is valid` : 'no config file: running on defaults');
 }
 
 /** Profiles and templates load (a bad profile stops `homeport serve`). */
 export function catalogCheck(outcome: { profiles: string[] } | { error: string }): CheckResult {
   const name = 'boot profiles';
-  if ('error' in outcome) return fail(name, outcome.error, 'fix the profile or template named above (boot.templatesDir, boot.profiles)');
-  if (outcome.profiles.length === 0) return warn(name, 'no profiles: every machine waits', 'add profiles under boot.templatesDir/profiles or boot.profiles');
+  if ('error' in outcome)
+    return fail(name, outcome.error, 'fix the profile or template named above (boot.templatesDir, boot.profiles)');
+  if (outcome.profiles.length === 0)
+    return warn(
+      name,
+      'no profiles: every machine waits',
+      'add profiles under boot.templatesDir/profiles or boot.profiles',
+    );
   return ok(name, `${outcome.profiles.length} loaded: ${outcome.profiles.join(', ')}`);
 }
 
@@ -50,20 +61,41 @@ export function catalogCheck(outcome: { profiles: string[] } | { error: string }
 export function sshHostKeysCheck(ssh: Pick<Config['ssh'], 'hostKeys'>): CheckResult {
   const name = 'ssh host keys';
   if (ssh.hostKeys === 'accept') {
-    return warn(name, 'ssh.hostKeys is accept: any host key is trusted, so a machine that takes over a node\'s address gets its commands and secrets (e.g. the k3s join token)', 'set ssh.hostKeys to pinned (keys sent by the shipped homeport-register) or known_hosts');
+    return warn(
+      name,
+      "ssh.hostKeys is accept: any host key is trusted, so a machine that takes over a node's address gets its commands and secrets (e.g. the k3s join token)",
+      'set ssh.hostKeys to pinned (keys sent by the shipped homeport-register) or known_hosts',
+    );
   }
-  return ok(name, ssh.hostKeys === 'pinned' ? 'pinned: only the keys each node\'s install reported (else ssh.knownHostsFile)' : 'known_hosts: only keys listed in ssh.knownHostsFile');
+  return ok(
+    name,
+    ssh.hostKeys === 'pinned'
+      ? "pinned: only the keys each node's install reported (else ssh.knownHostsFile)"
+      : 'known_hosts: only keys listed in ssh.knownHostsFile',
+  );
 }
 
 /** The install rounds' trust settings (README Security model): warn where a stranger on the boot network gains. */
 export function installRoundsCheck(auth: Pick<Config['auth'], 'openPhoneHome' | 'bindSource'>): CheckResult {
   const name = 'install rounds';
   const weak = [
-    auth.openPhoneHome ? 'auth.openPhoneHome is on: phone-home calls need no token, so anyone on the boot network can report for an open round' : null,
-    auth.bindSource === 'off' ? 'auth.bindSource is off: a node\'s configs and token are rendered to any address during its round' : null,
+    auth.openPhoneHome
+      ? 'auth.openPhoneHome is on: phone-home calls need no token, so anyone on the boot network can report for an open round'
+      : null,
+    auth.bindSource === 'off'
+      ? "auth.bindSource is off: a node's configs and token are rendered to any address during its round"
+      : null,
   ].filter((w): w is string => w !== null);
-  if (weak.length) return warn(name, weak.join('; '), 'for trusted labs or NAT only; otherwise auth.openPhoneHome: false and auth.bindSource: first-use (or lease with full DHCP)');
-  return ok(name, `tokens per install round, bound to ${auth.bindSource === 'lease' ? "the MAC's DHCP lease" : 'the first address that uses them'}`);
+  if (weak.length)
+    return warn(
+      name,
+      weak.join('; '),
+      'for trusted labs or NAT only; otherwise auth.openPhoneHome: false and auth.bindSource: first-use (or lease with full DHCP)',
+    );
+  return ok(
+    name,
+    `tokens per install round, bound to ${auth.bindSource === 'lease' ? "the MAC's DHCP lease" : 'the first address that uses them'}`,
+  );
 }
 
 /**
@@ -75,7 +107,11 @@ export function nodeProfilesCheck(known: readonly string[], nodes: readonly Node
   const missing = nodes.filter((n) => !known.includes(n.profile));
   if (missing.length === 0) return ok(name, `${nodes.length} node(s) name a profile; all exist`);
   const listed = missing.map((n) => `${n.hostname ?? n.mac} (${n.mac}): ${n.profile}`).join(', ');
-  return warn(name, `${missing.length} node(s) name a missing profile: ${listed}`, `give them a known profile (${known.join(', ') || 'none loaded'}): \`PATCH /api/nodes/ID {"profile": ...}\`, or add the profile under boot.templatesDir/profiles or boot.profiles`);
+  return warn(
+    name,
+    `${missing.length} node(s) name a missing profile: ${listed}`,
+    `give them a known profile (${known.join(', ') || 'none loaded'}): \`PATCH /api/nodes/ID {"profile": ...}\`, or add the profile under boot.templatesDir/profiles or boot.profiles`,
+  );
 }
 
 // ---------------------------------------------------------------- database
@@ -96,7 +132,11 @@ export function databaseCheck(facts: DatabaseFacts): CheckResult {
   const name = 'database';
   switch (facts.state) {
     case 'missing':
-      return warn(name, `no SQLite database yet at ${facts.where}`, '`homeport migrate` run as the service user (sudo -u homeport ...), or the first `homeport serve`, creates it; a database file created by root is not writable by the service');
+      return warn(
+        name,
+        `no SQLite database yet at ${facts.where}`,
+        '`homeport migrate` run as the service user (sudo -u homeport ...), or the first `homeport serve`, creates it; a database file created by root is not writable by the service',
+      );
     case 'unreachable':
       return fail(
         name,
@@ -107,7 +147,11 @@ export function databaseCheck(facts: DatabaseFacts): CheckResult {
       );
     case 'reachable':
       if (facts.pending.length > 0) {
-        return warn(name, `${facts.kind} ${facts.where}: ${facts.pending.length} migration(s) not applied: ${facts.pending.join(', ')}`, '`homeport migrate` applies them (`homeport serve` does too when it starts)');
+        return warn(
+          name,
+          `${facts.kind} ${facts.where}: ${facts.pending.length} migration(s) not applied: ${facts.pending.join(', ')}`,
+          '`homeport migrate` applies them (`homeport serve` does too when it starts)',
+        );
       }
       return ok(name, `${facts.kind} ${facts.where}: reachable, schema up to date`);
   }
@@ -123,17 +167,34 @@ export interface InterfaceFacts {
   available: string[];
 }
 
-export function interfaceCheck(dhcp: Pick<Config['dhcp'], 'mode' | 'interface' | 'serverIp'>, facts: InterfaceFacts | null): CheckResult {
+export function interfaceCheck(
+  dhcp: Pick<Config['dhcp'], 'mode' | 'interface' | 'serverIp'>,
+  facts: InterfaceFacts | null,
+): CheckResult {
   const name = 'interface';
-  if (dhcp.mode === 'off' || !dhcp.interface || !dhcp.serverIp || !facts) return ok(name, 'dhcp.mode is off: no boot interface configured');
+  if (dhcp.mode === 'off' || !dhcp.interface || !dhcp.serverIp || !facts)
+    return ok(name, 'dhcp.mode is off: no boot interface configured');
   const ifname = dhcp.interface;
-  if (!facts.exists) return fail(name, `no network interface named ${ifname}`, `set dhcp.interface to the interface machines boot on (this host has: ${facts.available.join(', ') || 'none'})`);
+  if (!facts.exists)
+    return fail(
+      name,
+      `no network interface named ${ifname}`,
+      `set dhcp.interface to the interface machines boot on (this host has: ${facts.available.join(', ') || 'none'})`,
+    );
   if (facts.addresses === null) {
-    return warn(name, `${ifname} is down or has no carrier, so its addresses cannot be read`, `ip link set ${ifname} up; a bridge has carrier once a port is up (homeport still starts: binding ${dhcp.serverIp} proves the address)`);
+    return warn(
+      name,
+      `${ifname} is down or has no carrier, so its addresses cannot be read`,
+      `ip link set ${ifname} up; a bridge has carrier once a port is up (homeport still starts: binding ${dhcp.serverIp} proves the address)`,
+    );
   }
   if (!facts.addresses.includes(dhcp.serverIp)) {
     const has = facts.addresses.length ? `has ${facts.addresses.join(', ')}` : 'has no IPv4 address';
-    return fail(name, `${ifname} ${has}, not dhcp.serverIp ${dhcp.serverIp}`, `set dhcp.serverIp to an address of ${ifname}, or add it: ip addr add ${dhcp.serverIp}/24 dev ${ifname}`);
+    return fail(
+      name,
+      `${ifname} ${has}, not dhcp.serverIp ${dhcp.serverIp}`,
+      `set dhcp.serverIp to an address of ${ifname}, or add it: ip addr add ${dhcp.serverIp}/24 dev ${ifname}`,
+    );
   }
   return ok(name, `${ifname} has ${dhcp.serverIp}`);
 }
@@ -160,7 +221,8 @@ export function portsToCheck(config: Pick<Config, 'http' | 'dhcp' | 'tftp'>): Po
     ports.push({ proto: 'udp', host: '0.0.0.0', port: config.dhcp.port, purpose: 'DHCP' });
     ports.push({ proto: 'udp', host: '0.0.0.0', port: config.dhcp.proxyPort, purpose: 'PXE boot server (proxyDHCP)' });
   }
-  if (config.tftp.enabled) ports.push({ proto: 'udp', host: config.tftp.host, port: config.tftp.port, purpose: 'TFTP' });
+  if (config.tftp.enabled)
+    ports.push({ proto: 'udp', host: config.tftp.host, port: config.tftp.port, purpose: 'TFTP' });
   ports.push({ proto: 'tcp', host: config.http.host, port: config.http.port, purpose: 'HTTP' });
   return ports;
 }
@@ -172,19 +234,32 @@ export function portCheck(use: PortUse, probe: PortProbe): CheckResult {
     case 'free':
       return ok(name, `${what}: free`);
     case 'held':
-      if (probe.byHomeport) return ok(name, `${what}: held by the running homeport${probe.owner ? ` (${probe.owner})` : ''}`);
+      if (probe.byHomeport)
+        return ok(name, `${what}: held by the running homeport${probe.owner ? ` (${probe.owner})` : ''}`);
       return fail(name, `${what}: in use by ${probe.owner ?? 'another process'}`, portFix(use, probe.owner));
     case 'denied':
-      return warn(name, `${what}: cannot test, binding a port below 1024 needs root or CAP_NET_BIND_SERVICE`, 'run `homeport doctor` as root (or with CAP_NET_BIND_SERVICE) to test this port');
+      return warn(
+        name,
+        `${what}: cannot test, binding a port below 1024 needs root or CAP_NET_BIND_SERVICE`,
+        'run `homeport doctor` as root (or with CAP_NET_BIND_SERVICE) to test this port',
+      );
     case 'error':
-      return fail(name, `${what}: ${probe.message}`, use.proto === 'tcp' ? 'check http.host: it must be an address of this host' : 'check the host address in the config: it must be an address of this host');
+      return fail(
+        name,
+        `${what}: ${probe.message}`,
+        use.proto === 'tcp'
+          ? 'check http.host: it must be an address of this host'
+          : 'check the host address in the config: it must be an address of this host',
+      );
   }
 }
 
 function portFix(use: PortUse, owner: string | null): string {
   const who = owner ? `stop ${owner}` : 'find the owner with `ss -lpn sport = :' + use.port + '` and stop it';
-  if (use.purpose === 'DHCP') return `${who}, or keep it and run homeport beside it with dhcp.mode: proxy (it still needs port 67: disable the other server's DHCP on this interface)`;
-  if (use.purpose === 'TFTP') return `${who} (homeport serves TFTP itself), or set tftp.enabled: false and let it serve the iPXE binaries`;
+  if (use.purpose === 'DHCP')
+    return `${who}, or keep it and run homeport beside it with dhcp.mode: proxy (it still needs port 67: disable the other server's DHCP on this interface)`;
+  if (use.purpose === 'TFTP')
+    return `${who} (homeport serves TFTP itself), or set tftp.enabled: false and let it serve the iPXE binaries`;
   return `${who}, or choose another port in the config`;
 }
 
@@ -221,12 +296,19 @@ export function firmwareKinds(bootFiles: Config['dhcp']['bootFiles']): FirmwareK
   return Object.entries(merged)
     .map(([archText, file]) => {
       const arch = Number(archText);
-      return { arch, label: ARCH_LABELS[arch] ?? `arch ${arch}`, file, via: HTTP_BOOT_ARCHES.has(arch) ? ('http' as const) : ('tftp' as const), configured: arch in configured };
+      return {
+        arch,
+        label: ARCH_LABELS[arch] ?? `arch ${arch}`,
+        file,
+        via: HTTP_BOOT_ARCHES.has(arch) ? ('http' as const) : ('tftp' as const),
+        configured: arch in configured,
+      };
     })
     .sort((a, b) => a.arch - b.arch);
 }
 
-export type BinaryLookup = { state: 'found'; path: string } | { state: 'refused'; reason: string } | { state: 'missing' };
+export type BinaryLookup =
+  { state: 'found'; path: string } | { state: 'refused'; reason: string } | { state: 'missing' };
 
 export function ipxeBinaryCheck(kind: FirmwareKind, lookup: BinaryLookup, searched: readonly string[]): CheckResult {
   const name = `ipxe ${kind.label} (arch ${kind.arch})`;
@@ -237,9 +319,14 @@ export function ipxeBinaryCheck(kind: FirmwareKind, lookup: BinaryLookup, search
     lookup.state === 'refused'
       ? `copy the real file into ${searched[0]} (a symlink leading outside the directory is refused), or choose another file in dhcp.bootFiles.${kind.arch}`
       : `apt install ipxe (Debian ships undionly.kpxe and snponly.efi in /usr/lib/ipxe), put ${kind.file} in ${searched[0]}, or set dhcp.bootFiles.${kind.arch}`;
-  const detail = lookup.state === 'refused' ? `${kind.file} is refused: ${lookup.reason} (searched ${where})` : `${kind.file} not found in ${where}`;
+  const detail =
+    lookup.state === 'refused'
+      ? `${kind.file} is refused: ${lookup.reason} (searched ${where})`
+      : `${kind.file} not found in ${where}`;
   const matters = kind.configured || COMMON_ARCHES.has(kind.arch);
-  return matters ? fail(name, `${detail}: ${kind.label} machines cannot boot`, fix) : warn(name, `${detail}: ${kind.label} machines cannot boot (default entry)`, fix);
+  return matters
+    ? fail(name, `${detail}: ${kind.label} machines cannot boot`, fix)
+    : warn(name, `${detail}: ${kind.label} machines cannot boot (default entry)`, fix);
 }
 
 // ---------------------------------------------------------------- profiles
@@ -250,17 +337,27 @@ export type AssetLookup = { ref: string; state: 'present' | 'missing' | 'remote'
  * Missing files fail for a profile the config routes machines to (defaultProfile,
  * a group); for one only nodes assigned by hand can use (the shipped examples) they warn.
  */
-export function profileFilesCheck(profile: string, assets: readonly AssetLookup[], assetsDir: string, routedByConfig: boolean): CheckResult {
+export function profileFilesCheck(
+  profile: string,
+  assets: readonly AssetLookup[],
+  assetsDir: string,
+  routedByConfig: boolean,
+): CheckResult {
   const name = `profile ${profile}: kernel and initrds`;
   if (assets.length === 0) return ok(name, 'custom iPXE template: its files are not checked');
   const missing = assets.filter((a) => a.state === 'missing').map((a) => a.ref);
   if (missing.length > 0) {
     const detail = `missing under ${assetsDir}: ${missing.join(', ')}`;
     const fix = `put the files under boot.assetsDir (${assetsDir}) or use absolute http(s) URLs in the profile`;
-    return routedByConfig ? fail(name, detail, fix) : warn(name, `${detail} (no group or defaultProfile uses it; nodes assigned to it cannot boot)`, fix);
+    return routedByConfig
+      ? fail(name, detail, fix)
+      : warn(name, `${detail} (no group or defaultProfile uses it; nodes assigned to it cannot boot)`, fix);
   }
   const remote = assets.filter((a) => a.state === 'remote').length;
-  return ok(name, `${assets.length - remote} present under ${assetsDir}${remote ? `, ${remote} remote URL(s) not fetched` : ''}`);
+  return ok(
+    name,
+    `${assets.length - remote} present under ${assetsDir}${remote ? `, ${remote} remote URL(s) not fetched` : ''}`,
+  );
 }
 
 export interface RenderOutcome {
@@ -273,7 +370,11 @@ export function templatesCheck(profile: string, outcomes: readonly RenderOutcome
   const name = `profile ${profile}: templates`;
   const failed = outcomes.filter((o) => o.error !== null);
   if (failed.length > 0) {
-    return fail(name, failed.map((o) => `${o.template}: ${o.error}`).join('; '), 'fix the template: a misspelt field or a value that is not safe for its language stops it for every node');
+    return fail(
+      name,
+      failed.map((o) => `${o.template}: ${o.error}`).join('; '),
+      'fix the template: a misspelt field or a value that is not safe for its language stops it for every node',
+    );
   }
   return ok(name, `${outcomes.map((o) => o.template).join(', ')} render for a sample node`);
 }
@@ -288,29 +389,55 @@ export interface DhcpOffer {
   bootFile: string | null;
 }
 
-export type DhcpProbe = { state: 'skipped'; reason: string } | { state: 'error'; message: string } | { state: 'listened'; seconds: number; offers: DhcpOffer[] };
+export type DhcpProbe =
+  | { state: 'skipped'; reason: string }
+  | { state: 'error'; message: string }
+  | { state: 'listened'; seconds: number; offers: DhcpOffer[] };
 
 /** Offers from homeport's own address (a homeport already running here) are not "another" server. */
-export function otherDhcpCheck(mode: Config['dhcp']['mode'], ownServerIp: string | undefined, probe: DhcpProbe): CheckResult {
+export function otherDhcpCheck(
+  mode: Config['dhcp']['mode'],
+  ownServerIp: string | undefined,
+  probe: DhcpProbe,
+): CheckResult {
   const name = 'other dhcp servers';
   if (probe.state === 'skipped') return ok(name, `not probed: ${probe.reason}`);
-  if (probe.state === 'error') return warn(name, `could not probe: ${probe.message}`, 'run `homeport doctor` as root (it binds port 68 to hear offers)');
+  if (probe.state === 'error')
+    return warn(
+      name,
+      `could not probe: ${probe.message}`,
+      'run `homeport doctor` as root (it binds port 68 to hear offers)',
+    );
   const others = probe.offers.filter((o) => o.server !== ownServerIp);
   const addressServers = unique(others.filter((o) => o.yiaddr !== '0.0.0.0').map((o) => o.server));
   const bootServers = unique(others.filter((o) => o.yiaddr === '0.0.0.0').map((o) => o.server));
   const seen = [
     addressServers.length ? `address offers from ${addressServers.join(', ')}` : '',
     bootServers.length ? `boot-only (proxyDHCP) offers from ${bootServers.join(', ')}` : '',
-  ].filter(Boolean).join('; ');
+  ]
+    .filter(Boolean)
+    .join('; ');
   const after = `after one DISCOVER and ${probe.seconds} s`;
   if (mode === 'full' && addressServers.length > 0) {
-    return fail(name, `${seen} ${after}: two servers handing out addresses on one segment`, `switch to dhcp.mode: proxy (homeport then adds only boot information to ${addressServers.join(', ')}'s answers), or turn that server's DHCP off on this segment`);
+    return fail(
+      name,
+      `${seen} ${after}: two servers handing out addresses on one segment`,
+      `switch to dhcp.mode: proxy (homeport then adds only boot information to ${addressServers.join(', ')}'s answers), or turn that server's DHCP off on this segment`,
+    );
   }
   if (bootServers.length > 0) {
-    return warn(name, `${seen} ${after}: another PXE server answers; a machine may take its boot file instead of homeport's`, `turn PXE/proxyDHCP off on ${bootServers.join(', ')}, or leave booting to it`);
+    return warn(
+      name,
+      `${seen} ${after}: another PXE server answers; a machine may take its boot file instead of homeport's`,
+      `turn PXE/proxyDHCP off on ${bootServers.join(', ')}, or leave booting to it`,
+    );
   }
   if (mode === 'proxy' && addressServers.length === 0) {
-    return warn(name, `no DHCP server answered ${after}: in proxy mode machines get no address from homeport`, 'check that the router or DHCP server serves this segment, or use dhcp.mode: full with a pool');
+    return warn(
+      name,
+      `no DHCP server answered ${after}: in proxy mode machines get no address from homeport`,
+      'check that the router or DHCP server serves this segment, or use dhcp.mode: full with a pool',
+    );
   }
   return ok(name, seen ? `${seen} ${after}: fits dhcp.mode ${mode}` : `none answered ${after}`);
 }
@@ -321,13 +448,15 @@ function unique(values: string[]): string[] {
 
 // ---------------------------------------------------------------- reservations
 
-export type ReservationFacts = { skipped: SkippedReservation[]; conflicts: ReservationConflict[] } | { error: string } | null;
+export type ReservationFacts =
+  { skipped: SkippedReservation[]; conflicts: ReservationConflict[] } | { error: string } | null;
 
 /** Node addresses full-mode DHCP skips, or cannot honour because another MAC holds them (the server logs both once). */
 export function reservationsCheck(facts: ReservationFacts): CheckResult {
   const name = 'dhcp reservations';
   if (facts === null) return ok(name, 'not checked: dhcp.mode is not full, or no database yet');
-  if ('error' in facts) return warn(name, `could not read reservations: ${facts.error}`, 'see the database check above');
+  if ('error' in facts)
+    return warn(name, `could not read reservations: ${facts.error}`, 'see the database check above');
   const problems = [...facts.skipped.map((s) => `${s.mac}: ${s.reason}`), ...facts.conflicts.map(describeConflict)];
   if (problems.length === 0) return ok(name, 'every node address can be handed out');
   return warn(
@@ -350,8 +479,9 @@ export function unpinnedNodesCheck(facts: UnpinnedFacts): CheckResult {
   const name = 'nodes without pinned host keys';
   if (facts === null) return ok(name, 'not checked: ssh.hostKeys is not pinned, or no database yet');
   if ('error' in facts) return warn(name, `could not read host keys: ${facts.error}`, 'see the database check above');
-  if (facts.total === 0) return ok(name, 'every node homeport can reach has its install\'s host keys pinned');
-  const shown = facts.names.join(', ') + (facts.total > facts.names.length ? `, and ${facts.total - facts.names.length} more` : '');
+  if (facts.total === 0) return ok(name, "every node homeport can reach has its install's host keys pinned");
+  const shown =
+    facts.names.join(', ') + (facts.total > facts.names.length ? `, and ${facts.total - facts.names.length} more` : '');
   return warn(
     name,
     `${facts.total} node(s) with an address but no pinned key, reached only if ssh.knownHostsFile lists them: ${shown}`,

@@ -13,7 +13,18 @@
  */
 import crypto from 'node:crypto';
 import type dgram from 'node:dgram';
-import { BOOTREPLY, BROADCAST_FLAG, decodeValue, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, parseDhcp, readClientRequest } from '../dhcp/codec.js';
+import {
+  BOOTREPLY,
+  BROADCAST_FLAG,
+  decodeValue,
+  encodeDhcp,
+  encodeValue,
+  macToChaddr,
+  MessageType,
+  Option,
+  parseDhcp,
+  readClientRequest,
+} from '../dhcp/codec.js';
 import { Arch } from '../dhcp/boot-decision.js';
 import { bindSocket } from '../dhcp/server.js';
 import type { DhcpOffer, DhcpProbe } from './checks.js';
@@ -33,14 +44,36 @@ const PXE_BIOS_VENDOR_CLASS = 'PXEClient:Arch:00000:UNDI:002001';
 export function discoverPacket(mac: string, xid: number): Buffer {
   const options = new Map<number, Buffer>([
     [Option.MESSAGE_TYPE, encodeValue.u8(MessageType.DISCOVER)],
-    [Option.PARAMETER_REQUEST_LIST, Buffer.from([Option.SUBNET_MASK, Option.ROUTER, Option.DNS_SERVERS, Option.VENDOR_CLASS, Option.TFTP_SERVER_NAME, Option.BOOTFILE_NAME])],
+    [
+      Option.PARAMETER_REQUEST_LIST,
+      Buffer.from([
+        Option.SUBNET_MASK,
+        Option.ROUTER,
+        Option.DNS_SERVERS,
+        Option.VENDOR_CLASS,
+        Option.TFTP_SERVER_NAME,
+        Option.BOOTFILE_NAME,
+      ]),
+    ],
     [Option.VENDOR_CLASS, encodeValue.text(PXE_BIOS_VENDOR_CLASS)],
     [Option.CLIENT_ARCH, encodeValue.u16List([Arch.BIOS])],
   ]);
   return encodeDhcp({
-    op: 1, htype: 1, hlen: 6, hops: 0, xid, secs: 0, flags: BROADCAST_FLAG,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: macToChaddr(mac), sname: '', file: '', options,
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid,
+    secs: 0,
+    flags: BROADCAST_FLAG,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: macToChaddr(mac),
+    sname: '',
+    file: '',
+    options,
   });
 }
 
@@ -70,12 +103,17 @@ export async function probeOffers(options: OfferProbeOptions): Promise<DhcpProbe
       const offer = readOffer(msg, from.address, xid);
       if (offer) offers.push(offer);
     });
-    await new Promise<void>((resolve, reject) => sender.send(discoverPacket(options.mac, xid), options.serverPort ?? 67, '255.255.255.255', (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      sender.send(discoverPacket(options.mac, xid), options.serverPort ?? 67, '255.255.255.255', (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
     await new Promise((resolve) => setTimeout(resolve, options.waitMs));
     return { state: 'listened', seconds: options.waitMs / 1000, offers };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES') return { state: 'error', message: `binding port ${clientPort} needs root or CAP_NET_BIND_SERVICE` };
+    if (code === 'EACCES')
+      return { state: 'error', message: `binding port ${clientPort} needs root or CAP_NET_BIND_SERVICE` };
     return { state: 'error', message: code ? `${code} (${(err as Error).message})` : (err as Error).message };
   } finally {
     for (const socket of sockets) socket.close();

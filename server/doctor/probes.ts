@@ -15,7 +15,18 @@ import { resolveRequestPath } from '../tftp/paths.js';
 import { LeaseRepository } from '../dhcp/lease-repo.js';
 import { unpinnedNodes } from '../store/host-keys.js';
 import { findReservationConflicts, usableReservations } from '../dhcp/reservations.js';
-import type { AssetLookup, BinaryLookup, DatabaseFacts, FirmwareKind, InterfaceFacts, NodeProfile, PortProbe, PortUse, ReservationFacts, UnpinnedFacts } from './checks.js';
+import type {
+  AssetLookup,
+  BinaryLookup,
+  DatabaseFacts,
+  FirmwareKind,
+  InterfaceFacts,
+  NodeProfile,
+  PortProbe,
+  PortUse,
+  ReservationFacts,
+  UnpinnedFacts,
+} from './checks.js';
 
 const DATABASE_TIMEOUT_MS = 5000;
 
@@ -34,7 +45,14 @@ export async function databaseFacts(database: Config['database']): Promise<Datab
       `no answer within ${DATABASE_TIMEOUT_MS / 1000} s`,
     );
     // Only on an up-to-date schema: an older one may have no nodes table yet.
-    const nodeProfiles = pending.length === 0 ? await withTimeout(readNodeProfiles(db.knex), DATABASE_TIMEOUT_MS, `no answer within ${DATABASE_TIMEOUT_MS / 1000} s`) : undefined;
+    const nodeProfiles =
+      pending.length === 0
+        ? await withTimeout(
+            readNodeProfiles(db.knex),
+            DATABASE_TIMEOUT_MS,
+            `no answer within ${DATABASE_TIMEOUT_MS / 1000} s`,
+          )
+        : undefined;
     await db.close();
     return { kind, where, state: 'reachable', pending, nodeProfiles };
   } catch (err) {
@@ -52,8 +70,15 @@ export async function reservationFacts(config: Config): Promise<ReservationFacts
   const db = openDatabase({ url: config.database.url, ...config.database });
   try {
     const repo = new LeaseRepository(db.knex);
-    const [stored, leases] = await withTimeout(Promise.all([repo.loadReservations(), repo.loadAll()]), DATABASE_TIMEOUT_MS, 'no answer');
-    const { usable, skipped } = usableReservations(new Map([...stored].map(([mac, { ip }]) => [mac, ip])), { serverIp, pool });
+    const [stored, leases] = await withTimeout(
+      Promise.all([repo.loadReservations(), repo.loadAll()]),
+      DATABASE_TIMEOUT_MS,
+      'no answer',
+    );
+    const { usable, skipped } = usableReservations(new Map([...stored].map(([mac, { ip }]) => [mac, ip])), {
+      serverIp,
+      pool,
+    });
     return { skipped, conflicts: findReservationConflicts(usable, leases, Date.now()) };
   } catch (err) {
     return { error: (err as Error).message.split('\n')[0]! };
@@ -77,7 +102,11 @@ export async function unpinnedFacts(config: Config): Promise<UnpinnedFacts> {
 }
 
 async function readNodeProfiles(knex: Knex): Promise<NodeProfile[]> {
-  const rows = (await knex('nodes').whereNotNull('profile').select('mac', 'hostname', 'profile')) as { mac: string; hostname: string | null; profile: string }[];
+  const rows = (await knex('nodes').whereNotNull('profile').select('mac', 'hostname', 'profile')) as {
+    mac: string;
+    hostname: string | null;
+    profile: string;
+  }[];
   return rows.map((r) => ({ mac: r.mac, hostname: r.hostname, profile: r.profile }));
 }
 
@@ -135,7 +164,8 @@ export async function probePort(use: PortUse, homeportAnswers: () => Promise<boo
 
 function tryBind(use: PortUse): Promise<string | null> {
   return new Promise((resolve) => {
-    const done = (err: NodeJS.ErrnoException | null, close: (cb: () => void) => void) => close(() => resolve(err ? (err.code ?? err.message) : null));
+    const done = (err: NodeJS.ErrnoException | null, close: (cb: () => void) => void) =>
+      close(() => resolve(err ? (err.code ?? err.message) : null));
     if (use.proto === 'udp') {
       const socket = dgram.createSocket({ type: use.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
       socket.once('error', (err) => done(err, (cb) => cb()));
@@ -143,7 +173,9 @@ function tryBind(use: PortUse): Promise<string | null> {
     } else {
       const server = net.createServer();
       server.once('error', (err) => done(err, (cb) => cb()));
-      server.listen({ host: use.host, port: use.port, exclusive: true }, () => done(null, (cb) => server.close(() => cb())));
+      server.listen({ host: use.host, port: use.port, exclusive: true }, () =>
+        done(null, (cb) => server.close(() => cb())),
+      );
     }
   });
 }
@@ -214,7 +246,9 @@ function readLines(file: string): string[] {
 export async function homeportHealthz(http: Config['http']): Promise<boolean> {
   const host = http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host;
   try {
-    const response = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${http.port}/healthz`, { signal: AbortSignal.timeout(2000) });
+    const response = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${http.port}/healthz`, {
+      signal: AbortSignal.timeout(2000),
+    });
     const body = (await response.json()) as { status?: unknown; database?: unknown };
     return typeof body.status === 'string' && 'database' in body;
   } catch {
@@ -225,16 +259,24 @@ export async function homeportHealthz(http: Config['http']): Promise<boolean> {
 // ---------------------------------------------------------------- files
 
 /** Looks a boot file up the way the server that hands it out does: TFTP roots with confinement, or /ipxe/ under boot.ipxeDir. */
-export async function lookupBinary(kind: FirmwareKind, tftpRoots: readonly string[], ipxeDir: string): Promise<BinaryLookup> {
+export async function lookupBinary(
+  kind: FirmwareKind,
+  tftpRoots: readonly string[],
+  ipxeDir: string,
+): Promise<BinaryLookup> {
   if (kind.via === 'tftp') {
     const resolved = await resolveRequestPath(kind.file, tftpRoots);
     if (resolved.ok) return { state: 'found', path: resolved.path };
-    return resolved.message === 'file not found' ? { state: 'missing' } : { state: 'refused', reason: resolved.message };
+    return resolved.message === 'file not found'
+      ? { state: 'missing' }
+      : { state: 'refused', reason: resolved.message };
   }
   const segments = kind.file.split('/').filter(Boolean);
   const real = await confinedRealPath(ipxeDir, segments);
   if (real) return { state: 'found', path: real };
-  return fs.existsSync(path.join(ipxeDir, ...segments)) ? { state: 'refused', reason: 'path leads outside the directory' } : { state: 'missing' };
+  return fs.existsSync(path.join(ipxeDir, ...segments))
+    ? { state: 'refused', reason: 'path leads outside the directory' }
+    : { state: 'missing' };
 }
 
 /** A kernel or initrd reference: an http(s) URL is remote; anything else must be a file under assetsDir (as /assets/ serves it). */

@@ -33,7 +33,17 @@ import {
   type RenderOutcome,
 } from './checks.js';
 import { probeOffers } from './dhcp-offers.js';
-import { databaseFacts, homeportHealthz, reservationFacts, unpinnedFacts, interfaceFacts, interfaceMac, lookupAsset, lookupBinary, probePort } from './probes.js';
+import {
+  databaseFacts,
+  homeportHealthz,
+  reservationFacts,
+  unpinnedFacts,
+  interfaceFacts,
+  interfaceMac,
+  lookupAsset,
+  lookupBinary,
+  probePort,
+} from './probes.js';
 
 export interface DoctorOptions {
   configFile?: string;
@@ -69,7 +79,8 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   report(interfaceCheck(config.dhcp, facts));
   report(reservationsCheck(await reservationFacts(config)));
   report(unpinnedNodesCheck(await unpinnedFacts(config)));
-  for (const use of portsToCheck(config)) report(portCheck(use, await probePort(use, () => homeportHealthz(config.http))));
+  for (const use of portsToCheck(config))
+    report(portCheck(use, await probePort(use, () => homeportHealthz(config.http))));
   const roots = tftpRoots(config);
   for (const kind of firmwareKinds(config.dhcp.bootFiles)) {
     const searched = kind.via === 'tftp' ? roots : [config.boot.ipxeDir];
@@ -77,7 +88,13 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   }
   const nodeProfiles = database.state === 'reachable' ? (database.nodeProfiles ?? null) : null;
   for (const result of await profileChecks(config, nodeProfiles)) report(result);
-  report(otherDhcpCheck(config.dhcp.mode, config.dhcp.serverIp, await dhcpProbe(config, options.dhcpWaitMs, facts?.exists ?? false)));
+  report(
+    otherDhcpCheck(
+      config.dhcp.mode,
+      config.dhcp.serverIp,
+      await dhcpProbe(config, options.dhcpWaitMs, facts?.exists ?? false),
+    ),
+  );
   return results;
 }
 
@@ -96,7 +113,8 @@ async function profileChecks(config: Config, nodeProfiles: NodeProfile[] | null)
   for (const loaded of catalog.values()) {
     const refs = [loaded.profile.kernel, ...loaded.profile.initrds].filter((ref): ref is string => ref !== undefined);
     const assets = await Promise.all(refs.map((ref) => lookupAsset(ref, config.boot.assetsDir)));
-    const routed = config.boot.defaultProfile === loaded.name || config.boot.groups.some((g) => g.profile === loaded.name);
+    const routed =
+      config.boot.defaultProfile === loaded.name || config.boot.groups.some((g) => g.profile === loaded.name);
     results.push(profileFilesCheck(loaded.name, loaded.ipxe ? [] : assets, config.boot.assetsDir, routed));
     results.push(templatesCheck(loaded.name, renderForSample(loaded, baseUrl)));
   }
@@ -133,7 +151,9 @@ function renderForSample(loaded: LoadedProfile, baseUrl: string): RenderOutcome[
   };
   return [
     attempt(loaded.ipxe ? loaded.ipxe.name : 'install script', () => renderInstallScript(loaded, context)),
-    ...[...loaded.configs].map(([name, template]) => attempt(`config ${name} (${template.name})`, () => template.render(context))),
+    ...[...loaded.configs].map(([name, template]) =>
+      attempt(`config ${name} (${template.name})`, () => template.render(context)),
+    ),
   ];
 }
 

@@ -56,7 +56,10 @@ export interface ResponseSpec {
   contentType?: string;
 }
 
-export interface RouteSpec<B extends z.ZodTypeAny | undefined = z.ZodTypeAny | undefined, Q extends z.ZodTypeAny | undefined = z.ZodTypeAny | undefined> {
+export interface RouteSpec<
+  B extends z.ZodTypeAny | undefined = z.ZodTypeAny | undefined,
+  Q extends z.ZodTypeAny | undefined = z.ZodTypeAny | undefined,
+> {
   method: RouteMethod;
   /** Koa path syntax (`/api/nodes/:id`); with `match`, the path as documented. */
   path: string;
@@ -104,7 +107,11 @@ export type RouteHandler<B, Q> = (ctx: RouterContext, input: RouteInput<B, Q>) =
 export type DirectHandler<B> = (ctx: DirectContext, input: RouteInput<B, undefined>) => unknown;
 
 /** The body and query as the route's schemas parse them (400 naming the field otherwise). */
-function routeInput<B extends z.ZodTypeAny | undefined, Q extends z.ZodTypeAny | undefined>(spec: RouteSpec<B, Q>, body: unknown, query: unknown): RouteInput<B, Q> {
+function routeInput<B extends z.ZodTypeAny | undefined, Q extends z.ZodTypeAny | undefined>(
+  spec: RouteSpec<B, Q>,
+  body: unknown,
+  query: unknown,
+): RouteInput<B, Q> {
   return {
     body: spec.body ? parseBody(spec.body, body) : undefined,
     query: spec.query ? parseQuery(spec.query, query) : undefined,
@@ -122,7 +129,10 @@ export class ApiRouter extends Router {
     this.adminTokenValue = options.adminToken;
   }
 
-  endpoint<B extends z.ZodTypeAny | undefined = undefined, Q extends z.ZodTypeAny | undefined = undefined>(spec: RouteSpec<B, Q>, handler: RouteHandler<B, Q>): this {
+  endpoint<B extends z.ZodTypeAny | undefined = undefined, Q extends z.ZodTypeAny | undefined = undefined>(
+    spec: RouteSpec<B, Q>,
+    handler: RouteHandler<B, Q>,
+  ): this {
     const middleware: Koa.Middleware[] = [];
     if (spec.auth === 'admin') middleware.push(requireAdmin(this.adminToken(spec)));
     middleware.push(...(spec.use ?? []));
@@ -131,7 +141,10 @@ export class ApiRouter extends Router {
     });
     const path = spec.match ?? spec.path;
     // As router.get() & co. register: the router's options, and a RegExp taken as one.
-    this.register(path, [spec.method.toUpperCase()], middleware, { ...this.opts, pathAsRegExp: path instanceof RegExp });
+    this.register(path, [spec.method.toUpperCase()], middleware, {
+      ...this.opts,
+      pathAsRegExp: path instanceof RegExp,
+    });
     this.endpoints.push(spec as RouteSpec);
     return this;
   }
@@ -143,16 +156,28 @@ export class ApiRouter extends Router {
    * installers' register and phase calls, where Koa's stack was a third of
    * the cost of a report (measured with scripts/bench/phase-bench.ts).
    */
-  directEndpoint<B extends z.ZodTypeAny | undefined = undefined>(spec: RouteSpec<B, undefined>, handler: DirectHandler<B>): this {
+  directEndpoint<B extends z.ZodTypeAny | undefined = undefined>(
+    spec: RouteSpec<B, undefined>,
+    handler: DirectHandler<B>,
+  ): this {
     if (spec.auth === 'admin' || spec.use || spec.query || spec.match || spec.path.includes(':')) {
-      throw new Error(`${spec.method.toUpperCase()} ${spec.path}: a direct endpoint has a static path, no query, no admin auth and no middleware`);
+      throw new Error(
+        `${spec.method.toUpperCase()} ${spec.path}: a direct endpoint has a static path, no query, no admin auth and no middleware`,
+      );
     }
-    this.directRoutes.push({ method: spec.method.toUpperCase(), path: spec.path, run: async (ctx, body) => void (await handler(ctx, routeInput(spec, body, undefined))) });
+    this.directRoutes.push({
+      method: spec.method.toUpperCase(),
+      path: spec.path,
+      run: async (ctx, body) => void (await handler(ctx, routeInput(spec, body, undefined))),
+    });
     return this.endpoint(spec, handler);
   }
 
   private adminToken(spec: RouteSpec<z.ZodTypeAny | undefined, z.ZodTypeAny | undefined>): string {
-    if (!this.adminTokenValue) throw new Error(`${spec.method.toUpperCase()} ${spec.path} is an admin route: create its ApiRouter with { adminToken }`);
+    if (!this.adminTokenValue)
+      throw new Error(
+        `${spec.method.toUpperCase()} ${spec.path} is an admin route: create its ApiRouter with { adminToken }`,
+      );
     return this.adminTokenValue;
   }
 }

@@ -35,7 +35,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   app.proxy = false;
   app.silent = true; // errors are handled and logged by errorMiddleware
   const metrics = createHttpMetrics(options.registry);
-  const logServerError = (err: unknown, method: string, path: string) => options.log.error({ err, method, path }, 'request failed');
+  const logServerError = (err: unknown, method: string, path: string) =>
+    options.log.error({ err, method, path }, 'request failed');
   const bodyLimitBytes = options.bodyLimitKb * 1024;
   app.use(metrics.middleware);
   app.use(errorMiddleware((err, ctx) => logServerError(err, ctx.method, ctx.path)));
@@ -44,7 +45,16 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   const routers = [core, ...options.routers];
   let document: object = {};
   core.endpoint(
-    { method: 'get', path: '/api/openapi.json', tag: 'meta', summary: 'This OpenAPI 3.1 document', description: 'Public: it describes the contract and holds no data; clients and tools need it before they have a token.', auth: 'public', responses: { 200: { description: 'the document', contentType: 'application/json' } } },
+    {
+      method: 'get',
+      path: '/api/openapi.json',
+      tag: 'meta',
+      summary: 'This OpenAPI 3.1 document',
+      description:
+        'Public: it describes the contract and holds no data; clients and tools need it before they have a token.',
+      auth: 'public',
+      responses: { 200: { description: 'the document', contentType: 'application/json' } },
+    },
     (ctx) => {
       ctx.body = document;
     },
@@ -52,22 +62,46 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   // Built once, at start: a route declared twice fails here, not on a request.
   document = buildOpenApi(
     routers.flatMap((r) => (r instanceof ApiRouter ? r.endpoints : [])),
-    { title: 'homeport', version: HOMEPORT_VERSION, description: "Network-boot server with a phone-home API. Generated from the routes' own request schemas." },
+    {
+      title: 'homeport',
+      version: HOMEPORT_VERSION,
+      description: "Network-boot server with a phone-home API. Generated from the routes' own request schemas.",
+    },
   );
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   const directRoutes = routers.flatMap((r) => (r instanceof ApiRouter ? r.directRoutes : []));
-  const listener = directDispatch(directRoutes, { bodyLimitBytes, metrics, onServerError: logServerError }, app.callback());
+  const listener = directDispatch(
+    directRoutes,
+    { bodyLimitBytes, metrics, onServerError: logServerError },
+    app.callback(),
+  );
   return { app, routers, listener };
 }
 
-
-const healthJson = z.object({ status: z.enum(['ok', 'unhealthy']), database: z.enum(['ok', 'error']).describe('error: the database is not reachable (the reason is in the log, not here: anyone may ask)') }).strict();
+const healthJson = z
+  .object({
+    status: z.enum(['ok', 'unhealthy']),
+    database: z
+      .enum(['ok', 'error'])
+      .describe('error: the database is not reachable (the reason is in the log, not here: anyone may ask)'),
+  })
+  .strict();
 
 /** Health and metrics, for probes and Prometheus. */
 function coreRouter(options: HttpAppOptions): ApiRouter {
   const core = new ApiRouter();
   core.endpoint(
-    { method: 'get', path: '/healthz', tag: 'meta', summary: 'Liveness and database health', auth: 'public', responses: { 200: { description: 'healthy', schema: healthJson }, 503: { description: 'the database is not reachable', schema: healthJson } } },
+    {
+      method: 'get',
+      path: '/healthz',
+      tag: 'meta',
+      summary: 'Liveness and database health',
+      auth: 'public',
+      responses: {
+        200: { description: 'healthy', schema: healthJson },
+        503: { description: 'the database is not reachable', schema: healthJson },
+      },
+    },
     async (ctx) => {
       try {
         await options.checkDatabase();
@@ -81,7 +115,14 @@ function coreRouter(options: HttpAppOptions): ApiRouter {
     },
   );
   core.endpoint(
-    { method: 'get', path: '/metrics', tag: 'meta', summary: 'Prometheus metrics', auth: 'public', responses: { 200: { description: 'metrics in the Prometheus text format', contentType: 'text/plain' } } },
+    {
+      method: 'get',
+      path: '/metrics',
+      tag: 'meta',
+      summary: 'Prometheus metrics',
+      auth: 'public',
+      responses: { 200: { description: 'metrics in the Prometheus text format', contentType: 'text/plain' } },
+    },
     async (ctx) => {
       ctx.type = options.registry.contentType;
       ctx.body = await options.registry.metrics();

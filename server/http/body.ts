@@ -18,7 +18,13 @@ declare module 'koa' {
   }
 }
 
-const JSON_TYPES = new Set(['application/json', 'application/json-patch+json', 'application/vnd.api+json', 'application/csp-report', 'application/scim+json']);
+const JSON_TYPES = new Set([
+  'application/json',
+  'application/json-patch+json',
+  'application/vnd.api+json',
+  'application/csp-report',
+  'application/scim+json',
+]);
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -29,7 +35,10 @@ export function parseContentType(header: string | undefined): { type: string; ch
   if (!header) return { type: '', charset: null };
   const [type = '', ...params] = header.split(';');
   const charset = params.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith('charset='));
-  return { type: type.trim().toLowerCase(), charset: charset ? charset.slice('charset='.length).replace(/^"|"$/g, '') : null };
+  return {
+    type: type.trim().toLowerCase(),
+    charset: charset ? charset.slice('charset='.length).replace(/^"|"$/g, '') : null,
+  };
 }
 
 /** Which parser a content type gets; null: the body is not read. */
@@ -62,9 +71,15 @@ function refusePrototypeKeys(value: unknown): void {
   while (stack.length > 0) {
     const item = stack.pop();
     if (item === null || typeof item !== 'object') continue;
-    if (Object.prototype.hasOwnProperty.call(item, '__proto__')) throw badRequest('invalid JSON: __proto__ is not accepted as a key');
+    if (Object.prototype.hasOwnProperty.call(item, '__proto__'))
+      throw badRequest('invalid JSON: __proto__ is not accepted as a key');
     const constructor = (item as Record<string, unknown>).constructor;
-    if (Object.prototype.hasOwnProperty.call(item, 'constructor') && constructor !== null && typeof constructor === 'object' && 'prototype' in constructor) {
+    if (
+      Object.prototype.hasOwnProperty.call(item, 'constructor') &&
+      constructor !== null &&
+      typeof constructor === 'object' &&
+      'prototype' in constructor
+    ) {
       throw badRequest('invalid JSON: constructor.prototype is not accepted as a key');
     }
     stack.push(...Object.values(item));
@@ -133,11 +148,16 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
     req.resume(); // discard it, so the connection can carry the answer
     throw unsupportedMediaType(`content-type ${type || '(none)'} is not accepted: ${ACCEPTED_TYPES}`);
   }
-  if (charset && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') throw unsupportedMediaType(`charset ${charset}: bodies are read as UTF-8`);
+  if (charset && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii')
+    throw unsupportedMediaType(`charset ${charset}: bodies are read as UTF-8`);
   const encoding = req.headers['content-encoding'];
-  if (encoding && encoding.toLowerCase() !== 'identity') throw unsupportedMediaType(`content-encoding ${encoding} is not accepted`);
+  if (encoding && encoding.toLowerCase() !== 'identity')
+    throw unsupportedMediaType(`content-encoding ${encoding} is not accepted`);
   const text = await readBodyText(req, limitBytes);
-  if (kind === 'form' && looksLikeJson(text)) throw unsupportedMediaType(`content-type ${type} but the body is JSON: send it as application/json (curl -H 'content-type: application/json')`);
+  if (kind === 'form' && looksLikeJson(text))
+    throw unsupportedMediaType(
+      `content-type ${type} but the body is JSON: send it as application/json (curl -H 'content-type: application/json')`,
+    );
   return kind === 'json' ? parseJsonBody(text) : parseFormBody(text);
 }
 
@@ -148,7 +168,8 @@ function carriesBody(req: IncomingMessage): boolean {
 /** Koa middleware: parses the body of POST, PUT and PATCH into ctx.request.body. */
 export function bodyMiddleware(limitBytes: number): Koa.Middleware {
   return async (ctx, next) => {
-    if (METHODS_WITH_BODY.has(ctx.method) && ctx.request.body === undefined) ctx.request.body = await readBody(ctx.req, limitBytes);
+    if (METHODS_WITH_BODY.has(ctx.method) && ctx.request.body === undefined)
+      ctx.request.body = await readBody(ctx.req, limitBytes);
     await next();
   };
 }

@@ -19,7 +19,11 @@ export interface DirectDispatchOptions {
  * took phase reports from about 365 to 266 µs of CPU each
  * (scripts/bench/phase-bench.ts with --cpu-prof).
  */
-export function directDispatch(routes: DirectRoute[], options: DirectDispatchOptions, fallback: RequestListener): RequestListener {
+export function directDispatch(
+  routes: DirectRoute[],
+  options: DirectDispatchOptions,
+  fallback: RequestListener,
+): RequestListener {
   const table = new Map(routes.map((route) => [`${route.method} ${route.path}`, route]));
   return (req, res) => {
     const route = table.get(`${req.method} ${pathOf(req.url)}`);
@@ -38,9 +42,19 @@ function pathOf(url = '/'): string {
   return query < 0 ? url : url.slice(0, query);
 }
 
-async function serveDirect(route: DirectRoute, req: IncomingMessage, res: ServerResponse, options: DirectDispatchOptions): Promise<void> {
+async function serveDirect(
+  route: DirectRoute,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: DirectDispatchOptions,
+): Promise<void> {
   const started = process.hrtime.bigint();
-  const ctx: DirectContext = { ip: req.socket.remoteAddress ?? '', get: (field) => headerValue(req, field), status: 200, body: undefined };
+  const ctx: DirectContext = {
+    ip: req.socket.remoteAddress ?? '',
+    get: (field) => headerValue(req, field),
+    status: 200,
+    body: undefined,
+  };
   try {
     await route.run(ctx, await readBody(req, options.bodyLimitBytes));
   } catch (err) {
@@ -61,6 +75,9 @@ function headerValue(req: IncomingMessage, field: string): string {
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.destroyed) return; // the client went away; nothing to answer
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }

@@ -11,12 +11,32 @@ import type { ResponseSpec, RouteSpec } from './api.js';
 export type JsonSchema = Record<string, unknown>;
 
 /** What every error answers (see ./errors.ts). */
-export const errorJson = z.object({ error: z.string().describe('machine-readable code'), detail: z.string().describe('what was wrong, naming the field') }).strict();
+export const errorJson = z
+  .object({
+    error: z.string().describe('machine-readable code'),
+    detail: z.string().describe('what was wrong, naming the field'),
+  })
+  .strict();
 
 const SECURITY_SCHEMES = {
-  adminBearer: { type: 'http', scheme: 'bearer', description: 'The admin token (auth.adminTokenFile; printed once when it is created).' },
-  nodeToken: { type: 'apiKey', in: 'header', name: 'X-Homeport-Token', description: "The node's phone-home token (rendered into its templates); may instead be sent as a `token` body field." },
-  monitoringSession: { type: 'apiKey', in: 'cookie', name: 'homeport_monitoring', description: 'Session cookie set by POST /monitoring/login.' },
+  adminBearer: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The admin token (auth.adminTokenFile; printed once when it is created).',
+  },
+  nodeToken: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-Homeport-Token',
+    description:
+      "The node's phone-home token (rendered into its templates); may instead be sent as a `token` body field.",
+  },
+  monitoringSession: {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'homeport_monitoring',
+    description: 'Session cookie set by POST /monitoring/login.',
+  },
 };
 
 const SECURITY: Record<RouteSpec['auth'], Record<string, string[]>[]> = {
@@ -28,7 +48,11 @@ const SECURITY: Record<RouteSpec['auth'], Record<string, string[]>[]> = {
 
 /** A zod schema as JSON Schema (2019-09 output is valid 2020-12 for what zod produces), inlined. */
 export function toJsonSchema(schema: z.ZodTypeAny): JsonSchema {
-  const { $schema: _dialect, ...rest } = zodToJsonSchema(schema, { target: 'jsonSchema2019-09', $refStrategy: 'none', applyRegexFlags: true }) as JsonSchema;
+  const { $schema: _dialect, ...rest } = zodToJsonSchema(schema, {
+    target: 'jsonSchema2019-09',
+    $refStrategy: 'none',
+    applyRegexFlags: true,
+  }) as JsonSchema;
   return rest;
 }
 
@@ -42,10 +66,25 @@ export function pathParamNames(koaPath: string): string[] {
 }
 
 function parameters(spec: RouteSpec): JsonSchema[] {
-  const inPath = pathParamNames(spec.path).map((name) => ({ name, in: 'path', required: true, description: spec.params?.[name], schema: { type: 'string' } }));
+  const inPath = pathParamNames(spec.path).map((name) => ({
+    name,
+    in: 'path',
+    required: true,
+    description: spec.params?.[name],
+    schema: { type: 'string' },
+  }));
   if (!spec.query) return inPath;
-  const query = toJsonSchema(spec.query) as { properties?: Record<string, JsonSchema & { description?: string }>; required?: string[] };
-  const inQuery = Object.entries(query.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: query.required?.includes(name) ?? false, description: schema.description, schema }));
+  const query = toJsonSchema(spec.query) as {
+    properties?: Record<string, JsonSchema & { description?: string }>;
+    required?: string[];
+  };
+  const inQuery = Object.entries(query.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: query.required?.includes(name) ?? false,
+    description: schema.description,
+    schema,
+  }));
   return [...inPath, ...inQuery];
 }
 
@@ -58,7 +97,8 @@ function requestBody(spec: RouteSpec): JsonSchema | undefined {
 }
 
 function response(status: number, declared: ResponseSpec | string): JsonSchema {
-  const spec: ResponseSpec = typeof declared === 'string' ? { description: declared, schema: status >= 400 ? errorJson : undefined } : declared;
+  const spec: ResponseSpec =
+    typeof declared === 'string' ? { description: declared, schema: status >= 400 ? errorJson : undefined } : declared;
   if (!spec.schema && !spec.contentType) return { description: spec.description };
   const media = spec.schema ? { schema: toJsonSchema(spec.schema) } : {};
   return { description: spec.description, content: { [spec.contentType ?? 'application/json']: media } };
@@ -76,9 +116,12 @@ function implicitResponses(spec: RouteSpec): Record<number, string> {
 
 function operation(spec: RouteSpec): JsonSchema {
   const responses: Record<string, JsonSchema> = {};
-  for (const [status, declared] of Object.entries({ ...implicitResponses(spec), ...spec.responses })) responses[status] = response(Number(status), declared);
+  for (const [status, declared] of Object.entries({ ...implicitResponses(spec), ...spec.responses }))
+    responses[status] = response(Number(status), declared);
   const op: JsonSchema = {
-    operationId: `${spec.method}${openApiPath(spec.path).replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
+    operationId: `${spec.method}${openApiPath(spec.path)
+      .replace(/[{}]/g, '')
+      .replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
     tags: [spec.tag],
     summary: spec.summary,
     security: SECURITY[spec.auth],

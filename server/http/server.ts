@@ -13,10 +13,18 @@ export interface HttpTimeouts {
   requestTimeoutMs: number;
 }
 
-export async function listenHttp(listener: http.RequestListener, host: string, port: number, timeouts: HttpTimeouts = { headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 }): Promise<RunningHttpServer> {
+export async function listenHttp(
+  listener: http.RequestListener,
+  host: string,
+  port: number,
+  timeouts: HttpTimeouts = { headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 },
+): Promise<RunningHttpServer> {
   // Node enforces both timeouts only when it sweeps its connections (every 30 s
   // by default): sweep every second, so a slow client is cut off close to its limit.
-  const server = http.createServer({ connectionsCheckingInterval: Math.min(1_000, timeouts.headersTimeoutMs) }, listener);
+  const server = http.createServer(
+    { connectionsCheckingInterval: Math.min(1_000, timeouts.headersTimeoutMs) },
+    listener,
+  );
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = timeouts.headersTimeoutMs;
   server.requestTimeout = timeouts.requestTimeoutMs;

@@ -64,15 +64,22 @@ function toValidationError(issue: ZodIssue): ValidationError {
   if (issue.code === 'unrecognized_keys') return new ValidationError(issue.keys.join(', '), 'unknown field');
   const field = issue.path.join('.') || 'body';
   if (issue.code === 'invalid_type' && issue.received === 'undefined') return new ValidationError(field, 'is required');
-  if (issue.code === 'invalid_enum_value') return new ValidationError(field, `must be one of ${issue.options.join(', ')}`);
+  if (issue.code === 'invalid_enum_value')
+    return new ValidationError(field, `must be one of ${issue.options.join(', ')}`);
   return new ValidationError(field, issue.message);
 }
 
 /** An integer in [min, max]; also as text, since forms and query strings carry numbers as text. */
 export const intFromText = (min: number, max: number) => {
   const rule = `must be an integer from ${min} to ${max}`;
-  return z.preprocess((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v), z.number({ invalid_type_error: rule }).int(rule).min(min, rule).max(max, rule));
+  return z.preprocess(
+    (v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v),
+    z.number({ invalid_type_error: rule }).int(rule).min(min, rule).max(max, rule),
+  );
 };
 
 /** A query value given once (Koa makes a repeated one an array), at most `max` characters. */
-export const queryText = (max = 64) => z.string({ invalid_type_error: `must be given once, at most ${max} characters` }).max(max, `must be given once, at most ${max} characters`);
+export const queryText = (max = 64) =>
+  z
+    .string({ invalid_type_error: `must be given once, at most ${max} characters` })
+    .max(max, `must be given once, at most ${max} characters`);

@@ -48,7 +48,10 @@ export const jobJson = z
 export type JobJson = z.output<typeof jobJson>;
 
 /** Seen in lists without the content of an import (it can be megabytes). */
-const listedParams = (job: Job) => (typeof job.params.content === 'string' ? { ...job.params, content: `(${job.params.content.length} characters)` } : job.params);
+const listedParams = (job: Job) =>
+  typeof job.params.content === 'string'
+    ? { ...job.params, content: `(${job.params.content.length} characters)` }
+    : job.params;
 
 export function jobToJson(job: Job, options: { logLines?: number } = {}): JobJson {
   return {
@@ -62,7 +65,14 @@ export function jobToJson(job: Job, options: { logLines?: number } = {}): JobJso
     stage: job.stage,
     percent: job.percent,
     message: job.message,
-    stages: job.stages.map((s) => ({ name: s.name, state: s.state, percent: s.percent, message: s.message, started_at: iso(s.startedAt), ended_at: iso(s.endedAt) })),
+    stages: job.stages.map((s) => ({
+      name: s.name,
+      state: s.state,
+      percent: s.percent,
+      message: s.message,
+      started_at: iso(s.startedAt),
+      ended_at: iso(s.endedAt),
+    })),
     cancel_requested: job.cancelRequested,
     cluster: job.cluster,
     node_ids: job.nodeIds,
@@ -89,7 +99,10 @@ export const jobsQuery = z
 
 /** `schedule_at`: ISO 8601 time or ms since the epoch; the job stays pending until then. */
 export const scheduleField = z
-  .union([z.string().datetime({ offset: true, message: 'must be an ISO 8601 time such as 2026-12-01T02:00:00Z' }), z.number().int().min(0)])
+  .union([
+    z.string().datetime({ offset: true, message: 'must be an ISO 8601 time such as 2026-12-01T02:00:00Z' }),
+    z.number().int().min(0),
+  ])
   .transform((v) => (typeof v === 'number' ? v : Date.parse(v)));
 
 export const createJobBody = z

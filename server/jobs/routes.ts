@@ -27,10 +27,15 @@ export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminTok
       path: '/api/jobs',
       tag: 'jobs',
       summary: 'Create a job (reprovision, form_cluster, power, import_nodes)',
-      description: 'With schedule_at in the future the job stays pending until then, and re-checks its conditions when it runs.',
+      description:
+        'With schedule_at in the future the job stays pending until then, and re-checks its conditions when it runs.',
       auth: 'admin',
       body: createJobBody,
-      responses: { 202: { description: 'the job, queued', schema: z.object({ job: jobJson }) }, 400: 'unknown type or bad params (the field is named)', 404: 'a node it names does not exist' },
+      responses: {
+        202: { description: 'the job, queued', schema: z.object({ job: jobJson }) },
+        400: 'unknown type or bad params (the field is named)',
+        404: 'a node it names does not exist',
+      },
     },
     async (ctx, { body }) => {
       const { job } = await o.jobs.create(body.type, body.params, { runAt: body.schedule_at });
@@ -47,7 +52,20 @@ export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminTok
       summary: 'List jobs, newest first',
       auth: 'admin',
       query: jobsQuery,
-      responses: { 200: { description: 'a page of jobs', schema: z.object({ jobs: z.array(jobJson), total: z.number().int(), limit: z.number().int(), offset: z.number().int() }) }, 400: 'node is not a node id, MAC or hostname', 404: 'no such node', 409: 'several nodes have this hostname' },
+      responses: {
+        200: {
+          description: 'a page of jobs',
+          schema: z.object({
+            jobs: z.array(jobJson),
+            total: z.number().int(),
+            limit: z.number().int(),
+            offset: z.number().int(),
+          }),
+        },
+        400: 'node is not a node id, MAC or hostname',
+        404: 'no such node',
+        409: 'several nodes have this hostname',
+      },
     },
     async (ctx, { query }) => {
       let nodeId: number | undefined;
@@ -56,7 +74,14 @@ export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminTok
       }
       const limit = query.limit ?? 50;
       const offset = query.offset ?? 0;
-      const { jobs, total } = await o.jobs.list({ type: query.type, status: query.status as Job['status'] | undefined, cluster: query.cluster, nodeId, limit, offset });
+      const { jobs, total } = await o.jobs.list({
+        type: query.type,
+        status: query.status as Job['status'] | undefined,
+        cluster: query.cluster,
+        nodeId,
+        limit,
+        offset,
+      });
       ctx.body = { jobs: jobs.map((j) => jobToJson(j)), total, limit, offset };
     },
   );
@@ -82,14 +107,20 @@ export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminTok
       path: '/api/jobs/:id/cancel',
       tag: 'jobs',
       summary: 'Cancel a job',
-      description: 'A pending or paused job ends at once; a running one stops at its next stage boundary (cancel_requested until then).',
+      description:
+        'A pending or paused job ends at once; a running one stops at its next stage boundary (cancel_requested until then).',
       auth: 'admin',
       params: JOB_ID,
-      responses: { 200: { description: 'the job after the request', schema: jobJson }, 404: 'no such job', 409: 'the job has already ended' },
+      responses: {
+        200: { description: 'the job after the request', schema: jobJson },
+        404: 'no such job',
+        409: 'the job has already ended',
+      },
     },
     async (ctx) => {
       const job = await byId(ctx.params.id);
-      if (['completed', 'failed', 'cancelled'].includes(job.status)) throw conflict(`job ${job.id} has already ended (${job.status})`);
+      if (['completed', 'failed', 'cancelled'].includes(job.status))
+        throw conflict(`job ${job.id} has already ended (${job.status})`);
       ctx.body = jobToJson((await o.jobs.cancel(job.id))!);
     },
   );
@@ -103,12 +134,17 @@ export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminTok
       description: 'It resumes after its last completed stage, with a fresh set of attempts.',
       auth: 'admin',
       params: JOB_ID,
-      responses: { 202: { description: 'the job, pending again', schema: jobJson }, 404: 'no such job', 409: 'the job is pending, running or completed' },
+      responses: {
+        202: { description: 'the job, pending again', schema: jobJson },
+        404: 'no such job',
+        409: 'the job is pending, running or completed',
+      },
     },
     async (ctx) => {
       const job = await byId(ctx.params.id);
       const retried = await o.jobs.retry(job.id);
-      if (!retried) throw conflict(`job ${job.id} is ${job.status}: only a failed, paused or cancelled job can be retried`);
+      if (!retried)
+        throw conflict(`job ${job.id} is ${job.status}: only a failed, paused or cancelled job can be retried`);
       ctx.status = 202;
       ctx.body = jobToJson(retried);
     },

@@ -1,6 +1,14 @@
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../nodes/service.js';
-import { JOB_LOG_LIMIT, newStage, type Job, type JobOutcome, type JobProgress, type JobStage, type JobsRepo } from '../store/jobs-repo.js';
+import {
+  JOB_LOG_LIMIT,
+  newStage,
+  type Job,
+  type JobOutcome,
+  type JobProgress,
+  type JobStage,
+  type JobsRepo,
+} from '../store/jobs-repo.js';
 import { backoffDelay, type RetryPolicy } from '../util/retry.js';
 import { JobCancelled, JobPaused, JobWaiting, type AnyJobType, type JobContext, type StageHandle } from './types.js';
 
@@ -102,9 +110,15 @@ class RunningJob {
   async run(): Promise<void> {
     const { log } = this.o;
     if (this.job.attempts > this.maxAttempts) {
-      return void (await this.end({ status: 'failed', error: `gave up after ${this.maxAttempts} attempts (its runner stopped each time)` }));
+      return void (await this.end({
+        status: 'failed',
+        error: `gave up after ${this.maxAttempts} attempts (its runner stopped each time)`,
+      }));
     }
-    const heartbeat = setInterval(() => void this.renew().catch(() => undefined), Math.max(100, Math.floor(this.o.leaseMs / 3)));
+    const heartbeat = setInterval(
+      () => void this.renew().catch(() => undefined),
+      Math.max(100, Math.floor(this.o.leaseMs / 3)),
+    );
     this.log(`attempt ${this.job.attempts} of ${this.maxAttempts} on ${this.o.workerId}`);
     log.info({ job: this.job.id, type: this.job.type, attempt: this.job.attempts }, 'job started');
     try {
@@ -133,7 +147,12 @@ class RunningJob {
         await this.renew({ stages: this.stages });
       },
       progress: async ({ percent, message }) => {
-        if (this.current) Object.assign(this.current, percent === undefined ? {} : { percent }, message === undefined ? {} : { message });
+        if (this.current)
+          Object.assign(
+            this.current,
+            percent === undefined ? {} : { percent },
+            message === undefined ? {} : { message },
+          );
         await this.renew({ percent, message, stages: this.stages });
         this.signal.throwIfAborted();
       },
@@ -141,7 +160,10 @@ class RunningJob {
     };
   }
 
-  private async stage(name: string, run: (stage: StageHandle) => Promise<Record<string, unknown> | void>): Promise<Record<string, unknown>> {
+  private async stage(
+    name: string,
+    run: (stage: StageHandle) => Promise<Record<string, unknown> | void>,
+  ): Promise<Record<string, unknown>> {
     let stage = this.stages.find((s) => s.name === name);
     if (stage?.state === 'completed' || stage?.state === 'skipped') return stage.data;
     const stored = await this.renew();
@@ -149,13 +171,28 @@ class RunningJob {
     this.signal.throwIfAborted();
     if (!stage) this.stages.push((stage = newStage(name)));
     const previousState = stage.state;
-    Object.assign(stage, { state: 'running', startedAt: stage.startedAt ?? this.o.clock(), endedAt: null, percent: null, message: null });
+    Object.assign(stage, {
+      state: 'running',
+      startedAt: stage.startedAt ?? this.o.clock(),
+      endedAt: null,
+      percent: null,
+      message: null,
+    });
     this.current = stage;
     this.log(`stage ${name}: started`);
     await this.renew({ stage: name, percent: null, message: null, stages: this.stages });
-    const handle: StageHandle = { data: stage.data, previousState, save: async (data) => void (Object.assign(stage.data, data), await this.renew({ stages: this.stages })) };
+    const handle: StageHandle = {
+      data: stage.data,
+      previousState,
+      save: async (data) => void (Object.assign(stage.data, data), await this.renew({ stages: this.stages })),
+    };
     const data = (await run(handle)) ?? {};
-    Object.assign(stage, { state: 'completed', percent: 100, endedAt: this.o.clock(), data: { ...stage.data, ...data } });
+    Object.assign(stage, {
+      state: 'completed',
+      percent: 100,
+      endedAt: this.o.clock(),
+      data: { ...stage.data, ...data },
+    });
     this.log(`stage ${name}: completed${stage.message ? ` (${stage.message})` : ''}`);
     this.current = null;
     await this.renew({ stages: this.stages });
@@ -171,9 +208,12 @@ class RunningJob {
       return void (await this.end({ status: 'pending', runAt: clock() + err.delayMs, countAttempt: false }));
     }
     // Shut down mid-job: leave it running; its lease expires and an instance reclaims it.
-    if (this.signal.aborted && !(err instanceof JobCancelled)) return void log.warn({ job: this.job.id, err: message }, 'job interrupted');
+    if (this.signal.aborted && !(err instanceof JobCancelled))
+      return void log.warn({ job: this.job.id, err: message }, 'job interrupted');
     this.markCurrent('failed', message);
-    this.log(`${err instanceof JobPaused ? 'paused' : err instanceof JobCancelled ? 'cancelled' : 'failed'}: ${message}`);
+    this.log(
+      `${err instanceof JobPaused ? 'paused' : err instanceof JobCancelled ? 'cancelled' : 'failed'}: ${message}`,
+    );
     if (err instanceof JobPaused) return void (await this.end({ status: 'paused', error: message }));
     if (err instanceof JobCancelled) return void (await this.end({ status: 'cancelled', error: message }));
     if (this.job.attempts < this.maxAttempts) {
@@ -188,17 +228,28 @@ class RunningJob {
 
   private markCurrent(state: 'waiting' | 'failed', message: string): void {
     if (!this.current) return;
-    Object.assign(this.current, { state, message: message.slice(0, 2000), endedAt: state === 'failed' ? this.o.clock() : null });
+    Object.assign(this.current, {
+      state,
+      message: message.slice(0, 2000),
+      endedAt: state === 'failed' ? this.o.clock() : null,
+    });
   }
 
   private async end(outcome: JobOutcome): Promise<void> {
     const done = outcome.status === 'completed' ? { percent: 100 } : {};
-    await this.o.jobs.finish(this.job.id, this.o.workerId, this.o.clock(), outcome, { stages: this.stages, log: this.logText, ...done });
+    await this.o.jobs.finish(this.job.id, this.o.workerId, this.o.clock(), outcome, {
+      stages: this.stages,
+      log: this.logText,
+      ...done,
+    });
   }
 
   /** Renews the lease (and writes progress); aborts the run when another runner owns the job now. */
   private async renew(progress: JobProgress = {}): Promise<Job | null> {
-    const stored = await this.o.jobs.heartbeat(this.job.id, this.o.workerId, this.o.clock(), this.o.leaseMs, { ...progress, log: this.logText });
+    const stored = await this.o.jobs.heartbeat(this.job.id, this.o.workerId, this.o.clock(), this.o.leaseMs, {
+      ...progress,
+      log: this.logText,
+    });
     if (!stored) this.lost.abort(new Error(`lost the lease on job ${this.job.id}`));
     return stored;
   }

@@ -42,26 +42,49 @@ export class JobsService {
     this.wake = wake;
   }
 
-  async create(typeName: string, rawParams: unknown, options: CreateJobOptions = {}): Promise<{ job: Job; created: boolean }> {
+  async create(
+    typeName: string,
+    rawParams: unknown,
+    options: CreateJobOptions = {},
+  ): Promise<{ job: Job; created: boolean }> {
     const type = this.registry.get(typeName);
     if (!type) throw new ValidationError('type', `must be one of ${[...this.registry.keys()].sort().join(', ')}`);
     const params = parseWith(type.params, rawParams ?? {}, 'params') as Record<string, unknown>;
     const targets = await this.targetsOf(type, params);
     const now = this.o.clock();
-    const result = await this.o.repo.enqueue({ type: typeName, params, runAt: options.runAt, dedupeKey: options.dedupeKey, stages: type.stages(params), maxAttempts: type.maxAttempts, cluster: targets.cluster ?? null, nodeIds: targets.nodeIds }, now);
+    const result = await this.o.repo.enqueue(
+      {
+        type: typeName,
+        params,
+        runAt: options.runAt,
+        dedupeKey: options.dedupeKey,
+        stages: type.stages(params),
+        maxAttempts: type.maxAttempts,
+        cluster: targets.cluster ?? null,
+        nodeIds: targets.nodeIds,
+      },
+      now,
+    );
     if (result.created) {
-      this.o.log.info({ job: result.job.id, type: typeName, runAt: new Date(result.job.runAt).toISOString() }, 'job created');
+      this.o.log.info(
+        { job: result.job.id, type: typeName, runAt: new Date(result.job.runAt).toISOString() },
+        'job created',
+      );
       this.changed(result.job);
     }
     if (result.job.runAt <= now) this.wake();
     return result;
   }
 
-  private async targetsOf(type: AnyJobType, params: Record<string, unknown>): Promise<{ nodeIds?: number[]; cluster?: string | null }> {
+  private async targetsOf(
+    type: AnyJobType,
+    params: Record<string, unknown>,
+  ): Promise<{ nodeIds?: number[]; cluster?: string | null }> {
     try {
       return (await type.targets?.(params)) ?? {};
     } catch (err) {
-      if (err instanceof JobTargetError) throw err.status === 404 ? notFound(`${err.message}; nothing was changed`) : conflict(err.message);
+      if (err instanceof JobTargetError)
+        throw err.status === 404 ? notFound(`${err.message}; nothing was changed`) : conflict(err.message);
       throw err;
     }
   }
@@ -71,7 +94,10 @@ export class JobsService {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const job = await this.o.repo.byId(id);
-      const busy = job && (job.status === 'running' || (job.status === 'pending' && job.runAt <= this.o.clock() && !job.stages.some((s) => s.state === 'waiting')));
+      const busy =
+        job &&
+        (job.status === 'running' ||
+          (job.status === 'pending' && job.runAt <= this.o.clock() && !job.stages.some((s) => s.state === 'waiting')));
       if (!busy || Date.now() >= deadline) return job;
       await sleep(SETTLE_POLL_MS);
     }

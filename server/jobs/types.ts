@@ -38,7 +38,10 @@ export interface JobContext {
    * returns. A stage completed by an earlier run is skipped and its stored
    * data returned, so a retried job resumes where it stopped.
    */
-  stage(name: string, run: (stage: StageHandle) => Promise<Record<string, unknown> | void>): Promise<Record<string, unknown>>;
+  stage(
+    name: string,
+    run: (stage: StageHandle) => Promise<Record<string, unknown> | void>,
+  ): Promise<Record<string, unknown>>;
   /** Adds stages learnt while running (e.g. the batches of a rolling reprovision). */
   addStages(names: string[]): Promise<void>;
   /** Percent and message of the running stage; renews the lease. */

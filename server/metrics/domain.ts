@@ -56,17 +56,48 @@ export interface DomainMetricsOptions {
   onCollectError?: (err: unknown) => void;
 }
 
-export function createDomainMetrics({ registry, catalogue, countNodes, onCollectError }: DomainMetricsOptions): DomainMetrics {
+export function createDomainMetrics({
+  registry,
+  catalogue,
+  countNodes,
+  onCollectError,
+}: DomainMetricsOptions): DomainMetrics {
   const registers = [registry];
-  const phaseReports = new Counter({ name: 'homeport_phase_reports_total', help: 'Install phase reports recorded (applied, late or duplicate), by phase and status', labelNames: ['phase', 'status'] as const, registers });
-  const watcherTicks = new Counter({ name: 'homeport_watcher_ticks_total', help: 'Watcher runs, by result', labelNames: ['result'] as const, registers });
-  const watcherTickSeconds = new Histogram({ name: 'homeport_watcher_tick_seconds', help: 'Duration of one watcher run', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers });
-  const clusterFormations = new Counter({ name: 'homeport_cluster_formations_total', help: 'Cluster formation attempts, by result', labelNames: ['result'] as const, registers });
-  const sshErrors = new Counter({ name: 'homeport_ssh_errors_total', help: 'Failed SSH operations, by kind', labelNames: ['kind'] as const, registers });
+  const phaseReports = new Counter({
+    name: 'homeport_phase_reports_total',
+    help: 'Install phase reports recorded (applied, late or duplicate), by phase and status',
+    labelNames: ['phase', 'status'] as const,
+    registers,
+  });
+  const watcherTicks = new Counter({
+    name: 'homeport_watcher_ticks_total',
+    help: 'Watcher runs, by result',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const watcherTickSeconds = new Histogram({
+    name: 'homeport_watcher_tick_seconds',
+    help: 'Duration of one watcher run',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
+  const clusterFormations = new Counter({
+    name: 'homeport_cluster_formations_total',
+    help: 'Cluster formation attempts, by result',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const sshErrors = new Counter({
+    name: 'homeport_ssh_errors_total',
+    help: 'Failed SSH operations, by kind',
+    labelNames: ['kind'] as const,
+    registers,
+  });
   for (const result of WATCHER_TICK_RESULTS) watcherTicks.inc({ result }, 0);
   for (const result of CLUSTER_FORMATION_RESULTS) clusterFormations.inc({ result }, 0);
   for (const kind of SSH_ERROR_KINDS) sshErrors.inc({ kind }, 0);
-  for (const phase of [...catalogue.ordered, ...catalogue.failure]) for (const status of ['in_progress', 'completed', 'failed']) phaseReports.inc({ phase, status }, 0);
+  for (const phase of [...catalogue.ordered, ...catalogue.failure])
+    for (const status of ['in_progress', 'completed', 'failed']) phaseReports.inc({ phase, status }, 0);
   registerNodeGauges(registry, countNodes, onCollectError);
   return {
     phaseReports,
@@ -88,7 +119,11 @@ export function createDomainMetrics({ registry, catalogue, countNodes, onCollect
  * from the store at scrape time, so they are right across restarts and across
  * several instances on one database.
  */
-function registerNodeGauges(registry: Registry, countNodes: () => Promise<NodeCounts>, onCollectError?: (err: unknown) => void): void {
+function registerNodeGauges(
+  registry: Registry,
+  countNodes: () => Promise<NodeCounts>,
+  onCollectError?: (err: unknown) => void,
+): void {
   // The registry collects metrics concurrently: both gauges share one query per scrape.
   let inFlight: Promise<NodeCounts | null> | null = null;
   const read = () =>

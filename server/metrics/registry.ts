@@ -21,7 +21,12 @@ export interface HttpMetrics {
  * the label set.
  */
 export function createHttpMetrics(registry: Registry): HttpMetrics {
-  const requests = new Counter({ name: 'homeport_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [registry] });
+  const requests = new Counter({
+    name: 'homeport_http_requests_total',
+    help: 'HTTP requests by route, method and status',
+    labelNames: ['route', 'method', 'status'],
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'homeport_http_request_duration_seconds',
     help: 'HTTP request latency by route',

@@ -49,7 +49,10 @@ export function isReader(access: AccessOptions, ctx: Koa.Context): boolean {
 export function requireReader(access: AccessOptions, onDenied: 'login' | 'error'): Koa.Middleware {
   return async (ctx, next) => {
     if (isReader(access, ctx)) return next();
-    if (onDenied === 'error') throw unauthorized('monitoring requires the admin token: log in at /monitoring/login or send Authorization: Bearer <admin token>');
+    if (onDenied === 'error')
+      throw unauthorized(
+        'monitoring requires the admin token: log in at /monitoring/login or send Authorization: Bearer <admin token>',
+      );
     ctx.status = 303;
     ctx.redirect(`/monitoring/login?next=${encodeURIComponent(ctx.originalUrl)}`);
   };
@@ -57,14 +60,30 @@ export function requireReader(access: AccessOptions, onDenied: 'login' | 'error'
 
 export function startSession(access: AccessOptions, ctx: Koa.Context): void {
   const maxAge = access.sessionHours * 3600_000;
-  ctx.cookies.set(SESSION_COOKIE, sessionValue(access.adminToken, access.clock() + maxAge), { httpOnly: true, sameSite: 'strict', secure: ctx.secure, path: '/', maxAge, overwrite: true });
+  ctx.cookies.set(SESSION_COOKIE, sessionValue(access.adminToken, access.clock() + maxAge), {
+    httpOnly: true,
+    sameSite: 'strict',
+    secure: ctx.secure,
+    path: '/',
+    maxAge,
+    overwrite: true,
+  });
 }
 
 export function endSession(ctx: Koa.Context): void {
-  ctx.cookies.set(SESSION_COOKIE, '', { httpOnly: true, sameSite: 'strict', secure: ctx.secure, path: '/', maxAge: 0, overwrite: true });
+  ctx.cookies.set(SESSION_COOKIE, '', {
+    httpOnly: true,
+    sameSite: 'strict',
+    secure: ctx.secure,
+    path: '/',
+    maxAge: 0,
+    overwrite: true,
+  });
 }
 
 /** Only a path on this page: a login link must not become an open redirect. */
 export function safeNext(next: unknown): string {
-  return typeof next === 'string' && /^\/monitoring(?:[/?#]|$)/.test(next) && !next.includes('\\') ? next : '/monitoring';
+  return typeof next === 'string' && /^\/monitoring(?:[/?#]|$)/.test(next) && !next.includes('\\')
+    ? next
+    : '/monitoring';
 }

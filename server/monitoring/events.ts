@@ -112,7 +112,10 @@ export class EventHub {
       try {
         client.write(message);
         if (client.writableLength > limit) {
-          this.options.log.warn({ buffered: client.writableLength }, 'event stream client is not reading; disconnecting it');
+          this.options.log.warn(
+            { buffered: client.writableLength },
+            'event stream client is not reading; disconnecting it',
+          );
           client.destroy();
         }
       } catch (err) {

@@ -35,14 +35,32 @@ export interface Monitoring {
   close(): void;
 }
 
-export function createMonitoring({ config, service, jobs, knex, adminToken, clock, log, bmcLabel }: MonitoringOptions): Monitoring {
+export function createMonitoring({
+  config,
+  service,
+  jobs,
+  knex,
+  adminToken,
+  clock,
+  log,
+  bmcLabel,
+}: MonitoringOptions): Monitoring {
   const labels = readerLabels(bmcLabel);
   // One serialization for every stream client, so BMC labels are left out for all of them.
   const toJson = (event: NodeEvent) =>
     event.type === 'node_deleted'
       ? { type: event.type, id: event.id }
-      : { type: event.type, node: nodeToJson(event.node, service.catalogue, labels), entry: event.type === 'phase' ? historyToJson(event.entry) : null };
-  const hub = new EventHub(service.events, toJson, { maxClients: config.maxEventClients, heartbeatMs: config.heartbeatMs, retryMs: config.retryMs, log });
+      : {
+          type: event.type,
+          node: nodeToJson(event.node, service.catalogue, labels),
+          entry: event.type === 'phase' ? historyToJson(event.entry) : null,
+        };
+  const hub = new EventHub(service.events, toJson, {
+    maxClients: config.maxEventClients,
+    heartbeatMs: config.heartbeatMs,
+    retryMs: config.retryMs,
+    log,
+  });
   // Job changes (created, cancelled, retried) refresh the page like node changes do.
   hub.follow<Job>(jobs.events, (job) => ({ type: 'job', job: jobToJson(job) }));
   const access = { required: config.requireAdmin, adminToken, sessionHours: config.sessionHours, clock };

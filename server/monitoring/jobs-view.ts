@@ -28,7 +28,16 @@ export function jobPhase(job: Pick<Job, 'status' | 'runAt' | 'stages'>, now: num
   return job.runAt <= now ? 'due' : 'scheduled';
 }
 
-const PHASE_TONES: Record<JobPhase, 'ok' | 'failed' | 'busy' | 'neutral'> = { running: 'busy', waiting: 'busy', due: 'busy', scheduled: 'neutral', paused: 'failed', completed: 'ok', failed: 'failed', cancelled: 'neutral' };
+const PHASE_TONES: Record<JobPhase, 'ok' | 'failed' | 'busy' | 'neutral'> = {
+  running: 'busy',
+  waiting: 'busy',
+  due: 'busy',
+  scheduled: 'neutral',
+  paused: 'failed',
+  completed: 'ok',
+  failed: 'failed',
+  cancelled: 'neutral',
+};
 const ACTIVE_ORDER: JobPhase[] = ['running', 'waiting', 'due', 'scheduled'];
 
 export interface JobRowView {
@@ -59,7 +68,8 @@ function target(job: Pick<Job, 'cluster' | 'nodeIds'>): string | null {
 }
 
 function when(job: Job, phase: JobPhase, now: number): { when: string; whenIso: string } {
-  if (phase === 'scheduled' || phase === 'waiting') return { when: `runs in ${formatDuration(job.runAt - now)}`, whenIso: new Date(job.runAt).toISOString() };
+  if (phase === 'scheduled' || phase === 'waiting')
+    return { when: `runs in ${formatDuration(job.runAt - now)}`, whenIso: new Date(job.runAt).toISOString() };
   const at = job.finishedAt ?? job.updatedAt;
   return { when: relativeTime(at, now), whenIso: new Date(at).toISOString() };
 }
@@ -109,7 +119,12 @@ export interface JobLists {
 export function buildJobsSection(lists: JobLists, now: number): JobsSectionView {
   const active = [...lists.running, ...lists.pending]
     .map((job) => ({ job, row: jobRow(job, now) }))
-    .sort((a, b) => ACTIVE_ORDER.indexOf(a.row.phase) - ACTIVE_ORDER.indexOf(b.row.phase) || a.job.runAt - b.job.runAt || a.job.id - b.job.id)
+    .sort(
+      (a, b) =>
+        ACTIVE_ORDER.indexOf(a.row.phase) - ACTIVE_ORDER.indexOf(b.row.phase) ||
+        a.job.runAt - b.job.runAt ||
+        a.job.id - b.job.id,
+    )
     .slice(0, ACTIVE_JOBS_SHOWN)
     .map((a) => a.row);
   return {
@@ -142,7 +157,8 @@ export interface JobDetailView {
   logTruncated: boolean;
 }
 
-const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text);
+const cut = (text: string, max: number) =>
+  text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text;
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function jobDetail(job: Job, now: number): JobDetailView {
@@ -152,7 +168,10 @@ export function jobDetail(job: Job, now: number): JobDetailView {
   return {
     row,
     fields: [
-      { label: 'Status', value: job.status + (job.cancelRequested && job.status === 'running' ? ' (cancel requested)' : '') },
+      {
+        label: 'Status',
+        value: job.status + (job.cancelRequested && job.status === 'running' ? ' (cancel requested)' : ''),
+      },
       { label: 'Attempts', value: row.attempts },
       { label: 'Run at', value: json.run_at },
       { label: 'Target', value: target(job) },
@@ -160,7 +179,10 @@ export function jobDetail(job: Job, now: number): JobDetailView {
       { label: 'Started', value: isoOrNull(job.startedAt) },
       { label: 'Finished', value: isoOrNull(job.finishedAt) },
     ],
-    params: Object.entries(json.params).map(([name, value]) => ({ name, value: cut(typeof value === 'string' ? value : JSON.stringify(value), VALUE_CHARS) })),
+    params: Object.entries(json.params).map(([name, value]) => ({
+      name,
+      value: cut(typeof value === 'string' ? value : JSON.stringify(value), VALUE_CHARS),
+    })),
     stages: job.stages.map((s) => ({
       name: s.name,
       state: s.state,
@@ -168,7 +190,8 @@ export function jobDetail(job: Job, now: number): JobDetailView {
       message: s.message,
       took: s.startedAt !== null && s.endedAt !== null ? formatDuration(s.endedAt - s.startedAt) : null,
     })),
-    result: job.result === null || job.result === undefined ? null : cut(JSON.stringify(job.result, null, 2), RESULT_CHARS),
+    result:
+      job.result === null || job.result === undefined ? null : cut(JSON.stringify(job.result, null, 2), RESULT_CHARS),
     logTail,
     logTruncated: job.log.trimEnd().split('\n').filter(Boolean).length > logTail.length,
   };

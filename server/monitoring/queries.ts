@@ -15,7 +15,6 @@ export interface ClusterRow {
   updatedAt: number;
 }
 
-
 export async function listClusters(knex: Knex): Promise<ClusterRow[]> {
   const rows = (await knex('clusters').orderBy('name').limit(1000)) as Record<string, unknown>[];
   return rows.map((row) => ({
@@ -35,19 +34,38 @@ export async function listClusters(knex: Knex): Promise<ClusterRow[]> {
  */
 export async function lastMessages(knex: Knex, nodeIds: readonly number[]): Promise<Map<number, string>> {
   if (nodeIds.length === 0) return new Map();
-  const latest = knex('deployment_history').whereIn('node_id', nodeIds).whereNotNull('message').max('id').groupBy('node_id');
-  const rows = (await knex('deployment_history').whereIn('id', latest).select('node_id', 'message')) as Record<string, unknown>[];
+  const latest = knex('deployment_history')
+    .whereIn('node_id', nodeIds)
+    .whereNotNull('message')
+    .max('id')
+    .groupBy('node_id');
+  const rows = (await knex('deployment_history').whereIn('id', latest).select('node_id', 'message')) as Record<
+    string,
+    unknown
+  >[];
   return new Map(rows.map((r) => [Number(r.node_id), String(r.message)]));
 }
 
 export async function countNodes(knex: Knex): Promise<NodeCounts> {
   const [byPhase, byReprovision] = await Promise.all([
-    knex('nodes').select('deployment_status', 'deployment_phase_status').count({ n: '*' }).groupBy('deployment_status', 'deployment_phase_status') as Promise<Record<string, unknown>[]>,
-    knex('nodes').select('reprovision_status').count({ n: '*' }).groupBy('reprovision_status') as Promise<Record<string, unknown>[]>,
+    knex('nodes')
+      .select('deployment_status', 'deployment_phase_status')
+      .count({ n: '*' })
+      .groupBy('deployment_status', 'deployment_phase_status') as Promise<Record<string, unknown>[]>,
+    knex('nodes').select('reprovision_status').count({ n: '*' }).groupBy('reprovision_status') as Promise<
+      Record<string, unknown>[]
+    >,
   ]);
   return {
-    byPhase: byPhase.map((r) => ({ phase: String(r.deployment_status), status: nullableString(r.deployment_phase_status), count: Number(r.n) })),
-    byReprovisionStatus: byReprovision.map((r) => ({ status: nullableString(r.reprovision_status), count: Number(r.n) })),
+    byPhase: byPhase.map((r) => ({
+      phase: String(r.deployment_status),
+      status: nullableString(r.deployment_phase_status),
+      count: Number(r.n),
+    })),
+    byReprovisionStatus: byReprovision.map((r) => ({
+      status: nullableString(r.reprovision_status),
+      count: Number(r.n),
+    })),
   };
 }
 
@@ -59,5 +77,12 @@ export async function listJobsForPage(jobs: Pick<JobsService, 'list'>): Promise<
     jobs.list({ status: 'paused', limit: ACTIVE_JOBS_SHOWN }),
     jobs.list({ status: 'failed', limit: FAILED_JOBS_SHOWN }),
   ]);
-  return { running: running.jobs, pending: pending.jobs, activeTotal: running.total + pending.total, paused: paused.jobs, failed: failed.jobs, failedTotal: failed.total };
+  return {
+    running: running.jobs,
+    pending: pending.jobs,
+    activeTotal: running.total + pending.total,
+    paused: paused.jobs,
+    failed: failed.jobs,
+    failedTotal: failed.total,
+  };
 }

@@ -34,17 +34,31 @@ export function createRenderer(dir: string = VIEWS_DIR): PageRenderer {
   const engine = Handlebars.create();
   const read = (file: string) => fs.readFileSync(path.join(dir, file), 'utf8');
   // Empty values print as a dash, so a table cell never collapses.
-  engine.registerHelper('dash', (value: unknown) => (value === null || value === undefined || value === '' ? '—' : String(value)));
+  engine.registerHelper('dash', (value: unknown) =>
+    value === null || value === undefined || value === '' ? '—' : String(value),
+  );
   for (const name of [...VIEWS, ...FRAGMENTS, ...PARTIALS]) engine.registerPartial(name, read(`${name}.hbs`));
   const compile = (source: string) => engine.compile(source);
   const layout = compile(read('layout.hbs'));
-  const fragments = Object.fromEntries(FRAGMENTS.map((name) => [name, compile(`{{> ${name} }}`)])) as Record<FragmentName, HandlebarsTemplateDelegate>;
+  const fragments = Object.fromEntries(FRAGMENTS.map((name) => [name, compile(`{{> ${name} }}`)])) as Record<
+    FragmentName,
+    HandlebarsTemplateDelegate
+  >;
   const style = read('style.css');
   const script = read('client.js');
   const assets = { style: new Handlebars.SafeString(style), script: new Handlebars.SafeString(script) };
   return {
     page: (view, title, context) => layout({ ...context, ...assets, view, title }),
     fragment: (name, context) => fragments[name](context),
-    csp: [`default-src 'none'`, `style-src ${sha256(style)}`, `script-src ${sha256(script)}`, `connect-src 'self'`, `img-src 'self' data:`, `form-action 'self'`, `frame-ancestors 'none'`, `base-uri 'none'`].join('; '),
+    csp: [
+      `default-src 'none'`,
+      `style-src ${sha256(style)}`,
+      `script-src ${sha256(script)}`,
+      `connect-src 'self'`,
+      `img-src 'self' data:`,
+      `form-action 'self'`,
+      `frame-ancestors 'none'`,
+      `base-uri 'none'`,
+    ].join('; '),
   };
 }

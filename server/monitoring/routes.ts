@@ -14,13 +14,37 @@ import type { Logger } from '../log/logger.js';
 import { lookupNode } from '../nodes/lookup.js';
 import { describeAmbiguity } from '../nodes/ref.js';
 import type { NodesService } from '../nodes/service.js';
-import { endSession, isReader, isValidSession, requireReader, safeNext, SESSION_COOKIE, startSession, type AccessOptions } from './access.js';
+import {
+  endSession,
+  isReader,
+  isValidSession,
+  requireReader,
+  safeNext,
+  SESSION_COOKIE,
+  startSession,
+  type AccessOptions,
+} from './access.js';
 import type { EventHub } from './events.js';
 import { buildJobsSection, jobDetail } from './jobs-view.js';
 import { lastMessages, listClusters, listJobsForPage } from './queries.js';
 import type { PageRenderer } from './render.js';
 import { filterLabels, type LabelFilter } from '../nodes/present.js';
-import { buildClusters, buildSummary, buildTimeline, filterForm, filterNodes, fragmentHref, isFiltered, listHref, needsReason, nodeDetail, nodeRow, parseListQuery, sortHeaders, sortNodes } from './view.js';
+import {
+  buildClusters,
+  buildSummary,
+  buildTimeline,
+  filterForm,
+  filterNodes,
+  fragmentHref,
+  isFiltered,
+  listHref,
+  needsReason,
+  nodeDetail,
+  nodeRow,
+  parseListQuery,
+  sortHeaders,
+  sortNodes,
+} from './view.js';
 
 export interface MonitoringRoutesOptions {
   service: NodesService;
@@ -41,20 +65,44 @@ const page = (description: string) => ({ description, contentType: 'text/html' }
 const toLogin = 'not logged in (monitoring.requireAdmin): redirect to /monitoring/login';
 
 /** The login form's fields; anything else a browser sends is ignored. */
-const loginForm = z.object({ token: z.string().max(1024).optional().describe('the admin token'), next: z.string().max(2048).optional().describe('a /monitoring path to return to') });
+const loginForm = z.object({
+  token: z.string().max(1024).optional().describe('the admin token'),
+  next: z.string().max(2048).optional().describe('a /monitoring path to return to'),
+});
 
 export function monitoringRouter(options: MonitoringRoutesOptions): ApiRouter {
   const { access } = options;
   const api = new ApiRouter();
   // Router middleware runs only for this router's matched routes.
   api.use(securityHeaders(options.renderer.csp));
-  const fragment = z.object({ fragment: z.string().max(8).optional().describe('1: only the live part, for the page refresh') }).passthrough();
+  const fragment = z
+    .object({ fragment: z.string().max(8).optional().describe('1: only the live part, for the page refresh') })
+    .passthrough();
   api.endpoint(
-    { method: 'get', path: '/monitoring', tag: 'monitoring', summary: 'The status page: nodes, phases, clusters (filters and sorting in the query)', auth: 'reader', use: [requireReader(access, 'login')], query: fragment, responses: { 200: page('the page'), 303: toLogin } },
+    {
+      method: 'get',
+      path: '/monitoring',
+      tag: 'monitoring',
+      summary: 'The status page: nodes, phases, clusters (filters and sorting in the query)',
+      auth: 'reader',
+      use: [requireReader(access, 'login')],
+      query: fragment,
+      responses: { 200: page('the page'), 303: toLogin },
+    },
     (ctx) => listPage(options, ctx),
   );
   api.endpoint(
-    { method: 'get', path: '/monitoring/nodes/:id', tag: 'monitoring', summary: "A node's page: state and phase timeline", auth: 'reader', params: { id: 'node id or MAC' }, use: [requireReader(access, 'login')], query: fragment, responses: { 200: page('the page'), 303: toLogin, 404: page('no such node') } },
+    {
+      method: 'get',
+      path: '/monitoring/nodes/:id',
+      tag: 'monitoring',
+      summary: "A node's page: state and phase timeline",
+      auth: 'reader',
+      params: { id: 'node id or MAC' },
+      use: [requireReader(access, 'login')],
+      query: fragment,
+      responses: { 200: page('the page'), 303: toLogin, 404: page('no such node') },
+    },
     (ctx) => nodePage(options, ctx),
   );
   api.endpoint(
@@ -71,15 +119,44 @@ export function monitoringRouter(options: MonitoringRoutesOptions): ApiRouter {
     },
     (ctx) => jobPage(options, ctx),
   );
-  api.endpoint({ method: 'get', path: '/monitoring/login', tag: 'monitoring', summary: 'The login form', auth: 'public', responses: { 200: page('the form'), 302: 'already a reader: back to next' } }, (ctx) => loginPage(options, ctx));
   api.endpoint(
-    { method: 'post', path: '/monitoring/login', tag: 'monitoring', summary: 'Log in with the admin token (sets a session cookie)', auth: 'public', body: loginForm, acceptsForm: true, responses: { 303: 'logged in (or no login needed): to next', 401: page('not the admin token: the form again') } },
+    {
+      method: 'get',
+      path: '/monitoring/login',
+      tag: 'monitoring',
+      summary: 'The login form',
+      auth: 'public',
+      responses: { 200: page('the form'), 302: 'already a reader: back to next' },
+    },
+    (ctx) => loginPage(options, ctx),
+  );
+  api.endpoint(
+    {
+      method: 'post',
+      path: '/monitoring/login',
+      tag: 'monitoring',
+      summary: 'Log in with the admin token (sets a session cookie)',
+      auth: 'public',
+      body: loginForm,
+      acceptsForm: true,
+      responses: { 303: 'logged in (or no login needed): to next', 401: page('not the admin token: the form again') },
+    },
     (ctx, { body }) => login(options, ctx, body),
   );
-  api.endpoint({ method: 'post', path: '/monitoring/logout', tag: 'monitoring', summary: 'End the session', auth: 'public', responses: { 303: 'to the login form (or the page when it is open)' } }, (ctx) => {
-    endSession(ctx);
-    redirectSeeOther(ctx, access.required ? '/monitoring/login' : '/monitoring');
-  });
+  api.endpoint(
+    {
+      method: 'post',
+      path: '/monitoring/logout',
+      tag: 'monitoring',
+      summary: 'End the session',
+      auth: 'public',
+      responses: { 303: 'to the login form (or the page when it is open)' },
+    },
+    (ctx) => {
+      endSession(ctx);
+      redirectSeeOther(ctx, access.required ? '/monitoring/login' : '/monitoring');
+    },
+  );
   api.endpoint(
     {
       method: 'get',
@@ -88,7 +165,11 @@ export function monitoringRouter(options: MonitoringRoutesOptions): ApiRouter {
       summary: 'Server-sent events: node registered/updated/deleted, phase reports',
       auth: 'reader',
       use: [requireReader(access, 'error')],
-      responses: { 200: { description: 'an event stream', contentType: 'text/event-stream' }, 401: 'monitoring.requireAdmin and no admin token or session', 503: 'the stream has its maximum number of clients' },
+      responses: {
+        200: { description: 'an event stream', contentType: 'text/event-stream' },
+        401: 'monitoring.requireAdmin and no admin token or session',
+        503: 'the stream has its maximum number of clients',
+      },
     },
     (ctx) => {
       if (options.hub.attach(ctx)) return;
@@ -111,16 +192,27 @@ function securityHeaders(csp: string): Koa.Middleware {
 }
 
 const wantsFragment = (ctx: Koa.Context) => ctx.query.fragment === '1';
-const loggedIn = (access: AccessOptions, ctx: Koa.Context) => access.required && isValidSession(access.adminToken, ctx.cookies.get(SESSION_COOKIE), access.clock());
+const loggedIn = (access: AccessOptions, ctx: Koa.Context) =>
+  access.required && isValidSession(access.adminToken, ctx.cookies.get(SESSION_COOKIE), access.clock());
 
-async function listPage({ service, jobs, knex, renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context): Promise<void> {
+async function listPage(
+  { service, jobs, knex, renderer, access }: MonitoringRoutesOptions,
+  ctx: Koa.Context,
+): Promise<void> {
   const now = access.clock();
   const catalogue = service.catalogue;
   const query = parseListQuery(ctx.query, catalogue);
-  const [nodes, clusterRows, jobLists] = await Promise.all([service.list({}), listClusters(knex), listJobsForPage(jobs)]);
+  const [nodes, clusterRows, jobLists] = await Promise.all([
+    service.list({}),
+    listClusters(knex),
+    listJobsForPage(jobs),
+  ]);
   const clusters = buildClusters(clusterRows, nodes, catalogue, now);
   const shown = sortNodes(filterNodes(nodes, query, catalogue), query, catalogue, now);
-  const reasons = await lastMessages(knex, shown.filter((n) => needsReason(n, catalogue)).map((n) => n.id));
+  const reasons = await lastMessages(
+    knex,
+    shown.filter((n) => needsReason(n, catalogue)).map((n) => n.id),
+  );
   const context = {
     summary: buildSummary(nodes, catalogue, query),
     headers: sortHeaders(query),
@@ -128,7 +220,10 @@ async function listPage({ service, jobs, knex, renderer, access }: MonitoringRou
     clusters,
     jobs: buildJobsSection(jobLists, now),
     filtered: isFiltered(query),
-    filters: filterForm(query, clusters.map((c) => c.name)),
+    filters: filterForm(
+      query,
+      clusters.map((c) => c.name),
+    ),
     fragmentHref: fragmentHref(listHref(query)),
     generatedIso: new Date(now).toISOString(),
     loggedIn: loggedIn(access, ctx),
@@ -143,9 +238,12 @@ async function nodePage(options: MonitoringRoutesOptions, ctx: Koa.Context): Pro
   const now = access.clock();
   const ref = ctx.params.id ?? '';
   const lookup = await lookupNode(service.nodes, ref);
-  if (lookup.kind === 'invalid') return errorPage(options, ctx, 400, 'Not a node name', `A node is named by its id, MAC or hostname, not ${ref}.`);
-  if (lookup.kind === 'missing') return errorPage(options, ctx, 404, 'No such node', `No node has the id, MAC or hostname ${ref}.`);
-  if (lookup.kind === 'ambiguous') return errorPage(options, ctx, 409, 'Several nodes have this name', `${describeAmbiguity(ref, lookup.nodes)}.`);
+  if (lookup.kind === 'invalid')
+    return errorPage(options, ctx, 400, 'Not a node name', `A node is named by its id, MAC or hostname, not ${ref}.`);
+  if (lookup.kind === 'missing')
+    return errorPage(options, ctx, 404, 'No such node', `No node has the id, MAC or hostname ${ref}.`);
+  if (lookup.kind === 'ambiguous')
+    return errorPage(options, ctx, 409, 'Several nodes have this name', `${describeAmbiguity(ref, lookup.nodes)}.`);
   const { node } = lookup;
   ctx.type = 'html';
   const history = await service.history.page(node.id, { order: 'desc', limit: TIMELINE_LIMIT, offset: 0 });
@@ -159,12 +257,20 @@ async function nodePage(options: MonitoringRoutesOptions, ctx: Koa.Context): Pro
     fragmentHref: fragmentHref(href),
     loggedIn: loggedIn(access, ctx),
   };
-  ctx.body = wantsFragment(ctx) ? renderer.fragment('node-live', context) : renderer.page('node', node.hostname ?? node.mac, context);
+  ctx.body = wantsFragment(ctx)
+    ? renderer.fragment('node-live', context)
+    : renderer.page('node', node.hostname ?? node.mac, context);
 }
 
 const ERROR_TITLES = { 400: 'Bad request', 404: 'Not found', 409: 'Ambiguous' } as const;
 
-function errorPage({ renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context, status: keyof typeof ERROR_TITLES, heading: string, detail: string): void {
+function errorPage(
+  { renderer, access }: MonitoringRoutesOptions,
+  ctx: Koa.Context,
+  status: keyof typeof ERROR_TITLES,
+  heading: string,
+  detail: string,
+): void {
   ctx.status = status;
   ctx.type = 'html';
   ctx.body = renderer.page('error', ERROR_TITLES[status], { heading, detail, loggedIn: loggedIn(access, ctx) });
@@ -177,9 +283,16 @@ async function jobPage(options: MonitoringRoutesOptions, ctx: Koa.Context): Prom
   const job = await jobs.get(Number(raw));
   if (!job) return errorPage(options, ctx, 404, 'No such job', `No job has the id ${raw}.`);
   const href = `/monitoring/jobs/${job.id}`;
-  const context = { detail: jobDetail(job, access.clock()), jobId: job.id, fragmentHref: fragmentHref(href), loggedIn: loggedIn(access, ctx) };
+  const context = {
+    detail: jobDetail(job, access.clock()),
+    jobId: job.id,
+    fragmentHref: fragmentHref(href),
+    loggedIn: loggedIn(access, ctx),
+  };
   ctx.type = 'html';
-  ctx.body = wantsFragment(ctx) ? renderer.fragment('job-live', context) : renderer.page('job', `Job ${job.id} ${job.type}`, context);
+  ctx.body = wantsFragment(ctx)
+    ? renderer.fragment('job-live', context)
+    : renderer.page('job', `Job ${job.id} ${job.type}`, context);
 }
 
 function loginPage({ renderer, access }: MonitoringRoutesOptions, ctx: Koa.Context): void {
@@ -189,7 +302,11 @@ function loginPage({ renderer, access }: MonitoringRoutesOptions, ctx: Koa.Conte
   ctx.body = renderer.page('login', 'Log in', { next });
 }
 
-function login({ renderer, access, log }: MonitoringRoutesOptions, ctx: Koa.Context, body: z.output<typeof loginForm>): void {
+function login(
+  { renderer, access, log }: MonitoringRoutesOptions,
+  ctx: Koa.Context,
+  body: z.output<typeof loginForm>,
+): void {
   const next = safeNext(body.next);
   if (!access.required) return redirectSeeOther(ctx, next);
   const token = body.token?.trim() ?? '';

@@ -13,7 +13,17 @@ import type { ClusterRow } from './queries.js';
 export const NODE_STATES = ['failed', 'installing', 'waiting', 'deployed'] as const;
 export type NodeState = (typeof NODE_STATES)[number];
 
-export const SORT_KEYS = ['hostname', 'mac', 'ip', 'profile', 'cluster', 'phase', 'reprovision', 'updated', 'in_phase'] as const;
+export const SORT_KEYS = [
+  'hostname',
+  'mac',
+  'ip',
+  'profile',
+  'cluster',
+  'phase',
+  'reprovision',
+  'updated',
+  'in_phase',
+] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
 export type SortDir = 'asc' | 'desc';
 
@@ -27,7 +37,10 @@ export interface ListQuery {
 
 export const DEFAULT_QUERY: ListQuery = { sort: 'phase', dir: 'asc' };
 
-export function nodeState(node: Pick<Node, 'deploymentStatus' | 'deploymentPhaseStatus'>, catalogue: PhaseCatalogue): NodeState {
+export function nodeState(
+  node: Pick<Node, 'deploymentStatus' | 'deploymentPhaseStatus'>,
+  catalogue: PhaseCatalogue,
+): NodeState {
   if (node.deploymentPhaseStatus === 'failed' || catalogue.failure.includes(node.deploymentStatus)) return 'failed';
   const last = catalogue.ordered[catalogue.ordered.length - 1];
   if (node.deploymentStatus === last && node.deploymentPhaseStatus === 'completed') return 'deployed';
@@ -68,8 +81,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 type RawQuery = Record<string, string | string[] | undefined>;
 
-const single = (value: string | string[] | undefined): string | undefined => (typeof value === 'string' && value.length > 0 && value.length <= 64 ? value : undefined);
-const oneOf = <T extends string>(values: readonly T[], value: string | undefined): T | undefined => values.find((v) => v === value);
+const single = (value: string | string[] | undefined): string | undefined =>
+  typeof value === 'string' && value.length > 0 && value.length <= 64 ? value : undefined;
+const oneOf = <T extends string>(values: readonly T[], value: string | undefined): T | undefined =>
+  values.find((v) => v === value);
 
 /**
  * Lenient on purpose: a bookmarked URL with a phase that no longer exists or
@@ -104,7 +119,10 @@ export function listHref(query: ListQuery): string {
 
 export function filterNodes(nodes: readonly Node[], query: ListQuery, catalogue: PhaseCatalogue): Node[] {
   return nodes.filter(
-    (n) => (!query.status || nodeState(n, catalogue) === query.status) && (!query.phase || n.deploymentStatus === query.phase) && (!query.cluster || n.cluster === query.cluster),
+    (n) =>
+      (!query.status || nodeState(n, catalogue) === query.status) &&
+      (!query.phase || n.deploymentStatus === query.phase) &&
+      (!query.cluster || n.cluster === query.cluster),
   );
 }
 
@@ -114,7 +132,10 @@ type SortValue = string | number | null;
 function sortValues(node: Node, key: SortKey, catalogue: PhaseCatalogue, now: number): SortValue[] {
   switch (key) {
     case 'phase':
-      return [NODE_STATES.indexOf(nodeState(node, catalogue)), -catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus, node.progress)];
+      return [
+        NODE_STATES.indexOf(nodeState(node, catalogue)),
+        -catalogueProgress(catalogue, node.deploymentStatus, node.deploymentPhaseStatus, node.progress),
+      ];
     case 'updated':
       return [node.lastUpdate];
     case 'in_phase':
@@ -132,7 +153,13 @@ function sortValues(node: Node, key: SortKey, catalogue: PhaseCatalogue, now: nu
 export function ipSortKey(ip: string | null): string | null {
   if (ip === null) return null;
   const parts = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
-  return parts ? '4:' + parts.slice(1).map((p) => p.padStart(3, '0')).join('.') : '6:' + ip.toLowerCase();
+  return parts
+    ? '4:' +
+        parts
+          .slice(1)
+          .map((p) => p.padStart(3, '0'))
+          .join('.')
+    : '6:' + ip.toLowerCase();
 }
 
 /** Empty values sort last in either direction: a missing IP is never the interesting end. */
@@ -142,7 +169,12 @@ function compareValues(a: SortValue, b: SortValue): number {
   return String(a).localeCompare(String(b), 'en', { numeric: true });
 }
 
-export function sortNodes(nodes: readonly Node[], query: Pick<ListQuery, 'sort' | 'dir'>, catalogue: PhaseCatalogue, now: number): Node[] {
+export function sortNodes(
+  nodes: readonly Node[],
+  query: Pick<ListQuery, 'sort' | 'dir'>,
+  catalogue: PhaseCatalogue,
+  now: number,
+): Node[] {
   const sign = query.dir === 'asc' ? 1 : -1;
   const keyed = nodes.map((node) => ({ node, values: sortValues(node, query.sort, catalogue, now) }));
   keyed.sort((a, b) => {
@@ -223,8 +255,15 @@ export interface NodeRowView {
 }
 
 /** Nodes whose last message the list shows: an admin scanning for trouble needs the reason without opening each node. */
-export function needsReason(node: Pick<Node, 'deploymentStatus' | 'deploymentPhaseStatus' | 'reprovisionStatus'>, catalogue: PhaseCatalogue): boolean {
-  return nodeState(node, catalogue) === 'failed' || node.reprovisionStatus === 'timeout' || node.reprovisionStatus === 'error';
+export function needsReason(
+  node: Pick<Node, 'deploymentStatus' | 'deploymentPhaseStatus' | 'reprovisionStatus'>,
+  catalogue: PhaseCatalogue,
+): boolean {
+  return (
+    nodeState(node, catalogue) === 'failed' ||
+    node.reprovisionStatus === 'timeout' ||
+    node.reprovisionStatus === 'error'
+  );
 }
 
 export function nodeRow(node: Node, catalogue: PhaseCatalogue, now: number, reason: string | null = null): NodeRowView {
@@ -282,7 +321,12 @@ export function buildSummary(nodes: readonly Node[], catalogue: PhaseCatalogue, 
   const groups = new Map<string, { phase: string; status: string | null; state: NodeState; count: number }>();
   for (const node of nodes) {
     const key = `${node.deploymentStatus}\u0000${node.deploymentPhaseStatus ?? ''}`;
-    const group = groups.get(key) ?? { phase: node.deploymentStatus, status: node.deploymentPhaseStatus, state: nodeState(node, catalogue), count: 0 };
+    const group = groups.get(key) ?? {
+      phase: node.deploymentStatus,
+      status: node.deploymentPhaseStatus,
+      state: nodeState(node, catalogue),
+      count: 0,
+    };
     group.count++;
     groups.set(key, group);
   }
@@ -291,7 +335,12 @@ export function buildSummary(nodes: readonly Node[], catalogue: PhaseCatalogue, 
     return index < 0 ? catalogue.ordered.length + catalogue.failure.indexOf(phase) : index;
   };
   const phases = [...groups.values()]
-    .sort((a, b) => failedFirst(a.state) - failedFirst(b.state) || order(a.phase) - order(b.phase) || String(a.status).localeCompare(String(b.status)))
+    .sort(
+      (a, b) =>
+        failedFirst(a.state) - failedFirst(b.state) ||
+        order(a.phase) - order(b.phase) ||
+        String(a.status).localeCompare(String(b.status)),
+    )
     .map((g) => ({
       label: phaseLabel(g.phase, g.status),
       count: g.count,
@@ -329,7 +378,12 @@ const CLUSTER_TONES: Record<string, ClusterView['tone']> = { formed: 'ok', error
  * Clusters from the `clusters` table, plus cluster names that only appear on
  * nodes (the watcher has not recorded them yet), so every node's cluster is listed.
  */
-export function buildClusters(clusters: readonly ClusterRow[], nodes: readonly Node[], catalogue: PhaseCatalogue, now: number): ClusterView[] {
+export function buildClusters(
+  clusters: readonly ClusterRow[],
+  nodes: readonly Node[],
+  catalogue: PhaseCatalogue,
+  now: number,
+): ClusterView[] {
   const recorded = new Map(clusters.map((c) => [c.name, c]));
   const names = new Set([...recorded.keys(), ...nodes.flatMap((n) => (n.cluster ? [n.cluster] : []))]);
   return [...names].sort().map((name) => {
@@ -398,7 +452,9 @@ export interface NodeDetailView {
 }
 
 export function nodeDetail(node: Node, catalogue: PhaseCatalogue, now: number): NodeDetailView {
-  const labels = Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(', ');
+  const labels = Object.entries(node.labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
   return {
     row: nodeRow(node, catalogue, now),
     fields: [

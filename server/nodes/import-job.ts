@@ -6,7 +6,13 @@ import { InvalidNodeIpError, type NodesService } from './service.js';
 export const IMPORT_NODES_JOB = 'import_nodes';
 
 /** The file's content travels in the job (bounded by the HTTP body limit). */
-export const importParams = z.object({ format: z.enum(['json', 'csv']), content: z.string().max(8 * 1024 * 1024, 'must be at most 8 MiB'), source: z.string().max(256).optional() }).strict();
+export const importParams = z
+  .object({
+    format: z.enum(['json', 'csv']),
+    content: z.string().max(8 * 1024 * 1024, 'must be at most 8 MiB'),
+    source: z.string().max(256).optional(),
+  })
+  .strict();
 export type ImportParams = z.infer<typeof importParams>;
 
 /**
@@ -40,7 +46,11 @@ export function importNodesJobType(nodes: NodesService, profiles: readonly strin
             if (!(err instanceof InvalidNodeIpError)) throw err;
             outcomes.push({ row, mac: input.mac, action: 'rejected', reason: err.message });
           }
-          if (i % 50 === 0) await ctx.progress({ percent: Math.round((100 * i) / parsed.rows.length), message: `row ${i + 1} of ${parsed.rows.length}` });
+          if (i % 50 === 0)
+            await ctx.progress({
+              percent: Math.round((100 * i) / parsed.rows.length),
+              message: `row ${i + 1} of ${parsed.rows.length}`,
+            });
         }
         // The stage's last word is what `jobs show` prints once it completed: all rows, not the last 50th.
         await ctx.progress({ percent: 100, message: `${parsed.rows.length} of ${parsed.rows.length} row(s)` });
@@ -48,7 +58,13 @@ export function importNodesJobType(nodes: NodesService, profiles: readonly strin
       const rows = inFileOrder(outcomes, parsed.order);
       for (const o of rows) ctx.log(`${o.row}${o.mac ? ` ${o.mac}` : ''}: ${o.action} (${o.reason})`);
       const count = (action: RowOutcome['action']) => outcomes.filter((o) => o.action === action).length;
-      return { created: count('created'), updated: count('updated'), skipped: count('skipped'), rejected: count('rejected'), rows };
+      return {
+        created: count('created'),
+        updated: count('updated'),
+        skipped: count('skipped'),
+        rejected: count('rejected'),
+        rows,
+      };
     },
   };
 }

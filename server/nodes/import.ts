@@ -14,7 +14,9 @@ import { nodeCreateBody, unknownProfileReason } from './validation.js';
 export type ImportFormat = 'json' | 'csv';
 
 /** The admin API's node fields that identify a machine; other keys of a row are ignored. */
-const importRow = nodeCreateBody.pick({ mac: true, hostname: true, ip: true, type: true, profile: true, cluster: true }).strip();
+const importRow = nodeCreateBody
+  .pick({ mac: true, hostname: true, ip: true, type: true, profile: true, cluster: true })
+  .strip();
 export type ImportRow = z.infer<typeof importRow>;
 
 export interface ParsedImport {
@@ -24,7 +26,12 @@ export interface ParsedImport {
   order: string[];
 }
 
-export type RowOutcome = { row: string; mac?: string; action: 'created' | 'updated' | 'skipped' | 'rejected'; reason: string };
+export type RowOutcome = {
+  row: string;
+  mac?: string;
+  action: 'created' | 'updated' | 'skipped' | 'rejected';
+  reason: string;
+};
 
 /** `profiles`: the boot profiles a row may name; a row naming another is rejected with the known ones. */
 export function parseImport(format: ImportFormat, content: string, profiles: readonly string[]): ParsedImport {
@@ -40,7 +47,11 @@ export function parseImport(format: ImportFormat, content: string, profiles: rea
     const profileRefused = result.success ? unknownProfileReason(profiles, result.data.profile) : null;
     if (profileRefused) parsed.rejected.push({ row, reason: `profile: ${profileRefused}` });
     else if (result.success) parsed.rows.push({ row, input: result.data });
-    else parsed.rejected.push({ row, reason: result.error.issues.map((i) => `${i.path.join('.') || 'row'}: ${i.message}`).join('; ') });
+    else
+      parsed.rejected.push({
+        row,
+        reason: result.error.issues.map((i) => `${i.path.join('.') || 'row'}: ${i.message}`).join('; '),
+      });
   }
   const seen = new Map<string, string>();
   parsed.rows = parsed.rows.filter(({ row, input }) => {
@@ -59,12 +70,27 @@ export function inFileOrder<T extends { row: string }>(outcomes: readonly T[], o
 }
 
 /** What importing a row does to the node of its MAC, if there is one. */
-export function planImportRow(existing: Node | null, input: ImportRow): { action: 'created' | 'updated' | 'skipped'; changes: NodeChanges; reason: string } {
-  const fields: NodeChanges = { hostname: input.hostname, ip: input.ip, type: input.type, profile: input.profile, cluster: input.cluster };
+export function planImportRow(
+  existing: Node | null,
+  input: ImportRow,
+): { action: 'created' | 'updated' | 'skipped'; changes: NodeChanges; reason: string } {
+  const fields: NodeChanges = {
+    hostname: input.hostname,
+    ip: input.ip,
+    type: input.type,
+    profile: input.profile,
+    cluster: input.cluster,
+  };
   if (!existing) return { action: 'created', changes: fields, reason: 'new node' };
-  const changed = (Object.keys(fields) as (keyof NodeChanges)[]).filter((k) => fields[k] !== undefined && fields[k] !== existing[k as keyof Node]);
+  const changed = (Object.keys(fields) as (keyof NodeChanges)[]).filter(
+    (k) => fields[k] !== undefined && fields[k] !== existing[k as keyof Node],
+  );
   if (changed.length === 0) return { action: 'skipped', changes: {}, reason: 'unchanged' };
-  return { action: 'updated', changes: Object.fromEntries(changed.map((k) => [k, fields[k]])) as NodeChanges, reason: `changed ${changed.join(', ')}` };
+  return {
+    action: 'updated',
+    changes: Object.fromEntries(changed.map((k) => [k, fields[k]])) as NodeChanges,
+    reason: `changed ${changed.join(', ')}`,
+  };
 }
 
 function jsonRows(content: string): { row: string; value: unknown }[] {
@@ -76,10 +102,14 @@ function jsonRows(content: string): { row: string; value: unknown }[] {
   }
   if (Array.isArray(data)) return data.map((value, i) => ({ row: `#${i + 1}`, value }));
   const nodes = (data as { nodes?: unknown } | null)?.nodes;
-  if (!nodes || typeof nodes !== 'object') throw new ImportFileError('expected {"nodes": {"<mac>": {...}}} (registered-nodes.json) or an array of nodes');
+  if (!nodes || typeof nodes !== 'object')
+    throw new ImportFileError('expected {"nodes": {"<mac>": {...}}} (registered-nodes.json) or an array of nodes');
   const entries = Array.isArray(nodes) ? nodes.map((v, i) => [`#${i + 1}`, v] as const) : Object.entries(nodes);
   // In the seed's file the key is the MAC; an entry may leave out its own `mac`.
-  return entries.map(([key, value]) => ({ row: Array.isArray(nodes) ? key : `"${key}"`, value: value && typeof value === 'object' && !('mac' in value) ? { ...value, mac: key } : value }));
+  return entries.map(([key, value]) => ({
+    row: Array.isArray(nodes) ? key : `"${key}"`,
+    value: value && typeof value === 'object' && !('mac' in value) ? { ...value, mac: key } : value,
+  }));
 }
 
 const CSV_COLUMNS = ['mac', 'hostname', 'ip', 'type', 'profile', 'cluster'];
@@ -92,12 +122,19 @@ function csvRows(content: string): ({ row: string; value: unknown } | { row: str
   if (!header) throw new ImportFileError('empty CSV: expected a header row such as mac,hostname,ip,profile,cluster');
   const columns = header.text.split(',').map((c) => c.trim().toLowerCase());
   const unknown = columns.filter((c) => !CSV_COLUMNS.includes(c));
-  if (!columns.includes('mac') || unknown.length) throw new ImportFileError(`CSV header must name mac and only ${CSV_COLUMNS.join(', ')}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}`);
+  if (!columns.includes('mac') || unknown.length)
+    throw new ImportFileError(
+      `CSV header must name mac and only ${CSV_COLUMNS.join(', ')}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}`,
+    );
   return data.map(({ n, text }) => {
     const cells = text.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
-    if (cells.length !== columns.length) return { row: `line ${n}`, reason: `has ${cells.length} columns, the header ${columns.length}` };
+    if (cells.length !== columns.length)
+      return { row: `line ${n}`, reason: `has ${cells.length} columns, the header ${columns.length}` };
     // An empty cell means "not given".
-    return { row: `line ${n}`, value: Object.fromEntries(columns.flatMap((c, i) => (cells[i] ? [[c, cells[i]]] : []))) };
+    return {
+      row: `line ${n}`,
+      value: Object.fromEntries(columns.flatMap((c, i) => (cells[i] ? [[c, cells[i]]] : []))),
+    };
   });
 }
 

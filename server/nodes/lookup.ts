@@ -9,7 +9,8 @@ import { hostnameField } from './validation.js';
  * in the schema: two nodes may share one, and then the name is ambiguous
  * rather than silently the older node.
  */
-export type NodeLookup = { kind: 'found'; node: Node } | { kind: 'missing' } | { kind: 'ambiguous'; nodes: Node[] } | { kind: 'invalid' };
+export type NodeLookup =
+  { kind: 'found'; node: Node } | { kind: 'missing' } | { kind: 'ambiguous'; nodes: Node[] } | { kind: 'invalid' };
 
 export async function lookupNode(nodes: NodesRepo, ref: string): Promise<NodeLookup> {
   const parsed = parseNodeRef(ref);
@@ -37,4 +38,3 @@ export async function resolveNodeRef(nodes: NodesRepo, ref: string, field = 'id'
       throw conflict(describeAmbiguity(ref, lookup.nodes));
   }
 }
-

@@ -51,7 +51,13 @@ export function isDeployed(catalogue: PhaseCatalogue, phase: string, status: Pha
  * What one report does to a node (pure). Applying it and writing its
  * history row is the store's job, in one transaction.
  */
-export function planPhaseReport(catalogue: PhaseCatalogue, node: Node, input: PhaseReportInput, now: number, round: RoundEffect = { graceMs: 0, bind: null }): PhasePlan {
+export function planPhaseReport(
+  catalogue: PhaseCatalogue,
+  node: Node,
+  input: PhaseReportInput,
+  now: number,
+  round: RoundEffect = { graceMs: 0, bind: null },
+): PhasePlan {
   const decision = decidePhase(
     catalogue,
     { phase: node.deploymentStatus, phaseStatus: node.deploymentPhaseStatus, progress: node.progress },
@@ -69,7 +75,8 @@ export function planPhaseReport(catalogue: PhaseCatalogue, node: Node, input: Ph
   };
   const bound = bindFields(round.bind);
   // A report that is only recorded still binds the round on its first call.
-  if (!decision.apply) return { decision, fields: round.bind === null ? null : { ...currentFields(node), ...bound }, history };
+  if (!decision.apply)
+    return { decision, fields: round.bind === null ? null : { ...currentFields(node), ...bound }, history };
   const { phase, phaseStatus } = decision.next;
   const deployed = isDeployed(catalogue, phase, phaseStatus);
   return {
@@ -86,13 +93,36 @@ export function planPhaseReport(catalogue: PhaseCatalogue, node: Node, input: Ph
       phaseStartedAt: phase !== node.deploymentStatus ? now : node.phaseStartedAt,
       // Boot-once: a deployed node boots from its disk until reprovisioned.
       netbootEnabled: deployed ? false : node.netbootEnabled,
-      reprovisionStatus: decision.reason === 'failure' && node.reprovisionStatus === 'in_progress' ? 'error' : node.reprovisionStatus,
+      reprovisionStatus:
+        decision.reason === 'failure' && node.reprovisionStatus === 'in_progress' ? 'error' : node.reprovisionStatus,
       roundClosesAt: roundClosesAfter(deployed || decision.reason === 'failure', node, now, round.graceMs),
     },
   };
 }
 
 function currentFields(node: Node): PhaseFields {
-  const { deploymentStatus, deploymentPhaseStatus, progress, lastUpdate, phaseStartedAt, netbootEnabled, reprovisionStatus, roundClosesAt, roundBoundIp, observedIp } = node;
-  return { deploymentStatus, deploymentPhaseStatus, progress, lastUpdate, phaseStartedAt, netbootEnabled, reprovisionStatus, roundClosesAt, roundBoundIp, observedIp };
+  const {
+    deploymentStatus,
+    deploymentPhaseStatus,
+    progress,
+    lastUpdate,
+    phaseStartedAt,
+    netbootEnabled,
+    reprovisionStatus,
+    roundClosesAt,
+    roundBoundIp,
+    observedIp,
+  } = node;
+  return {
+    deploymentStatus,
+    deploymentPhaseStatus,
+    progress,
+    lastUpdate,
+    phaseStartedAt,
+    netbootEnabled,
+    reprovisionStatus,
+    roundClosesAt,
+    roundBoundIp,
+    observedIp,
+  };
 }

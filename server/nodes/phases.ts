@@ -36,7 +36,9 @@ export interface PhaseCatalogue {
 /** Extra phases from config are inserted before `deployed`, which stays last. */
 export function buildCatalogue(extra: readonly string[] = []): PhaseCatalogue {
   const base = DEFAULT_PHASES.filter((p) => p !== 'deployed');
-  const added = extra.filter((p) => !base.includes(p as never) && p !== 'deployed' && !FAILURE_PHASES.includes(p as never));
+  const added = extra.filter(
+    (p) => !base.includes(p as never) && p !== 'deployed' && !FAILURE_PHASES.includes(p as never),
+  );
   return { ordered: [...base, ...added, 'deployed'], failure: FAILURE_PHASES };
 }
 
@@ -91,15 +93,18 @@ export function decidePhase(catalogue: PhaseCatalogue, current: NodePhaseState, 
   const currentFailed = current.phaseStatus === 'failed' || catalogue.failure.includes(current.phase);
   const reportIndex = phaseIndex(catalogue, report.phase);
   const currentIndex = phaseIndex(catalogue, current.phase);
-  const finished = current.phase === catalogue.ordered[catalogue.ordered.length - 1] && current.phaseStatus === 'completed';
+  const finished =
+    current.phase === catalogue.ordered[catalogue.ordered.length - 1] && current.phaseStatus === 'completed';
   if ((currentFailed || finished) && reportIndex <= phaseIndex(catalogue, 'ipxe_boot') && reportIndex >= 0) {
     return { apply: true, next, reason: 'restart' };
   }
   if (currentFailed) return { apply: false, reason: 'after_failure' };
   if (reportIndex > currentIndex) return { apply: true, next, reason: 'advance' };
   if (reportIndex < currentIndex) return { apply: false, reason: 'late' };
-  if (statusRank(report.status) > statusRank(current.phaseStatus)) return { apply: true, next, reason: 'same_phase_update' };
-  if (report.status === 'in_progress' && current.phaseStatus === 'in_progress' && carriesNews(current, report)) return { apply: true, next, reason: 'progress' };
+  if (statusRank(report.status) > statusRank(current.phaseStatus))
+    return { apply: true, next, reason: 'same_phase_update' };
+  if (report.status === 'in_progress' && current.phaseStatus === 'in_progress' && carriesNews(current, report))
+    return { apply: true, next, reason: 'progress' };
   return { apply: false, reason: 'duplicate' };
 }
 
@@ -117,7 +122,12 @@ function statusRank(status: PhaseStatus | null): number {
  * as far as the installer said (`phaseProgress`, 0..100), else as half done, so
  * a long image_download moves the bar as it reports.
  */
-export function catalogueProgress(catalogue: PhaseCatalogue, phase: string, status: PhaseStatus | null, phaseProgress: number | null = null): number {
+export function catalogueProgress(
+  catalogue: PhaseCatalogue,
+  phase: string,
+  status: PhaseStatus | null,
+  phaseProgress: number | null = null,
+): number {
   const index = phaseIndex(catalogue, phase);
   if (index < 0) return 0;
   const last = catalogue.ordered.length - 1;

@@ -39,7 +39,12 @@ export function nodeToJson(node: Node, catalogue: PhaseCatalogue, showLabel: Lab
     address: nodeAddress(node),
     reported_ip: node.reportedIp,
     address_warning: addressMismatch(node),
-    install_round: { open: isRoundOpen(node, Date.now()), opened_at: iso(node.roundOpenedAt), closes_at: iso(node.roundClosesAt), bound_ip: node.roundBoundIp },
+    install_round: {
+      open: isRoundOpen(node, Date.now()),
+      opened_at: iso(node.roundOpenedAt),
+      closes_at: iso(node.roundClosesAt),
+      bound_ip: node.roundBoundIp,
+    },
     uuid: node.uuid,
     arch: node.arch,
     type: node.type,

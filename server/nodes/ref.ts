@@ -5,7 +5,8 @@ import { normalizeMac } from './mac.js';
  * else a hostname. One parser for the API, the status page, the CLI and
  * reprovision targets.
  */
-export type NodeRef = { kind: 'id'; id: number } | { kind: 'mac'; mac: string } | { kind: 'hostname'; hostname: string };
+export type NodeRef =
+  { kind: 'id'; id: number } | { kind: 'mac'; mac: string } | { kind: 'hostname'; hostname: string };
 
 export function parseNodeRef(ref: string): NodeRef {
   if (/^\d{1,10}$/.test(ref)) return { kind: 'id', id: Number(ref) };
@@ -22,7 +23,10 @@ export const AMBIGUITY_LIMIT = 10;
 
 /** `pve1 names 2 nodes: 3 (52:54:00:00:00:01), 7 (52:54:00:00:00:02); name one by its id or MAC`. */
 export function describeAmbiguity(ref: string, matches: readonly { id: number; mac: string }[]): string {
-  const listed = matches.slice(0, AMBIGUITY_LIMIT).map((n) => `${n.id} (${n.mac})`).join(', ');
+  const listed = matches
+    .slice(0, AMBIGUITY_LIMIT)
+    .map((n) => `${n.id} (${n.mac})`)
+    .join(', ');
   const count = matches.length >= AMBIGUITY_LIMIT ? `at least ${AMBIGUITY_LIMIT}` : String(matches.length);
   return `${ref} names ${count} nodes: ${listed}; name one by its id or MAC`;
 }

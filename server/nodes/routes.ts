@@ -11,7 +11,16 @@ import { resolveNodeRef } from './lookup.js';
 import { allLabels, historyToJson, nodeToJson, readerLabels } from './present.js';
 import { NodeNotFoundError, RoundRefusedError, UnknownPhaseError, type NodesService } from './service.js';
 import { historyJson, nodeJson, summaryJson } from './schemas.js';
-import { historyQuery, ipField, nodeCreateBody, nodeListQuery, nodeUpdateBody, phaseBody, refuseUnknownProfile, registerBody } from './validation.js';
+import {
+  historyQuery,
+  ipField,
+  nodeCreateBody,
+  nodeListQuery,
+  nodeUpdateBody,
+  phaseBody,
+  refuseUnknownProfile,
+  registerBody,
+} from './validation.js';
 
 export interface NodeRoutesOptions {
   service: NodesService;
@@ -36,7 +45,9 @@ export function nodeRouters(options: NodeRoutesOptions): ApiRouter[] {
   return [phoneHomeRouter(options), statusRouter(options), adminRouter(options)];
 }
 
-const NODE_REF = { id: 'numeric node id, MAC address (any spelling) or hostname; 409 when several nodes have the hostname' };
+const NODE_REF = {
+  id: 'numeric node id, MAC address (any spelling) or hostname; 409 when several nodes have the hostname',
+};
 const AMBIGUOUS_REF = { 409: 'several nodes have this hostname; detail lists them' } as const;
 
 /** The installers' calls (seed 000's register-node, seed 001's phase reports). */
@@ -67,7 +78,10 @@ function phoneHomeRouter({ service, log, pinHostKeys }: NodeRoutesOptions): ApiR
     },
     async (ctx, { body }) => {
       try {
-        const { node, created } = await service.register(body, { token: presentedNodeToken(ctx, body.token), sourceIp: ctx.ip });
+        const { node, created } = await service.register(body, {
+          token: presentedNodeToken(ctx, body.token),
+          sourceIp: ctx.ip,
+        });
         // After register accepted the call: only the round's own machine pins its keys.
         if (body.host_keys) await pinHostKeys?.(node, body.host_keys);
         ctx.status = created ? 201 : 200;
@@ -89,21 +103,42 @@ function phoneHomeRouter({ service, log, pinHostKeys }: NodeRoutesOptions): ApiR
       body: phaseBody,
       acceptsForm: true,
       responses: { 200: { description: 'recorded', schema: phaseReportJson }, 404: 'no such node; register it first' },
-      description: 'The node is named by mac, node_id or ip. The call needs the token of the node\'s open install round, from the address the round is bound to (401 otherwise). A report that would move a node backwards is recorded with applied: false (the report rule).',
+      description:
+        "The node is named by mac, node_id or ip. The call needs the token of the node's open install round, from the address the round is bound to (401 otherwise). A report that would move a node backwards is recorded with applied: false (the report rule).",
     },
     async (ctx, { body }) => {
       if (!service.catalogue.ordered.includes(body.phase) && !service.catalogue.failure.includes(body.phase)) {
-        throw new ValidationError('phase', `unknown phase; one of ${[...service.catalogue.ordered, ...service.catalogue.failure].join(', ')}`);
+        throw new ValidationError(
+          'phase',
+          `unknown phase; one of ${[...service.catalogue.ordered, ...service.catalogue.failure].join(', ')}`,
+        );
       }
       // By id or IP the node is looked up first to learn its MAC; the round
       // (token, address) is checked on the row inside the write.
       const mac = body.mac ?? (await findReportingNode(service, body)).mac;
       try {
         const caller = { token: presentedNodeToken(ctx, body.token), sourceIp: ctx.ip };
-        const result = await service.reportPhase({ mac }, { phase: body.phase, status: body.status, message: body.message, progress: body.progress, source: 'installer', sourceIp: ctx.ip }, caller);
-        ctx.body = { node: json(result.node), entry: historyToJson(result.entry), applied: result.decision.apply, reason: result.decision.reason };
+        const result = await service.reportPhase(
+          { mac },
+          {
+            phase: body.phase,
+            status: body.status,
+            message: body.message,
+            progress: body.progress,
+            source: 'installer',
+            sourceIp: ctx.ip,
+          },
+          caller,
+        );
+        ctx.body = {
+          node: json(result.node),
+          entry: historyToJson(result.entry),
+          applied: result.decision.apply,
+          reason: result.decision.reason,
+        };
       } catch (err) {
-        if (err instanceof NodeNotFoundError) throw notFound(`no node with mac ${mac}; register it first (POST /api/nodes/register)`);
+        if (err instanceof NodeNotFoundError)
+          throw notFound(`no node with mac ${mac}; register it first (POST /api/nodes/register)`);
         if (err instanceof UnknownPhaseError) throw new ValidationError('phase', err.message);
         throw refused(err, mac, ctx.ip);
       }
@@ -113,11 +148,28 @@ function phoneHomeRouter({ service, log, pinHostKeys }: NodeRoutesOptions): ApiR
 }
 
 const registeredJson = z.object({ node: nodeJson, created: z.boolean() }).strict();
-const phaseReportJson = z.object({ node: nodeJson, entry: historyJson, applied: z.boolean(), reason: z.string().describe('why the report was (not) applied') }).strict();
+const phaseReportJson = z
+  .object({
+    node: nodeJson,
+    entry: historyJson,
+    applied: z.boolean(),
+    reason: z.string().describe('why the report was (not) applied'),
+  })
+  .strict();
 
-async function findReportingNode(service: NodesService, body: { mac?: string; node_id?: number; ip?: string }): Promise<Node> {
-  const node = body.mac ? await service.nodes.byMac(body.mac) : body.node_id ? await service.nodes.byId(body.node_id) : await service.nodes.byIp(body.ip!);
-  if (!node) throw notFound(`no node with ${body.mac ? `mac ${body.mac}` : body.node_id ? `id ${body.node_id}` : `ip ${body.ip}`}; register it first (POST /api/nodes/register)`);
+async function findReportingNode(
+  service: NodesService,
+  body: { mac?: string; node_id?: number; ip?: string },
+): Promise<Node> {
+  const node = body.mac
+    ? await service.nodes.byMac(body.mac)
+    : body.node_id
+      ? await service.nodes.byId(body.node_id)
+      : await service.nodes.byIp(body.ip!);
+  if (!node)
+    throw notFound(
+      `no node with ${body.mac ? `mac ${body.mac}` : body.node_id ? `id ${body.node_id}` : `ip ${body.ip}`}; register it first (POST /api/nodes/register)`,
+    );
   return node;
 }
 
@@ -127,32 +179,86 @@ function statusRouter({ service, reader, bmcLabel }: NodeRoutesOptions): ApiRout
   const access = { auth: 'reader', use: reader ? [reader] : [] } as const;
   const labels = readerLabels(bmcLabel);
   api.endpoint(
-    { method: 'get', path: '/api/status/nodes/:id', tag: 'status', summary: "A node's state", ...access, params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id, MAC or hostname', 404: 'no such node', ...AMBIGUOUS_REF } },
+    {
+      method: 'get',
+      path: '/api/status/nodes/:id',
+      tag: 'status',
+      summary: "A node's state",
+      ...access,
+      params: NODE_REF,
+      responses: {
+        200: { description: 'the node', schema: nodeJson },
+        400: 'not a node id, MAC or hostname',
+        404: 'no such node',
+        ...AMBIGUOUS_REF,
+      },
+    },
     async (ctx) => {
       ctx.body = nodeToJson(await resolveNode(service, ctx.params.id!), service.catalogue, labels);
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/status/deployment/:ip', tag: 'status', summary: 'A node by IP, with its last event', ...access, params: { ip: 'IPv4 or IPv6 address' }, responses: { 200: { description: 'the node and its last event', schema: deploymentJson }, 400: 'not an IP address', 404: 'no node has this IP' } },
+    {
+      method: 'get',
+      path: '/api/status/deployment/:ip',
+      tag: 'status',
+      summary: 'A node by IP, with its last event',
+      ...access,
+      params: { ip: 'IPv4 or IPv6 address' },
+      responses: {
+        200: { description: 'the node and its last event', schema: deploymentJson },
+        400: 'not an IP address',
+        404: 'no node has this IP',
+      },
+    },
     async (ctx) => {
       const parsed = ipField.safeParse(ctx.params.ip);
       if (!parsed.success) throw new ValidationError('ip', 'must be an IPv4 or IPv6 address');
       const node = await service.nodes.byIp(parsed.data);
       if (!node) throw notFound(`no node with ip ${parsed.data}`);
       const last = await service.history.page(node.id, { order: 'desc', limit: 1, offset: 0 });
-      ctx.body = { ...nodeToJson(node, service.catalogue, labels), last_event: last.entries[0] ? historyToJson(last.entries[0]) : null };
+      ctx.body = {
+        ...nodeToJson(node, service.catalogue, labels),
+        last_event: last.entries[0] ? historyToJson(last.entries[0]) : null,
+      };
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/status/history/:id', tag: 'status', summary: "A node's phase history, paged", ...access, params: NODE_REF, query: historyQuery, responses: { 200: { description: 'one page of history', schema: historyPageJson }, 404: 'no such node', ...AMBIGUOUS_REF } },
+    {
+      method: 'get',
+      path: '/api/status/history/:id',
+      tag: 'status',
+      summary: "A node's phase history, paged",
+      ...access,
+      params: NODE_REF,
+      query: historyQuery,
+      responses: {
+        200: { description: 'one page of history', schema: historyPageJson },
+        404: 'no such node',
+        ...AMBIGUOUS_REF,
+      },
+    },
     async (ctx, { query }) => {
       const node = await resolveNode(service, ctx.params.id!);
       const page = await service.history.page(node.id, query);
-      ctx.body = { node_id: node.id, mac: node.mac, total: page.total, ...query, entries: page.entries.map(historyToJson) };
+      ctx.body = {
+        node_id: node.id,
+        mac: node.mac,
+        total: page.total,
+        ...query,
+        entries: page.entries.map(historyToJson),
+      };
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/status/summary', tag: 'status', summary: 'Counts per phase, nodes in progress, failures, install durations', ...access, responses: { 200: { description: 'the summary', schema: summaryJson } } },
+    {
+      method: 'get',
+      path: '/api/status/summary',
+      tag: 'status',
+      summary: 'Counts per phase, nodes in progress, failures, install durations',
+      ...access,
+      responses: { 200: { description: 'the summary', schema: summaryJson } },
+    },
     async (ctx) => {
       ctx.body = await service.summary();
     },
@@ -162,14 +268,30 @@ function statusRouter({ service, reader, bmcLabel }: NodeRoutesOptions): ApiRout
 
 const deploymentJson = nodeJson.extend({ last_event: historyJson.nullable() });
 const historyPageJson = z
-  .object({ node_id: z.number().int(), mac: z.string(), total: z.number().int(), order: z.enum(['asc', 'desc']), limit: z.number().int(), offset: z.number().int(), entries: z.array(historyJson) })
+  .object({
+    node_id: z.number().int(),
+    mac: z.string(),
+    total: z.number().int(),
+    order: z.enum(['asc', 'desc']),
+    limit: z.number().int(),
+    offset: z.number().int(),
+    entries: z.array(historyJson),
+  })
   .strict();
 
 /** Admin: list, create, edit, delete nodes; read a node's phone-home token. */
 function adminRouter({ service, adminToken, profiles }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter({ adminToken });
   const json = (node: Node) => nodeToJson(node, service.catalogue, allLabels);
-  const nodeFields = (body: { hostname?: string | null; ip?: string | null; type?: string | null; profile?: string | null; cluster?: string | null; labels?: Record<string, string>; netboot_enabled?: boolean }) => ({
+  const nodeFields = (body: {
+    hostname?: string | null;
+    ip?: string | null;
+    type?: string | null;
+    profile?: string | null;
+    cluster?: string | null;
+    labels?: Record<string, string>;
+    netboot_enabled?: boolean;
+  }) => ({
     hostname: body.hostname,
     ip: body.ip,
     type: body.type,
@@ -179,30 +301,77 @@ function adminRouter({ service, adminToken, profiles }: NodeRoutesOptions): ApiR
     netbootEnabled: body.netboot_enabled,
   });
   api.endpoint(
-    { method: 'get', path: '/api/nodes', tag: 'nodes', summary: 'List nodes, filtered', auth: 'admin', query: nodeListQuery, responses: { 200: { description: 'the nodes', schema: z.object({ nodes: z.array(nodeJson) }).strict() } } },
+    {
+      method: 'get',
+      path: '/api/nodes',
+      tag: 'nodes',
+      summary: 'List nodes, filtered',
+      auth: 'admin',
+      query: nodeListQuery,
+      responses: { 200: { description: 'the nodes', schema: z.object({ nodes: z.array(nodeJson) }).strict() } },
+    },
     async (ctx, { query }) => {
-      const nodes = await service.list({ cluster: query.cluster, profile: query.profile, deploymentStatus: query.phase, reprovisionStatus: query.reprovision_status, status: query.status, limit: query.limit, offset: query.offset });
+      const nodes = await service.list({
+        cluster: query.cluster,
+        profile: query.profile,
+        deploymentStatus: query.phase,
+        reprovisionStatus: query.reprovision_status,
+        status: query.status,
+        limit: query.limit,
+        offset: query.offset,
+      });
       ctx.body = { nodes: nodes.map(json) };
     },
   );
   api.endpoint(
-    { method: 'post', path: '/api/nodes', tag: 'nodes', summary: 'Add a node', auth: 'admin', body: nodeCreateBody, responses: { 201: { description: 'the node', schema: nodeJson }, 409: 'a node with this MAC exists' } },
+    {
+      method: 'post',
+      path: '/api/nodes',
+      tag: 'nodes',
+      summary: 'Add a node',
+      auth: 'admin',
+      body: nodeCreateBody,
+      responses: { 201: { description: 'the node', schema: nodeJson }, 409: 'a node with this MAC exists' },
+    },
     async (ctx, { body }) => {
       refuseUnknownProfile(profiles, body.profile);
-      if (await service.nodes.byMac(body.mac)) throw conflict(`node ${body.mac} exists; edit it with PATCH /api/nodes/${body.mac}`);
+      if (await service.nodes.byMac(body.mac))
+        throw conflict(`node ${body.mac} exists; edit it with PATCH /api/nodes/${body.mac}`);
       const node = await service.create(body.mac, nodeFields(body));
       ctx.status = 201;
       ctx.body = json(node);
     },
   );
   api.endpoint(
-    { method: 'get', path: '/api/nodes/:id', tag: 'nodes', summary: 'A node', auth: 'admin', params: NODE_REF, responses: { 200: { description: 'the node', schema: nodeJson }, 400: 'not a node id, MAC or hostname', 404: 'no such node', ...AMBIGUOUS_REF } },
+    {
+      method: 'get',
+      path: '/api/nodes/:id',
+      tag: 'nodes',
+      summary: 'A node',
+      auth: 'admin',
+      params: NODE_REF,
+      responses: {
+        200: { description: 'the node', schema: nodeJson },
+        400: 'not a node id, MAC or hostname',
+        404: 'no such node',
+        ...AMBIGUOUS_REF,
+      },
+    },
     async (ctx) => {
       ctx.body = json(await resolveNode(service, ctx.params.id!));
     },
   );
   api.endpoint(
-    { method: 'patch', path: '/api/nodes/:id', tag: 'nodes', summary: 'Edit a node (null clears a field)', auth: 'admin', params: NODE_REF, body: nodeUpdateBody, responses: { 200: { description: 'the node', schema: nodeJson }, 404: 'no such node', ...AMBIGUOUS_REF } },
+    {
+      method: 'patch',
+      path: '/api/nodes/:id',
+      tag: 'nodes',
+      summary: 'Edit a node (null clears a field)',
+      auth: 'admin',
+      params: NODE_REF,
+      body: nodeUpdateBody,
+      responses: { 200: { description: 'the node', schema: nodeJson }, 404: 'no such node', ...AMBIGUOUS_REF },
+    },
     async (ctx, { body }) => {
       refuseUnknownProfile(profiles, body.profile);
       const node = await resolveNode(service, ctx.params.id!);
@@ -211,7 +380,15 @@ function adminRouter({ service, adminToken, profiles }: NodeRoutesOptions): ApiR
     },
   );
   api.endpoint(
-    { method: 'delete', path: '/api/nodes/:id', tag: 'nodes', summary: 'Delete a node and its history', auth: 'admin', params: NODE_REF, responses: { 204: 'deleted', 404: 'no such node', ...AMBIGUOUS_REF } },
+    {
+      method: 'delete',
+      path: '/api/nodes/:id',
+      tag: 'nodes',
+      summary: 'Delete a node and its history',
+      auth: 'admin',
+      params: NODE_REF,
+      responses: { 204: 'deleted', 404: 'no such node', ...AMBIGUOUS_REF },
+    },
     async (ctx) => {
       const node = await resolveNode(service, ctx.params.id!);
       await service.delete(node.id);
@@ -226,11 +403,16 @@ function adminRouter({ service, adminToken, profiles }: NodeRoutesOptions): ApiR
       summary: "The phone-home token of a node's open install round",
       auth: 'admin',
       params: NODE_REF,
-      responses: { 200: { description: 'the token', schema: z.object({ mac: z.string(), token: z.string() }).strict() }, 404: 'no such node', 409: 'the node has no open install round (reprovision it), or the name matches several nodes' },
+      responses: {
+        200: { description: 'the token', schema: z.object({ mac: z.string(), token: z.string() }).strict() },
+        404: 'no such node',
+        409: 'the node has no open install round (reprovision it), or the name matches several nodes',
+      },
     },
     async (ctx) => {
       const node = await resolveNode(service, ctx.params.id!);
-      if (!node.roundNonce || !isRoundOpen(node, Date.now())) throw conflict(`${node.mac} has no open install round; reprovision it to open one`);
+      if (!node.roundNonce || !isRoundOpen(node, Date.now()))
+        throw conflict(`${node.mac} has no open install round; reprovision it to open one`);
       ctx.body = { mac: node.mac, token: roundToken(service.rounds.secret, node.mac, node.roundNonce) };
     },
   );

@@ -14,13 +14,23 @@ export const nodeJson = z
     mac: z.string().describe('aa:bb:cc:dd:ee:ff'),
     hostname: z.string().nullable(),
     ip: z.string().nullable().describe('the address an admin set (API, import)'),
-    address: z.string().nullable().describe('what homeport connects to (SSH, readiness): ip, else the address it saw the install round bound to'),
-    reported_ip: z.string().nullable().describe("the address the installer reported; shown, never connected to"),
+    address: z
+      .string()
+      .nullable()
+      .describe('what homeport connects to (SSH, readiness): ip, else the address it saw the install round bound to'),
+    reported_ip: z.string().nullable().describe('the address the installer reported; shown, never connected to'),
     address_warning: z.string().nullable().describe('set when reported_ip differs from address'),
     install_round: z
-      .object({ open: z.boolean(), opened_at: isoTime.nullable(), closes_at: isoTime.nullable(), bound_ip: z.string().nullable() })
+      .object({
+        open: z.boolean(),
+        opened_at: isoTime.nullable(),
+        closes_at: isoTime.nullable(),
+        bound_ip: z.string().nullable(),
+      })
       .strict()
-      .describe("the node's install round: its phone-home token and configs are valid only while open, and only for bound_ip"),
+      .describe(
+        "the node's install round: its phone-home token and configs are valid only while open, and only for bound_ip",
+      ),
     uuid: z.string().nullable(),
     arch: z.string().nullable(),
     type: z.string().nullable(),
@@ -63,10 +73,36 @@ export const summaryJson = z
     total_nodes: z.number().int(),
     by_phase: z.record(z.number().int()),
     by_reprovision_status: z.record(z.number().int()),
-    in_progress: z.array(z.object({ id: z.number().int(), hostname: z.string().nullable(), mac: z.string(), phase: z.string(), since: isoTime.nullable() }).strict()),
-    failures: z.array(z.object({ id: z.number().int(), hostname: z.string().nullable(), mac: z.string(), phase: z.string(), message: z.string().nullable(), at: isoTime }).strict()),
+    in_progress: z.array(
+      z
+        .object({
+          id: z.number().int(),
+          hostname: z.string().nullable(),
+          mac: z.string(),
+          phase: z.string(),
+          since: isoTime.nullable(),
+        })
+        .strict(),
+    ),
+    failures: z.array(
+      z
+        .object({
+          id: z.number().int(),
+          hostname: z.string().nullable(),
+          mac: z.string(),
+          phase: z.string(),
+          message: z.string().nullable(),
+          at: isoTime,
+        })
+        .strict(),
+    ),
     durations: z
-      .object({ deployed_nodes: z.number().int(), avg_seconds: z.number().nullable(), min_seconds: z.number().nullable(), max_seconds: z.number().nullable() })
+      .object({
+        deployed_nodes: z.number().int(),
+        avg_seconds: z.number().nullable(),
+        min_seconds: z.number().nullable(),
+        max_seconds: z.number().nullable(),
+      })
       .strict()
       .describe('install durations of deployed nodes, from the start of the current install to the last update'),
   })

@@ -1,6 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
-import { bindFields, checkPhoneHome, checkRoundAddress, openRound, plainAddress, type RoundCaller, type RoundPolicy } from '../auth/rounds.js';
+import {
+  bindFields,
+  checkPhoneHome,
+  checkRoundAddress,
+  openRound,
+  plainAddress,
+  type RoundCaller,
+  type RoundPolicy,
+} from '../auth/rounds.js';
 import { HistoryRepo, type HistoryEntry } from '../store/history-repo.js';
 import { changesToRow, NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo.js';
 import { isStatementDataError, type Database } from '../store/db.js';
@@ -96,7 +104,10 @@ export class NodesService {
     this.history = new HistoryRepo(db.knex);
     const store = createPhaseStore(db);
     // A report the database refuses (input validation should have caught it) fails alone, not with its batch.
-    this.writer = new WriteBatcher((writes) => store.writeBatch(writes), { windowMs: options.groupCommitMs, isolate: isStatementDataError });
+    this.writer = new WriteBatcher((writes) => store.writeBatch(writes), {
+      windowMs: options.groupCommitMs,
+      isolate: isStatementDataError,
+    });
     this.events.setMaxListeners(1000);
   }
 
@@ -112,7 +123,9 @@ export class NodesService {
       ref,
       plan: (node) => {
         const now = this.clock();
-        const verdict = caller ? checkPhoneHome(this.rounds, node, caller.token, roundCaller!, now) : ({ ok: true, bind: null } as const);
+        const verdict = caller
+          ? checkPhoneHome(this.rounds, node, caller.token, roundCaller!, now)
+          : ({ ok: true, bind: null } as const);
         if (!verdict.ok) return { refused: verdict.reason };
         return planPhaseReport(this.catalogue, node, input, now, { graceMs: this.rounds.graceMs, bind: verdict.bind });
       },
@@ -127,9 +140,28 @@ export class NodesService {
    * Records an event that is not an install phase (e.g. `dhcp_discover`) in
    * the node's history; it never changes the node's phase.
    */
-  async recordEvent(ref: NodeRef, event: { name: string; message?: string | null; source: HistorySource; sourceIp?: string | null }): Promise<HistoryEntry | null> {
-    const history = { phase: event.name, status: 'completed' as const, message: event.message ?? null, progress: null, source: event.source, sourceIp: event.sourceIp ?? null, applied: false, at: 0 };
-    const result = await this.writer.run({ ref, plan: () => ({ decision: { apply: false, reason: 'event' }, fields: null, history: { ...history, at: this.clock() } }) });
+  async recordEvent(
+    ref: NodeRef,
+    event: { name: string; message?: string | null; source: HistorySource; sourceIp?: string | null },
+  ): Promise<HistoryEntry | null> {
+    const history = {
+      phase: event.name,
+      status: 'completed' as const,
+      message: event.message ?? null,
+      progress: null,
+      source: event.source,
+      sourceIp: event.sourceIp ?? null,
+      applied: false,
+      at: 0,
+    };
+    const result = await this.writer.run({
+      ref,
+      plan: () => ({
+        decision: { apply: false, reason: 'event' },
+        fields: null,
+        history: { ...history, at: this.clock() },
+      }),
+    });
     if (!result.ok) return null;
     this.events.emit('change', { type: 'phase', node: result.node, entry: result.entry });
     return result.entry;
@@ -180,26 +212,82 @@ export class NodesService {
    */
   async register(input: RegisterInput, caller: PhoneHomeCaller): Promise<{ node: Node; created: boolean }> {
     const now = this.clock();
-    const fields: NodeChanges = { hostname: input.hostname, reportedIp: input.ip, type: input.type, uuid: input.uuid, status: input.status, lastUpdate: now };
+    const fields: NodeChanges = {
+      hostname: input.hostname,
+      reportedIp: input.ip,
+      type: input.type,
+      uuid: input.uuid,
+      status: input.status,
+      lastUpdate: now,
+    };
     const leaseIp = this.rounds.bindSource === 'lease' ? await this.leaseIp(input.mac) : null;
     const registered = await this.knex.transaction(async (trx) => {
       const existing = await this.nodes.byMac(input.mac, trx);
       let saved: Node;
       if (existing) {
-        const verdict = checkPhoneHome(this.rounds, existing, caller.token, { sourceIp: caller.sourceIp, leaseIp }, now);
+        const verdict = checkPhoneHome(
+          this.rounds,
+          existing,
+          caller.token,
+          { sourceIp: caller.sourceIp, leaseIp },
+          now,
+        );
         if (!verdict.ok) throw new RoundRefusedError(verdict.reason);
-        saved = (await this.nodes.update(existing.id, { ...fields, ...bindFields(verdict.bind), cluster: existing.cluster ?? input.cluster }, trx)) ?? existing;
+        saved =
+          (await this.nodes.update(
+            existing.id,
+            { ...fields, ...bindFields(verdict.bind), cluster: existing.cluster ?? input.cluster },
+            trx,
+          )) ?? existing;
       } else {
-        if (!this.rounds.openPhoneHome) throw new NodeNotFoundError(`no node ${input.mac}: an admin adds it (POST /api/nodes or an import), or it boots under boot.unknown: discover`);
-        saved = await this.nodes.insert(input.mac, { ...fields, ...openRound(now), ...bindFields(plainAddress(caller.sourceIp)), cluster: input.cluster, status: input.status ?? 'registered' }, now, trx);
+        if (!this.rounds.openPhoneHome)
+          throw new NodeNotFoundError(
+            `no node ${input.mac}: an admin adds it (POST /api/nodes or an import), or it boots under boot.unknown: discover`,
+          );
+        saved = await this.nodes.insert(
+          input.mac,
+          {
+            ...fields,
+            ...openRound(now),
+            ...bindFields(plainAddress(caller.sourceIp)),
+            cluster: input.cluster,
+            status: input.status ?? 'registered',
+          },
+          now,
+          trx,
+        );
       }
-      await this.history.append({ nodeId: saved.id, phase: 'registered', status: 'completed', message: input.status ?? null, progress: null, source: 'installer', sourceIp: caller.sourceIp, applied: true, at: now }, trx);
+      await this.history.append(
+        {
+          nodeId: saved.id,
+          phase: 'registered',
+          status: 'completed',
+          message: input.status ?? null,
+          progress: null,
+          source: 'installer',
+          sourceIp: caller.sourceIp,
+          applied: true,
+          at: now,
+        },
+        trx,
+      );
       return { node: saved, created: !existing };
     });
     let node = registered.node;
     if (input.status === 'post-install-complete') {
       const deployed = this.catalogue.ordered[this.catalogue.ordered.length - 1]!;
-      node = (await this.reportPhase({ id: node.id }, { phase: deployed, status: 'completed', message: 'post-install-complete', source: 'installer', sourceIp: caller.sourceIp })).node;
+      node = (
+        await this.reportPhase(
+          { id: node.id },
+          {
+            phase: deployed,
+            status: 'completed',
+            message: 'post-install-complete',
+            source: 'installer',
+            sourceIp: caller.sourceIp,
+          },
+        )
+      ).node;
     } else {
       this.events.emit('change', { type: 'node', node });
     }
@@ -239,7 +327,11 @@ export class NodesService {
   }
 
   summary(): Promise<DeploymentSummary> {
-    return deploymentSummary(this.knex, this.catalogue.ordered[this.catalogue.ordered.length - 1]!, this.catalogue.failure);
+    return deploymentSummary(
+      this.knex,
+      this.catalogue.ordered[this.catalogue.ordered.length - 1]!,
+      this.catalogue.failure,
+    );
   }
 
   /** Waits for queued writes to commit (graceful shutdown). */

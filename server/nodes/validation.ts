@@ -12,7 +12,8 @@ import { PHASE_STATUSES } from './phases.js';
  * template (newline, quote, `${`, `;`) cannot pass a hostname, label or
  * cluster check, so rendering stays safe even before escaping.
  */
-export const HOSTNAME_RULE = 'must be an RFC 1123 hostname: letters, digits and hyphens, dot-separated labels of 1-63 characters, at most 253 in all';
+export const HOSTNAME_RULE =
+  'must be an RFC 1123 hostname: letters, digits and hyphens, dot-separated labels of 1-63 characters, at most 253 in all';
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const NAME = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/i;
 const NAME_RULE = 'must be 1-63 letters, digits, - or _, starting and ending with a letter or digit';
@@ -23,13 +24,19 @@ export const macField = z
   .transform((value, ctx) => {
     const mac = normalizeMac(value);
     if (!mac) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a MAC address (aa:bb:cc:dd:ee:ff, aa-bb-..., aabb.ccdd.eeff or aabbccddeeff)' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'must be a MAC address (aa:bb:cc:dd:ee:ff, aa-bb-..., aabb.ccdd.eeff or aabbccddeeff)',
+      });
       return z.NEVER;
     }
     return mac;
   });
 
-export const hostnameField = z.string({ invalid_type_error: 'must be a string' }).regex(HOSTNAME, HOSTNAME_RULE).transform((h) => h.toLowerCase());
+export const hostnameField = z
+  .string({ invalid_type_error: 'must be a string' })
+  .regex(HOSTNAME, HOSTNAME_RULE)
+  .transform((h) => h.toLowerCase());
 export const nameField = z.string({ invalid_type_error: 'must be a string' }).regex(NAME, NAME_RULE);
 /** A node's type (seed 000: proxmox, k3s...): a name that fits its column, varchar(32). */
 const typeField = nameField.max(32, 'must be at most 32 characters');
@@ -37,7 +44,13 @@ export const ipField = z
   .string({ invalid_type_error: 'must be a string' })
   .max(45)
   .refine((ip) => net.isIP(ip) !== 0, 'must be an IPv4 or IPv6 address');
-const labelsField = z.record(z.string().regex(NAME, `label names ${NAME_RULE}`), z.string().max(253).regex(/^[A-Za-z0-9._:/-]*$/, 'label values may hold letters, digits and . _ : / -'));
+const labelsField = z.record(
+  z.string().regex(NAME, `label names ${NAME_RULE}`),
+  z
+    .string()
+    .max(253)
+    .regex(/^[A-Za-z0-9._:/-]*$/, 'label values may hold letters, digits and . _ : / -'),
+);
 const messageField = z.string({ invalid_type_error: 'must be a string' }).max(2000, 'must be at most 2000 characters');
 const tokenField = z.string().max(128).optional();
 
@@ -50,7 +63,10 @@ const hostKeyLine = z.string({ invalid_type_error: 'must be a string' }).transfo
   }
   return parsed;
 });
-export const hostKeysField = z.array(hostKeyLine, { invalid_type_error: 'must be an array of OpenSSH public key lines' }).min(1).max(MAX_HOST_KEYS, `at most ${MAX_HOST_KEYS} keys`);
+export const hostKeysField = z
+  .array(hostKeyLine, { invalid_type_error: 'must be an array of OpenSSH public key lines' })
+  .min(1)
+  .max(MAX_HOST_KEYS, `at most ${MAX_HOST_KEYS} keys`);
 
 export const registerBody = z
   .object({
@@ -61,7 +77,9 @@ export const registerBody = z
     cluster: nameField.optional(),
     status: z.enum(['registered', 'post-install-complete']).optional(),
     uuid: z.string().uuid('must be a UUID').optional(),
-    host_keys: hostKeysField.optional().describe("the machine's SSH host public keys (/etc/ssh/ssh_host_*_key.pub lines), pinned for the install round"),
+    host_keys: hostKeysField
+      .optional()
+      .describe("the machine's SSH host public keys (/etc/ssh/ssh_host_*_key.pub lines), pinned for the install round"),
     token: tokenField,
   })
   .strict();
@@ -79,7 +97,10 @@ export const phaseBody = z
     token: tokenField,
   })
   .strict()
-  .refine((b) => b.mac !== undefined || b.node_id !== undefined || b.ip !== undefined, { message: 'one of mac, node_id or ip is required', path: ['mac'] });
+  .refine((b) => b.mac !== undefined || b.node_id !== undefined || b.ip !== undefined, {
+    message: 'one of mac, node_id or ip is required',
+    path: ['mac'],
+  });
 export type PhaseBody = z.infer<typeof phaseBody>;
 
 export const nodeCreateBody = z
@@ -124,21 +145,18 @@ export function refuseUnknownProfile(known: readonly string[], profile: string |
   if (reason) throw new ValidationError('profile', reason);
 }
 
-export const historyQuery = z
-  .object({
-    order: z.enum(['asc', 'desc']).default('asc').describe('asc: oldest first; desc: newest first'),
-    limit: intFromText(1, 1000).default(100),
-    offset: intFromText(0, 1e9).default(0),
-  });
+export const historyQuery = z.object({
+  order: z.enum(['asc', 'desc']).default('asc').describe('asc: oldest first; desc: newest first'),
+  limit: intFromText(1, 1000).default(100),
+  offset: intFromText(0, 1e9).default(0),
+});
 
-export const nodeListQuery = z
-  .object({
-    cluster: queryText().optional(),
-    profile: queryText().optional(),
-    phase: queryText().optional().describe('deployment phase'),
-    reprovision_status: queryText().optional(),
-    status: queryText().optional(),
-    limit: intFromText(1, 10000).default(1000),
-    offset: intFromText(0, 1e9).default(0),
-  });
-
+export const nodeListQuery = z.object({
+  cluster: queryText().optional(),
+  profile: queryText().optional(),
+  phase: queryText().optional().describe('deployment phase'),
+  reprovision_status: queryText().optional(),
+  status: queryText().optional(),
+  limit: intFromText(1, 10000).default(1000),
+  offset: intFromText(0, 1e9).default(0),
+});

@@ -14,7 +14,10 @@ const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 /** SSH from homeport to nodes: reboot, readiness checks, cluster drivers. */
 export const sshSchema = z
   .object({
-    user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'must be a user name').default('root'),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'must be a user name')
+      .default('root'),
     port: port.default(22),
     /** Private key (OpenSSH format); relative paths are under dataDir. */
     keyFile: z.string().min(1).default('ssh/id_ed25519'),
@@ -24,9 +27,15 @@ export const sshSchema = z
       .enum(HOST_KEY_POLICIES)
       .default('pinned')
       .describe(
-        'pinned: only the host keys the node\'s install sent with its register call (trust on first use, per install round), or knownHostsFile for a node whose install sent none; known_hosts: only knownHostsFile (OpenSSH format: hashed names, wildcards, @revoked, and @cert-authority, whose host certificates are fetched with ssh-keyscan -c because ssh2 cannot negotiate them, and must certify the key the session presented); accept: any key (warned about at start and by homeport doctor).',
+        "pinned: only the host keys the node's install sent with its register call (trust on first use, per install round), or knownHostsFile for a node whose install sent none; known_hosts: only knownHostsFile (OpenSSH format: hashed names, wildcards, @revoked, and @cert-authority, whose host certificates are fetched with ssh-keyscan -c because ssh2 cannot negotiate them, and must certify the key the session presented); accept: any key (warned about at start and by homeport doctor).",
       ),
-    knownHostsFile: z.string().min(1).default('ssh/known_hosts').describe('OpenSSH known_hosts file for known_hosts mode, and for nodes without pinned keys in pinned mode; relative paths are under dataDir.'),
+    knownHostsFile: z
+      .string()
+      .min(1)
+      .default('ssh/known_hosts')
+      .describe(
+        'OpenSSH known_hosts file for known_hosts mode, and for nodes without pinned keys in pinned mode; relative paths are under dataDir.',
+      ),
     connectTimeoutMs: ms(100, 120_000).default(10_000),
     /** Default limit for one remote command; cluster steps have their own. */
     commandTimeoutMs: ms(100, 3_600_000).default(60_000),
@@ -43,7 +52,10 @@ const redfishSchema = z
     /** The node label holding its BMC address (host or host:port). */
     bmcLabel: nameField.default('bmc'),
     /** Dell: /redfish/v1/Systems/System.Embedded.1 */
-    systemPath: z.string().regex(/^\/redfish\/v1\/Systems\/[A-Za-z0-9._-]+$/, 'must be /redfish/v1/Systems/<id>').default('/redfish/v1/Systems/1'),
+    systemPath: z
+      .string()
+      .regex(/^\/redfish\/v1\/Systems\/[A-Za-z0-9._-]+$/, 'must be /redfish/v1/Systems/<id>')
+      .default('/redfish/v1/Systems/1'),
     username: z.string().min(1).max(64).default('root'),
     /** File holding the BMC password; relative paths are under dataDir. */
     passwordFile: z.string().min(1).default('redfish.password'),
@@ -124,7 +136,8 @@ const clusterSchema = z
   })
   .strict()
   .superRefine((cluster, ctx) => {
-    if (cluster.driver === 'script' && !cluster.script) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['script'], message: 'is required when driver is script' });
+    if (cluster.driver === 'script' && !cluster.script)
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['script'], message: 'is required when driver is script' });
   });
 
 /** Clusters by name (the nodes' `cluster` field). */

@@ -61,11 +61,29 @@ export interface Reprovisioning {
 export async function createReprovisioning(o: ReprovisioningOptions): Promise<Reprovisioning> {
   const { config, log, clock } = o;
   const instanceId = o.instanceId ?? `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const ssh = o.ssh ?? createSshClient({ ...config.ssh, pinnedHost: (host) => pinnedHostAt(o.db.knex, host), log: log.child({ component: 'ssh' }), onError: o.metrics?.recordSshError });
-  if (config.ssh.hostKeys === 'accept') log.warn({ setting: 'ssh.hostKeys' }, 'ssh.hostKeys is accept: homeport trusts any host key, so whoever answers at a node\'s address gets its commands and secrets (e.g. the k3s join token); use pinned');
-  const retry = { attempts: config.ssh.retries, baseDelayMs: config.ssh.retryDelayMs, maxDelayMs: config.ssh.retryDelayMs * 16 };
+  const ssh =
+    o.ssh ??
+    createSshClient({
+      ...config.ssh,
+      pinnedHost: (host) => pinnedHostAt(o.db.knex, host),
+      log: log.child({ component: 'ssh' }),
+      onError: o.metrics?.recordSshError,
+    });
+  if (config.ssh.hostKeys === 'accept')
+    log.warn(
+      { setting: 'ssh.hostKeys' },
+      "ssh.hostKeys is accept: homeport trusts any host key, so whoever answers at a node's address gets its commands and secrets (e.g. the k3s join token); use pinned",
+    );
+  const retry = {
+    attempts: config.ssh.retries,
+    baseDelayMs: config.ssh.retryDelayMs,
+    maxDelayMs: config.ssh.retryDelayMs * 16,
+  };
   const drivers = new Map<string, ClusterDriver>(
-    Object.entries(config.clusters).map(([name, settings]) => [name, createDriver({ ssh, retry, log: log.child({ component: 'cluster', cluster: name }), clock }, settings)]),
+    Object.entries(config.clusters).map(([name, settings]) => [
+      name,
+      createDriver({ ssh, retry, log: log.child({ component: 'cluster', cluster: name }), clock }, settings),
+    ]),
   );
   const lifecycle = new NodeLifecycle(o.db.knex, o.nodes, clock);
   const jobs = new JobsService({ repo: new JobsRepo(o.db.knex), clock, log: log.child({ component: 'jobs' }) });
@@ -83,10 +101,24 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
   });
   await clusters.syncConfig();
   const power = createPowerControl(config.reprovision, ssh);
-  const reprovision = new ReprovisionService({ nodes: o.nodes, lifecycle, resetCluster: (name) => clusters.resetForRound(name), power, clock, log: log.child({ component: 'reprovision' }), defaultTimeoutMin: config.watcher.reprovisionTimeoutMin });
+  const reprovision = new ReprovisionService({
+    nodes: o.nodes,
+    lifecycle,
+    resetCluster: (name) => clusters.resetForRound(name),
+    power,
+    clock,
+    log: log.child({ component: 'reprovision' }),
+    defaultTimeoutMin: config.watcher.reprovisionTimeoutMin,
+  });
   jobs.register(
     clusters.jobType,
-    reprovisionJobType({ nodes: o.nodes, reprovision, power, hasDriver: (name) => drivers.has(name), pollMs: config.watcher.jobPollMs }),
+    reprovisionJobType({
+      nodes: o.nodes,
+      reprovision,
+      power,
+      hasDriver: (name) => drivers.has(name),
+      pollMs: config.watcher.jobPollMs,
+    }),
     powerJobType({ nodes: o.nodes, power }),
     importNodesJobType(o.nodes, o.profiles),
   );
@@ -107,7 +139,11 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
     clusters,
     lease: new LeaderLease(o.db.knex, 'watcher', instanceId),
     runner,
-    readiness: createReadinessCheck({ ssh, sshTimeoutMs: config.watcher.sshTimeoutMs, portTimeoutMs: config.watcher.portTimeoutMs }),
+    readiness: createReadinessCheck({
+      ssh,
+      sshTimeoutMs: config.watcher.sshTimeoutMs,
+      portTimeoutMs: config.watcher.portTimeoutMs,
+    }),
     readinessFor: (cluster) => ({
       ssh: cluster ? (config.clusters[cluster]?.readinessSsh ?? true) : true,
       ports: cluster ? (drivers.get(cluster)?.readinessPorts ?? []) : [],
@@ -117,7 +153,11 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
     log: log.child({ component: 'watcher' }),
     recordTick: o.metrics?.recordWatcherTick,
   });
-  const routers = [reprovisionRouter({ jobs, nodes: o.nodes, adminToken: o.adminToken }), clusterRouter({ service: clusters, adminToken: o.adminToken }), jobsRouter({ jobs, nodes: o.nodes, adminToken: o.adminToken })];
+  const routers = [
+    reprovisionRouter({ jobs, nodes: o.nodes, adminToken: o.adminToken }),
+    clusterRouter({ service: clusters, adminToken: o.adminToken }),
+    jobsRouter({ jobs, nodes: o.nodes, adminToken: o.adminToken }),
+  ];
   return {
     routers,
     watcher,

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { JobPaused, JobTargetError, JobWaiting, type JobContext, type JobType, type StageHandle } from '../jobs/types.js';
+import {
+  JobPaused,
+  JobTargetError,
+  JobWaiting,
+  type JobContext,
+  type JobType,
+  type StageHandle,
+} from '../jobs/types.js';
 import { nodeLabel } from '../nodes/ref.js';
 import type { NodesService } from '../nodes/service.js';
 import { nameField } from '../nodes/validation.js';
@@ -13,15 +20,23 @@ export const REPROVISION_JOB = 'reprovision';
 export const POWER_JOB = 'power';
 
 const nodeRefs = z.array(z.string().min(1).max(253)).min(1, 'must name at least one node').max(10_000);
-const oneTarget = (b: { all?: true; nodes?: string[]; cluster?: string }) => [b.all === true, b.nodes !== undefined, b.cluster !== undefined].filter(Boolean).length === 1;
+const oneTarget = (b: { all?: true; nodes?: string[]; cluster?: string }) =>
+  [b.all === true, b.nodes !== undefined, b.cluster !== undefined].filter(Boolean).length === 1;
 
 /** `{all: true}`, `{nodes: [id | mac | hostname, ...]}` or `{cluster: NAME}`; rolling in batches of max_unavailable. */
 export const reprovisionFields = z
   .object({
-    all: z.literal(true, { errorMap: () => ({ message: 'must be true (or leave it out and name nodes or a cluster)' }) }).optional(),
+    all: z
+      .literal(true, { errorMap: () => ({ message: 'must be true (or leave it out and name nodes or a cluster)' }) })
+      .optional(),
     nodes: nodeRefs.optional(),
     cluster: nameField.optional(),
-    timeout_min: z.number({ invalid_type_error: 'must be a number of minutes' }).int('must be whole minutes').min(1, 'must be from 1 to 1440 minutes').max(1440, 'must be from 1 to 1440 minutes').optional(),
+    timeout_min: z
+      .number({ invalid_type_error: 'must be a number of minutes' })
+      .int('must be whole minutes')
+      .min(1, 'must be from 1 to 1440 minutes')
+      .max(1440, 'must be from 1 to 1440 minutes')
+      .optional(),
     rolling: z.boolean().optional(),
     max_unavailable: z.number().int().min(1, 'must be at least 1').max(1000).optional(),
   })
@@ -30,8 +45,14 @@ export const reprovisionFields = z
 /** The rules across fields, for the params and for bodies that extend them. */
 export function withTargetRules<T extends z.ZodTypeAny>(schema: T): z.ZodEffects<T> {
   return schema.superRefine((b: z.infer<typeof reprovisionFields>, ctx) => {
-    if (!oneTarget(b)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give one of all: true, nodes: [...] or cluster: NAME', path: ['all'] });
-    if (b.max_unavailable !== undefined && b.rolling !== true) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'only with rolling: true', path: ['max_unavailable'] });
+    if (!oneTarget(b))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'give one of all: true, nodes: [...] or cluster: NAME',
+        path: ['all'],
+      });
+    if (b.max_unavailable !== undefined && b.rolling !== true)
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'only with rolling: true', path: ['max_unavailable'] });
   });
 }
 
@@ -50,7 +71,8 @@ export interface ReprovisionJobDeps {
   pollMs: number;
 }
 
-const targetsOf = (p: { all?: true; nodes?: string[]; cluster?: string }): ReprovisionTargets => (p.all ? { all: true } : p.cluster ? { cluster: p.cluster } : { refs: p.nodes ?? [] });
+const targetsOf = (p: { all?: true; nodes?: string[]; cluster?: string }): ReprovisionTargets =>
+  p.all ? { all: true } : p.cluster ? { cluster: p.cluster } : { refs: p.nodes ?? [] };
 
 /** The nodes a job names, as they are now; unknown names are an error that changes nothing. */
 async function resolve(nodes: NodesService, targets: ReprovisionTargets): Promise<Node[]> {
@@ -64,7 +86,13 @@ async function resolve(nodes: NodesService, targets: ReprovisionTargets): Promis
 async function creationTargets(nodes: NodesService, targets: ReprovisionTargets): Promise<Node[]> {
   try {
     const selected = await resolve(nodes, targets);
-    if (selected.length === 0) throw new JobTargetError(409, 'cluster' in targets ? `no nodes in cluster ${targets.cluster}` : 'no nodes to reprovision (all: true skips discovered nodes)');
+    if (selected.length === 0)
+      throw new JobTargetError(
+        409,
+        'cluster' in targets
+          ? `no nodes in cluster ${targets.cluster}`
+          : 'no nodes to reprovision (all: true skips discovered nodes)',
+      );
     return selected;
   } catch (err) {
     if (err instanceof UnknownNodesError) throw new JobTargetError(404, err.message);
@@ -81,20 +109,29 @@ export function reprovisionJobType(d: ReprovisionJobDeps): JobType<ReprovisionPa
     type: REPROVISION_JOB,
     params: reprovisionParams,
     stages: (p) => (p.rolling ? ['preflight'] : ['preflight', 'restart']),
-    targets: async (p) => ({ nodeIds: (await creationTargets(d.nodes, targetsOf(p))).map((n) => n.id), cluster: p.cluster ?? null }),
+    targets: async (p) => ({
+      nodeIds: (await creationTargets(d.nodes, targetsOf(p))).map((n) => n.id),
+      cluster: p.cluster ?? null,
+    }),
     // Restarting machines twice because a run failed half-way is worse than asking the admin.
     maxAttempts: 1,
     run: (p, ctx) => (p.rolling ? runRolling(d, p, ctx) : runOnce(d, p, ctx)),
   };
 }
 
-async function preflight(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobContext): Promise<{ ids: number[]; skipped: string[] }> {
+async function preflight(
+  d: ReprovisionJobDeps,
+  p: ReprovisionParams,
+  ctx: JobContext,
+): Promise<{ ids: number[]; skipped: string[] }> {
   const data = await ctx.stage('preflight', async () => {
     const nodes = await resolve(d.nodes, targetsOf(p));
     const busy = p.rolling || wasScheduled(ctx.job) ? nodes.filter((n) => n.reprovisionStatus === 'in_progress') : [];
     for (const n of busy) ctx.log(`skipping ${nodeLabel(n)}: already reprovisioning`);
     const ids = nodes.filter((n) => !busy.includes(n)).map((n) => n.id);
-    await ctx.progress({ message: `${ids.length} node(s) to reprovision${busy.length ? `, ${busy.length} already in progress` : ''}` });
+    await ctx.progress({
+      message: `${ids.length} node(s) to reprovision${busy.length ? `, ${busy.length} already in progress` : ''}`,
+    });
     return { ids, skipped: busy.map(nodeLabel) };
   });
   return { ids: data.ids as number[], skipped: data.skipped as string[] };
@@ -102,11 +139,21 @@ async function preflight(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobCo
 
 async function runOnce(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobContext): Promise<unknown> {
   const { ids, skipped } = await preflight(d, p, ctx);
-  if (ids.length === 0) return nothingToDo(ctx, skipped.length ? `every node is already reprovisioning (${skipped.join(', ')})` : 'no nodes to reprovision');
+  if (ids.length === 0)
+    return nothingToDo(
+      ctx,
+      skipped.length ? `every node is already reprovisioning (${skipped.join(', ')})` : 'no nodes to reprovision',
+    );
   const data = await ctx.stage('restart', async () => {
     const result = await d.reprovision.start({ refs: ids.map(String) }, p.timeout_min);
-    for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restart' : 'restart failed'}: ${o.restart.detail}`);
-    return { round: result.round, method: result.method, timeout_min: result.timeoutMin, nodes: result.nodes.map((o) => ({ id: o.node.id, restart: o.restart })) };
+    for (const o of result.nodes)
+      ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restart' : 'restart failed'}: ${o.restart.detail}`);
+    return {
+      round: result.round,
+      method: result.method,
+      timeout_min: result.timeoutMin,
+      nodes: result.nodes.map((o) => ({ id: o.node.id, restart: o.restart })),
+    };
   });
   return { ...data, skipped };
 }
@@ -119,11 +166,18 @@ async function runOnce(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobCont
  */
 async function runRolling(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobContext): Promise<unknown> {
   const { ids, skipped } = await preflight(d, p, ctx);
-  if (ids.length === 0) return nothingToDo(ctx, skipped.length ? `every node is already reprovisioning (${skipped.join(', ')})` : 'no nodes to reprovision');
+  if (ids.length === 0)
+    return nothingToDo(
+      ctx,
+      skipped.length ? `every node is already reprovisioning (${skipped.join(', ')})` : 'no nodes to reprovision',
+    );
   const plan = await ctx.stage('plan', async () => {
     const nodes = (await d.nodes.list({})).filter((n) => ids.includes(n.id));
     const batches = rollingBatches(nodes, p.max_unavailable ?? 1);
-    return { batches: batches.map((b) => b.map((n) => n.id)), names: batches.map((b, i) => batchName(i, batches.length, b)) };
+    return {
+      batches: batches.map((b) => b.map((n) => n.id)),
+      names: batches.map((b, i) => batchName(i, batches.length, b)),
+    };
   });
   const batches = plan.batches as number[][];
   const names = plan.names as string[];
@@ -134,17 +188,34 @@ async function runRolling(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobC
   return { batches: batches.length, nodes: ids.length, skipped };
 }
 
-async function runBatch(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobContext, stage: StageHandle, batch: number[], name: string): Promise<Record<string, unknown>> {
+async function runBatch(
+  d: ReprovisionJobDeps,
+  p: ReprovisionParams,
+  ctx: JobContext,
+  stage: StageHandle,
+  batch: number[],
+  name: string,
+): Promise<Record<string, unknown>> {
   const current = async () => (await d.nodes.list({})).filter((n) => batch.includes(n.id));
   if (!stage.data.round) {
     await restartBatch(d, p, ctx, stage, batch);
   } else if (stage.previousState === 'failed') {
     // Resumed after a pause: the admin fixed something; reinstall only the nodes that failed.
     const state = batchState(await current(), (n) => Boolean(n.cluster && d.hasDriver(n.cluster)));
-    if (state.state === 'failed') await restartBatch(d, p, ctx, stage, state.failed.map((n) => n.id));
+    if (state.state === 'failed')
+      await restartBatch(
+        d,
+        p,
+        ctx,
+        stage,
+        state.failed.map((n) => n.id),
+      );
   }
   const state = batchState(await current(), (n) => Boolean(n.cluster && d.hasDriver(n.cluster)));
-  if (state.state === 'failed') throw new JobPaused(`${name}: ${state.reason}; the job is paused so no more nodes go out. Fix them, then retry the job to reinstall them and go on`);
+  if (state.state === 'failed')
+    throw new JobPaused(
+      `${name}: ${state.reason}; the job is paused so no more nodes go out. Fix them, then retry the job to reinstall them and go on`,
+    );
   if (state.state === 'waiting') {
     await ctx.progress({ percent: state.percent, message: state.reason });
     throw new JobWaiting(d.pollMs, state.reason);
@@ -152,13 +223,21 @@ async function runBatch(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobCon
   return {};
 }
 
-async function restartBatch(d: ReprovisionJobDeps, p: ReprovisionParams, ctx: JobContext, stage: StageHandle, ids: number[]): Promise<void> {
+async function restartBatch(
+  d: ReprovisionJobDeps,
+  p: ReprovisionParams,
+  ctx: JobContext,
+  stage: StageHandle,
+  ids: number[],
+): Promise<void> {
   const result = await d.reprovision.start({ refs: ids.map(String) }, p.timeout_min);
-  for (const o of result.nodes) ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restart' : 'restart failed'}: ${o.restart.detail}`);
+  for (const o of result.nodes)
+    ctx.log(`${nodeLabel(o.node)}: ${o.restart.ok ? 'restart' : 'restart failed'}: ${o.restart.detail}`);
   await stage.save({ round: result.round });
 }
 
-const batchName = (i: number, total: number, nodes: Node[]) => `batch ${i + 1}/${total}: ${nodes.map(nodeLabel).join(', ')}`.slice(0, 64);
+const batchName = (i: number, total: number, nodes: Node[]) =>
+  `batch ${i + 1}/${total}: ${nodes.map(nodeLabel).join(', ')}`.slice(0, 64);
 
 function nothingToDo(ctx: JobContext, reason: string): { nothing_to_do: string } {
   ctx.log(`nothing to do: ${reason}`);
@@ -194,7 +273,8 @@ export function powerJobType(d: Pick<ReprovisionJobDeps, 'nodes' | 'power'>): Jo
         );
         for (const o of outcomes) ctx.log(`${o.node}: ${o.ok ? '' : 'failed: '}${o.detail}`);
         const failed = outcomes.filter((o) => !o.ok);
-        if (failed.length) throw new Error(`${p.action} failed on ${failed.map((o) => `${o.node} (${o.detail})`).join(', ')}`);
+        if (failed.length)
+          throw new Error(`${p.action} failed on ${failed.map((o) => `${o.node} (${o.detail})`).join(', ')}`);
         return { outcomes };
       });
       return data;

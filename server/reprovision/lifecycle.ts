@@ -34,9 +34,15 @@ export class NodeLifecycle {
     const node = await this.knex.transaction(async (trx) => {
       const query = trx('nodes').where({ id: change.nodeId });
       if (change.expect) query.where((w) => expectStatus(w, change.expect!));
-      const [row] = (await query.update(changesToRow({ ...change.changes, lastUpdate: now })).returning('*')) as Record<string, unknown>[];
+      const [row] = (await query.update(changesToRow({ ...change.changes, lastUpdate: now })).returning('*')) as Record<
+        string,
+        unknown
+      >[];
       if (!row) return null;
-      await this.nodes.history.append({ nodeId: change.nodeId, ...change.history, progress: null, sourceIp: null, applied: true, at: now }, trx);
+      await this.nodes.history.append(
+        { nodeId: change.nodeId, ...change.history, progress: null, sourceIp: null, applied: true, at: now },
+        trx,
+      );
       return rowToNode(row);
     });
     if (node) this.nodes.events.emit('change', { type: 'node', node });

@@ -12,10 +12,14 @@ export type ReprovisionTargets = { all: true } | { refs: readonly string[] } | {
  * `all` and `cluster`: every (such) node except `discovered` ones (machines homeport saw but nobody configured).
  * A hostname two nodes share is ambiguous: restarting the older one could be the wrong machine.
  */
-export function selectTargets(nodes: readonly Node[], targets: ReprovisionTargets): { selected: Node[]; unknown: string[]; ambiguous: string[] } {
+export function selectTargets(
+  nodes: readonly Node[],
+  targets: ReprovisionTargets,
+): { selected: Node[]; unknown: string[]; ambiguous: string[] } {
   const configured = nodes.filter((n) => n.status !== 'discovered');
   if ('all' in targets) return { selected: configured, unknown: [], ambiguous: [] };
-  if ('cluster' in targets) return { selected: configured.filter((n) => n.cluster === targets.cluster), unknown: [], ambiguous: [] };
+  if ('cluster' in targets)
+    return { selected: configured.filter((n) => n.cluster === targets.cluster), unknown: [], ambiguous: [] };
   const selected = new Map<number, Node>();
   const unknown: string[] = [];
   const ambiguous: string[] = [];
@@ -68,7 +72,10 @@ export function rollingBatches(nodes: readonly Node[], maxUnavailable: number): 
   return batches;
 }
 
-export type BatchState = { state: 'done' } | { state: 'failed'; reason: string; failed: Node[] } | { state: 'waiting'; reason: string; percent: number };
+export type BatchState =
+  | { state: 'done' }
+  | { state: 'failed'; reason: string; failed: Node[] }
+  | { state: 'waiting'; reason: string; percent: number };
 
 /**
  * Whether a batch is back (pure): every node completed, and clustered again
@@ -76,9 +83,25 @@ export type BatchState = { state: 'done' } | { state: 'failed'; reason: string; 
  * failed when a node timed out, errored or reported a failed phase.
  */
 export function batchState(nodes: readonly Node[], inFormedCluster: (node: Node) => boolean): BatchState {
-  const failed = nodes.filter((n) => n.reprovisionStatus === 'timeout' || n.reprovisionStatus === 'error' || (n.reprovisionStatus === 'in_progress' && n.deploymentPhaseStatus === 'failed'));
-  if (failed.length) return { state: 'failed', failed, reason: failed.map((n) => `${nodeLabel(n)} is ${n.reprovisionStatus === 'in_progress' ? `failed in ${n.deploymentStatus}` : n.reprovisionStatus}`).join(', ') };
-  const back = (n: Node) => n.reprovisionStatus === 'clustered' || (n.reprovisionStatus === 'completed' && !inFormedCluster(n));
+  const failed = nodes.filter(
+    (n) =>
+      n.reprovisionStatus === 'timeout' ||
+      n.reprovisionStatus === 'error' ||
+      (n.reprovisionStatus === 'in_progress' && n.deploymentPhaseStatus === 'failed'),
+  );
+  if (failed.length)
+    return {
+      state: 'failed',
+      failed,
+      reason: failed
+        .map(
+          (n) =>
+            `${nodeLabel(n)} is ${n.reprovisionStatus === 'in_progress' ? `failed in ${n.deploymentStatus}` : n.reprovisionStatus}`,
+        )
+        .join(', '),
+    };
+  const back = (n: Node) =>
+    n.reprovisionStatus === 'clustered' || (n.reprovisionStatus === 'completed' && !inFormedCluster(n));
   const waiting = nodes.filter((n) => !back(n));
   if (waiting.length === 0) return { state: 'done' };
   const reason = `waiting for ${waiting.map((n) => `${nodeLabel(n)} (${n.reprovisionStatus === 'completed' ? 'rejoining its cluster' : n.deploymentStatus})`).join(', ')}`;

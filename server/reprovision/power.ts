@@ -48,7 +48,8 @@ function sshPower(ssh: SshClient, rebootCommand: string): PowerControl {
     const address = nodeAddress(node);
     if (!address) throw new Error('no IP address to reach it over SSH');
     const result = await ssh.exec(address, command);
-    if (result.code !== 0 && result.code !== null) throw new Error(`\`${command}\` exited ${result.code}: ${result.stderr.trim().split('\n').pop() ?? ''}`);
+    if (result.code !== 0 && result.code !== null)
+      throw new Error(`\`${command}\` exited ${result.code}: ${result.stderr.trim().split('\n').pop() ?? ''}`);
     return `${command} over ssh`;
   };
   return {
@@ -96,7 +97,8 @@ function redfishPower(settings: ReprovisionSettings): PowerControl {
       await onBmc(node, (bmc) => connect().reset(bmc, resetType));
       return `redfish ${resetType} via ${via}`;
     },
-    missing: (node) => (node.labels[redfish.bmcLabel] ? null : `no BMC address: set the node's label ${redfish.bmcLabel}`),
+    missing: (node) =>
+      node.labels[redfish.bmcLabel] ? null : `no BMC address: set the node's label ${redfish.bmcLabel}`,
     close: async () => client?.close(),
   };
   return control;
@@ -106,6 +108,9 @@ function readPassword(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new Error(`cannot read the Redfish password file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); set reprovision.redfish.passwordFile`, { cause: err });
+    throw new Error(
+      `cannot read the Redfish password file ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); set reprovision.redfish.passwordFile`,
+      { cause: err },
+    );
   }
 }

@@ -16,11 +16,14 @@ export class RedfishClient {
     private readonly password: string,
     dispatcher?: Dispatcher,
   ) {
-    this.dispatcher = dispatcher ?? new Agent({ connect: { rejectUnauthorized: !settings.insecureTls, timeout: settings.timeoutMs } });
+    this.dispatcher =
+      dispatcher ?? new Agent({ connect: { rejectUnauthorized: !settings.insecureTls, timeout: settings.timeoutMs } });
   }
 
   async pxeOnceAndReset(bmc: string): Promise<void> {
-    await this.call('PATCH', this.system(bmc), { Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' } });
+    await this.call('PATCH', this.system(bmc), {
+      Boot: { BootSourceOverrideEnabled: 'Once', BootSourceOverrideTarget: 'Pxe' },
+    });
     await this.reset(bmc, this.settings.resetType);
   }
 
@@ -53,7 +56,8 @@ export class RedfishClient {
       throw new Error(this.mask(`redfish ${method} ${url}: ${(err as Error).message}`), { cause: err });
     }
     const text = await response.body.text();
-    if (response.statusCode >= 300) throw new Error(this.mask(`redfish ${method} ${url}: HTTP ${response.statusCode}${redfishMessage(text)}`));
+    if (response.statusCode >= 300)
+      throw new Error(this.mask(`redfish ${method} ${url}: HTTP ${response.statusCode}${redfishMessage(text)}`));
   }
 
   private mask(text: string): string {
@@ -64,7 +68,9 @@ export class RedfishClient {
 /** The first human-readable message of a Redfish error body, if any. */
 function redfishMessage(text: string): string {
   try {
-    const parsed = JSON.parse(text) as { error?: { message?: string; '@Message.ExtendedInfo'?: { Message?: string }[] } };
+    const parsed = JSON.parse(text) as {
+      error?: { message?: string; '@Message.ExtendedInfo'?: { Message?: string }[] };
+    };
     const message = parsed.error?.['@Message.ExtendedInfo']?.[0]?.Message ?? parsed.error?.message;
     return message ? `: ${message.slice(0, 300)}` : '';
   } catch {

@@ -37,10 +37,15 @@ export function reprovisionRouter(o: { jobs: JobsService; nodes: NodesService; a
       path: '/api/reprovision',
       tag: 'reprovision',
       summary: 'Reprovision nodes: all, named ones or a cluster; now, at a time, or rolling',
-      description: 'Creates a reprovision job. An immediate one is answered once its restarts are done, with each node; a scheduled (at) or rolling one at once, with the job to follow.',
+      description:
+        'Creates a reprovision job. An immediate one is answered once its restarts are done, with each node; a scheduled (at) or rolling one at once, with the job to follow.',
       auth: 'admin',
       body: reprovisionBody,
-      responses: { 202: { description: 'started (immediate: with each node and its restart), or queued', schema: startedJson }, 404: 'a named node does not exist; nothing was changed', 409: 'no nodes to reprovision' },
+      responses: {
+        202: { description: 'started (immediate: with each node and its restart), or queued', schema: startedJson },
+        404: 'a named node does not exist; nothing was changed',
+        409: 'no nodes to reprovision',
+      },
     },
     async (ctx, { body }) => {
       const { at, ...params } = body;
@@ -48,7 +53,12 @@ export function reprovisionRouter(o: { jobs: JobsService; nodes: NodesService; a
       ctx.status = 202;
       if (at !== undefined || params.rolling) return void (ctx.body = { job: jobToJson(job) });
       const ended = (await o.jobs.settled(job.id, IMMEDIATE_WAIT_MS)) ?? job;
-      const result = ended.result as { round?: number; method?: string; timeout_min?: number; nodes?: { id: number; restart: { ok: boolean; detail: string } }[] } | null;
+      const result = ended.result as {
+        round?: number;
+        method?: string;
+        timeout_min?: number;
+        nodes?: { id: number; restart: { ok: boolean; detail: string } }[];
+      } | null;
       if (!result?.nodes) return void (ctx.body = { job: jobToJson(ended) });
       const nodes = new Map((await o.nodes.list({})).map((n) => [n.id, n]));
       ctx.body = {

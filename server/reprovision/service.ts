@@ -61,14 +61,24 @@ export class ReprovisionService {
     const started: Node[] = [];
     for (const node of selected) {
       const message = `reprovision requested (restart: ${this.o.power.method}, timeout ${timeoutMin} min)`;
-      const updated = await this.o.lifecycle.apply({ nodeId: node.id, changes: reprovisionChanges(node, round, timeoutMin), history: { phase: 'pending', status: 'in_progress', message, source: 'admin' } });
+      const updated = await this.o.lifecycle.apply({
+        nodeId: node.id,
+        changes: reprovisionChanges(node, round, timeoutMin),
+        history: { phase: 'pending', status: 'in_progress', message, source: 'admin' },
+      });
       if (updated) started.push(updated);
     }
-    for (const cluster of new Set(started.flatMap((n) => (n.cluster ? [n.cluster] : [])))) await this.o.resetCluster(cluster);
-    this.o.log.info({ nodes: started.map((n) => n.hostname ?? n.mac), method: this.o.power.method, timeoutMin }, 'reprovision started');
+    for (const cluster of new Set(started.flatMap((n) => (n.cluster ? [n.cluster] : []))))
+      await this.o.resetCluster(cluster);
+    this.o.log.info(
+      { nodes: started.map((n) => n.hostname ?? n.mac), method: this.o.power.method, timeoutMin },
+      'reprovision started',
+    );
     const outcomes: ReprovisionOutcome[] = [];
     for (let i = 0; i < started.length; i += RESTART_CONCURRENCY) {
-      outcomes.push(...(await Promise.all(started.slice(i, i + RESTART_CONCURRENCY).map((node) => this.restart(node)))));
+      outcomes.push(
+        ...(await Promise.all(started.slice(i, i + RESTART_CONCURRENCY).map((node) => this.restart(node)))),
+      );
     }
     return { round, timeoutMin, method: this.o.power.method, nodes: outcomes };
   }
@@ -76,12 +86,27 @@ export class ReprovisionService {
   private async restart(node: Node): Promise<ReprovisionOutcome> {
     try {
       const detail = await this.o.power.restart(node);
-      const updated = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: {}, history: { phase: REPROVISION_EVENT, status: 'in_progress', message: `restart: ${detail}`, source: 'admin' } });
+      const updated = await this.o.lifecycle.apply({
+        nodeId: node.id,
+        expect: ['in_progress'],
+        changes: {},
+        history: { phase: REPROVISION_EVENT, status: 'in_progress', message: `restart: ${detail}`, source: 'admin' },
+      });
       return { node: updated ?? node, restart: { ok: true, detail } };
     } catch (err) {
       const detail = (err as Error).message;
       this.o.log.warn({ node: node.id, hostname: node.hostname, err: detail }, 'reprovision restart failed');
-      const updated = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: { reprovisionStatus: 'error' }, history: { phase: REPROVISION_EVENT, status: 'failed', message: `restart failed: ${detail}`.slice(0, 2000), source: 'admin' } });
+      const updated = await this.o.lifecycle.apply({
+        nodeId: node.id,
+        expect: ['in_progress'],
+        changes: { reprovisionStatus: 'error' },
+        history: {
+          phase: REPROVISION_EVENT,
+          status: 'failed',
+          message: `restart failed: ${detail}`.slice(0, 2000),
+          source: 'admin',
+        },
+      });
       return { node: updated ?? node, restart: { ok: false, detail } };
     }
   }

@@ -81,7 +81,8 @@ export interface HostCertificate {
 
 /** The certified key's fields, re-encoded as the plain key blob of its type. */
 function readCertifiedKey(reader: WireReader, certAlgorithm: string): Buffer {
-  if (certAlgorithm === 'ssh-ed25519-cert-v01@openssh.com') return Buffer.concat([sshString('ssh-ed25519'), sshString(reader.string())]);
+  if (certAlgorithm === 'ssh-ed25519-cert-v01@openssh.com')
+    return Buffer.concat([sshString('ssh-ed25519'), sshString(reader.string())]);
   if (certAlgorithm === 'ssh-rsa-cert-v01@openssh.com') {
     const e = reader.string();
     const n = reader.string();
@@ -132,7 +133,18 @@ export function parseHostCertificate(blob: Buffer): HostCertificate {
   const signedLength = reader.position;
   const signature = reader.string();
   if (!reader.done) throw new Error('trailing bytes after the certificate signature');
-  return { publicKey, certType, keyId, principals, validAfter, validBefore, criticalOptions, signatureKey, signed: blob.subarray(0, signedLength), signature };
+  return {
+    publicKey,
+    certType,
+    keyId,
+    principals,
+    validAfter,
+    validBefore,
+    criticalOptions,
+    signatureKey,
+    signed: blob.subarray(0, signedLength),
+    signature,
+  };
 }
 
 const b64url = (bytes: Buffer) => bytes.toString('base64url');
@@ -154,7 +166,10 @@ export function verifySshSignature(keyBlob: Buffer, data: Buffer, signature: Buf
   const sigBytes = sig.string();
   if (keyType === 'ssh-ed25519') {
     if (sigType !== 'ssh-ed25519') return false;
-    const publicKey = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(key.string()) }, format: 'jwk' });
+    const publicKey = crypto.createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: b64url(key.string()) },
+      format: 'jwk',
+    });
     return crypto.verify(null, data, publicKey, sigBytes);
   }
   if (keyType === 'ssh-rsa') {
@@ -163,7 +178,10 @@ export function verifySshSignature(keyBlob: Buffer, data: Buffer, signature: Buf
     if (!hash) return false;
     const e = key.string();
     const n = key.string();
-    const publicKey = crypto.createPublicKey({ key: { kty: 'RSA', e: b64url(unsigned(e)), n: b64url(unsigned(n)) }, format: 'jwk' });
+    const publicKey = crypto.createPublicKey({
+      key: { kty: 'RSA', e: b64url(unsigned(e)), n: b64url(unsigned(n)) },
+      format: 'jwk',
+    });
     return crypto.verify(hash, data, publicKey, sigBytes);
   }
   const ecdsa = /^ecdsa-sha2-(nistp(?:256|384|521))$/.exec(keyType);
@@ -172,9 +190,18 @@ export function verifySshSignature(keyBlob: Buffer, data: Buffer, signature: Buf
     key.string(); // curve name, repeated
     const point = key.string();
     if (point[0] !== 4 || point.length !== 1 + 2 * curve.size) return false;
-    const publicKey = crypto.createPublicKey({ key: { kty: 'EC', crv: curve.jwk, x: b64url(point.subarray(1, 1 + curve.size)), y: b64url(point.subarray(1 + curve.size)) }, format: 'jwk' });
+    const publicKey = crypto.createPublicKey({
+      key: {
+        kty: 'EC',
+        crv: curve.jwk,
+        x: b64url(point.subarray(1, 1 + curve.size)),
+        y: b64url(point.subarray(1 + curve.size)),
+      },
+      format: 'jwk',
+    });
     const rs = new WireReader(sigBytes);
-    const pad = (mpint: Buffer) => Buffer.concat([Buffer.alloc(Math.max(0, curve.size - unsigned(mpint).length)), unsigned(mpint)]);
+    const pad = (mpint: Buffer) =>
+      Buffer.concat([Buffer.alloc(Math.max(0, curve.size - unsigned(mpint).length)), unsigned(mpint)]);
     const p1363 = Buffer.concat([pad(rs.string()), pad(rs.string())]);
     return crypto.verify(curve.hash, data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, p1363);
   }
@@ -187,20 +214,31 @@ export type CertificateVerdict = { ok: true; keyId: string } | { ok: false; reas
  * OpenSSH's checks for a host certificate, one stricter: the certificate
  * must name the host among its principals (OpenSSH accepts an empty list).
  */
-export function checkHostCertificate(cert: HostCertificate, o: { caKeys: readonly Buffer[]; name: string; sessionKey: Buffer; now: number }): CertificateVerdict {
+export function checkHostCertificate(
+  cert: HostCertificate,
+  o: { caKeys: readonly Buffer[]; name: string; sessionKey: Buffer; now: number },
+): CertificateVerdict {
   if (cert.certType !== 2) return { ok: false, reason: 'it is a user certificate, not a host certificate' };
-  if (!o.caKeys.some((ca) => ca.equals(cert.signatureKey))) return { ok: false, reason: 'it is signed by a CA not listed as @cert-authority for this host' };
-  if (!cert.publicKey.equals(o.sessionKey)) return { ok: false, reason: 'it certifies another key than the one the host presented' };
-  if (!cert.principals.includes(o.name)) return { ok: false, reason: `it is not valid for ${o.name} (principals: ${cert.principals.join(', ') || 'none'})` };
+  if (!o.caKeys.some((ca) => ca.equals(cert.signatureKey)))
+    return { ok: false, reason: 'it is signed by a CA not listed as @cert-authority for this host' };
+  if (!cert.publicKey.equals(o.sessionKey))
+    return { ok: false, reason: 'it certifies another key than the one the host presented' };
+  if (!cert.principals.includes(o.name))
+    return { ok: false, reason: `it is not valid for ${o.name} (principals: ${cert.principals.join(', ') || 'none'})` };
   const now = BigInt(Math.floor(o.now / 1000));
   if (now < cert.validAfter || now >= cert.validBefore) return { ok: false, reason: 'it is not valid at this time' };
-  if (cert.criticalOptions.length) return { ok: false, reason: `it has critical options homeport does not know (${cert.criticalOptions.join(', ')})` };
-  if (!verifySshSignature(cert.signatureKey, cert.signed, cert.signature)) return { ok: false, reason: 'its CA signature does not verify' };
+  if (cert.criticalOptions.length)
+    return { ok: false, reason: `it has critical options homeport does not know (${cert.criticalOptions.join(', ')})` };
+  if (!verifySshSignature(cert.signatureKey, cert.signed, cert.signature))
+    return { ok: false, reason: 'its CA signature does not verify' };
   return { ok: true, keyId: cert.keyId };
 }
 
 /** Whether any of the host's certificates vouches for the session key; the reason of the last refusal otherwise. */
-export function certifiedByCa(certificates: readonly Buffer[], o: { caKeys: readonly Buffer[]; name: string; sessionKey: Buffer; now: number }): CertificateVerdict {
+export function certifiedByCa(
+  certificates: readonly Buffer[],
+  o: { caKeys: readonly Buffer[]; name: string; sessionKey: Buffer; now: number },
+): CertificateVerdict {
   let last: CertificateVerdict = { ok: false, reason: 'the host presented no certificate (ssh-keyscan -c found none)' };
   for (const blob of certificates) {
     try {

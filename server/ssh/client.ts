@@ -99,7 +99,10 @@ class Ssh2Client implements SshClient {
       const conn = await this.connect(host, this.options.connectTimeoutMs);
       try {
         const result = await this.execOn(conn, host, command, shown, options);
-        this.options.log.debug({ host, command: shown, code: result.code, ms: Date.now() - started }, 'ssh command finished');
+        this.options.log.debug(
+          { host, command: shown, code: result.code, ms: Date.now() - started },
+          'ssh command finished',
+        );
         return result;
       } finally {
         conn.end();
@@ -113,9 +116,16 @@ class Ssh2Client implements SshClient {
     const result = await this.exec(host, command, options);
     if (result.code === 0) return result;
     const shown = maskSecrets(command, options.secrets ?? []);
-    const why = result.code === null ? `ended without an exit status${result.signal ? ` (signal ${result.signal})` : ''}` : `exited ${result.code}`;
+    const why =
+      result.code === null
+        ? `ended without an exit status${result.signal ? ` (signal ${result.signal})` : ''}`
+        : `exited ${result.code}`;
     const detail = lastLine(maskSecrets(result.stderr || result.stdout, options.secrets ?? []));
-    throw this.failed(new SshError('command', host, `${this.who(host)}: \`${shown}\` ${why}${detail ? `: ${detail}` : ''}`, result), host, []);
+    throw this.failed(
+      new SshError('command', host, `${this.who(host)}: \`${shown}\` ${why}${detail ? `: ${detail}` : ''}`, result),
+      host,
+      [],
+    );
   }
 
   async probe(host: string, timeoutMs = this.options.connectTimeoutMs): Promise<void> {
@@ -131,7 +141,10 @@ class Ssh2Client implements SshClient {
   }
 
   private failed(err: unknown, host: string, secrets: readonly string[]): SshError {
-    const error = err instanceof SshError ? err : new SshError('other', host, `${this.who(host)}: ${maskSecrets((err as Error).message, secrets)}`);
+    const error =
+      err instanceof SshError
+        ? err
+        : new SshError('other', host, `${this.who(host)}: ${maskSecrets((err as Error).message, secrets)}`);
     this.options.onError?.(error.kind);
     return error;
   }
@@ -143,14 +156,22 @@ class Ssh2Client implements SshClient {
   /** The passphrase is read per connection like the key, and never appears in a message. */
   private readPassphrase(host: string): string | undefined {
     const file = this.options.keyPassphraseFile;
-    return file === undefined ? undefined : this.readSetting(host, file, 'key passphrase file', 'ssh.keyPassphraseFile').toString('utf8').replace(/\r?\n$/, '');
+    return file === undefined
+      ? undefined
+      : this.readSetting(host, file, 'key passphrase file', 'ssh.keyPassphraseFile')
+          .toString('utf8')
+          .replace(/\r?\n$/, '');
   }
 
   private readSetting(host: string, file: string, what: string, key: string): Buffer {
     try {
       return fs.readFileSync(file);
     } catch (err) {
-      throw new SshError('auth', host, `${this.who(host)}: cannot read ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); set ${key}`);
+      throw new SshError(
+        'auth',
+        host,
+        `${this.who(host)}: cannot read ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)}); set ${key}`,
+      );
     }
   }
 
@@ -168,11 +189,14 @@ class Ssh2Client implements SshClient {
     const { hostKeys } = this.options;
     if (hostKeys === 'accept') return undefined;
     if (hostKeys === 'known_hosts') return this.knownHostsVerifier(host);
-    if (!this.options.pinnedHost) throw new SshError('auth', host, `${this.who(host)}: ssh.hostKeys is pinned but no pinned-key store is wired`);
+    if (!this.options.pinnedHost)
+      throw new SshError('auth', host, `${this.who(host)}: ssh.hostKeys is pinned but no pinned-key store is wired`);
     const pinned = await this.options.pinnedHost(host);
     const hasPins = pinned.kind === 'node' && pinned.keys.length > 0;
     // known_hosts is the fallback only for a node whose install sent no keys.
-    const fallback: HostVerifier = hasPins ? () => ({ ok: false, reason: 'pinned keys exist' }) : await this.knownHostsVerifier(host);
+    const fallback: HostVerifier = hasPins
+      ? () => ({ ok: false, reason: 'pinned keys exist' })
+      : await this.knownHostsVerifier(host);
     return (key) => pinnedVerdict(pinned, host, key, () => fallback(key).ok);
   }
 
@@ -181,7 +205,9 @@ class Ssh2Client implements SshClient {
     const { port, connectTimeoutMs } = this.options;
     const entries = this.knownHosts();
     const fetchCertificates = this.options.fetchCertificates ?? fetchHostCertificates;
-    const certificates = hasCertAuthority(entries, host, port) ? await fetchCertificates(host, port, connectTimeoutMs) : [];
+    const certificates = hasCertAuthority(entries, host, port)
+      ? await fetchCertificates(host, port, connectTimeoutMs)
+      : [];
     const now = (this.options.clock ?? Date.now)();
     return (key) => knownHostsVerdict(entries, host, port, key, { certificates, now });
   }
@@ -223,23 +249,45 @@ class Ssh2Client implements SshClient {
     });
   }
 
-  private connectError(host: string, err: Error & { level?: string; code?: string }, hostRejected: string | null, timeoutMs: number): SshError {
+  private connectError(
+    host: string,
+    err: Error & { level?: string; code?: string },
+    hostRejected: string | null,
+    timeoutMs: number,
+  ): SshError {
     const who = this.who(host);
-    if (hostRejected !== null) return new SshError('auth', host, `${who}: ${hostRejected} (ssh.hostKeys is ${this.options.hostKeys})`);
-    if (err.level === 'client-authentication') return new SshError('auth', host, `${who}: key ${this.options.keyFile} was refused`);
-    if (err.level === 'client-timeout') return new SshError('timeout', host, `${who}: no SSH session within ${timeoutMs} ms`);
-    if (err.level === 'client-socket') return new SshError('connect', host, `${who}: cannot connect (${err.code ?? err.message})`);
+    if (hostRejected !== null)
+      return new SshError('auth', host, `${who}: ${hostRejected} (ssh.hostKeys is ${this.options.hostKeys})`);
+    if (err.level === 'client-authentication')
+      return new SshError('auth', host, `${who}: key ${this.options.keyFile} was refused`);
+    if (err.level === 'client-timeout')
+      return new SshError('timeout', host, `${who}: no SSH session within ${timeoutMs} ms`);
+    if (err.level === 'client-socket')
+      return new SshError('connect', host, `${who}: cannot connect (${err.code ?? err.message})`);
     return new SshError('connect', host, `${who}: ${err.message}`);
   }
 
-  private execOn(conn: Client, host: string, command: string, shown: string, options: ExecOptions): Promise<ExecResult> {
+  private execOn(
+    conn: Client,
+    host: string,
+    command: string,
+    shown: string,
+    options: ExecOptions,
+  ): Promise<ExecResult> {
     const timeoutMs = options.timeoutMs ?? this.options.commandTimeoutMs;
     return new Promise((resolve, reject) => {
       const result: ExecResult = { code: null, signal: null, stdout: '', stderr: '' };
       const timer = setTimeout(() => {
         // Closing the connection makes sshd hang up the session; the command may still finish on the node.
         conn.end();
-        reject(new SshError('timeout', host, `${this.who(host)}: \`${shown}\` did not finish within ${timeoutMs} ms`, result));
+        reject(
+          new SshError(
+            'timeout',
+            host,
+            `${this.who(host)}: \`${shown}\` did not finish within ${timeoutMs} ms`,
+            result,
+          ),
+        );
       }, timeoutMs);
       conn.exec(command, (err, stream) => {
         if (err) {

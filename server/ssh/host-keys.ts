@@ -17,7 +17,14 @@ export interface HostKey {
 }
 
 /** Plain host key types OpenSSH generates; certificates are not pinned (they name a CA, not a machine). */
-export const HOST_KEY_TYPES = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa', 'ssh-dss'] as const;
+export const HOST_KEY_TYPES = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'ssh-rsa',
+  'ssh-dss',
+] as const;
 
 /** At most this many keys per node (OpenSSH makes 3 or 4) and this long a line (RSA 16384 is ~2.8 KB). */
 export const MAX_HOST_KEYS = 8;
@@ -31,7 +38,8 @@ export function parseHostKeyLine(line: string): HostKey | { error: string } {
   const match = LINE.exec(line.trim());
   if (!match) return { error: 'must be an OpenSSH public key line: TYPE BASE64 [COMMENT]' };
   const [, type, key] = match as unknown as [string, string, string];
-  if (!(HOST_KEY_TYPES as readonly string[]).includes(type)) return { error: `key type ${type} is not one of ${HOST_KEY_TYPES.join(', ')}` };
+  if (!(HOST_KEY_TYPES as readonly string[]).includes(type))
+    return { error: `key type ${type} is not one of ${HOST_KEY_TYPES.join(', ')}` };
   const blob = Buffer.from(key, 'base64');
   if (blob.toString('base64') !== key) return { error: 'is not valid base64' };
   if (blobType(blob) !== type) return { error: `the key blob is not a ${type} key` };
@@ -71,16 +79,38 @@ export type HostKeyVerdict = { ok: true } | { ok: false; reason: string };
  * pinned key at all: an admin's own list for nodes installed without the
  * shipped client.
  */
-export function pinnedVerdict(pinned: PinnedHost, host: string, presented: Buffer, fallback: () => boolean): HostKeyVerdict {
+export function pinnedVerdict(
+  pinned: PinnedHost,
+  host: string,
+  presented: Buffer,
+  fallback: () => boolean,
+): HostKeyVerdict {
   const shown = fingerprint(presented);
   if (pinned.kind === 'none') {
-    return fallback() ? { ok: true } : { ok: false, reason: `no node has the address ${host}, and ${shown} is not in known_hosts: homeport connects only to its nodes` };
+    return fallback()
+      ? { ok: true }
+      : {
+          ok: false,
+          reason: `no node has the address ${host}, and ${shown} is not in known_hosts: homeport connects only to its nodes`,
+        };
   }
-  if (pinned.kind === 'ambiguous') return { ok: false, reason: `the address ${host} is held by several nodes (${pinned.nodes.join(', ')}): cannot tell whose host key to expect (presented ${shown})` };
+  if (pinned.kind === 'ambiguous')
+    return {
+      ok: false,
+      reason: `the address ${host} is held by several nodes (${pinned.nodes.join(', ')}): cannot tell whose host key to expect (presented ${shown})`,
+    };
   if (pinned.keys.length === 0) {
-    return fallback() ? { ok: true } : { ok: false, reason: `${pinned.node} has no pinned host key (its register call sent none) and ${shown} is not in known_hosts` };
+    return fallback()
+      ? { ok: true }
+      : {
+          ok: false,
+          reason: `${pinned.node} has no pinned host key (its register call sent none) and ${shown} is not in known_hosts`,
+        };
   }
   const wanted = presented.toString('base64');
   if (pinned.keys.some((k) => k.key === wanted)) return { ok: true };
-  return { ok: false, reason: `host key ${shown} presented at ${host} is not ${pinned.node}'s pinned key ${pinned.keys.map(keyFingerprint).join(' or ')}: refused (possible impostor at this address; if the node really changed its keys, reinstall it or clear its keys)` };
+  return {
+    ok: false,
+    reason: `host key ${shown} presented at ${host} is not ${pinned.node}'s pinned key ${pinned.keys.map(keyFingerprint).join(' or ')}: refused (possible impostor at this address; if the node really changed its keys, reinstall it or clear its keys)`,
+  };
 }

@@ -14,7 +14,12 @@ export const fetchHostCertificates: FetchCertificates = (host, port, timeoutMs) 
   if (!HOST.test(host)) return Promise.resolve([]);
   const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
   return new Promise((resolve) => {
-    execFile('ssh-keyscan', ['-c', '-T', seconds, '-p', String(port), host], { timeout: timeoutMs + 1000, maxBuffer: 256 * 1024 }, (_err, stdout) => resolve(parseKeyscan(String(stdout ?? ''))));
+    execFile(
+      'ssh-keyscan',
+      ['-c', '-T', seconds, '-p', String(port), host],
+      { timeout: timeoutMs + 1000, maxBuffer: 256 * 1024 },
+      (_err, stdout) => resolve(parseKeyscan(String(stdout ?? ''))),
+    );
   });
 };
 

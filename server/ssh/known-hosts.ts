@@ -42,13 +42,20 @@ export function knownHostName(host: string, port: number): string {
 }
 
 function globMatches(pattern: string, name: string): boolean {
-  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  const regex = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i',
+  );
   return regex.test(name);
 }
 
 function patternMatches(pattern: string, name: string): boolean {
   const hashed = /^\|1\|([^|]+)\|([^|]+)$/.exec(pattern);
-  if (hashed) return crypto.createHmac('sha1', Buffer.from(hashed[1]!, 'base64')).update(name).digest('base64') === hashed[2];
+  if (hashed)
+    return crypto.createHmac('sha1', Buffer.from(hashed[1]!, 'base64')).update(name).digest('base64') === hashed[2];
   return globMatches(pattern, name);
 }
 
@@ -59,7 +66,12 @@ function hostListMatches(patterns: readonly string[], name: string): boolean {
 }
 
 /** The entries of one kind that apply to a host. */
-function forHost(entries: readonly KnownHostEntry[], host: string, port: number, marker: KnownHostEntry['marker']): KnownHostEntry[] {
+function forHost(
+  entries: readonly KnownHostEntry[],
+  host: string,
+  port: number,
+  marker: KnownHostEntry['marker'],
+): KnownHostEntry[] {
   const name = knownHostName(host, port);
   return entries.filter((e) => e.marker === marker && hostListMatches(e.hosts, name));
 }
@@ -76,7 +88,13 @@ export interface CertificateEvidence {
 }
 
 /** What known_hosts says of the key a host presented (raw blob), with the reason when it is refused. */
-export function knownHostsVerdict(entries: readonly KnownHostEntry[], host: string, port: number, key: Buffer, evidence: CertificateEvidence = { certificates: [], now: Date.now() }): HostKeyVerdict {
+export function knownHostsVerdict(
+  entries: readonly KnownHostEntry[],
+  host: string,
+  port: number,
+  key: Buffer,
+  evidence: CertificateEvidence = { certificates: [], now: Date.now() },
+): HostKeyVerdict {
   const presented = key.toString('base64');
   const shown = fingerprint(key);
   const revoked = new Set(entries.filter((e) => e.marker === 'revoked').map((e) => e.key));
@@ -88,7 +106,10 @@ export function knownHostsVerdict(entries: readonly KnownHostEntry[], host: stri
     const caKeys = authorities.map((e) => Buffer.from(e.key, 'base64'));
     const verdict = certifiedByCa(evidence.certificates, { caKeys, name: host, sessionKey: key, now: evidence.now });
     if (verdict.ok) return { ok: true };
-    return { ok: false, reason: `host key ${shown} of ${knownHostName(host, port)} is not listed, and no certificate from a @cert-authority vouches for it: ${verdict.reason}` };
+    return {
+      ok: false,
+      reason: `host key ${shown} of ${knownHostName(host, port)} is not listed, and no certificate from a @cert-authority vouches for it: ${verdict.reason}`,
+    };
   }
   return { ok: false, reason: `host key ${shown} is not listed for ${knownHostName(host, port)} in known_hosts` };
 }

@@ -11,9 +11,14 @@ export function createHostKeyPinner(knex: Knex, clock: () => number, log: Logger
   return async (node, keys) => {
     const outcome = await saveHostKeys(knex, node.id, keys, installRoundOf(node), clock());
     const fingerprints = keys.map(keyFingerprint);
-    if (outcome === 'pinned') log.info({ node: node.id, mac: node.mac, fingerprints }, 'ssh host keys pinned for this install round');
+    if (outcome === 'pinned')
+      log.info({ node: node.id, mac: node.mac, fingerprints }, 'ssh host keys pinned for this install round');
     // Other keys within the round: the first ones stay (trust on first use); worth an admin's look.
-    if (outcome === 'kept') log.warn({ node: node.id, mac: node.mac, offered: fingerprints }, 'register sent other ssh host keys within the same install round: kept the pinned ones');
+    if (outcome === 'kept')
+      log.warn(
+        { node: node.id, mac: node.mac, offered: fingerprints },
+        'register sent other ssh host keys within the same install round: kept the pinned ones',
+      );
     return outcome;
   };
 }

@@ -35,7 +35,13 @@ export interface Database {
 }
 
 /** Migrations are imported, not globbed from disk, so they load the same under tsx and in tests. */
-const migrations: Record<string, Knex.Migration> = { '001_initial': initial, '002_leader_leases': leaderLeases, '003_job_stages': jobStages, '004_install_rounds': installRounds, '005_host_keys': hostKeys };
+const migrations: Record<string, Knex.Migration> = {
+  '001_initial': initial,
+  '002_leader_leases': leaderLeases,
+  '003_job_stages': jobStages,
+  '004_install_rounds': installRounds,
+  '005_host_keys': hostKeys,
+};
 
 const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => Object.keys(migrations).sort(),

@@ -64,7 +64,9 @@ export class HistoryRepo {
       .orderBy('id', options.order)
       .limit(options.limit)
       .offset(options.offset);
-    const [{ count }] = (await this.knex('deployment_history').where({ node_id: nodeId }).count({ count: '*' })) as [{ count: number | string }];
+    const [{ count }] = (await this.knex('deployment_history').where({ node_id: nodeId }).count({ count: '*' })) as [
+      { count: number | string },
+    ];
     return { entries: rows.map(rowToHistoryEntry), total: Number(count) };
   }
 

@@ -21,12 +21,27 @@ interface KeyRow {
  * stay: a second caller with the node's token cannot swap in its own key
  * (trust on first use). A new round replaces them: a reinstall has new keys.
  */
-export async function saveHostKeys(knex: Knex, nodeId: number, keys: readonly HostKey[], round: string, now: number): Promise<PinOutcome> {
+export async function saveHostKeys(
+  knex: Knex,
+  nodeId: number,
+  keys: readonly HostKey[],
+  round: string,
+  now: number,
+): Promise<PinOutcome> {
   return knex.transaction(async (trx) => {
-    const existing: KeyRow[] = await trx('node_host_keys').where({ node_id: nodeId }).select('key_type', 'key', 'round');
+    const existing: KeyRow[] = await trx('node_host_keys')
+      .where({ node_id: nodeId })
+      .select('key_type', 'key', 'round');
     if (existing.length > 0 && existing[0]!.round === round) return sameKeys(existing, keys) ? 'unchanged' : 'kept';
     await trx('node_host_keys').where({ node_id: nodeId }).delete();
-    const rows = unique(keys).map((k) => ({ node_id: nodeId, key_type: k.type, key: k.key, fingerprint: keyFingerprint(k), round, pinned_at: now }));
+    const rows = unique(keys).map((k) => ({
+      node_id: nodeId,
+      key_type: k.type,
+      key: k.key,
+      fingerprint: keyFingerprint(k),
+      round,
+      pinned_at: now,
+    }));
     if (rows.length) await trx('node_host_keys').insert(rows);
     return 'pinned';
   });
@@ -34,7 +49,10 @@ export async function saveHostKeys(knex: Knex, nodeId: number, keys: readonly Ho
 
 /** The keys pinned for a node (none when its install sent none). */
 export async function hostKeysFor(knex: Knex, nodeId: number): Promise<HostKey[]> {
-  const rows: KeyRow[] = await knex('node_host_keys').where({ node_id: nodeId }).orderBy('id').select('key_type', 'key', 'round');
+  const rows: KeyRow[] = await knex('node_host_keys')
+    .where({ node_id: nodeId })
+    .orderBy('id')
+    .select('key_type', 'key', 'round');
   return rows.map(toKey);
 }
 
@@ -82,7 +100,10 @@ export async function unpinnedNodes(knex: Knex, limit = 10): Promise<{ total: nu
       .where((q) => q.whereNotNull('ip').orWhereNotNull('observed_ip'))
       .whereNotExists(knex('node_host_keys').whereRaw('node_host_keys.node_id = nodes.id').select(knex.raw('1')));
   const [{ n }] = (await query().count({ n: '*' })) as [{ n: number | string }];
-  const rows: { mac: string; hostname: string | null }[] = await query().orderBy('id').limit(limit).select('mac', 'hostname');
+  const rows: { mac: string; hostname: string | null }[] = await query()
+    .orderBy('id')
+    .limit(limit)
+    .select('mac', 'hostname');
   return { total: Number(n), names: rows.map((r) => r.hostname ?? r.mac) };
 }
 

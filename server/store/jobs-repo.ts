@@ -126,7 +126,15 @@ export type JobOutcome =
   | { status: 'failed' | 'cancelled' | 'paused'; error: string; result?: unknown }
   | { status: 'pending'; runAt: number; error?: string | null; countAttempt: boolean };
 
-export const newStage = (name: string): JobStage => ({ name, state: 'pending', percent: null, message: null, data: {}, startedAt: null, endedAt: null });
+export const newStage = (name: string): JobStage => ({
+  name,
+  state: 'pending',
+  percent: null,
+  message: null,
+  data: {},
+  startedAt: null,
+  endedAt: null,
+});
 
 /**
  * The jobs table and its atomic claim (seed 004). A claim is one UPDATE
@@ -195,7 +203,9 @@ export class JobsRepo {
    */
   async claim(workerId: string, now: number, leaseMs: number, types?: string[]): Promise<Job | null> {
     const claimable = (q: Knex.QueryBuilder) =>
-      q.where((w) => w.where('status', 'pending').andWhere('run_at', '<=', now)).orWhere((w) => w.where('status', 'running').andWhere('lease_until', '<', now));
+      q
+        .where((w) => w.where('status', 'pending').andWhere('run_at', '<=', now))
+        .orWhere((w) => w.where('status', 'running').andWhere('lease_until', '<', now));
     const candidate = this.knex('jobs').select('id').where(claimable).orderBy('run_at').orderBy('id').limit(1);
     if (types?.length) candidate.whereIn('type', types);
     if (this.knex.client.config.client === 'pg') candidate.forUpdate().skipLocked();
@@ -221,7 +231,13 @@ export class JobsRepo {
    * Extends the lease and records progress. Returns the job as stored (so the
    * runner sees a cancel request), or null when this worker no longer owns it.
    */
-  async heartbeat(id: number, workerId: string, now: number, leaseMs: number, progress: JobProgress = {}): Promise<Job | null> {
+  async heartbeat(
+    id: number,
+    workerId: string,
+    now: number,
+    leaseMs: number,
+    progress: JobProgress = {},
+  ): Promise<Job | null> {
     const rows = (await this.knex('jobs')
       .where({ id, claimed_by: workerId, status: 'running' })
       .update({ lease_until: now + leaseMs, updated_at: now, ...progressColumns(progress) })
@@ -229,11 +245,26 @@ export class JobsRepo {
     return rows[0] ? rowToJob(rows[0]) : null;
   }
 
-  async finish(id: number, workerId: string, now: number, outcome: JobOutcome, progress: JobProgress = {}): Promise<boolean> {
+  async finish(
+    id: number,
+    workerId: string,
+    now: number,
+    outcome: JobOutcome,
+    progress: JobProgress = {},
+  ): Promise<boolean> {
     const ending =
       outcome.status === 'pending'
-        ? { run_at: outcome.runAt, error: outcome.error ?? null, claimed_by: null, ...(outcome.countAttempt ? {} : { attempts: this.knex.raw('attempts - 1') }) }
-        : { result: outcome.result === undefined ? null : JSON.stringify(outcome.result), error: 'error' in outcome ? outcome.error : null, finished_at: now };
+        ? {
+            run_at: outcome.runAt,
+            error: outcome.error ?? null,
+            claimed_by: null,
+            ...(outcome.countAttempt ? {} : { attempts: this.knex.raw('attempts - 1') }),
+          }
+        : {
+            result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
+            error: 'error' in outcome ? outcome.error : null,
+            finished_at: now,
+          };
     const changed = await this.knex('jobs')
       .where({ id, claimed_by: workerId, status: 'running' })
       .update({ status: outcome.status, lease_until: null, updated_at: now, ...progressColumns(progress), ...ending });
@@ -246,10 +277,12 @@ export class JobsRepo {
    * does not exist; the job unchanged when it had already ended.
    */
   async requestCancel(id: number, now: number): Promise<Job | null> {
-    await this.knex('jobs')
-      .where({ id })
-      .whereIn('status', ['pending', 'paused'])
-      .update({ status: 'cancelled', error: 'cancelled by an admin before it ran on', finished_at: now, updated_at: now });
+    await this.knex('jobs').where({ id }).whereIn('status', ['pending', 'paused']).update({
+      status: 'cancelled',
+      error: 'cancelled by an admin before it ran on',
+      finished_at: now,
+      updated_at: now,
+    });
     await this.knex('jobs').where({ id, status: 'running' }).update({ cancel_requested: true, updated_at: now });
     return this.byId(id);
   }
@@ -260,10 +293,17 @@ export class JobsRepo {
    * resumes where it stopped. False when the job is not in such a state.
    */
   async retry(id: number, now: number): Promise<boolean> {
-    const changed = await this.knex('jobs')
-      .where({ id })
-      .whereIn('status', ['failed', 'paused', 'cancelled'])
-      .update({ status: 'pending', run_at: now, attempts: 0, cancel_requested: false, error: null, finished_at: null, claimed_by: null, lease_until: null, updated_at: now });
+    const changed = await this.knex('jobs').where({ id }).whereIn('status', ['failed', 'paused', 'cancelled']).update({
+      status: 'pending',
+      run_at: now,
+      attempts: 0,
+      cancel_requested: false,
+      error: null,
+      finished_at: null,
+      claimed_by: null,
+      lease_until: null,
+      updated_at: now,
+    });
     return changed > 0;
   }
 }

@@ -71,7 +71,6 @@ export function rowToNode(row: NodeRow): Node {
   };
 }
 
-
 function parseLabels(value: unknown): Record<string, string> {
   if (typeof value !== 'string') return {};
   try {
@@ -109,7 +108,9 @@ const COLUMNS: Record<string, string> = {
   reportedIp: 'reported_ip',
 };
 
-export type NodeChanges = Partial<Omit<Node, 'id' | 'mac' | 'registeredAt' | 'labels'>> & { labels?: Record<string, string> };
+export type NodeChanges = Partial<Omit<Node, 'id' | 'mac' | 'registeredAt' | 'labels'>> & {
+  labels?: Record<string, string>;
+};
 
 export function changesToRow(changes: NodeChanges): Record<string, unknown> {
   const row: Record<string, unknown> = {};

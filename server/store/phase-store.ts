@@ -44,7 +44,19 @@ const INSERT_HISTORY_SQL =
 
 function updateParams(fields: PhaseFields, id: number): Knex.Value[] {
   const f = fields;
-  return [f.deploymentStatus, f.deploymentPhaseStatus, f.progress, f.lastUpdate, f.phaseStartedAt, f.netbootEnabled, f.reprovisionStatus, f.roundClosesAt, f.roundBoundIp, f.observedIp, id];
+  return [
+    f.deploymentStatus,
+    f.deploymentPhaseStatus,
+    f.progress,
+    f.lastUpdate,
+    f.phaseStartedAt,
+    f.netbootEnabled,
+    f.reprovisionStatus,
+    f.roundClosesAt,
+    f.roundBoundIp,
+    f.observedIp,
+    id,
+  ];
 }
 
 function historyParams(nodeId: number, plan: PhasePlan): Knex.Value[] {
@@ -57,7 +69,13 @@ function applyFields(node: Node, fields: PhaseFields | null): Node {
 }
 
 class SqlitePhaseStore implements PhaseStore {
-  private statements: { conn: SqliteConnection; byId: SqliteStatement; byMac: SqliteStatement; update: SqliteStatement; insert: SqliteStatement } | null = null;
+  private statements: {
+    conn: SqliteConnection;
+    byId: SqliteStatement;
+    byMac: SqliteStatement;
+    update: SqliteStatement;
+    insert: SqliteStatement;
+  } | null = null;
 
   constructor(private readonly knex: Knex) {}
 
@@ -74,7 +92,9 @@ class SqlitePhaseStore implements PhaseStore {
           const plan = write.plan(node);
           if ('refused' in plan) return { ok: false, error: 'refused', reason: plan.refused };
           if (plan.fields) s.update.run(...sqliteParams(updateParams(plan.fields, node.id)));
-          const entry = rowToHistoryEntry(s.insert.get(...sqliteParams(historyParams(node.id, plan))) as Record<string, unknown>);
+          const entry = rowToHistoryEntry(
+            s.insert.get(...sqliteParams(historyParams(node.id, plan))) as Record<string, unknown>,
+          );
           return { ok: true, node: applyFields(node, plan.fields), entry, plan };
         }),
       )();
@@ -114,8 +134,15 @@ class KnexPhaseStore implements PhaseStore {
           continue;
         }
         if (plan.fields) await trx.raw(UPDATE_SQL, updateParams(plan.fields, node.id));
-        const inserted = (await trx.raw(INSERT_HISTORY_SQL, historyParams(node.id, plan))) as { rows: Record<string, unknown>[] };
-        results.push({ ok: true, node: applyFields(node, plan.fields), entry: rowToHistoryEntry(inserted.rows[0]!), plan });
+        const inserted = (await trx.raw(INSERT_HISTORY_SQL, historyParams(node.id, plan))) as {
+          rows: Record<string, unknown>[];
+        };
+        results.push({
+          ok: true,
+          node: applyFields(node, plan.fields),
+          entry: rowToHistoryEntry(inserted.rows[0]!),
+          plan,
+        });
       }
       return results;
     });

@@ -39,7 +39,9 @@ export class WriteBatcher<In, Out> {
       this.queue.push({ input, resolve, reject });
       // Start after the current I/O phase (setImmediate), not in a microtask:
       // requests parsed in the same event-loop turn then share one commit.
-      this.running ??= new Promise<void>((start) => (this.windowMs > 0 ? setTimeout(start, this.windowMs) : setImmediate(start))).then(() => this.drain());
+      this.running ??= new Promise<void>((start) =>
+        this.windowMs > 0 ? setTimeout(start, this.windowMs) : setImmediate(start),
+      ).then(() => this.drain());
     });
   }
 
@@ -49,7 +51,9 @@ export class WriteBatcher<In, Out> {
   }
 
   /** In order, each in its own transaction: one bad write fails alone. */
-  private async oneByOne(batch: { input: In; resolve: (value: Out) => void; reject: (error: unknown) => void }[]): Promise<void> {
+  private async oneByOne(
+    batch: { input: In; resolve: (value: Out) => void; reject: (error: unknown) => void }[],
+  ): Promise<void> {
     for (const item of batch) {
       try {
         item.resolve((await this.writeBatch([item.input]))[0]!);

@@ -42,8 +42,17 @@ function clamp(value: number, max: number): number {
  * @param fileSize the size that will be transferred, or undefined if we will not
  *   announce it (tsize is then left out of the OACK).
  */
-export function negotiate(requested: Options, limits: NegotiationLimits, fileSize: number | undefined): NegotiatedTransfer {
-  const result: NegotiatedTransfer = { blksize: DEFAULT_BLKSIZE, windowsize: 1, timeoutSeconds: undefined, oack: new Map() };
+export function negotiate(
+  requested: Options,
+  limits: NegotiationLimits,
+  fileSize: number | undefined,
+): NegotiatedTransfer {
+  const result: NegotiatedTransfer = {
+    blksize: DEFAULT_BLKSIZE,
+    windowsize: 1,
+    timeoutSeconds: undefined,
+    oack: new Map(),
+  };
 
   const blksize = parseDecimal(requested.get('blksize') ?? '');
   if (blksize !== undefined && blksize >= MIN_BLKSIZE) {

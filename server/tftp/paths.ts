@@ -9,9 +9,7 @@ import { ErrorCode } from './packet.js';
 
 export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
 
-export type ResolvedPath =
-  | { ok: true; path: string; root: string }
-  | { ok: false; code: ErrorCode; message: string };
+export type ResolvedPath = { ok: true; path: string; root: string } | { ok: false; code: ErrorCode; message: string };
 
 function denied(message: string): ResolvedPath {
   return { ok: false, code: ErrorCode.AccessViolation, message };

@@ -66,11 +66,33 @@ const metricsByRegistry = new WeakMap<Registry, TftpMetrics>();
 function createMetrics(registry: Registry | undefined): TftpMetrics {
   const registers = registry ? [registry] : [];
   return {
-    requests: new Counter({ name: 'homeport_tftp_requests_total', help: 'TFTP requests by result', labelNames: ['result'], registers }),
-    transfers: new Counter({ name: 'homeport_tftp_transfers_total', help: 'TFTP read transfers by outcome', labelNames: ['outcome'], registers }),
-    bytesSent: new Counter({ name: 'homeport_tftp_bytes_sent_total', help: 'File bytes of completed TFTP transfers', registers }),
-    blocksRetransmitted: new Counter({ name: 'homeport_tftp_blocks_retransmitted_total', help: 'DATA blocks sent again after a timeout', registers }),
-    malformedPackets: new Counter({ name: 'homeport_tftp_malformed_packets_total', help: 'Packets to the TFTP port that did not parse', registers }),
+    requests: new Counter({
+      name: 'homeport_tftp_requests_total',
+      help: 'TFTP requests by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    transfers: new Counter({
+      name: 'homeport_tftp_transfers_total',
+      help: 'TFTP read transfers by outcome',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    bytesSent: new Counter({
+      name: 'homeport_tftp_bytes_sent_total',
+      help: 'File bytes of completed TFTP transfers',
+      registers,
+    }),
+    blocksRetransmitted: new Counter({
+      name: 'homeport_tftp_blocks_retransmitted_total',
+      help: 'DATA blocks sent again after a timeout',
+      registers,
+    }),
+    malformedPackets: new Counter({
+      name: 'homeport_tftp_malformed_packets_total',
+      help: 'Packets to the TFTP port that did not parse',
+      registers,
+    }),
     activeSessions: new Gauge({ name: 'homeport_tftp_active_sessions', help: 'TFTP requests being served', registers }),
     duration: new Histogram({
       name: 'homeport_tftp_transfer_duration_seconds',
@@ -156,8 +178,10 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       return;
     }
     const packet = parsed.packet;
-    if (packet.type === 'WRQ') return refuse(client, ErrorCode.AccessViolation, 'write requests are not accepted', 'write_refused');
-    if (packet.type !== 'RRQ') return log.debug({ client: key, type: packet.type }, 'tftp: packet outside a transfer dropped');
+    if (packet.type === 'WRQ')
+      return refuse(client, ErrorCode.AccessViolation, 'write requests are not accepted', 'write_refused');
+    if (packet.type !== 'RRQ')
+      return log.debug({ client: key, type: packet.type }, 'tftp: packet outside a transfer dropped');
     if (transfers.has(key)) return log.debug({ client: key }, 'tftp: repeated RRQ ignored');
     if (transfers.size >= maxSessions) return refuse(client, ErrorCode.NotDefined, 'server busy', 'busy');
     transfers.set(key, serve(packet, client, key));

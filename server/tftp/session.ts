@@ -41,7 +41,13 @@ export interface Step {
   actions: TransferAction[];
 }
 
-export function initialState(opts: { size: number; blksize: number; windowsize: number; maxRetries: number; withOack: boolean }): TransferState {
+export function initialState(opts: {
+  size: number;
+  blksize: number;
+  windowsize: number;
+  maxRetries: number;
+  withOack: boolean;
+}): TransferState {
   return {
     lastBlock: lastBlockNumber(opts.size, opts.blksize),
     windowsize: opts.windowsize,
@@ -58,7 +64,10 @@ export function initialState(opts: { size: number; blksize: number; windowsize: 
  * it runs once per packet and V8 handles a fixed-shape literal much faster
  * than an object spread with overrides.
  */
-function update(state: TransferState, changes: Partial<Pick<TransferState, 'acked' | 'sent' | 'retriesLeft' | 'finished'>>): TransferState {
+function update(
+  state: TransferState,
+  changes: Partial<Pick<TransferState, 'acked' | 'sent' | 'retriesLeft' | 'finished'>>,
+): TransferState {
   return {
     lastBlock: state.lastBlock,
     windowsize: state.windowsize,
@@ -82,7 +91,10 @@ function sendWindow(state: TransferState, retransmit: boolean): Step {
   if (state.acked < 0) return { state, actions: [{ type: 'send-oack' }] };
   const from = state.acked + 1;
   const to = Math.min(state.acked + state.windowsize, state.lastBlock);
-  return { state: update(state, { sent: Math.max(state.sent, to) }), actions: [{ type: 'send-data', from, to, retransmit }] };
+  return {
+    state: update(state, { sent: Math.max(state.sent, to) }),
+    actions: [{ type: 'send-data', from, to, retransmit }],
+  };
 }
 
 function finish(state: TransferState, outcome: TransferOutcome): Step {

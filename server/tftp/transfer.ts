@@ -11,7 +11,15 @@ import { negotiate } from './negotiate.js';
 import { encodeError, ErrorCode, type TransferMode } from './packet.js';
 import { resolveRequestPath } from './paths.js';
 import { Session, type TransferLog } from './session.js';
-import { fileSource, memorySource, netasciiFileSource, newPacketCache, toNetascii, type BlockSource, type PacketCache } from './source.js';
+import {
+  fileSource,
+  memorySource,
+  netasciiFileSource,
+  newPacketCache,
+  toNetascii,
+  type BlockSource,
+  type PacketCache,
+} from './source.js';
 
 /** An accepted RRQ, in a form that can be posted to a worker thread. */
 export interface ReadJob {
@@ -44,7 +52,8 @@ export interface TransferSettings {
   cacheBytes: number;
 }
 
-type Opened = { ok: true; source: BlockSource } | { ok: false; code: ErrorCode; message: string; result: TransferReport['result'] };
+type Opened =
+  { ok: true; source: BlockSource } | { ok: false; code: ErrorCode; message: string; result: TransferReport['result'] };
 
 function refusal(code: ErrorCode, message: string, result: TransferReport['result']): Opened {
   return { ok: false, code, message, result };
@@ -84,7 +93,8 @@ async function openFile(path: string, mode: TransferMode, cache: PacketCache): P
     // The path is already real: O_NOFOLLOW stops a symlink swapped in since.
     handle = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return refusal(ErrorCode.FileNotFound, 'file not found', 'not_found');
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return refusal(ErrorCode.FileNotFound, 'file not found', 'not_found');
     return refusal(ErrorCode.AccessViolation, 'cannot open file', 'access_violation');
   }
   try {
@@ -149,12 +159,21 @@ export class TransferRunner {
     }
     const resolved = await resolveRequestPath(job.filename, this.settings.roots);
     if (!resolved.ok) {
-      return refusal(resolved.code, resolved.message, resolved.code === ErrorCode.FileNotFound ? 'not_found' : 'access_violation');
+      return refusal(
+        resolved.code,
+        resolved.message,
+        resolved.code === ErrorCode.FileNotFound ? 'not_found' : 'access_violation',
+      );
     }
     return openFile(resolved.path, job.mode, this.cache);
   }
 
-  private async run(job: ReadJob, source: BlockSource, socket: Socket, log: TransferLog): Promise<Partial<TransferReport>> {
+  private async run(
+    job: ReadJob,
+    source: BlockSource,
+    socket: Socket,
+    log: TransferLog,
+  ): Promise<Partial<TransferReport>> {
     const negotiated = negotiate(new Map(job.options), this.settings, source.size);
     const session = new Session({
       socket,

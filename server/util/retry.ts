@@ -34,7 +34,11 @@ export interface RetryOptions {
   signal?: AbortSignal;
 }
 
-export async function withRetry<T>(policy: RetryPolicy, fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  fn: (attempt: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
   const wait = options.sleep ?? sleep;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -6,9 +6,7 @@ import type { Node } from '../store/nodes-repo.js';
  * `completed`; one still not there after its timeout becomes `timeout`.
  */
 export type NodeVerdict =
-  | { action: 'check_ready'; overdue: boolean }
-  | { action: 'timeout'; minutes: number }
-  | { action: 'wait' };
+  { action: 'check_ready'; overdue: boolean } | { action: 'timeout'; minutes: number } | { action: 'wait' };
 
 export function reprovisionDeadline(node: Node, defaultTimeoutMin: number): number | null {
   if (node.reprovisionStarted === null) return null;

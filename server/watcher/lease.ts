@@ -39,7 +39,8 @@ export class LeaderLease {
   }
 
   async current(): Promise<{ holder: string; expiresAt: number } | null> {
-    const row = (await this.knex('leader_leases').where({ name: this.name }).first()) as { holder: string; expires_at: number | string } | undefined;
+    const row = (await this.knex('leader_leases').where({ name: this.name }).first()) as
+      { holder: string; expires_at: number | string } | undefined;
     return row ? { holder: row.holder, expiresAt: Number(row.expires_at) } : null;
   }
 }

@@ -21,7 +21,11 @@ export type ReadinessCheck = (ip: string, requirements: ReadinessRequirements) =
  * authenticate) within the timeout, then each service port accepts a TCP
  * connection (e.g. Proxmox's API on 8006).
  */
-export function createReadinessCheck(options: { ssh: SshClient; sshTimeoutMs: number; portTimeoutMs: number }): ReadinessCheck {
+export function createReadinessCheck(options: {
+  ssh: SshClient;
+  sshTimeoutMs: number;
+  portTimeoutMs: number;
+}): ReadinessCheck {
   return async (ip, { ssh, ports }) => {
     if (ssh) {
       try {
@@ -35,7 +39,10 @@ export function createReadinessCheck(options: { ssh: SshClient; sshTimeoutMs: nu
       if (error) return { ready: false, detail: `${ip}:${port}: ${error}` };
     }
     const checked = [...(ssh ? ['ssh'] : []), ...ports.map((p) => `port ${p}`)];
-    return { ready: true, detail: checked.length ? `${checked.join(' + ')} ok` : 'installed (no readiness check configured)' };
+    return {
+      ready: true,
+      detail: checked.length ? `${checked.join(' + ')} ok` : 'installed (no readiness check configured)',
+    };
   };
 }
 

@@ -54,7 +54,10 @@ export class Watcher {
 
   start(): void {
     if (this.task) return;
-    this.task = cron.createTask(this.o.settings.schedule, () => this.scheduledTick(), { name: 'homeport-watcher', noOverlap: true });
+    this.task = cron.createTask(this.o.settings.schedule, () => this.scheduledTick(), {
+      name: 'homeport-watcher',
+      noOverlap: true,
+    });
     void this.task.start();
     this.o.log.info({ schedule: this.o.settings.schedule, instance: this.o.lease.holder }, 'watcher started');
   }
@@ -65,7 +68,9 @@ export class Watcher {
     this.task = null;
     await this.running?.catch(() => undefined);
     await this.o.runner.stop();
-    await this.o.lease.release().catch((err: unknown) => this.o.log.warn({ err }, 'could not release the watcher lease'));
+    await this.o.lease
+      .release()
+      .catch((err: unknown) => this.o.log.warn({ err }, 'could not release the watcher lease'));
   }
 
   /** One watcher run; with waitForJobs (tests, default) it also waits for the jobs it queued. */
@@ -111,11 +116,19 @@ export class Watcher {
   }
 
   private async checkNode(node: Node, report: TickReport): Promise<void> {
-    const installed = this.o.nodes.isDeployed(node.deploymentStatus, node.deploymentPhaseStatus) || node.status === 'post-install-complete';
+    const installed =
+      this.o.nodes.isDeployed(node.deploymentStatus, node.deploymentPhaseStatus) ||
+      node.status === 'post-install-complete';
     const verdict = decideNode(node, installed, this.o.clock(), this.o.settings.reprovisionTimeoutMin);
     if (verdict.action === 'wait') return;
     if (verdict.action === 'timeout') {
-      if (await this.markTimeout(node, `timeout: not installed within ${verdict.minutes} min (last phase ${node.deploymentStatus})`)) report.timedOut.push(node.id);
+      if (
+        await this.markTimeout(
+          node,
+          `timeout: not installed within ${verdict.minutes} min (last phase ${node.deploymentStatus})`,
+        )
+      )
+        report.timedOut.push(node.id);
       return;
     }
     const address = nodeAddress(node);
@@ -125,16 +138,32 @@ export class Watcher {
     }
     const readiness = await this.o.readiness(address, this.o.readinessFor(node.cluster));
     if (readiness.ready) {
-      const changed = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: { reprovisionStatus: 'completed' }, history: { phase: REPROVISION_EVENT, status: 'completed', message: `ready: ${readiness.detail}`, source: 'watcher' } });
+      const changed = await this.o.lifecycle.apply({
+        nodeId: node.id,
+        expect: ['in_progress'],
+        changes: { reprovisionStatus: 'completed' },
+        history: {
+          phase: REPROVISION_EVENT,
+          status: 'completed',
+          message: `ready: ${readiness.detail}`,
+          source: 'watcher',
+        },
+      });
       if (changed) report.completed.push(node.id);
       return;
     }
     report.notReady.push({ id: node.id, detail: readiness.detail });
-    if (verdict.overdue && (await this.markTimeout(node, `timeout: installed but not ready (${readiness.detail})`))) report.timedOut.push(node.id);
+    if (verdict.overdue && (await this.markTimeout(node, `timeout: installed but not ready (${readiness.detail})`)))
+      report.timedOut.push(node.id);
   }
 
   private async markTimeout(node: Node, message: string): Promise<boolean> {
-    const changed = await this.o.lifecycle.apply({ nodeId: node.id, expect: ['in_progress'], changes: { reprovisionStatus: 'timeout' }, history: { phase: REPROVISION_EVENT, status: 'failed', message, source: 'watcher' } });
+    const changed = await this.o.lifecycle.apply({
+      nodeId: node.id,
+      expect: ['in_progress'],
+      changes: { reprovisionStatus: 'timeout' },
+      history: { phase: REPROVISION_EVENT, status: 'failed', message, source: 'watcher' },
+    });
     if (changed) this.o.log.warn({ node: node.id, hostname: node.hostname, message }, 'reprovision timed out');
     return changed !== null;
   }

@@ -69,7 +69,11 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
 
   const deliver = async (target: WebhookTarget, payload: WebhookPayload): Promise<void> => {
     const body = JSON.stringify(payload);
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-homeport-event': payload.event, 'x-homeport-delivery': crypto.randomUUID() };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-homeport-event': payload.event,
+      'x-homeport-delivery': crypto.randomUUID(),
+    };
     if (target.secret) headers['x-homeport-signature'] = signBody(target.secret, body);
     try {
       const outcome = await withRetry(
@@ -81,7 +85,8 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
         },
         { retryable: (err) => err instanceof RetryableDelivery, signal: stopping.signal },
       );
-      if (outcome === 'refused') o.log.warn({ url: loggableUrl(target.url), event: payload.event }, 'webhook refused (4xx); not retried');
+      if (outcome === 'refused')
+        o.log.warn({ url: loggableUrl(target.url), event: payload.event }, 'webhook refused (4xx); not retried');
     } catch {
       o.log.warn({ url: loggableUrl(target.url), event: payload.event, attempts }, 'webhook not delivered; gave up');
     }
@@ -111,7 +116,10 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
       stopping.abort();
       o.nodeEvents.off('change', onNode);
       o.clusterEvents.off('change', onCluster);
-      await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+      await Promise.race([
+        Promise.allSettled([...inFlight]),
+        new Promise((resolve) => setTimeout(resolve, graceMs).unref()),
+      ]);
     },
   };
 }
@@ -119,7 +127,12 @@ export function startWebhooks(o: WebhookOptions): Webhooks {
 /** A network error or 5xx: worth another attempt. */
 class RetryableDelivery extends Error {}
 
-async function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<'ok' | 'refused' | 'retry'> {
+async function post(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<'ok' | 'refused' | 'retry'> {
   try {
     const response = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
     await response.arrayBuffer();

@@ -29,12 +29,25 @@ export class WebhookEventMapper {
     const node = { id: event.node.id, mac: event.node.mac, hostname: event.node.hostname, cluster: event.node.cluster };
     if (event.type === 'phase') {
       const e = event.entry;
-      return { event: 'phase', at: new Date(e.at).toISOString(), node, phase: e.phase, status: e.status, message: e.message, applied: e.applied };
+      return {
+        event: 'phase',
+        at: new Date(e.at).toISOString(),
+        node,
+        phase: e.phase,
+        status: e.status,
+        message: e.message,
+        applied: e.applied,
+      };
     }
     const previous = this.reprovisionById.get(event.node.id);
     this.reprovisionById.set(event.node.id, event.node.reprovisionStatus);
     if (event.node.reprovisionStatus !== 'timeout' || previous === 'timeout') return null;
-    return { event: 'timeout', at: new Date(event.node.lastUpdate).toISOString(), node, deployment_status: event.node.deploymentStatus };
+    return {
+      event: 'timeout',
+      at: new Date(event.node.lastUpdate).toISOString(),
+      node,
+      deployment_status: event.node.deploymentStatus,
+    };
   }
 
   fromCluster(cluster: ClusterRow): WebhookPayload | null {

@@ -55,16 +55,27 @@ describe('HTTP boot: assets, iPXE binaries and clients', function () {
   it('serves ranges across the shared chunks byte for byte, to many clients at once, and a replaced file anew', async () => {
     // 3 MiB + 17 is 13 chunks of 256 KiB: ranges start and end inside, on and across chunk edges.
     const edge = 256 * 1024;
-    const ranges: [number, number][] = [[0, 0], [edge - 1, edge], [edge, 2 * edge - 1], [edge - 5, 3 * edge + 5], [kernel.length - 17, kernel.length - 1], [12345, kernel.length - 1]];
-    const answers = await Promise.all([...ranges, ...ranges].map(async ([from, to]) => {
-      const response = await get('/assets/linux/vmlinuz', { range: `bytes=${from}-${to}` });
-      return { from, to, status: response.status, body: Buffer.from(await response.arrayBuffer()) };
-    }));
+    const ranges: [number, number][] = [
+      [0, 0],
+      [edge - 1, edge],
+      [edge, 2 * edge - 1],
+      [edge - 5, 3 * edge + 5],
+      [kernel.length - 17, kernel.length - 1],
+      [12345, kernel.length - 1],
+    ];
+    const answers = await Promise.all(
+      [...ranges, ...ranges].map(async ([from, to]) => {
+        const response = await get('/assets/linux/vmlinuz', { range: `bytes=${from}-${to}` });
+        return { from, to, status: response.status, body: Buffer.from(await response.arrayBuffer()) };
+      }),
+    );
     for (const { from, to, status, body } of answers) {
       expect(status, `${from}-${to}`).to.equal(206);
       expect(body.equals(kernel.subarray(from, to + 1)), `bytes ${from}-${to}`).to.equal(true);
     }
-    const whole = await Promise.all(Array.from({ length: 8 }, async () => Buffer.from(await (await get('/assets/linux/vmlinuz')).arrayBuffer())));
+    const whole = await Promise.all(
+      Array.from({ length: 8 }, async () => Buffer.from(await (await get('/assets/linux/vmlinuz')).arrayBuffer())),
+    );
     for (const body of whole) expect(body.equals(kernel)).to.equal(true);
     // A new kernel under the same name (another inode and mtime): never the old cached chunks.
     const file = path.join(hp.dataDir, 'assets', 'linux', 'replaced');
@@ -123,7 +134,19 @@ describe('HTTP boot: assets, iPXE binaries and clients', function () {
   });
 
   it('keeps every request inside the assets directory: .., encoded .., symlinks out', async () => {
-    for (const urlPath of ['/assets/../outside.txt', '/assets/%2e%2e/outside.txt', '/assets/linux/..%2f..%2foutside.txt', '/assets/%2e%2e%2foutside.txt', '/assets/..%5coutside.txt', '/assets/escape', '/assets/escape-dir/outside.txt', '/assets/linux', '/assets/nope', '/assets/%00', '/assets/%zz']) {
+    for (const urlPath of [
+      '/assets/../outside.txt',
+      '/assets/%2e%2e/outside.txt',
+      '/assets/linux/..%2f..%2foutside.txt',
+      '/assets/%2e%2e%2foutside.txt',
+      '/assets/..%5coutside.txt',
+      '/assets/escape',
+      '/assets/escape-dir/outside.txt',
+      '/assets/linux',
+      '/assets/nope',
+      '/assets/%00',
+      '/assets/%zz',
+    ]) {
       const response = await rawGet(hp.baseUrl, urlPath);
       expect(response.status, urlPath).to.be.oneOf([400, 404]);
       expect(response.body.toString(), urlPath).not.to.contain('SECRET');
@@ -136,7 +159,9 @@ describe('HTTP boot: assets, iPXE binaries and clients', function () {
   it("serves Debian's iPXE binaries and only the installer clients from scripts/", async () => {
     const undionly = await get('/ipxe/undionly.kpxe');
     expect(undionly.status).to.equal(200);
-    expect(Buffer.from(await undionly.arrayBuffer()).equals(fs.readFileSync('/usr/lib/ipxe/undionly.kpxe'))).to.equal(true);
+    expect(Buffer.from(await undionly.arrayBuffer()).equals(fs.readFileSync('/usr/lib/ipxe/undionly.kpxe'))).to.equal(
+      true,
+    );
     expect((await rawGet(hp.baseUrl, '/ipxe/../../etc/passwd')).body.toString()).not.to.contain('root:');
     for (const client of ['homeport-register', 'homeport-phase']) {
       const response = await get(`/clients/${client}`);
@@ -158,13 +183,14 @@ describe('HTTP boot: a stalled download', function () {
     const big = path.join(hp.dataDir, 'assets', 'slow.img');
     fs.mkdirSync(path.dirname(big), { recursive: true });
     fs.writeFileSync(big, crypto.randomBytes(32 * 1024 * 1024));
-    const held = () => fs.readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/self/fd/${fd}`) === big;
-      } catch {
-        return false;
-      }
-    }).length;
+    const held = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`) === big;
+        } catch {
+          return false;
+        }
+      }).length;
     const { port } = new URL(hp.baseUrl);
     const socket = net.connect({ host: '127.0.0.1', port: Number(port) });
     await new Promise((resolve) => socket.once('connect', resolve));
@@ -188,7 +214,10 @@ describe('HTTP boot: a stalled download', function () {
       const closed = new Promise<boolean>((r) => socket.once('close', () => r(true)));
       socket.on('data', (c: Buffer) => (received += c.length));
       socket.resume();
-      expect(await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]), 'the server dropped the connection').to.equal(true);
+      expect(
+        await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]),
+        'the server dropped the connection',
+      ).to.equal(true);
       expect(received, 'bytes received of 32 MiB').to.be.below(32 * 1024 * 1024);
     } finally {
       clearInterval(reader);

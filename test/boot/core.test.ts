@@ -9,11 +9,22 @@ import { compileTemplate, TemplateError } from '../../server/boot/templates.js';
 import { etagOf, isNotModified, parseRange, rangeStillValid } from '../../server/boot/ranges.js';
 import { HOSTILE } from './helpers.js';
 
-
 describe('boot core: escaping per target language', () => {
   it('refuses in iPXE every value that is not one harmless token', () => {
-    for (const value of HOSTILE) expect(() => escapeFor('ipxe', value, 'node.hostname'), value).to.throw(UnsafeValueError, /node\.hostname cannot be rendered into ipxe/);
-    for (const value of ['pve1', 'http://10.0.0.1:8080/config/52-54-00-aa-00-01/preseed', '52:54:00:aa:00:01', 'x86_64', 'a=b,c', '', 'tok_-en']) {
+    for (const value of HOSTILE)
+      expect(() => escapeFor('ipxe', value, 'node.hostname'), value).to.throw(
+        UnsafeValueError,
+        /node\.hostname cannot be rendered into ipxe/,
+      );
+    for (const value of [
+      'pve1',
+      'http://10.0.0.1:8080/config/52-54-00-aa-00-01/preseed',
+      '52:54:00:aa:00:01',
+      'x86_64',
+      'a=b,c',
+      '',
+      'tok_-en',
+    ]) {
       expect(escapeFor('ipxe', value, 'v')).to.equal(value);
     }
   });
@@ -36,14 +47,19 @@ describe('boot core: escaping per target language', () => {
   });
 
   it('refuses control characters in one-line configs and encodes URL values', () => {
-    for (const value of ['a\nb', 'a\rb', 'del\u007f', 'ls\u2028x']) expect(() => escapeFor('line', value, 'v')).to.throw(UnsafeValueError, /control character/);
+    for (const value of ['a\nb', 'a\rb', 'del\u007f', 'ls\u2028x'])
+      expect(() => escapeFor('line', value, 'v')).to.throw(UnsafeValueError, /control character/);
     expect(escapeFor('line', 'a;b $x "q"', 'v')).to.equal('a;b $x "q"');
     expect(escapeFor('url', `a b/'c'(d)*!`, 'v')).to.equal('a%20b%2F%27c%27%28d%29%2A%21');
     expect(() => escapeFor('sh', { a: 1 }, 'node.labels')).to.throw(UnsafeValueError, /is an object/);
   });
 
   it('picks the default language from the template file name', () => {
-    expect(['x.ipxe', 'a/b.sh', 'answer.toml', 'user-data.yaml', 'meta.json', 'preseed.cfg', 'ks', 'x.sh.hbs'].map(languageOfFile)).to.deep.equal(['ipxe', 'sh', 'json', 'json', 'json', 'line', 'line', 'sh']);
+    expect(
+      ['x.ipxe', 'a/b.sh', 'answer.toml', 'user-data.yaml', 'meta.json', 'preseed.cfg', 'ks', 'x.sh.hbs'].map(
+        languageOfFile,
+      ),
+    ).to.deep.equal(['ipxe', 'sh', 'json', 'json', 'json', 'line', 'line', 'sh']);
   });
 });
 
@@ -51,7 +67,11 @@ describe('boot core: templates escape every output', () => {
   const node = { hostname: 'a b\nreboot', labels: { rack: `r'1` } };
 
   it('escapes {{x}}, helper output and each-loop values for the template language', () => {
-    const template = compileTemplate('t.sh', 'H={{node.hostname}}\nR={{lookup node.labels "rack"}}\n{{#each node.labels}}{{@key}}={{this}}\n{{/each}}U={{url node.hostname}}', 'sh');
+    const template = compileTemplate(
+      't.sh',
+      'H={{node.hostname}}\nR={{lookup node.labels "rack"}}\n{{#each node.labels}}{{@key}}={{this}}\n{{/each}}U={{url node.hostname}}',
+      'sh',
+    );
     const out = template.render({ node });
     expect(out).to.equal(`H='a b\nreboot'\nR='r'\\''1'\n'rack'='r'\\''1'\nU=a%20b%0Areboot`);
   });
@@ -62,9 +82,18 @@ describe('boot core: templates escape every output', () => {
   });
 
   it('refuses {{{raw}}}, partials and misspelt fields', () => {
-    expect(() => compileTemplate('t', 'a\n{{{x}}}', 'sh')).to.throw(TemplateError, /template t line 2: \{\{\{\.\.\.\}\}\} is not allowed/);
-    expect(() => compileTemplate('t', '{{> other}}', 'sh')).to.throw(TemplateError, /PartialStatement is not supported/);
-    expect(() => compileTemplate('t', '{{node.hostnme}}', 'sh').render({ node })).to.throw(TemplateError, /"hostnme" not defined/);
+    expect(() => compileTemplate('t', 'a\n{{{x}}}', 'sh')).to.throw(
+      TemplateError,
+      /template t line 2: \{\{\{\.\.\.\}\}\} is not allowed/,
+    );
+    expect(() => compileTemplate('t', '{{> other}}', 'sh')).to.throw(
+      TemplateError,
+      /PartialStatement is not supported/,
+    );
+    expect(() => compileTemplate('t', '{{node.hostnme}}', 'sh').render({ node })).to.throw(
+      TemplateError,
+      /"hostnme" not defined/,
+    );
     expect(compileTemplate('t', '{{raw node.hostname}}', 'sh').render({ node })).to.equal(node.hostname);
   });
 });
@@ -78,7 +107,15 @@ describe('boot core: profile choice and boot decision', () => {
     group('by-cluster', { cluster: 'lab' }),
     group('by-arch', { arch: ['arm64'] }),
   ];
-  const machine = (over: Partial<MachineFacts>): MachineFacts => ({ mac: '52:54:00:00:00:99', uuid: null, arch: 'x86_64', cluster: null, labels: {}, profile: null, ...over });
+  const machine = (over: Partial<MachineFacts>): MachineFacts => ({
+    mac: '52:54:00:00:00:99',
+    uuid: null,
+    arch: 'x86_64',
+    cluster: null,
+    labels: {},
+    profile: null,
+    ...over,
+  });
 
   it('matches each selector kind, first match wins, node profile beats groups, default last', () => {
     const cases: [Partial<MachineFacts>, string | null][] = [
@@ -92,19 +129,36 @@ describe('boot core: profile choice and boot decision', () => {
       [{ profile: 'own', mac: '52:54:00:00:00:01' }, 'own'],
       [{}, 'fallback'],
     ];
-    for (const [over, expected] of cases) expect(chooseProfile(machine(over), groups, 'fallback')?.name, JSON.stringify(over)).to.equal(expected);
+    for (const [over, expected] of cases)
+      expect(chooseProfile(machine(over), groups, 'fallback')?.name, JSON.stringify(over)).to.equal(expected);
     expect(chooseProfile(machine({}), groups, undefined)).to.equal(null);
   });
 
   it('decides install, local disk, wait, deny, discover and error', () => {
-    const policy = (over: Partial<BootPolicy>): BootPolicy => ({ unknown: 'discover', groups: [], defaultProfile: undefined, profiles: new Set(['debian']), ...over });
+    const policy = (over: Partial<BootPolicy>): BootPolicy => ({
+      unknown: 'discover',
+      groups: [],
+      defaultProfile: undefined,
+      profiles: new Set(['debian']),
+      ...over,
+    });
     const known = (over: Partial<KnownNode>): KnownNode => ({ ...machine({}), netbootEnabled: true, ...over });
     expect(decideBoot(policy({}), null, machine({}))).to.deep.equal({ kind: 'discover' });
     expect(decideBoot(policy({ unknown: 'deny' }), null, machine({}))).to.deep.equal({ kind: 'deny' });
-    expect(decideBoot(policy({ unknown: 'default', defaultProfile: 'debian' }), null, machine({}))).to.deep.equal({ kind: 'install', profile: 'debian', via: 'default' });
+    expect(decideBoot(policy({ unknown: 'default', defaultProfile: 'debian' }), null, machine({}))).to.deep.equal({
+      kind: 'install',
+      profile: 'debian',
+      via: 'default',
+    });
     expect(decideBoot(policy({ unknown: 'default' }), null, machine({})).kind).to.equal('wait');
-    expect(decideBoot(policy({}), known({ profile: 'debian' }), machine({}))).to.deep.equal({ kind: 'install', profile: 'debian', via: 'node' });
-    expect(decideBoot(policy({}), known({ profile: 'debian', netbootEnabled: false }), machine({}))).to.deep.equal({ kind: 'local' });
+    expect(decideBoot(policy({}), known({ profile: 'debian' }), machine({}))).to.deep.equal({
+      kind: 'install',
+      profile: 'debian',
+      via: 'node',
+    });
+    expect(decideBoot(policy({}), known({ profile: 'debian', netbootEnabled: false }), machine({}))).to.deep.equal({
+      kind: 'local',
+    });
     expect(decideBoot(policy({}), known({ profile: 'gone' }), machine({}))).to.deep.include({ kind: 'error' });
   });
 });
@@ -113,7 +167,9 @@ describe('boot core: iPXE scripts', () => {
   it('chains from the entry script to the per-MAC script with the iPXE settings, and retries', () => {
     const script = entryScript({ baseUrl: 'http://10.0.0.1:8080', retrySeconds: 7 });
     expect(script).to.match(/^#!ipxe\n/);
-    expect(script).to.contain('chain --autofree http://10.0.0.1:8080/boot/${net0/mac:hexhyp}.ipxe?uuid=${uuid}&arch=${buildarch}&platform=${platform} || goto homeport_failed');
+    expect(script).to.contain(
+      'chain --autofree http://10.0.0.1:8080/boot/${net0/mac:hexhyp}.ipxe?uuid=${uuid}&arch=${buildarch}&platform=${platform} || goto homeport_failed',
+    );
     expect(script).to.contain('sleep 7 || shell\ngoto homeport_retry');
     expect(() => entryScript({ baseUrl: 'http://evil host', retrySeconds: 1 })).to.throw(UnsafeValueError);
   });
@@ -123,16 +179,23 @@ describe('boot core: iPXE scripts', () => {
       mac: '52:54:00:aa:00:01',
       profile: 'debian',
       kernel: { url: 'http://s/assets/linux', name: 'linux' },
-      initrds: [{ url: 'http://s/assets/initrd.gz', name: 'initrd.gz' }, { url: 'http://s/assets/fw.cpio', name: 'fw.cpio' }],
+      initrds: [
+        { url: 'http://s/assets/initrd.gz', name: 'initrd.gz' },
+        { url: 'http://s/assets/fw.cpio', name: 'fw.cpio' },
+      ],
       args: 'auto=true',
     });
-    expect(script).to.contain('kernel --name linux http://s/assets/linux initrd=initrd.gz initrd=fw.cpio auto=true || goto homeport_failed\ninitrd --name initrd.gz http://s/assets/initrd.gz || goto homeport_failed\ninitrd --name fw.cpio');
+    expect(script).to.contain(
+      'kernel --name linux http://s/assets/linux initrd=initrd.gz initrd=fw.cpio auto=true || goto homeport_failed\ninitrd --name initrd.gz http://s/assets/initrd.gz || goto homeport_failed\ninitrd --name fw.cpio',
+    );
     expect(script).to.match(/boot \|\| goto homeport_failed\n:homeport_failed\n.*\nexit 1\n$/);
   });
 
   it('boots the local disk with exit or sanboot, per firmware', () => {
     const both = localBootScript({ mac: '52:54:00:aa:00:01', pcbios: 'sanboot', efi: 'exit', sanbootDrive: '0x80' });
-    expect(both).to.contain('iseq ${platform} efi && goto homeport_efi || goto homeport_pcbios\n:homeport_pcbios\nsanboot --no-describe --drive 0x80 || exit 0\nexit 0\n:homeport_efi\nexit 0');
+    expect(both).to.contain(
+      'iseq ${platform} efi && goto homeport_efi || goto homeport_pcbios\n:homeport_pcbios\nsanboot --no-describe --drive 0x80 || exit 0\nexit 0\n:homeport_efi\nexit 0',
+    );
   });
 });
 

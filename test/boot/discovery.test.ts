@@ -10,7 +10,10 @@ const randomMac = () => [0x02, ...crypto.randomBytes(5)].map((b) => b.toString(1
 /** Snapshot of every node row and history row, to prove an attack changed nothing. */
 async function snapshot(hp: TestHomeport): Promise<string> {
   const knex = hp.homeport.db.knex;
-  return JSON.stringify([await knex('nodes').orderBy('id').select(), await knex('deployment_history').orderBy('id').select()]);
+  return JSON.stringify([
+    await knex('nodes').orderBy('id').select(),
+    await knex('deployment_history').orderBy('id').select(),
+  ]);
 }
 
 describe('bounded discovery (boot.discoverLimit, boot.discoverTtlHours)', function () {
@@ -55,7 +58,10 @@ describe('bounded discovery (boot.discoverLimit, boot.discoverTtlHours)', functi
     const count = Number((await hp.homeport.db.knex('nodes').count({ n: '*' }).first())!.n);
     expect(count).to.equal(limit);
     expect(refused).to.equal(total - limit);
-    expect(lastRefusal).to.match(/^#!ipxe\n/).and.contain('waits').and.match(/exit 1\n?$/);
+    expect(lastRefusal)
+      .to.match(/^#!ipxe\n/)
+      .and.contain('waits')
+      .and.match(/exit 1\n?$/);
     // A known machine still boots as before.
     const before = await snapshot(hp);
     const again = await fetch(`${hp.baseUrl}/boot/${randomMac()}.ipxe`);
@@ -68,8 +74,12 @@ describe('bounded discovery (boot.discoverLimit, boot.discoverTtlHours)', functi
     const [stale, adopted, phoned] = [randomMac(), randomMac(), randomMac()];
     for (const mac of [stale, adopted, phoned]) await fetch(`${hp.baseUrl}/boot/${mac}.ipxe`).then((r) => r.text());
     const colon = (mac: string) => mac.replace(/-/g, ':');
-    expect((await hp.request('PATCH', `/api/nodes/${colon(adopted)}`, { admin: true, body: { profile: 'debian' } })).status).to.equal(200);
-    const report = await hp.request('POST', '/api/status/phase', { body: { mac: colon(phoned), phase: 'installation', token: await hp.tokenFor(colon(phoned)) } });
+    expect(
+      (await hp.request('PATCH', `/api/nodes/${colon(adopted)}`, { admin: true, body: { profile: 'debian' } })).status,
+    ).to.equal(200);
+    const report = await hp.request('POST', '/api/status/phase', {
+      body: { mac: colon(phoned), phase: 'installation', token: await hp.tokenFor(colon(phoned)) },
+    });
     expect(report.status).to.equal(200);
     const knex = hp.homeport.db.knex;
     expect(await expireDiscoveries(knex, Date.now(), 24), 'not yet').to.deep.equal([]);
@@ -77,17 +87,27 @@ describe('bounded discovery (boot.discoverLimit, boot.discoverTtlHours)', functi
     expect(expired).to.have.length(1);
     const left = (await knex('nodes').orderBy('id').select('mac')).map((r: { mac: string }) => r.mac);
     expect(left).to.deep.equal([colon(adopted), colon(phoned)]);
-    expect(await knex('deployment_history').where('node_id', expired[0]).count({ n: '*' }).first()).to.deep.equal({ n: 0 });
+    expect(await knex('deployment_history').where('node_id', expired[0]).count({ n: '*' }).first()).to.deep.equal({
+      n: 0,
+    });
   });
 
-  it('pure: a known MAC\'s repeated DISCOVERs make one row per boot attempt', () => {
+  it("pure: a known MAC's repeated DISCOVERs make one row per boot attempt", () => {
     const coalescer = new DiscoverCoalescer(300_000, 3);
     const mac = '52:54:00:00:00:01';
     // A PXE ROM's retries at 0, 4, 12, 28 s and iPXE after chain-loading: one row.
-    expect([0, 4_000, 12_000, 28_000, 35_000].map((t) => coalescer.shouldRecord(mac, t))).to.deep.equal([true, false, false, false, false]);
+    expect([0, 4_000, 12_000, 28_000, 35_000].map((t) => coalescer.shouldRecord(mac, t))).to.deep.equal([
+      true,
+      false,
+      false,
+      false,
+      false,
+    ]);
     coalescer.reset(mac); // the iPXE script was served: the next DISCOVER is another boot
     expect(coalescer.shouldRecord(mac, 60_000)).to.equal(true);
     expect(coalescer.shouldRecord(mac, 61_000)).to.equal(false);
-    expect(coalescer.shouldRecord(mac, 360_000), 'a machine stuck in a DHCP loop shows up once per window').to.equal(true);
+    expect(coalescer.shouldRecord(mac, 360_000), 'a machine stuck in a DHCP loop shows up once per window').to.equal(
+      true,
+    );
   });
 });

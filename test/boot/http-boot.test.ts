@@ -22,7 +22,9 @@ for (const kind of DATABASE_KINDS) {
       expect(response.headers.get('content-type')).to.match(/^text\/plain/);
       const text = await response.text();
       expect(text).to.match(/^#!ipxe\n/);
-      expect(text).to.contain(`chain --autofree ${hp.baseUrl}/boot/\${net0/mac:hexhyp}.ipxe?uuid=\${uuid}&arch=\${buildarch}&platform=\${platform}`);
+      expect(text).to.contain(
+        `chain --autofree ${hp.baseUrl}/boot/\${net0/mac:hexhyp}.ipxe?uuid=\${uuid}&arch=\${buildarch}&platform=\${platform}`,
+      );
     });
 
     it('boots a known node its profile, records ipxe_boot and config_download, and stores uuid/arch from iPXE', async () => {
@@ -30,7 +32,9 @@ for (const kind of DATABASE_KINDS) {
       await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, hostname: 'deb1', profile: 'debian' } });
       const script = await bootScript(hp, MAC, `uuid=${UUID.toUpperCase()}&arch=x86_64&platform=efi`);
       expect(script).to.deep.include({ status: 200, kind: 'install' });
-      expect(script.text).to.contain(`kernel --name linux ${hp.baseUrl}/assets/debian/bookworm/amd64/linux initrd=initrd.gz auto=true priority=critical url=${hp.baseUrl}/config/52-54-00-b0-00-01/preseed hostname=deb1`);
+      expect(script.text).to.contain(
+        `kernel --name linux ${hp.baseUrl}/assets/debian/bookworm/amd64/linux initrd=initrd.gz auto=true priority=critical url=${hp.baseUrl}/config/52-54-00-b0-00-01/preseed hostname=deb1`,
+      );
       expect(script.text).to.contain(`initrd --name initrd.gz ${hp.baseUrl}/assets/debian/bookworm/amd64/initrd.gz`);
       const node = await hp.request('GET', `/api/nodes/${MAC}`, { admin: true });
       expect(node.body).to.include({ uuid: UUID, arch: 'x86_64', netboot_enabled: true });
@@ -66,22 +70,33 @@ for (const kind of DATABASE_KINDS) {
       hp = await startTestHomeport({ kind });
       await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, hostname: 'deb1', profile: 'debian' } });
       expect((await bootScript(hp, MAC)).kind).to.equal('install');
-      const done = await hp.request('POST', '/api/nodes/register', { body: { mac: MAC, status: 'post-install-complete' }, headers: { 'x-homeport-token': await hp.tokenFor(MAC) } });
+      const done = await hp.request('POST', '/api/nodes/register', {
+        body: { mac: MAC, status: 'post-install-complete' },
+        headers: { 'x-homeport-token': await hp.tokenFor(MAC) },
+      });
       expect(done.body.node.netboot_enabled).to.equal(false);
       const local = await bootScript(hp, MAC);
       expect(local.kind).to.equal('local');
       expect(local.text).to.contain('iseq ${platform} efi && goto homeport_efi || goto homeport_pcbios');
       expect(local.text).not.to.contain('kernel');
       endsWith(local.text, 0);
-      expect((await phases(hp, MAC)).filter((e) => e.phase === 'ipxe_boot'), 'a local boot is not an install boot').to.have.length(1);
+      expect(
+        (await phases(hp, MAC)).filter((e) => e.phase === 'ipxe_boot'),
+        'a local boot is not an install boot',
+      ).to.have.length(1);
 
-      const reprovision = await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { netboot_enabled: true } });
+      const reprovision = await hp.request('PATCH', `/api/nodes/${MAC}`, {
+        admin: true,
+        body: { netboot_enabled: true },
+      });
       expect(reprovision.body.netboot_enabled).to.equal(true);
       const again = await bootScript(hp, MAC);
       expect(again.kind).to.equal('install');
       expect(again.text).to.contain('kernel --name linux');
       const status = await hp.request('GET', `/api/status/nodes/${MAC}`);
-      expect(status.body, 'ipxe_boot after deployed restarts the install').to.include({ deployment_status: 'ipxe_boot' });
+      expect(status.body, 'ipxe_boot after deployed restarts the install').to.include({
+        deployment_status: 'ipxe_boot',
+      });
     });
   });
 }
@@ -92,7 +107,9 @@ describe('HTTP boot: policies, selectors and errors (SQLite)', function () {
   afterEach(async () => hp?.stop());
 
   it('unknown: default boots the default profile; the machine is registered so that its install has a round, configs included', async () => {
-    hp = await startTestHomeport({ env: { HOMEPORT_BOOT__UNKNOWN: 'default', HOMEPORT_BOOT__DEFAULTPROFILE: 'linux-initramfs' } });
+    hp = await startTestHomeport({
+      env: { HOMEPORT_BOOT__UNKNOWN: 'default', HOMEPORT_BOOT__DEFAULTPROFILE: 'linux-initramfs' },
+    });
     const script = await bootScript(hp, MAC);
     expect(script.kind).to.equal('install');
     expect(script.text).to.contain(`homeport.mac=${MAC} homeport.token=${await hp.tokenFor(MAC)}`);
@@ -129,17 +146,26 @@ describe('HTTP boot: policies, selectors and errors (SQLite)', function () {
       { profile: 'proxmox', match: { labels: { role: 'hypervisor' } } },
       { profile: 'linux-initramfs', match: { cluster: 'edge' } },
     ];
-    hp = await startTestHomeport({ env: { HOMEPORT_BOOT__GROUPS: JSON.stringify(groups), HOMEPORT_BOOT__DEFAULTPROFILE: 'debian' } });
-    const kernelOf = async (mac: string, query?: string) => /kernel --name (\S+)/.exec((await bootScript(hp, mac, query)).text)?.[1];
+    hp = await startTestHomeport({
+      env: { HOMEPORT_BOOT__GROUPS: JSON.stringify(groups), HOMEPORT_BOOT__DEFAULTPROFILE: 'debian' },
+    });
+    const kernelOf = async (mac: string, query?: string) =>
+      /kernel --name (\S+)/.exec((await bootScript(hp, mac, query)).text)?.[1];
     expect(await kernelOf(MAC), 'mac').to.equal('linux26');
     expect(await kernelOf('52:54:00:b0:00:02', `uuid=${UUID}&arch=x86_64&platform=efi`), 'uuid').to.equal('linux26');
     expect(await kernelOf('52:54:00:b0:00:03', 'uuid=&arch=arm64&platform=efi'), 'arch').to.equal('vmlinuz');
-    await hp.request('POST', '/api/nodes', { admin: true, body: { mac: '52:54:00:b0:00:04', labels: { role: 'hypervisor' } } });
+    await hp.request('POST', '/api/nodes', {
+      admin: true,
+      body: { mac: '52:54:00:b0:00:04', labels: { role: 'hypervisor' } },
+    });
     expect(await kernelOf('52:54:00:b0:00:04'), 'labels').to.equal('linux26');
     await hp.request('POST', '/api/nodes', { admin: true, body: { mac: '52:54:00:b0:00:05', cluster: 'edge' } });
     expect(await kernelOf('52:54:00:b0:00:05'), 'cluster').to.equal('vmlinuz');
     expect(await kernelOf('52:54:00:b0:00:06'), 'default').to.equal('linux');
-    await hp.request('POST', '/api/nodes', { admin: true, body: { mac: '52:54:00:b0:00:07', cluster: 'edge', profile: 'debian' } });
+    await hp.request('POST', '/api/nodes', {
+      admin: true,
+      body: { mac: '52:54:00:b0:00:07', cluster: 'edge', profile: 'debian' },
+    });
     expect(await kernelOf('52:54:00:b0:00:07'), "the node's own profile first").to.equal('linux');
   });
 
@@ -147,7 +173,11 @@ describe('HTTP boot: policies, selectors and errors (SQLite)', function () {
     hp = await startTestHomeport();
     await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, hostname: 'pve1', profile: 'proxmox' } });
     // The Proxmox installer POSTs its system information to the answer URL.
-    const answer = await fetch(`${hp.baseUrl}/config/${MAC}/answer`, { method: 'POST', body: JSON.stringify({ network_interfaces: [] }), headers: { 'content-type': 'application/json' } });
+    const answer = await fetch(`${hp.baseUrl}/config/${MAC}/answer`, {
+      method: 'POST',
+      body: JSON.stringify({ network_interfaces: [] }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(answer.status).to.equal(200);
     expect(await answer.text()).to.contain('fqdn = "pve1.lab.internal"');
     expect((await bootScript(hp, MAC)).kind).to.equal('local');
@@ -180,8 +210,14 @@ describe('HTTP boot: policies, selectors and errors (SQLite)', function () {
   });
 
   it('uses http.publicUrl in every URL it renders', async () => {
-    hp = await startTestHomeport({ env: { HOMEPORT_HTTP__PUBLICURL: 'http://boot.lab.internal:8080/', HOMEPORT_BOOT__DEFAULTPROFILE: 'debian' } });
-    expect(await (await fetch(`${hp.baseUrl}/boot.ipxe`)).text()).to.contain('chain --autofree http://boot.lab.internal:8080/boot/');
-    expect((await bootScript(hp, MAC)).text).to.contain('url=http://boot.lab.internal:8080/config/52-54-00-b0-00-01/preseed');
+    hp = await startTestHomeport({
+      env: { HOMEPORT_HTTP__PUBLICURL: 'http://boot.lab.internal:8080/', HOMEPORT_BOOT__DEFAULTPROFILE: 'debian' },
+    });
+    expect(await (await fetch(`${hp.baseUrl}/boot.ipxe`)).text()).to.contain(
+      'chain --autofree http://boot.lab.internal:8080/boot/',
+    );
+    expect((await bootScript(hp, MAC)).text).to.contain(
+      'url=http://boot.lab.internal:8080/config/52-54-00-b0-00-01/preseed',
+    );
   });
 });

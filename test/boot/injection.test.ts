@@ -52,7 +52,9 @@ describe('HTTP boot: injection through node records, query and Host fails safely
       expect(script.text).to.contain('node.hostname cannot be rendered into ipxe');
 
       const sh = await fetch(`${hp.baseUrl}/config/${mac}/run.sh`);
-      expect(execFileSync('sh', ['-c', await sh.text()], { encoding: 'utf8' }), 'sh reads it back verbatim').to.equal(`${value}|${value}|${value}`);
+      expect(execFileSync('sh', ['-c', await sh.text()], { encoding: 'utf8' }), 'sh reads it back verbatim').to.equal(
+        `${value}|${value}|${value}`,
+      );
 
       const toml = await (await fetch(`${hp.baseUrl}/config/${mac}/answer.toml`)).text();
       expect(toml.split('\n'), 'one TOML line').to.have.length(2);
@@ -64,7 +66,11 @@ describe('HTTP boot: injection through node records, query and Host fails safely
       const preseed = await hp.request('GET', `/config/${mac}/preseed.cfg`);
       if (/[\u0000-\u001f\u007f\u2028\u2029]/.test(value)) {
         expect(preseed.status).to.equal(422);
-        expect(preseed.body).to.deep.equal({ error: 'unsafe_value', detail: 'refusing to render: node.hostname cannot be rendered into line: holds a newline or another control character' });
+        expect(preseed.body).to.deep.equal({
+          error: 'unsafe_value',
+          detail:
+            'refusing to render: node.hostname cannot be rendered into line: holds a newline or another control character',
+        });
       } else {
         expect(preseed.text).to.equal(`d-i netcfg/get_hostname string ${value}\n`);
       }
@@ -74,7 +80,15 @@ describe('HTTP boot: injection through node records, query and Host fails safely
   it('refuses hostile query values and stores none of them', async () => {
     const mac = '52:54:00:c0:01:01';
     await insertNodeDirectly(hp, mac, { hostname: 'ok1', profile: 'probe' });
-    for (const query of ['uuid=${uuid}', 'uuid=x;reboot', 'arch=x86_64;reboot', 'arch=a%0Achain%20http://evil', 'platform=efi%20||%20shell', 'arch=%24%7Bx%7D', 'arch=x&arch=y']) {
+    for (const query of [
+      'uuid=${uuid}',
+      'uuid=x;reboot',
+      'arch=x86_64;reboot',
+      'arch=a%0Achain%20http://evil',
+      'platform=efi%20||%20shell',
+      'arch=%24%7Bx%7D',
+      'arch=x&arch=y',
+    ]) {
       const script = await bootScript(hp, mac, query);
       expect(script.kind, query).to.equal('error');
       expect(script.text, query).not.to.match(/reboot|chain|shell|\$\{/);

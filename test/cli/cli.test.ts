@@ -18,7 +18,14 @@ describe('homeport CLI', function () {
   const env = () => ({ HOMEPORT_DATADIR: path.join(dir, 'data'), HOMEPORT_CONFIG: '', INVOCATION_ID: '' });
 
   it('prints help for every subcommand and exits 0', () => {
-    for (const args of [['--help'], ['serve', '--help'], ['migrate', '--help'], ['config', 'check', '--help'], ['nodes', 'ls', '--help'], ['nodes', 'show', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['serve', '--help'],
+      ['migrate', '--help'],
+      ['config', 'check', '--help'],
+      ['nodes', 'ls', '--help'],
+      ['nodes', 'show', '--help'],
+    ]) {
       const result = runHomeport(args, env());
       expect(result.status, args.join(' ')).to.equal(0);
       expect(result.stdout, args.join(' ')).to.match(/Usage: homeport/);
@@ -33,7 +40,9 @@ describe('homeport CLI', function () {
       expect(result.stdout, flag).to.equal(`${version}\n`);
     }
     const help = runHomeport(['reprovision', '--help'], env()).stdout.replace(/\s+/g, ' ');
-    expect(help).to.include('per-node reprovision timeout on the server (default: its watcher.reprovisionTimeoutMin, 45 unless configured)');
+    expect(help).to.include(
+      'per-node reprovision timeout on the server (default: its watcher.reprovisionTimeoutMin, 45 unless configured)',
+    );
   });
 
   it('validates a good config file and prints the effective config as JSON', () => {
@@ -49,10 +58,18 @@ describe('homeport CLI', function () {
   const badConfigs: [string, string, RegExp][] = [
     ['a port that is text', 'http:\n  port: "eighty"\n', /http\.port: must be number/],
     ['a port out of range', 'http:\n  port: 70000\n', /http\.port: must be at most 65535/],
-    ['an unknown log level', 'log:\n  level: loud\n', /log\.level: must be one of fatal, error, warn, info, debug, trace, silent/],
+    [
+      'an unknown log level',
+      'log:\n  level: loud\n',
+      /log\.level: must be one of fatal, error, warn, info, debug, trace, silent/,
+    ],
     ['an unknown key', 'htp:\n  port: 80\n', /^homeport: config file \S+: unknown key htp \(did you mean http\?\)$/m],
     ['a typo in a nested key', 'http:\n  prot: 80\n', /unknown key http\.prot \(did you mean http\.port\?\)/],
-    ['a database URL that is not postgres', 'database:\n  url: mysql://x\n', /database\.url: must be a postgres:\/\/ URL/],
+    [
+      'a database URL that is not postgres',
+      'database:\n  url: mysql://x\n',
+      /database\.url: must be a postgres:\/\/ URL/,
+    ],
     ['a file that is not YAML', 'http: [1, 2\n', /not valid YAML\/JSON/],
   ];
   for (const [name, text, expected] of badConfigs) {
@@ -103,7 +120,12 @@ describe('homeport CLI', function () {
     const server = await startServerProcess(env());
     try {
       const token = fs.readFileSync(path.join(dir, 'data', 'admin.token'), 'utf8').trim();
-      const result = runHomeport(['jobs', 'ls'], { ...env(), HOMEPORT_ADMIN_TOKEN: token, HOMEPORT_URL: server.baseUrl, HOMEPORT_HTTP__PORT: '1' });
+      const result = runHomeport(['jobs', 'ls'], {
+        ...env(),
+        HOMEPORT_ADMIN_TOKEN: token,
+        HOMEPORT_URL: server.baseUrl,
+        HOMEPORT_HTTP__PORT: '1',
+      });
       expect(result.stderr).to.equal('');
       expect(result.status).to.equal(0);
     } finally {
@@ -113,7 +135,9 @@ describe('homeport CLI', function () {
 
   it('still reads a top-level key from HOMEPORT_<KEY> (HOMEPORT_DATADIR)', () => {
     const result = runHomeport(['config', 'check', '--json'], env());
-    expect((JSON.parse(result.stdout) as { config: { dataDir: string } }).config.dataDir).to.equal(path.join(dir, 'data'));
+    expect((JSON.parse(result.stdout) as { config: { dataDir: string } }).config.dataDir).to.equal(
+      path.join(dir, 'data'),
+    );
   });
 
   it('blames a wrong override on its variable, not on the config file, and suggests the key', () => {
@@ -121,7 +145,9 @@ describe('homeport CLI', function () {
     fs.writeFileSync(file, 'http:\n  port: 9090\n');
     const result = runHomeport(['config', 'check', '-c', file], { ...env(), HOMEPORT_HTTP__PROT: '80' });
     expect(result.status).to.equal(2);
-    expect(result.stderr.trim()).to.equal('homeport: environment HOMEPORT_HTTP__PROT: unknown key http.prot (did you mean http.port?)');
+    expect(result.stderr.trim()).to.equal(
+      'homeport: environment HOMEPORT_HTTP__PROT: unknown key http.prot (did you mean http.port?)',
+    );
     const value = runHomeport(['config', 'check', '-c', file], { ...env(), HOMEPORT_LOG: '{"level":"loud"}' });
     expect(value.stderr).to.match(/^homeport: environment HOMEPORT_LOG: log\.level: must be one of/);
   });
@@ -145,34 +171,61 @@ describe('homeport CLI', function () {
   it('doctor lists nodes that name a missing profile, and refuses groups that do', async () => {
     expect(runHomeport(['migrate'], env()).status).to.equal(0);
     // A node from before profiles were checked at input (or whose profile file went away since).
-    const db = openDatabase({ sqlitePath: path.join(dir, 'data', 'homeport.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
-    await db.knex('nodes').insert({ mac: '52:54:00:00:00:01', hostname: 'pve1', profile: 'debain', registered_at: 1, last_update: 1 });
+    const db = openDatabase({
+      sqlitePath: path.join(dir, 'data', 'homeport.sqlite'),
+      synchronous: 'FULL',
+      busyTimeoutMs: 5000,
+    });
+    await db
+      .knex('nodes')
+      .insert({ mac: '52:54:00:00:00:01', hostname: 'pve1', profile: 'debain', registered_at: 1, last_update: 1 });
     await db.close();
     const doctorEnv = { ...env(), HOMEPORT_HTTP__PORT: String(await freePort()) };
     const doctor = runHomeport(['doctor', '--json'], doctorEnv, 60_000);
     const results = JSON.parse(doctor.stdout) as { name: string; status: string; detail: string }[];
-    expect(results.find((r) => r.name === 'node profiles')).to.deep.include({ status: 'warn', detail: '1 node(s) name a missing profile: pve1 (52:54:00:00:00:01): debain' });
-    const groups = runHomeport(['doctor', '--json'], { ...doctorEnv, HOMEPORT_BOOT__GROUPS: '[{"profile":"debain","match":{"cluster":"lab"}}]' }, 60_000);
-    const catalog = (JSON.parse(groups.stdout) as { name: string; status: string; detail: string }[]).find((r) => r.name === 'boot profiles');
+    expect(results.find((r) => r.name === 'node profiles')).to.deep.include({
+      status: 'warn',
+      detail: '1 node(s) name a missing profile: pve1 (52:54:00:00:00:01): debain',
+    });
+    const groups = runHomeport(
+      ['doctor', '--json'],
+      { ...doctorEnv, HOMEPORT_BOOT__GROUPS: '[{"profile":"debain","match":{"cluster":"lab"}}]' },
+      60_000,
+    );
+    const catalog = (JSON.parse(groups.stdout) as { name: string; status: string; detail: string }[]).find(
+      (r) => r.name === 'boot profiles',
+    );
     expect(catalog).to.deep.include({ status: 'fail' });
-    expect(catalog!.detail).to.match(/boot\.groups\.0\.profile: no profile debain \(known: debian, linux-initramfs, proxmox\)/);
+    expect(catalog!.detail).to.match(
+      /boot\.groups\.0\.profile: no profile debain \(known: debian, linux-initramfs, proxmox\)/,
+    );
   });
 
   it('nodes show names a node by hostname and lists the nodes when several share it (exit 2)', async () => {
     expect(runHomeport(['migrate'], env()).status).to.equal(0);
-    const db = openDatabase({ sqlitePath: path.join(dir, 'data', 'homeport.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
+    const db = openDatabase({
+      sqlitePath: path.join(dir, 'data', 'homeport.sqlite'),
+      synchronous: 'FULL',
+      busyTimeoutMs: 5000,
+    });
     await db.knex('nodes').insert({ mac: '52:54:00:00:00:01', hostname: 'pve1', registered_at: 1, last_update: 1 });
     const shown = runHomeport(['nodes', 'show', 'PVE1'], env()).stdout;
     expect(shown).to.match(/mac\s+52:54:00:00:00:01/);
     // Like every time the CLI shows, and `-` for nothing, as nodes ls does.
-    expect(shown).to.match(/^registeredAt\s+1970-01-01 00:00:00Z$/m).and.match(/^ip\s+-$/m);
+    expect(shown)
+      .to.match(/^registeredAt\s+1970-01-01 00:00:00Z$/m)
+      .and.match(/^ip\s+-$/m);
     expect(shown).not.to.match(/\bnull\b/);
-    expect(runHomeport(['nodes', 'ls'], env()).stdout.split('\n')[0]).to.equal('ID\tMAC\tHOSTNAME\tIP\tPROFILE\tCLUSTER\tPHASE\tREPROVISION\tNETBOOT');
+    expect(runHomeport(['nodes', 'ls'], env()).stdout.split('\n')[0]).to.equal(
+      'ID\tMAC\tHOSTNAME\tIP\tPROFILE\tCLUSTER\tPHASE\tREPROVISION\tNETBOOT',
+    );
     await db.knex('nodes').insert({ mac: '52:54:00:00:00:02', hostname: 'pve1', registered_at: 1, last_update: 1 });
     await db.close();
     const twins = runHomeport(['nodes', 'show', 'pve1'], env());
     expect(twins.status).to.equal(2);
-    expect(twins.stderr).to.equal('homeport: pve1 names 2 nodes: 1 (52:54:00:00:00:01), 2 (52:54:00:00:00:02); name one by its id or MAC\n');
+    expect(twins.stderr).to.equal(
+      'homeport: pve1 names 2 nodes: 1 (52:54:00:00:00:01), 2 (52:54:00:00:00:02); name one by its id or MAC\n',
+    );
   });
 
   it('names the key and variable that move a port another program holds (EADDRINUSE)', async () => {
@@ -180,10 +233,17 @@ describe('homeport CLI', function () {
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const { port } = holder.address() as net.AddressInfo;
     try {
-      const result = await runProcess(HOMEPORT_BIN, ['serve'], { ...process.env, ...env(), HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port) });
+      const result = await runProcess(HOMEPORT_BIN, ['serve'], {
+        ...process.env,
+        ...env(),
+        HOMEPORT_HTTP__HOST: '127.0.0.1',
+        HOMEPORT_HTTP__PORT: String(port),
+      });
       expect(result.status).to.equal(1);
       // The log's asynchronous lines may follow it.
-      expect(result.stderr.split('\n')).to.include(`homeport: 127.0.0.1:${port} is in use by another program (\`homeport doctor\` names it); move homeport with http.port (HOMEPORT_HTTP__PORT)`);
+      expect(result.stderr.split('\n')).to.include(
+        `homeport: 127.0.0.1:${port} is in use by another program (\`homeport doctor\` names it); move homeport with http.port (HOMEPORT_HTTP__PORT)`,
+      );
     } finally {
       holder.close();
     }
@@ -197,10 +257,18 @@ describe('homeport CLI', function () {
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(other.address() as net.AddressInfo).port}`;
     try {
-      const result = await runProcess(HOMEPORT_BIN, ['jobs', 'ls', '--url', url], { ...process.env, ...env(), HOMEPORT_ADMIN_TOKEN: 'x' });
+      const result = await runProcess(HOMEPORT_BIN, ['jobs', 'ls', '--url', url], {
+        ...process.env,
+        ...env(),
+        HOMEPORT_ADMIN_TOKEN: 'x',
+      });
       expect(result.status).to.equal(1);
       expect(result.stderr).not.to.include('<html');
-      expect(result.stderr).to.match(new RegExp(`^homeport: GET /api/jobs\\S*: HTTP 404 with text/html, not JSON: ${url} does not look like homeport \\(check --url, \\$HOMEPORT_URL or http\\.port\\)\n$`));
+      expect(result.stderr).to.match(
+        new RegExp(
+          `^homeport: GET /api/jobs\\S*: HTTP 404 with text/html, not JSON: ${url} does not look like homeport \\(check --url, \\$HOMEPORT_URL or http\\.port\\)\n$`,
+        ),
+      );
     } finally {
       other.close();
     }
@@ -233,7 +301,10 @@ describe('homeport CLI', function () {
       expect(wrongMethod.status).to.equal(405);
       expect(wrongMethod.headers.get('content-type')).to.match(/^application\/json/);
       expect(wrongMethod.headers.get('allow')).to.match(/GET/);
-      expect(await wrongMethod.json()).to.deep.equal({ error: 'method_not_allowed', detail: `DELETE is not allowed on /api/status/summary; allowed: ${wrongMethod.headers.get('allow')}` });
+      expect(await wrongMethod.json()).to.deep.equal({
+        error: 'method_not_allowed',
+        detail: `DELETE is not allowed on /api/status/summary; allowed: ${wrongMethod.headers.get('allow')}`,
+      });
     } finally {
       await server.stop();
     }

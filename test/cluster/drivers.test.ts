@@ -16,7 +16,13 @@ const MEMBERS: ClusterMember[] = [
 
 function context(cluster = 'lab'): FormContext & { stages: string[] } {
   const stages: string[] = [];
-  return { cluster, members: MEMBERS, signal: new AbortController().signal, stages, progress: async (stage) => void stages.push(stage) };
+  return {
+    cluster,
+    members: MEMBERS,
+    signal: new AbortController().signal,
+    stages,
+    progress: async (stage) => void stages.push(stage),
+  };
 }
 
 async function formError(driver: ClusterDriver, ctx: FormContext): Promise<Error> {
@@ -35,7 +41,11 @@ describe('cluster drivers over a real sshd (pvecm and k3s are recording stand-in
   const driverFor = (settings: Record<string, unknown>, log = captureLogger()) => {
     const parsed = clustersSchema.parse({ lab: { verifyTimeoutMs: 5000, ...settings } }).lab!;
     const ssh = testSshClient(lab.sshd, log.log);
-    return { driver: createDriver({ ssh, retry: { attempts: 6, baseDelayMs: 200, maxDelayMs: 2000 }, log: log.log }, parsed), ssh, log };
+    return {
+      driver: createDriver({ ssh, retry: { attempts: 6, baseDelayMs: 200, maxDelayMs: 2000 }, log: log.log }, parsed),
+      ssh,
+      log,
+    };
   };
 
   describe('proxmox', () => {
@@ -59,7 +69,12 @@ describe('cluster drivers over a real sshd (pvecm and k3s are recording stand-in
 
       lab.stubs.clearCalls();
       const again = await driver.form(context());
-      expect(lab.stubs.calls(), 'membership is checked first, so nothing changes').to.deep.equal(['127.0.0.2 pvecm status', '127.0.0.3 pvecm status', '127.0.0.4 pvecm status', '127.0.0.2 pvecm status']);
+      expect(lab.stubs.calls(), 'membership is checked first, so nothing changes').to.deep.equal([
+        '127.0.0.2 pvecm status',
+        '127.0.0.3 pvecm status',
+        '127.0.0.4 pvecm status',
+        '127.0.0.2 pvecm status',
+      ]);
       expect(again.steps).to.include('pve2: already a member');
     });
 
@@ -72,11 +87,13 @@ describe('cluster drivers over a real sshd (pvecm and k3s are recording stand-in
       expect(lab.stubs.calls()).not.to.include('127.0.0.3 pvecm add 127.0.0.2 --use_ssh');
     });
 
-    it('fails with the node\'s own message when pvecm add fails, and does not repeat a change that ran', async () => {
+    it("fails with the node's own message when pvecm add fails, and does not repeat a change that ran", async () => {
       const { driver } = driverFor({ driver: 'proxmox' });
       lab.stubs.failOnce('127.0.0.4', 'pvecm', 'add', 'unable to copy ssh ID: exit code 1');
       const err = await formError(driver, context());
-      expect(err.message).to.match(/^ssh root@127\.0\.0\.4:\d+: `pvecm add '127\.0\.0\.2' --use_ssh` exited 1: unable to copy ssh ID: exit code 1$/);
+      expect(err.message).to.match(
+        /^ssh root@127\.0\.0\.4:\d+: `pvecm add '127\.0\.0\.2' --use_ssh` exited 1: unable to copy ssh ID: exit code 1$/,
+      );
       expect(lab.stubs.calls().filter((c) => c.startsWith('127.0.0.4 pvecm add'))).to.have.length(1);
     });
 
@@ -90,7 +107,9 @@ describe('cluster drivers over a real sshd (pvecm and k3s are recording stand-in
       const result = await forming;
       expect(result.steps.at(-1)).to.equal('verified: 3 nodes, quorate');
       expect(lab.stubs.calls().filter((c) => c.includes('create'))).to.deep.equal(['127.0.0.2 pvecm create lab']);
-      expect(log.lines().some((l) => l.msg === 'ssh step failed, retrying' && String(l.err).includes('ECONNREFUSED'))).to.equal(true);
+      expect(
+        log.lines().some((l) => l.msg === 'ssh step failed, retrying' && String(l.err).includes('ECONNREFUSED')),
+      ).to.equal(true);
     });
   });
 
@@ -111,18 +130,30 @@ describe('cluster drivers over a real sshd (pvecm and k3s are recording stand-in
       ]);
       // The joiners got the server's token (through stdin: it is on no command line above).
       const env = fs.readFileSync(path.join(lab.stubs.stateDir, 'k3s-env.log'), 'utf8').trim().split('\n');
-      expect(env).to.deep.equal(['127.0.0.2 k3s-install token=-', `127.0.0.3 k3s-install token=${lab.stubs.k3sToken}`, `127.0.0.4 k3s-install token=${lab.stubs.k3sToken}`]);
+      expect(env).to.deep.equal([
+        '127.0.0.2 k3s-install token=-',
+        `127.0.0.3 k3s-install token=${lab.stubs.k3sToken}`,
+        `127.0.0.4 k3s-install token=${lab.stubs.k3sToken}`,
+      ]);
       expect(result.steps.at(-1)).to.equal('verified: 3 nodes Ready');
       expect(log.text(), 'token in the log').not.to.include(lab.stubs.k3sToken);
 
       lab.stubs.clearCalls();
       await driver.form(context());
-      expect(lab.stubs.calls().filter((c) => c.includes('k3s-install')), 'rerun installs nothing').to.deep.equal([]);
+      expect(
+        lab.stubs.calls().filter((c) => c.includes('k3s-install')),
+        'rerun installs nothing',
+      ).to.deep.equal([]);
     });
 
     it('masks the join token when a node echoes it in an error', async () => {
       const { driver, log } = driverFor(k3s());
-      lab.stubs.failOnce('127.0.0.4', 'k3s-install', 'server', `[ERROR] token ${lab.stubs.k3sToken} rejected by server`);
+      lab.stubs.failOnce(
+        '127.0.0.4',
+        'k3s-install',
+        'server',
+        `[ERROR] token ${lab.stubs.k3sToken} rejected by server`,
+      );
       const err = await formError(driver, context());
       expect(err.message).to.include('token **** rejected by server');
       expect(err.message + log.text()).not.to.include(lab.stubs.k3sToken);
@@ -133,7 +164,11 @@ describe('cluster drivers over a real sshd (pvecm and k3s are recording stand-in
     it('runs the executable with CLUSTER and NODES, and reports its failure with stderr', async () => {
       const script = path.join(lab.sshd.dir, 'form.sh');
       const record = path.join(lab.sshd.dir, 'form.log');
-      fs.writeFileSync(script, `#!/bin/sh\nprintf '%s %s\\n' "$CLUSTER" "$NODES" >> ${record}\n[ -f ${record}.fail ] && { echo "boom: quorum lost" >&2; exit 3; }\necho formed\n`, { mode: 0o755 });
+      fs.writeFileSync(
+        script,
+        `#!/bin/sh\nprintf '%s %s\\n' "$CLUSTER" "$NODES" >> ${record}\n[ -f ${record}.fail ] && { echo "boom: quorum lost" >&2; exit 3; }\necho formed\n`,
+        { mode: 0o755 },
+      );
       const { driver } = driverFor({ driver: 'script', script });
       const result = await driver.form(context());
       expect(result.steps).to.deep.equal([`${script}: ok (formed)`]);

@@ -39,7 +39,15 @@ describe('ssh host keys pinned from the install (real sshd, real HTTP)', functio
     impostor = await startTestSshd({ listen: [IMPOSTOR_IP, IMPOSTOR_IP2], port: node.port });
     installNodeStubs(node.binDir);
     installNodeStubs(impostor.binDir);
-    hp = await startTestHomeport({ env: { HOMEPORT_WATCHER__ENABLED: 'false', HOMEPORT_REPROVISION__METHOD: 'none', HOMEPORT_SSH__PORT: String(node.port), HOMEPORT_SSH__KEYFILE: node.keyFile, HOMEPORT_SSH__RETRIES: '1' } });
+    hp = await startTestHomeport({
+      env: {
+        HOMEPORT_WATCHER__ENABLED: 'false',
+        HOMEPORT_REPROVISION__METHOD: 'none',
+        HOMEPORT_SSH__PORT: String(node.port),
+        HOMEPORT_SSH__KEYFILE: node.keyFile,
+        HOMEPORT_SSH__RETRIES: '1',
+      },
+    });
   });
   after(async () => {
     await hp?.stop();
@@ -49,49 +57,91 @@ describe('ssh host keys pinned from the install (real sshd, real HTTP)', functio
 
   /** The install's register call; an admin added the node first, with `ip` as the address homeport's SSH uses (a reported ip is never followed). */
   const register = async (mac: string, body: Record<string, unknown>) =>
-    hp.request('POST', '/api/nodes/register', { body: { mac, token: await hp.tokenFor(mac, typeof body.ip === 'string' ? { ip: body.ip } : {}), ...body } });
+    hp.request('POST', '/api/nodes/register', {
+      body: { mac, token: await hp.tokenFor(mac, typeof body.ip === 'string' ? { ip: body.ip } : {}), ...body },
+    });
   const pinnedClient = () =>
-    createSshClient({ user: 'root', port: node.port, keyFile: node.keyFile, hostKeys: 'pinned', knownHostsFile: path.join(node.dir, 'no_known_hosts'), pinnedHost: (host) => pinnedHostAt(hp.homeport.db.knex, host), connectTimeoutMs: 20_000, commandTimeoutMs: 30_000, log: captureLogger().log });
-  const keyRows = (mac: string) => hp.homeport.db.knex('node_host_keys').join('nodes', 'nodes.id', 'node_host_keys.node_id').where('nodes.mac', mac).select('key', 'fingerprint', 'round');
+    createSshClient({
+      user: 'root',
+      port: node.port,
+      keyFile: node.keyFile,
+      hostKeys: 'pinned',
+      knownHostsFile: path.join(node.dir, 'no_known_hosts'),
+      pinnedHost: (host) => pinnedHostAt(hp.homeport.db.knex, host),
+      connectTimeoutMs: 20_000,
+      commandTimeoutMs: 30_000,
+      log: captureLogger().log,
+    });
+  const keyRows = (mac: string) =>
+    hp.homeport.db
+      .knex('node_host_keys')
+      .join('nodes', 'nodes.id', 'node_host_keys.node_id')
+      .where('nodes.mac', mac)
+      .select('key', 'fingerprint', 'round');
 
   it('register stores the host keys the install sends; a node whose pinned key matches connects', async () => {
     const mac = '52:54:00:aa:01:01';
     const response = await register(mac, { ip: NODE_IP, hostname: 'pin1', host_keys: [node.hostPublicKey] });
     expect(response.status, response.text).to.equal(200);
     const rows = await keyRows(mac);
-    expect(rows.map((r: { fingerprint: string }) => r.fingerprint)).to.deep.equal([fingerprint(blobOf(node.hostPublicKey))]);
+    expect(rows.map((r: { fingerprint: string }) => r.fingerprint)).to.deep.equal([
+      fingerprint(blobOf(node.hostPublicKey)),
+    ]);
     const result = await pinnedClient().run(NODE_IP, 'echo pinned-ok');
     expect(result.stdout).to.equal('pinned-ok\n');
   });
 
-  it('an impostor sshd at the node\'s address is refused before anything is sent; the error names the node and both fingerprints', async () => {
+  it("an impostor sshd at the node's address is refused before anything is sent; the error names the node and both fingerprints", async () => {
     const mac = '52:54:00:aa:01:02';
-    expect((await register(mac, { ip: '127.0.0.9', hostname: 'pin2', host_keys: [node.hostPublicKey] })).status).to.equal(200);
+    expect(
+      (await register(mac, { ip: '127.0.0.9', hostname: 'pin2', host_keys: [node.hostPublicKey] })).status,
+    ).to.equal(200);
     // The node is then said to be at the impostor's address (a re-register, an ARP spoof: the same thing to homeport).
-    expect((await hp.request('PATCH', `/api/nodes/${mac}`, { admin: true, body: { ip: IMPOSTOR_IP } })).status).to.equal(200);
+    expect(
+      (await hp.request('PATCH', `/api/nodes/${mac}`, { admin: true, body: { ip: IMPOSTOR_IP } })).status,
+    ).to.equal(200);
     const marker = path.join(impostor.dir, 'was-run');
-    const err = await rejection(pinnedClient().run(IMPOSTOR_IP, `touch ${marker}`, { stdin: 'k3s-join-token-secret\n', secrets: ['k3s-join-token-secret'] }));
+    const err = await rejection(
+      pinnedClient().run(IMPOSTOR_IP, `touch ${marker}`, {
+        stdin: 'k3s-join-token-secret\n',
+        secrets: ['k3s-join-token-secret'],
+      }),
+    );
     expect(err.kind).to.equal('auth');
     expect(err.commandNeverStarted).to.equal(true);
     expect(err.message).to.contain('pin2').and.contain(mac);
-    expect(err.message).to.contain(fingerprint(blobOf(impostor.hostPublicKey))).and.contain(fingerprint(blobOf(node.hostPublicKey)));
+    expect(err.message)
+      .to.contain(fingerprint(blobOf(impostor.hostPublicKey)))
+      .and.contain(fingerprint(blobOf(node.hostPublicKey)));
     expect(fs.existsSync(marker), 'the command never ran on the impostor').to.equal(false);
     // No user authentication reached the impostor either (sshd logs accepted keys at ERROR level only on failure; its log has no session).
     expect(impostor.log()).not.to.match(/Accepted publickey/);
   });
 
-  it('the watcher\'s readiness check refuses the impostor the same way (no row moves to completed)', async () => {
+  it("the watcher's readiness check refuses the impostor the same way (no row moves to completed)", async () => {
     const mac = '52:54:00:aa:01:03';
-    expect((await hp.request('POST', '/api/nodes', { admin: true, body: { mac, hostname: 'pin3', ip: IMPOSTOR_IP2 } })).status).to.equal(201);
-    expect((await hp.request('POST', '/api/reprovision', { admin: true, body: { nodes: [mac] } })).status).to.be.oneOf([200, 201, 202]);
-    await waitFor(async () => (await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.reprovision_status === 'in_progress');
+    expect(
+      (await hp.request('POST', '/api/nodes', { admin: true, body: { mac, hostname: 'pin3', ip: IMPOSTOR_IP2 } }))
+        .status,
+    ).to.equal(201);
+    expect((await hp.request('POST', '/api/reprovision', { admin: true, body: { nodes: [mac] } })).status).to.be.oneOf([
+      200, 201, 202,
+    ]);
+    await waitFor(
+      async () =>
+        (await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.reprovision_status === 'in_progress',
+    );
     const done = await register(mac, { status: 'post-install-complete', host_keys: [node.hostPublicKey] });
     expect(done.status, done.text).to.equal(200);
     const report = await hp.homeport.reprovisioning.watcher.tick();
     const id = (await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.id;
     const notReady = report.notReady.find((n) => n.id === id);
-    expect(notReady?.detail).to.contain(fingerprint(blobOf(impostor.hostPublicKey))).and.contain(fingerprint(blobOf(node.hostPublicKey)));
-    expect((await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.reprovision_status).to.equal('in_progress');
+    expect(notReady?.detail)
+      .to.contain(fingerprint(blobOf(impostor.hostPublicKey)))
+      .and.contain(fingerprint(blobOf(node.hostPublicKey)));
+    expect((await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.reprovision_status).to.equal(
+      'in_progress',
+    );
   });
 
   it('within one install round the first keys stay: a second register with other keys changes nothing', async () => {
@@ -120,12 +170,20 @@ describe('ssh host keys pinned from the install (real sshd, real HTTP)', functio
       expect(response.body.error).to.be.a('string');
     }
     expect(await keyRows(mac), 'no key pinned').to.deep.equal([]);
-    expect((await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.reported_ip, 'the node unchanged').to.equal(null);
+    expect(
+      (await hp.request('GET', `/api/nodes/${mac}`, { admin: true })).body.reported_ip,
+      'the node unchanged',
+    ).to.equal(null);
   });
 });
 
 describe('known_hosts: @revoked and @cert-authority', () => {
-  const key = execFileSync('sh', ['-c', 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f $d/k && cat $d/k.pub && rm -rf $d']).toString().trim();
+  const key = execFileSync('sh', [
+    '-c',
+    'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f $d/k && cat $d/k.pub && rm -rf $d',
+  ])
+    .toString()
+    .trim();
   const blob = blobOf(key);
   const [type, base64] = key.split(' ');
 
@@ -146,7 +204,9 @@ describe('known_hosts: @revoked and @cert-authority', () => {
   it('a host under @cert-authority without a certificate is refused with the reason', () => {
     const entries = parseKnownHosts(`@cert-authority *.lab ${type} ${base64}\n`);
     const verdict = knownHostsVerdict(entries, 'pve1.lab', 22, blob);
-    expect(!verdict.ok && verdict.reason).to.match(/no certificate from a @cert-authority vouches for it: the host presented no certificate/);
+    expect(!verdict.ok && verdict.reason).to.match(
+      /no certificate from a @cert-authority vouches for it: the host presented no certificate/,
+    );
   });
 
   it('parses .pub lines strictly', () => {
@@ -165,7 +225,18 @@ describe('known_hosts @cert-authority with real host certificates (real sshd)', 
   let dir: string;
   const sshds: TestSshd[] = [];
   const keygen = (name: string, type: string) => {
-    execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', name, '-f', path.join(dir, name)]);
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-t',
+      type,
+      ...(type === 'rsa' ? ['-b', '2048'] : []),
+      '-N',
+      '',
+      '-C',
+      name,
+      '-f',
+      path.join(dir, name),
+    ]);
     return { file: path.join(dir, name), pub: fs.readFileSync(path.join(dir, `${name}.pub`), 'utf8').trim() };
   };
   before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-ca-'))));
@@ -179,16 +250,33 @@ describe('known_hosts @cert-authority with real host certificates (real sshd)', 
     sshds.push(sshd);
     return sshd;
   };
-  const client = (sshd: TestSshd, knownHosts: string, overrides: Partial<Parameters<typeof createSshClient>[0]> = {}) => {
+  const client = (
+    sshd: TestSshd,
+    knownHosts: string,
+    overrides: Partial<Parameters<typeof createSshClient>[0]> = {},
+  ) => {
     const knownHostsFile = path.join(dir, `known_hosts_${sshds.length}_${Math.random().toString(36).slice(2)}`);
     fs.writeFileSync(knownHostsFile, knownHosts);
-    return createSshClient({ user: 'root', port: sshd.port, keyFile: sshd.keyFile, hostKeys: 'known_hosts', knownHostsFile, connectTimeoutMs: 10_000, commandTimeoutMs: 30_000, log: captureLogger().log, ...overrides });
+    return createSshClient({
+      user: 'root',
+      port: sshd.port,
+      keyFile: sshd.keyFile,
+      hostKeys: 'known_hosts',
+      knownHostsFile,
+      connectTimeoutMs: 10_000,
+      commandTimeoutMs: 30_000,
+      log: captureLogger().log,
+      ...overrides,
+    });
   };
 
   for (const caType of ['ed25519', 'ecdsa', 'rsa']) {
     it(`accepts a host whose certificate a listed ${caType} CA signed for the address homeport connects to`, async () => {
       const ca = keygen(`ca_${caType}`, caType);
-      const sshd = await start({ listen: ['127.0.0.2'], hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.2', 'pve1.lab'] } });
+      const sshd = await start({
+        listen: ['127.0.0.2'],
+        hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.2', 'pve1.lab'] },
+      });
       const result = await client(sshd, `@cert-authority * ${ca.pub}\n`).run('127.0.0.2', 'echo certified');
       expect(result.stdout).to.equal('certified\n');
     });
@@ -198,26 +286,53 @@ describe('known_hosts @cert-authority with real host certificates (real sshd)', 
     const ca = keygen('ca_main', 'ed25519');
     const other = keygen('ca_other', 'ed25519');
     const listed = `@cert-authority * ${ca.pub}\n`;
-    const byOther = await start({ listen: ['127.0.0.3'], hostCertificate: { caKeyFile: other.file, principals: ['127.0.0.3'] } });
-    const refusal = async (sshd: TestSshd, host: string, knownHosts = listed, overrides = {}) => (await rejection(client(sshd, knownHosts, overrides).probe(host))).message;
+    const byOther = await start({
+      listen: ['127.0.0.3'],
+      hostCertificate: { caKeyFile: other.file, principals: ['127.0.0.3'] },
+    });
+    const refusal = async (sshd: TestSshd, host: string, knownHosts = listed, overrides = {}) =>
+      (await rejection(client(sshd, knownHosts, overrides).probe(host))).message;
     expect(await refusal(byOther, '127.0.0.3')).to.match(/signed by a CA not listed/);
-    const wrongName = await start({ listen: ['127.0.0.4'], hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.99'] } });
+    const wrongName = await start({
+      listen: ['127.0.0.4'],
+      hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.99'] },
+    });
     expect(await refusal(wrongName, '127.0.0.4')).to.match(/not valid for 127\.0\.0\.4/);
-    const expired = await start({ listen: ['127.0.0.5'], hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.5'], validity: '20200101:20200102' } });
+    const expired = await start({
+      listen: ['127.0.0.5'],
+      hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.5'], validity: '20200101:20200102' },
+    });
     expect(await refusal(expired, '127.0.0.5')).to.match(/not valid at this time/);
     // The CA's certificate of a real host is public: an impostor (another key) that hands it out gains nothing.
-    const real = await start({ listen: ['127.0.0.6'], hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.6', '127.0.0.7'] } });
+    const real = await start({
+      listen: ['127.0.0.6'],
+      hostCertificate: { caKeyFile: ca.file, principals: ['127.0.0.6', '127.0.0.7'] },
+    });
     const impostor = await start({ listen: ['127.0.0.7'], port: real.port });
     const replayed = fs.readFileSync(path.join(real.dir, 'host_ed25519-cert.pub'), 'utf8').split(' ')[1]!;
-    const message = await refusal(impostor, '127.0.0.7', listed, { fetchCertificates: async () => [Buffer.from(replayed, 'base64')] });
+    const message = await refusal(impostor, '127.0.0.7', listed, {
+      fetchCertificates: async () => [Buffer.from(replayed, 'base64')],
+    });
     expect(message).to.match(/certifies another key than the one the host presented/);
     // A forged signature: the real certificate with its last signature byte changed.
-    const forged = Buffer.from(fs.readFileSync(path.join(real.dir, 'host_ed25519-cert.pub'), 'utf8').split(' ')[1]!, 'base64');
+    const forged = Buffer.from(
+      fs.readFileSync(path.join(real.dir, 'host_ed25519-cert.pub'), 'utf8').split(' ')[1]!,
+      'base64',
+    );
     forged.writeUInt8(forged.readUInt8(forged.length - 1) ^ 1, forged.length - 1);
     const realKey = blobOf(real.hostPublicKey);
-    expect(checkHostCertificate(parseHostCertificate(forged), { caKeys: [blobOf(ca.pub)], name: '127.0.0.6', sessionKey: realKey, now: Date.now() })).to.deep.equal({ ok: false, reason: 'its CA signature does not verify' });
+    expect(
+      checkHostCertificate(parseHostCertificate(forged), {
+        caKeys: [blobOf(ca.pub)],
+        name: '127.0.0.6',
+        sessionKey: realKey,
+        now: Date.now(),
+      }),
+    ).to.deep.equal({ ok: false, reason: 'its CA signature does not verify' });
     // A @revoked CA counts for nothing.
-    expect(await refusal(real, '127.0.0.6', `${listed}@revoked * ${ca.pub}\n`)).to.match(/no certificate from a @cert-authority|not listed/);
+    expect(await refusal(real, '127.0.0.6', `${listed}@revoked * ${ca.pub}\n`)).to.match(
+      /no certificate from a @cert-authority|not listed/,
+    );
   });
 });
 

@@ -20,7 +20,9 @@ describe('ssh client (ssh2) against a real sshd', function () {
   it('runs a command with stdin and returns its status and output; stubs shadow node commands', async () => {
     const ssh = testSshClient(sshd, captureLogger().log);
     await assertStubsFirst(ssh, sshd);
-    const result = await ssh.exec('127.0.0.3', 'read -r line; echo "got $line"; echo err >&2; exit 3', { stdin: 'hello\n' });
+    const result = await ssh.exec('127.0.0.3', 'read -r line; echo "got $line"; echo err >&2; exit 3', {
+      stdin: 'hello\n',
+    });
     expect(result).to.deep.equal({ code: 3, signal: null, stdout: 'got hello\n', stderr: 'err\n' });
   });
 
@@ -60,7 +62,9 @@ describe('ssh client (ssh2) against a real sshd', function () {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
     const err = await rejection(testSshClient(sshd, captureLogger().log, { keyFile: otherKey }).probe('127.0.0.2'));
     expect(err.kind).to.equal('auth');
-    const missing = await rejection(testSshClient(sshd, captureLogger().log, { keyFile: path.join(sshd.dir, 'nope') }).probe('127.0.0.2'));
+    const missing = await rejection(
+      testSshClient(sshd, captureLogger().log, { keyFile: path.join(sshd.dir, 'nope') }).probe('127.0.0.2'),
+    );
     expect(missing.message).to.match(/cannot read private key .*nope \(ENOENT\)/);
   });
 

@@ -47,12 +47,25 @@ function one(settings: Map<string, string[]>, key: string): string {
 /** setpriv arguments that give the process what the unit gives it: capabilities (or none), no new privileges, user nobody. */
 function setprivArgs(capabilities: string[]): string[] {
   const caps = ['-all', ...capabilities.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
-  return [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', `--inh-caps=${caps}`, `--ambient-caps=${caps}`, `--bounding-set=${caps}`, '--no-new-privs'];
+  return [
+    `--reuid=${NOBODY}`,
+    `--regid=${NOBODY}`,
+    '--clear-groups',
+    `--inh-caps=${caps}`,
+    `--ambient-caps=${caps}`,
+    `--bounding-set=${caps}`,
+    '--no-new-privs',
+  ];
 }
 
 function procStatus(pid: number): Record<string, string> {
   const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Object.fromEntries(text.split('\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l.includes(':'))
+      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+  );
 }
 
 describe('systemd unit and make install', function () {
@@ -65,7 +78,12 @@ describe('systemd unit and make install', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hp-deploy-'));
     fs.chmodSync(dir, 0o755); // the unprivileged user walks into the staged tree
     destdir = path.join(dir, 'root');
-    const installed = await runProcess('sh', [path.join(REPO, 'deploy/install.sh')], { ...process.env, DESTDIR: destdir }, 60_000);
+    const installed = await runProcess(
+      'sh',
+      [path.join(REPO, 'deploy/install.sh')],
+      { ...process.env, DESTDIR: destdir },
+      60_000,
+    );
     expect(installed.status, installed.stderr).to.equal(0);
   });
 
@@ -89,7 +107,12 @@ describe('systemd unit and make install', function () {
   it('passes systemd-analyze verify, with a low exposure score', async () => {
     // The only change: the unit points at the staged tree instead of /opt/homeport (verify checks ExecStart exists).
     const unit = path.join(dir, 'homeport.service');
-    fs.writeFileSync(unit, fs.readFileSync(path.join(destdir, 'etc/systemd/system/homeport.service'), 'utf8').replaceAll(PREFIX, path.join(destdir, PREFIX)));
+    fs.writeFileSync(
+      unit,
+      fs
+        .readFileSync(path.join(destdir, 'etc/systemd/system/homeport.service'), 'utf8')
+        .replaceAll(PREFIX, path.join(destdir, PREFIX)),
+    );
     const verify = await run('systemd-analyze', ['verify', unit], 30_000);
     expect(verify.code, verify.stderr).to.equal(0);
     expect(verify.stderr.trim(), 'verify warns about nothing').to.equal('');
@@ -103,9 +126,15 @@ describe('systemd unit and make install', function () {
     expect(fs.readlinkSync(path.join(destdir, 'usr/local/bin/homeport'))).to.equal(`${PREFIX}/bin/homeport`);
     expect(fs.statSync(path.join(destdir, 'var/lib/homeport')).isDirectory()).to.equal(true);
     expect(fs.statSync(path.join(destdir, 'etc/homeport/homeport.yaml')).mode & 0o777).to.equal(0o640);
-    expect(fs.readFileSync(path.join(destdir, 'etc/systemd/system/homeport.service'), 'utf8')).to.equal(fs.readFileSync(UNIT, 'utf8'));
+    expect(fs.readFileSync(path.join(destdir, 'etc/systemd/system/homeport.service'), 'utf8')).to.equal(
+      fs.readFileSync(UNIT, 'utf8'),
+    );
     const config = path.join(destdir, 'etc/homeport/homeport.yaml');
-    const check = await runProcess(path.join(destdir, PREFIX, 'bin/homeport'), ['config', 'check', '--json', '--config', config], process.env);
+    const check = await runProcess(
+      path.join(destdir, PREFIX, 'bin/homeport'),
+      ['config', 'check', '--json', '--config', config],
+      process.env,
+    );
     expect(check.status, check.stderr).to.equal(0);
     expect((JSON.parse(check.stdout) as { config: { dataDir: string } }).config.dataDir).to.equal('/var/lib/homeport');
   });
@@ -125,8 +154,20 @@ describe('systemd unit and make install', function () {
       fs.chownSync(dataDir, NOBODY, NOBODY);
       config = path.join(dir, 'homeport.yaml');
       // DHCP (67, 4011), TFTP (69) and HTTP on 80: all below 1024.
-      fs.writeFileSync(config, YAML.stringify({ dataDir, http: { port: 80 }, dhcp: { mode: 'proxy', interface: 'br0', serverIp }, tftp: { enabled: true } }), { mode: 0o644 });
-      command = one(settings, 'ExecStart').replaceAll(PREFIX, path.join(destdir, PREFIX)).replace('/etc/homeport/homeport.yaml', config).split(' ');
+      fs.writeFileSync(
+        config,
+        YAML.stringify({
+          dataDir,
+          http: { port: 80 },
+          dhcp: { mode: 'proxy', interface: 'br0', serverIp },
+          tftp: { enabled: true },
+        }),
+        { mode: 0o644 },
+      );
+      command = one(settings, 'ExecStart')
+        .replaceAll(PREFIX, path.join(destdir, PREFIX))
+        .replace('/etc/homeport/homeport.yaml', config)
+        .split(' ');
     });
 
     after(async () => {
@@ -142,14 +183,16 @@ describe('systemd unit and make install', function () {
       try {
         const deadline = Date.now() + 40_000;
         while (!(logs.includes('"dhcp listening"') && logs.includes('"tftp listening"'))) {
-          if (Date.now() > deadline || child.exitCode !== null) throw new Error(`homeport did not start (exit ${child.exitCode}):\n${logs}`);
+          if (Date.now() > deadline || child.exitCode !== null)
+            throw new Error(`homeport did not start (exit ${child.exitCode}):\n${logs}`);
           await sleep(200);
         }
         const health = await lab.exec(lab.ns, 'curl', ['-sf', '--max-time', '5', `http://${serverIp}:80/healthz`]);
         expect(health.code, health.stderr).to.equal(0);
         expect(JSON.parse(health.stdout)).to.deep.equal({ status: 'ok', database: 'ok' });
         const sockets = await lab.exec(lab.ns, 'ss', ['-Hlnup']);
-        for (const port of [67, 4011, 69]) expect(sockets.stdout, `udp ${port}`).to.match(new RegExp(`:${port}\\s.*pid=${child.pid}\\b`));
+        for (const port of [67, 4011, 69])
+          expect(sockets.stdout, `udp ${port}`).to.match(new RegExp(`:${port}\\s.*pid=${child.pid}\\b`));
         // ip netns exec, setpriv and the sh wrapper each exec the next: the child's PID is node's.
         const status = procStatus(child.pid!);
         expect(status.Uid!.split(/\s+/)).to.deep.equal(Array(4).fill(String(NOBODY)));

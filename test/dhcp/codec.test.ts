@@ -37,14 +37,76 @@ describe('dhcp codec', () => {
   describe('packets captured from real clients', () => {
     // What each client sent, as captured by test/helpers/capture-dhcp-fixtures.ts.
     const table = [
-      { name: 'dhclient-pxe-discover', type: 'DISCOVER', mac: '02:00:00:77:00:01', arch: 0, vendor: 'PXEClient:Arch:00000:UNDI:002001', ipxe: false, uuid: '12345678-9abc-def0-1122-334455667788', hostname: 'capture-host' },
-      { name: 'dhclient-pxe-request', type: 'REQUEST', mac: '02:00:00:77:00:01', arch: 0, requestedIp: '10.77.250.126', serverId: '10.77.250.1' },
-      { name: 'udhcpc-discover', type: 'DISCOVER', mac: '02:00:00:77:00:02', arch: 7, vendor: 'PXEClient:Arch:00007:UNDI:003016', userClasses: ['iPXE'], clientId: '01020000770002' },
-      { name: 'udhcpc-request', type: 'REQUEST', mac: '02:00:00:77:00:02', requestedIp: '10.77.250.127', serverId: '10.77.250.1' },
-      { name: 'qemu-ipxe-bios-discover', type: 'DISCOVER', mac: '52:54:00:77:00:03', arch: 0, vendor: 'PXEClient:Arch:00000:UNDI:002001', userClasses: ['iPXE'], ipxe: true, ndi: { type: 1, major: 2, minor: 1 } },
-      { name: 'qemu-ipxe-bios-request', type: 'REQUEST', mac: '52:54:00:77:00:03', arch: 0, ipxe: true, requestedIp: '10.77.250.100' },
-      { name: 'qemu-ovmf-uefi-discover', type: 'DISCOVER', mac: '52:54:00:77:00:04', arch: 7, vendor: 'PXEClient:Arch:00007:UNDI:003000', ipxe: false, broadcast: true, ndi: { type: 1, major: 3, minor: 0 } },
-      { name: 'qemu-ovmf-uefi-request', type: 'REQUEST', mac: '52:54:00:77:00:04', arch: 7, requestedIp: '10.77.250.101', serverId: '10.77.250.1' },
+      {
+        name: 'dhclient-pxe-discover',
+        type: 'DISCOVER',
+        mac: '02:00:00:77:00:01',
+        arch: 0,
+        vendor: 'PXEClient:Arch:00000:UNDI:002001',
+        ipxe: false,
+        uuid: '12345678-9abc-def0-1122-334455667788',
+        hostname: 'capture-host',
+      },
+      {
+        name: 'dhclient-pxe-request',
+        type: 'REQUEST',
+        mac: '02:00:00:77:00:01',
+        arch: 0,
+        requestedIp: '10.77.250.126',
+        serverId: '10.77.250.1',
+      },
+      {
+        name: 'udhcpc-discover',
+        type: 'DISCOVER',
+        mac: '02:00:00:77:00:02',
+        arch: 7,
+        vendor: 'PXEClient:Arch:00007:UNDI:003016',
+        userClasses: ['iPXE'],
+        clientId: '01020000770002',
+      },
+      {
+        name: 'udhcpc-request',
+        type: 'REQUEST',
+        mac: '02:00:00:77:00:02',
+        requestedIp: '10.77.250.127',
+        serverId: '10.77.250.1',
+      },
+      {
+        name: 'qemu-ipxe-bios-discover',
+        type: 'DISCOVER',
+        mac: '52:54:00:77:00:03',
+        arch: 0,
+        vendor: 'PXEClient:Arch:00000:UNDI:002001',
+        userClasses: ['iPXE'],
+        ipxe: true,
+        ndi: { type: 1, major: 2, minor: 1 },
+      },
+      {
+        name: 'qemu-ipxe-bios-request',
+        type: 'REQUEST',
+        mac: '52:54:00:77:00:03',
+        arch: 0,
+        ipxe: true,
+        requestedIp: '10.77.250.100',
+      },
+      {
+        name: 'qemu-ovmf-uefi-discover',
+        type: 'DISCOVER',
+        mac: '52:54:00:77:00:04',
+        arch: 7,
+        vendor: 'PXEClient:Arch:00007:UNDI:003000',
+        ipxe: false,
+        broadcast: true,
+        ndi: { type: 1, major: 3, minor: 0 },
+      },
+      {
+        name: 'qemu-ovmf-uefi-request',
+        type: 'REQUEST',
+        mac: '52:54:00:77:00:04',
+        arch: 7,
+        requestedIp: '10.77.250.101',
+        serverId: '10.77.250.1',
+      },
     ];
     for (const row of table) {
       it(`reads ${row.name}`, () => {
@@ -107,35 +169,102 @@ describe('dhcp codec', () => {
       { code: Option.LEASE_TIME, encode: encodeValue.u32(86400), decode: decodeValue.u32, value: 86400 },
       { code: Option.RENEWAL_TIME, encode: encodeValue.u32(43200), decode: decodeValue.u32, value: 43200 },
       { code: Option.REBINDING_TIME, encode: encodeValue.u32(75600), decode: decodeValue.u32, value: 75600 },
-      { code: Option.SUBNET_MASK, encode: encodeValue.ip('255.255.255.0'), decode: decodeValue.ip, value: '255.255.255.0' },
-      { code: Option.ROUTER, encode: encodeValue.ips(['10.77.1.254']), decode: decodeValue.ips, value: ['10.77.1.254'] },
-      { code: Option.DNS_SERVERS, encode: encodeValue.ips(['1.1.1.1', '9.9.9.9']), decode: decodeValue.ips, value: ['1.1.1.1', '9.9.9.9'] },
+      {
+        code: Option.SUBNET_MASK,
+        encode: encodeValue.ip('255.255.255.0'),
+        decode: decodeValue.ip,
+        value: '255.255.255.0',
+      },
+      {
+        code: Option.ROUTER,
+        encode: encodeValue.ips(['10.77.1.254']),
+        decode: decodeValue.ips,
+        value: ['10.77.1.254'],
+      },
+      {
+        code: Option.DNS_SERVERS,
+        encode: encodeValue.ips(['1.1.1.1', '9.9.9.9']),
+        decode: decodeValue.ips,
+        value: ['1.1.1.1', '9.9.9.9'],
+      },
       { code: Option.HOSTNAME, encode: encodeValue.text('node-1'), decode: decodeValue.text, value: 'node-1' },
-      { code: Option.DOMAIN_NAME, encode: encodeValue.text('lab.example'), decode: decodeValue.text, value: 'lab.example' },
+      {
+        code: Option.DOMAIN_NAME,
+        encode: encodeValue.text('lab.example'),
+        decode: decodeValue.text,
+        value: 'lab.example',
+      },
       {
         code: Option.VENDOR_SPECIFIC,
         encode: encodeValue.subOptions(new Map([[6, Buffer.from([8])]])),
         decode: decodeValue.subOptions,
         value: new Map([[6, Buffer.from([8])]]),
       },
-      { code: Option.VENDOR_CLASS, encode: encodeValue.text('HTTPClient'), decode: decodeValue.text, value: 'HTTPClient' },
-      { code: Option.CLIENT_ID, encode: Buffer.from('01525400770003', 'hex'), decode: (b) => b.toString('hex'), value: '01525400770003' },
-      { code: Option.TFTP_SERVER_NAME, encode: encodeValue.text('10.77.1.1'), decode: decodeValue.text, value: '10.77.1.1' },
-      { code: Option.BOOTFILE_NAME, encode: encodeValue.text('http://10.77.1.1:8080/boot.ipxe'), decode: decodeValue.text, value: 'http://10.77.1.1:8080/boot.ipxe' },
-      { code: Option.USER_CLASS, encode: Buffer.from('\x04iPXE\x03foo', 'latin1'), decode: decodeValue.userClasses, value: ['iPXE', 'foo'] },
+      {
+        code: Option.VENDOR_CLASS,
+        encode: encodeValue.text('HTTPClient'),
+        decode: decodeValue.text,
+        value: 'HTTPClient',
+      },
+      {
+        code: Option.CLIENT_ID,
+        encode: Buffer.from('01525400770003', 'hex'),
+        decode: (b) => b.toString('hex'),
+        value: '01525400770003',
+      },
+      {
+        code: Option.TFTP_SERVER_NAME,
+        encode: encodeValue.text('10.77.1.1'),
+        decode: decodeValue.text,
+        value: '10.77.1.1',
+      },
+      {
+        code: Option.BOOTFILE_NAME,
+        encode: encodeValue.text('http://10.77.1.1:8080/boot.ipxe'),
+        decode: decodeValue.text,
+        value: 'http://10.77.1.1:8080/boot.ipxe',
+      },
+      {
+        code: Option.USER_CLASS,
+        encode: Buffer.from('\x04iPXE\x03foo', 'latin1'),
+        decode: decodeValue.userClasses,
+        value: ['iPXE', 'foo'],
+      },
       { code: Option.CLIENT_ARCH, encode: encodeValue.u16List([7, 16]), decode: decodeValue.u16List, value: [7, 16] },
-      { code: Option.CLIENT_NDI, encode: encodeValue.ndi({ type: 1, major: 3, minor: 16 }), decode: decodeValue.ndi, value: { type: 1, major: 3, minor: 16 } },
+      {
+        code: Option.CLIENT_NDI,
+        encode: encodeValue.ndi({ type: 1, major: 3, minor: 16 }),
+        decode: decodeValue.ndi,
+        value: { type: 1, major: 3, minor: 16 },
+      },
       { code: Option.CLIENT_UUID, encode: encodeValue.uuid(uuid), decode: decodeValue.uuid, value: uuid },
       {
         code: Option.IPXE,
-        encode: encodeValue.subOptions(new Map([[0x13, Buffer.from([1])], [0xeb, Buffer.from([1, 0, 0])]])),
+        encode: encodeValue.subOptions(
+          new Map([
+            [0x13, Buffer.from([1])],
+            [0xeb, Buffer.from([1, 0, 0])],
+          ]),
+        ),
         decode: decodeValue.subOptions,
-        value: new Map([[0x13, Buffer.from([1])], [0xeb, Buffer.from([1, 0, 0])]]),
+        value: new Map([
+          [0x13, Buffer.from([1])],
+          [0xeb, Buffer.from([1, 0, 0])],
+        ]),
       },
     ];
     for (const c of cases) {
       it(`round-trips option ${c.code} through a whole packet`, () => {
-        const packet = parseOk(encodeDhcp(samplePacket(new Map([[Option.MESSAGE_TYPE, encodeValue.u8(1)], [c.code, c.encode]]))));
+        const packet = parseOk(
+          encodeDhcp(
+            samplePacket(
+              new Map([
+                [Option.MESSAGE_TYPE, encodeValue.u8(1)],
+                [c.code, c.encode],
+              ]),
+            ),
+          ),
+        );
         expect(c.decode(packet.options.get(c.code)!)).to.deep.equal(c.value);
       });
     }
@@ -166,7 +295,9 @@ describe('dhcp codec', () => {
       expect([...packet.options.keys()]).to.deep.equal([53, 224, 250, 82]);
       expect(packet.options.get(224)?.toString('hex')).to.equal('beef');
       expect(packet.options.get(250)?.length).to.equal(0);
-      expect(encodeDhcp(packet).subarray(240, 255).toString('hex')).to.equal(Buffer.from([53, 1, 3, 224, 2, 0xbe, 0xef, 250, 0, 82, 3, 1, 1, 9, 255]).toString('hex'));
+      expect(encodeDhcp(packet).subarray(240, 255).toString('hex')).to.equal(
+        Buffer.from([53, 1, 3, 224, 2, 0xbe, 0xef, 250, 0, 82, 3, 1, 1, 9, 255]).toString('hex'),
+      );
     });
 
     it('joins a split option and splits a long one (RFC 3396)', () => {

@@ -62,12 +62,27 @@ const EXPECTED: Record<string, Expectation> = {
     check: (o) => (addressReply('OFFER', BROADCAST)(o), no82(o)),
     why: 'RFC 3046 2.2: 82 is echoed to a relay; one sent directly by a client is forged and never comes back',
   },
-  'DISCOVER relayed, 82 + 61': { check: (o) => (addressReply('OFFER', '10.77.40.61:67')(o), echoes61(o), expect(o.options?.['82']).to.equal(AGENT_HEX)) },
-  'REQUEST relayed, 82 + 61': { check: (o) => (addressReply('ACK', '10.77.40.61:67')(o), echoes61(o), expect(o.options?.['82']).to.equal(AGENT_HEX)) },
+  'DISCOVER relayed, 82 + 61': {
+    check: (o) => (
+      addressReply('OFFER', '10.77.40.61:67')(o),
+      echoes61(o),
+      expect(o.options?.['82']).to.equal(AGENT_HEX)
+    ),
+  },
+  'REQUEST relayed, 82 + 61': {
+    check: (o) => (
+      addressReply('ACK', '10.77.40.61:67')(o),
+      echoes61(o),
+      expect(o.options?.['82']).to.equal(AGENT_HEX)
+    ),
+  },
   'RENEWING (unicast, ciaddr)': { check: (o) => renewalAck(o) },
   'REBINDING (broadcast, ciaddr)': { check: (o) => renewalAck(o) },
   'INIT-REBOOT, known address': { check: (o) => addressReply('ACK', BROADCAST)(o) },
-  'INIT-REBOOT, unknown client': { check: silent, why: 'not authoritative by default (dhcp.authoritative: false): another server may own the lease' },
+  'INIT-REBOOT, unknown client': {
+    check: silent,
+    why: 'not authoritative by default (dhcp.authoritative: false): another server may own the lease',
+  },
   'INIT-REBOOT, wrong subnet': {
     why: 'RFC 2131 4.3.2 SHOULD: a machine moved to this network (or a stale lease file) starts over at once instead of after its timeouts; Kea and dnsmasq NAK only when authoritative',
     check: (o) => {
@@ -77,7 +92,13 @@ const EXPECTED: Record<string, Expectation> = {
   },
   'INFORM (ciaddr)': {
     check: (o) => {
-      expect(o).to.include({ silent: false, type: 'ACK', yiaddr: '0.0.0.0', ciaddr: `${subnet}.60`, to: `unicast ${subnet}.60:68` });
+      expect(o).to.include({
+        silent: false,
+        type: 'ACK',
+        yiaddr: '0.0.0.0',
+        ciaddr: `${subnet}.60`,
+        to: `unicast ${subnet}.60:68`,
+      });
       expect(o.options).to.not.have.property('51');
       expect(o.options).to.include({ 1: 'ffffff00' });
     },
@@ -85,10 +106,20 @@ const EXPECTED: Record<string, Expectation> = {
   RELEASE: { check: silent },
   DECLINE: { check: silent },
   'DISCOVER, option 57 = 576': {
-    check: (o) => (addressReply('OFFER', BROADCAST)(o), expect(o.bytes).to.be.at.most(548), expect(o.options).to.not.have.property('15')),
+    check: (o) => (
+      addressReply('OFFER', BROADCAST)(o),
+      expect(o.bytes).to.be.at.most(548),
+      expect(o.options).to.not.have.property('15')
+    ),
     why: 'the reply must fit 548 bytes: homeport leaves out optional options, the last added first (here the domain name); it never overloads sname/file, where firmwares read the boot file',
   },
-  'DISCOVER, option 57 = 1500': { check: (o) => (addressReply('OFFER', BROADCAST)(o), expect(o.bytes).to.be.within(549, 1472), expect(o.options).to.include.keys('6', '15')) },
+  'DISCOVER, option 57 = 1500': {
+    check: (o) => (
+      addressReply('OFFER', BROADCAST)(o),
+      expect(o.bytes).to.be.within(549, 1472),
+      expect(o.options).to.include.keys('6', '15')
+    ),
+  },
   'DISCOVER, 61 overloaded into file (52)': { check: (o) => (addressReply('OFFER', BROADCAST)(o), echoes61(o)) },
 };
 
@@ -125,8 +156,12 @@ describe('dhcp differential conformance: homeport beside Kea and dnsmasq', funct
   for (const [name, expectation] of Object.entries(EXPECTED)) {
     it(name, () => {
       const ours = (results.homeport as Results)[name];
-      const line = (who: Server) => `      ${who.padEnd(8)} ${summarize(typeof results[who] === 'string' ? results[who] : (results[who] as Results)[name])}`;
-      console.log(['homeport', 'kea', 'dnsmasq'].map((who) => line(who as Server)).join('\n') + (expectation.why ? `\n      why: ${expectation.why}` : ''));
+      const line = (who: Server) =>
+        `      ${who.padEnd(8)} ${summarize(typeof results[who] === 'string' ? results[who] : (results[who] as Results)[name])}`;
+      console.log(
+        ['homeport', 'kea', 'dnsmasq'].map((who) => line(who as Server)).join('\n') +
+          (expectation.why ? `\n      why: ${expectation.why}` : ''),
+      );
       expect(ours, `no homeport result for ${name}`).to.not.equal(undefined);
       expectation.check(ours!);
     });
@@ -138,16 +173,39 @@ describe('dhcp differential conformance: homeport beside Kea and dnsmasq', funct
   });
 
   async function drive(macByte: number): Promise<Results> {
-    const spec: DriverSpec = { server: serverIp, client: `${subnet}.60`, relay: `${subnet}.61`, prefix: 24, foreignIp: '192.168.99.7', unknownIp: `${subnet}.149`, macByte, agentInfoHex: AGENT_HEX, waitMs: 700 };
-    const result = await lab.exec(client.ns, process.execPath, ['--import', 'tsx', DRIVER, JSON.stringify(spec)], { timeoutMs: 90_000 });
+    const spec: DriverSpec = {
+      server: serverIp,
+      client: `${subnet}.60`,
+      relay: `${subnet}.61`,
+      prefix: 24,
+      foreignIp: '192.168.99.7',
+      unknownIp: `${subnet}.149`,
+      macByte,
+      agentInfoHex: AGENT_HEX,
+      waitMs: 700,
+    };
+    const result = await lab.exec(client.ns, process.execPath, ['--import', 'tsx', DRIVER, JSON.stringify(spec)], {
+      timeoutMs: 90_000,
+    });
     if (result.code !== 0) throw new Error(`driver failed: ${result.stderr}`);
     return JSON.parse(result.stdout.trim()) as Results;
   }
 
   async function withHomeport(use: () => Promise<Results>): Promise<Results> {
     const runner = await startDhcpRunner(lab, {
-      mode: 'full', interface: 'br0', serverIp, httpBaseUrl: `http://${serverIp}:8080`, sqlitePath: path.join(dir, 'homeport.sqlite'),
-      pool: { ...POOL, subnetMask: '255.255.255.0', router: serverIp, dns: DNS, domain: DOMAIN, leaseSeconds: LEASE_SECONDS },
+      mode: 'full',
+      interface: 'br0',
+      serverIp,
+      httpBaseUrl: `http://${serverIp}:8080`,
+      sqlitePath: path.join(dir, 'homeport.sqlite'),
+      pool: {
+        ...POOL,
+        subnetMask: '255.255.255.0',
+        router: serverIp,
+        dns: DNS,
+        domain: DOMAIN,
+        leaseSeconds: LEASE_SECONDS,
+      },
     });
     try {
       return await use();
@@ -159,7 +217,9 @@ describe('dhcp differential conformance: homeport beside Kea and dnsmasq', funct
   async function withKea(use: () => Promise<Results>): Promise<Results | string> {
     const conf = path.join(dir, 'kea.json');
     fs.writeFileSync(conf, JSON.stringify(keaConfig()));
-    const kea = lab.spawn(lab.ns, 'kea-dhcp4', ['-c', conf], { env: { ...process.env, KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir } });
+    const kea = lab.spawn(lab.ns, 'kea-dhcp4', ['-c', conf], {
+      env: { ...process.env, KEA_PIDFILE_DIR: dir, KEA_LOCKFILE_DIR: dir },
+    });
     kea.stderr?.resume();
     try {
       await waitForOutput(kea, /DHCP4_STARTED/, 20_000);
@@ -173,9 +233,19 @@ describe('dhcp differential conformance: homeport beside Kea and dnsmasq', funct
 
   async function withDnsmasq(use: () => Promise<Results>): Promise<Results> {
     const dnsmasq = lab.spawn(lab.ns, 'dnsmasq', [
-      '--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces', '--no-ping',
-      `--dhcp-range=${POOL.start},${POOL.end},255.255.255.0,${LEASE_SECONDS}`, `--dhcp-option=3,${serverIp}`, `--dhcp-option=6,${DNS.join(',')}`, `--dhcp-option=15,${DOMAIN}`,
-      `--dhcp-leasefile=${dir}/dnsmasq.leases`, '--user=root', '--group=root',
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      '--port=0',
+      '--interface=br0',
+      '--bind-interfaces',
+      '--no-ping',
+      `--dhcp-range=${POOL.start},${POOL.end},255.255.255.0,${LEASE_SECONDS}`,
+      `--dhcp-option=3,${serverIp}`,
+      `--dhcp-option=6,${DNS.join(',')}`,
+      `--dhcp-option=15,${DOMAIN}`,
+      `--dhcp-leasefile=${dir}/dnsmasq.leases`,
+      '--user=root',
+      '--group=root',
     ]);
     dnsmasq.stdout?.resume();
     dnsmasq.stderr?.resume();
@@ -195,11 +265,17 @@ function keaConfig(): unknown {
       'lease-database': { type: 'memfile', persist: false },
       'valid-lifetime': LEASE_SECONDS,
       authoritative: false,
-      subnet4: [{
-        subnet: `${subnet}.0/24`,
-        pools: [{ pool: `${POOL.start} - ${POOL.end}` }],
-        'option-data': [{ name: 'routers', data: serverIp }, { name: 'domain-name-servers', data: DNS.join(', ') }, { name: 'domain-name', data: DOMAIN }],
-      }],
+      subnet4: [
+        {
+          subnet: `${subnet}.0/24`,
+          pools: [{ pool: `${POOL.start} - ${POOL.end}` }],
+          'option-data': [
+            { name: 'routers', data: serverIp },
+            { name: 'domain-name-servers', data: DNS.join(', ') },
+            { name: 'domain-name', data: DOMAIN },
+          ],
+        },
+      ],
       loggers: [{ name: 'kea-dhcp4', output_options: [{ output: 'stdout' }], severity: 'INFO' }],
     },
   };

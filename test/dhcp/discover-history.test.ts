@@ -33,7 +33,12 @@ describe('dhcp_discover history: one row per boot attempt (real DHCP in a namesp
   const discoverRows = async (): Promise<number> => {
     const db = openDatabase({ sqlitePath, synchronous: 'NORMAL', busyTimeoutMs: 5000 });
     try {
-      const row = await db.knex('deployment_history').join('nodes', 'nodes.id', 'deployment_history.node_id').where({ 'nodes.mac': KNOWN_MAC, phase: 'dhcp_discover' }).count({ n: '*' }).first();
+      const row = await db
+        .knex('deployment_history')
+        .join('nodes', 'nodes.id', 'deployment_history.node_id')
+        .where({ 'nodes.mac': KNOWN_MAC, phase: 'dhcp_discover' })
+        .count({ n: '*' })
+        .first();
       return Number(row?.n ?? 0);
     } finally {
       await db.close();
@@ -45,18 +50,34 @@ describe('dhcp_discover history: one row per boot attempt (real DHCP in a namesp
     sqlitePath = path.join(dir, 'data', 'homeport.sqlite');
     const db = openDatabase({ sqlitePath, synchronous: 'NORMAL', busyTimeoutMs: 5000 });
     await migrateLatest(db.knex);
-    await db.knex('nodes').insert({ mac: KNOWN_MAC, hostname: 'known1', status: 'registered', labels: '{}', registered_at: Date.now(), last_update: Date.now(), round_nonce: nonce, round_opened_at: Date.now() });
+    await db.knex('nodes').insert({
+      mac: KNOWN_MAC,
+      hostname: 'known1',
+      status: 'registered',
+      labels: '{}',
+      registered_at: Date.now(),
+      last_update: Date.now(),
+      round_nonce: nonce,
+      round_opened_at: Date.now(),
+    });
     await db.close();
     const config = {
       dataDir: path.join(dir, 'data'),
       http: { host: '127.0.0.1', port: 8080 },
-      dhcp: { mode: 'full', interface: 'br0', serverIp, pool: { start: `${subnet}.100`, end: `${subnet}.150`, subnetMask: '255.255.255.0' } },
+      dhcp: {
+        mode: 'full',
+        interface: 'br0',
+        serverIp,
+        pool: { start: `${subnet}.100`, end: `${subnet}.150`, subnetMask: '255.255.255.0' },
+      },
       watcher: { enabled: false },
     };
     fs.writeFileSync(path.join(dir, 'homeport.yaml'), YAML.stringify(config));
     lab = await createLab({ subnet });
     await lab.addHost('client');
-    serve = lab.spawn(lab.ns, HOMEPORT_BIN, ['serve', '--config', path.join(dir, 'homeport.yaml')], { env: { ...process.env, INVOCATION_ID: '' } });
+    serve = lab.spawn(lab.ns, HOMEPORT_BIN, ['serve', '--config', path.join(dir, 'homeport.yaml')], {
+      env: { ...process.env, INVOCATION_ID: '' },
+    });
     let log = '';
     serve.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
     for (let i = 0; i < 300 && !log.includes('dhcp listening'); i++) {
@@ -74,12 +95,29 @@ describe('dhcp_discover history: one row per boot attempt (real DHCP in a namesp
 
   it('five retransmitted DISCOVERs from a PXE ROM make one row; after a phase report the next boot attempt makes one more', async () => {
     const host = await probeHost(lab, 'pxe', `${subnet}.60`);
-    const discover = () => probe(lab, host, { to: '255.255.255.255', port: 67, waitMs: 300, packet: { messageType: MessageType.DISCOVER, mac: KNOWN_MAC, flags: 0x8000, options: { 60: PXE_BIOS } } });
+    const discover = () =>
+      probe(lab, host, {
+        to: '255.255.255.255',
+        port: 67,
+        waitMs: 300,
+        packet: { messageType: MessageType.DISCOVER, mac: KNOWN_MAC, flags: 0x8000, options: { 60: PXE_BIOS } },
+      });
     for (let i = 0; i < 5; i++) expect((await discover()).length, `DISCOVER ${i + 1} answered`).to.be.at.least(1);
     expect(await discoverRows()).to.equal(1);
     // The installer reports a phase: the node moved on, so the next DISCOVER is another boot attempt.
     const token = roundToken(fs.readFileSync(path.join(dir, 'data', 'secret'), 'utf8').trim(), KNOWN_MAC, nonce);
-    const report = await lab.exec(lab.ns, 'curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'content-type: application/json', '--data-binary', JSON.stringify({ mac: KNOWN_MAC, phase: 'installation', token }), 'http://127.0.0.1:8080/api/status/phase']);
+    const report = await lab.exec(lab.ns, 'curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-H',
+      'content-type: application/json',
+      '--data-binary',
+      JSON.stringify({ mac: KNOWN_MAC, phase: 'installation', token }),
+      'http://127.0.0.1:8080/api/status/phase',
+    ]);
     expect(report.stdout, report.stderr).to.equal('200');
     for (let i = 0; i < 3; i++) await discover();
     expect(await discoverRows()).to.equal(2);

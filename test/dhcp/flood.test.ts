@@ -8,7 +8,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { dhclient, leaseStates, probeHost, startDhcpRunner, udhcpc, withStore, type DhcpRunner } from '../helpers/dhcp-lab.js';
+import {
+  dhclient,
+  leaseStates,
+  probeHost,
+  startDhcpRunner,
+  udhcpc,
+  withStore,
+  type DhcpRunner,
+} from '../helpers/dhcp-lab.js';
 import type { FloodResult } from '../helpers/dhcp-flood.js';
 import { createLab, sleep, type Lab } from '../helpers/netns.js';
 
@@ -29,9 +37,19 @@ describe('dhcp full mode against an attacker on the boot network', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hp-dhcp-flood-'));
     lab = await createLab({ subnet });
     config = {
-      mode: 'full', interface: 'br0', serverIp, httpBaseUrl: `http://${serverIp}:8080`, sqlitePath: path.join(dir, 'homeport.sqlite'),
+      mode: 'full',
+      interface: 'br0',
+      serverIp,
+      httpBaseUrl: `http://${serverIp}:8080`,
+      sqlitePath: path.join(dir, 'homeport.sqlite'),
       // 51 addresses, as in the issue; warn level: 10,000 debug lines would only fill memory.
-      pool: { start: `${subnet}.100`, end: `${subnet}.150`, subnetMask: '255.255.255.0', router: serverIp, leaseSeconds: 600 },
+      pool: {
+        start: `${subnet}.100`,
+        end: `${subnet}.150`,
+        subnetMask: '255.255.255.0',
+        router: serverIp,
+        leaseSeconds: 600,
+      },
       logLevel: 'warn',
     };
     homeport = await startDhcpRunner(lab, config);
@@ -46,7 +64,9 @@ describe('dhcp full mode against an attacker on the boot network', function () {
   it('10,000 DISCOVERs from random MACs at 1,000/s: real clients still get leases during the flood', async () => {
     const attacker = await probeHost(lab, 'flood', `${subnet}.60`);
     const spec = { count: 10_000, perSecond: 1000, maxMs: 30_000 };
-    const flooding = lab.exec(attacker.ns, process.execPath, ['--import', 'tsx', FLOOD, JSON.stringify(spec)], { timeoutMs: 60_000 });
+    const flooding = lab.exec(attacker.ns, process.execPath, ['--import', 'tsx', FLOOD, JSON.stringify(spec)], {
+      timeoutMs: 60_000,
+    });
     await sleep(2500); // well into the flood: every address is held by an offer by now
     const busybox = await lab.addHost('udhcpc', { mac: '02:00:00:42:00:01' });
     const isc = await lab.addHost('dhclient', { mac: '02:00:00:42:00:02' });
@@ -54,7 +74,9 @@ describe('dhcp full mode against an attacker on the boot network', function () {
     const run = await flooding;
     expect(run.code, run.stderr).to.equal(0);
     const flood = JSON.parse(run.stdout.trim()) as FloodResult;
-    console.log(`      flood: ${flood.sent} DISCOVERs in ${flood.ms} ms, ${flood.offers} OFFERs over ${flood.addresses} addresses; udhcpc got ${env.ip}, dhclient got ${lease.address}`);
+    console.log(
+      `      flood: ${flood.sent} DISCOVERs in ${flood.ms} ms, ${flood.offers} OFFERs over ${flood.addresses} addresses; udhcpc got ${env.ip}, dhclient got ${lease.address}`,
+    );
 
     expect(flood.sent).to.equal(10_000);
     expect(env.ip).to.match(inPool);
@@ -63,7 +85,10 @@ describe('dhcp full mode against an attacker on the boot network', function () {
     const states = await leaseStates(config.sqlitePath as string);
     expect(states.get(busybox.mac)).to.deep.equal({ ip: env.ip, state: 'bound' });
     expect(states.get(isc.mac)).to.deep.equal({ ip: lease.address, state: 'bound' });
-    expect([...states.values()].filter((s) => s.state === 'offered').length, 'offers never exceed the pool').to.be.at.most(51);
+    expect(
+      [...states.values()].filter((s) => s.state === 'offered').length,
+      'offers never exceed the pool',
+    ).to.be.at.most(51);
     expect(homeport!.child.exitCode).to.equal(null);
   });
 
@@ -73,7 +98,13 @@ describe('dhcp full mode against an attacker on the boot network', function () {
     const reserved = await lab.addHost('reserved', { mac: '02:00:00:42:00:11' });
     await withStore(config.sqlitePath as string, async (knex) => {
       const now = Date.now();
-      await knex('nodes').insert({ mac: reserved.mac, ip: squatted, hostname: 'pve-collides', registered_at: now, last_update: now });
+      await knex('nodes').insert({
+        mac: reserved.mac,
+        ip: squatted,
+        hostname: 'pve-collides',
+        registered_at: now,
+        last_update: now,
+      });
     });
     // Reservations are read at start and every 10 s: a restart reads it now.
     await homeport!.stop();

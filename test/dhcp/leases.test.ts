@@ -49,7 +49,12 @@ describe('dhcp lease book (address allocation)', () => {
 
   it('gives a reservation to its node only, even outside the pool', () => {
     const book = new LeaseBook(pool, timings);
-    book.setReservations(new Map([[mac(9), '10.77.1.100'], [mac(8), '10.77.1.50']]));
+    book.setReservations(
+      new Map([
+        [mac(9), '10.77.1.100'],
+        [mac(8), '10.77.1.50'],
+      ]),
+    );
     expect(book.offer(mac(1), '10.77.1.100', T0)?.ip).to.equal('10.77.1.102');
     expect(book.offer(mac(9), undefined, T0)?.ip).to.equal('10.77.1.100');
     expect(book.offer(mac(8), undefined, T0)?.ip).to.equal('10.77.1.50');
@@ -94,7 +99,7 @@ describe('dhcp lease book (address allocation)', () => {
     expect([a.ip, b.ip]).to.not.include(book.leaseOf(mac(1))!.ip);
   });
 
-  it('a REQUEST beats another client\'s offer; an offer does not beat a bound lease', () => {
+  it("a REQUEST beats another client's offer; an offer does not beat a bound lease", () => {
     const book = new LeaseBook(pool, timings);
     const offered = book.offer(mac(1), '10.77.1.103', T0)!;
     expect(book.offer(mac(2), '10.77.1.103', T0)?.ip, 'offers do not overlap').to.not.equal(offered.ip);
@@ -102,7 +107,7 @@ describe('dhcp lease book (address allocation)', () => {
     expect(book.request(mac(1), '10.77.1.103', HOUR, T0).ok).to.equal(false);
   });
 
-  it('a reserved node takes its address over from another client\'s offer (preempts it)', () => {
+  it("a reserved node takes its address over from another client's offer (preempts it)", () => {
     const book = new LeaseBook(pool, timings);
     book.offer(mac(1), '10.77.1.103', T0);
     book.setReservations(new Map([[mac(9), '10.77.1.103']]));
@@ -147,14 +152,32 @@ for (const kind of DATABASE_KINDS) {
 
     it('claims leases: a held address is refused to another MAC, a released one is taken over with the old rows replaced', async () => {
       const repo = new LeaseRepository(db.knex);
-      const a: Lease = { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR, hostname: 'n1', clientId: '01' };
-      expect(await repo.claim([{ lease: a }, { lease: { mac: mac(2), ip: '10.77.1.102', state: 'bound', expiresAt: T0 + HOUR } }], T0)).to.deep.equal([{ ok: true }, { ok: true }]);
+      const a: Lease = {
+        mac: mac(1),
+        ip: '10.77.1.100',
+        state: 'bound',
+        expiresAt: T0 + HOUR,
+        hostname: 'n1',
+        clientId: '01',
+      };
+      expect(
+        await repo.claim(
+          [{ lease: a }, { lease: { mac: mac(2), ip: '10.77.1.102', state: 'bound', expiresAt: T0 + HOUR } }],
+          T0,
+        ),
+      ).to.deep.equal([{ ok: true }, { ok: true }]);
       const onto100: Lease = { mac: mac(2), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + 2 * HOUR };
       const refused = await repo.claim([{ lease: onto100 }], T0);
       expect(refused[0]).to.deep.include({ ok: false });
-      expect(refused[0]!.ok ? null : refused[0]!.holder).to.deep.include({ mac: mac(1), ip: '10.77.1.100', state: 'bound' });
+      expect(refused[0]!.ok ? null : refused[0]!.holder).to.deep.include({
+        mac: mac(1),
+        ip: '10.77.1.100',
+        state: 'bound',
+      });
       // mac(1) releases; mac(2) moves onto its address: both old rows go.
-      expect(await repo.claim([{ lease: { ...a, state: 'released', expiresAt: T0 } }], T0)).to.deep.equal([{ ok: true }]);
+      expect(await repo.claim([{ lease: { ...a, state: 'released', expiresAt: T0 } }], T0)).to.deep.equal([
+        { ok: true },
+      ]);
       expect(await repo.claim([{ lease: onto100 }], T0)).to.deep.equal([{ ok: true }]);
       const rows = await repo.loadAll();
       expect(rows).to.have.length(1);
@@ -164,20 +187,30 @@ for (const kind of DATABASE_KINDS) {
     it('an offer to a client holding another bound address returns that lease instead of moving it', async () => {
       const repo = new LeaseRepository(db.knex);
       await repo.claim([{ lease: { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0);
-      const [outcome] = await repo.claim([{ lease: { mac: mac(1), ip: '10.77.1.101', state: 'offered', expiresAt: T0 + 60_000 }, offer: true }], T0);
+      const [outcome] = await repo.claim(
+        [{ lease: { mac: mac(1), ip: '10.77.1.101', state: 'offered', expiresAt: T0 + 60_000 }, offer: true }],
+        T0,
+      );
       expect(outcome).to.deep.include({ ok: false });
       expect(outcome!.ok ? null : outcome!.holder.ip).to.equal('10.77.1.100');
     });
 
-    it('an offer claim is refused over another client\'s offer unless it preempts that one; a bound claim beats an offer', async () => {
+    it("an offer claim is refused over another client's offer unless it preempts that one; a bound claim beats an offer", async () => {
       const repo = new LeaseRepository(db.knex);
       const first: Lease = { mac: mac(1), ip: '10.77.1.100', state: 'offered', expiresAt: T0 + 5000 };
       await repo.claim([{ lease: first, offer: true }], T0);
       const second: Lease = { mac: mac(2), ip: '10.77.1.100', state: 'offered', expiresAt: T0 + 5000 };
       expect((await repo.claim([{ lease: second, offer: true }], T0))[0]).to.deep.include({ ok: false });
-      expect(await repo.claim([{ lease: { ...second, preempts: mac(1) }, offer: true }], T0)).to.deep.equal([{ ok: true }]);
-      expect(await repo.claim([{ lease: { mac: mac(3), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0)).to.deep.equal([{ ok: true }]);
-      expect((await repo.claim([{ lease: { ...second, preempts: mac(3) }, offer: true }], T0))[0], 'never over a bound lease').to.deep.include({ ok: false });
+      expect(await repo.claim([{ lease: { ...second, preempts: mac(1) }, offer: true }], T0)).to.deep.equal([
+        { ok: true },
+      ]);
+      expect(
+        await repo.claim([{ lease: { mac: mac(3), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0),
+      ).to.deep.equal([{ ok: true }]);
+      expect(
+        (await repo.claim([{ lease: { ...second, preempts: mac(3) }, offer: true }], T0))[0],
+        'never over a bound lease',
+      ).to.deep.include({ ok: false });
     });
 
     it('a batch with a failing claim writes nothing, and the next batch commits', async () => {
@@ -205,7 +238,7 @@ for (const kind of DATABASE_KINDS) {
       expect(after.offer(mac(3), before.leaseOf(mac(1))!.ip, T0 + 1000)?.ip).to.not.equal(before.leaseOf(mac(1))!.ip);
     });
 
-    it('finds a MAC\'s lease in the store (another instance\'s), for INIT-REBOOT', async () => {
+    it("finds a MAC's lease in the store (another instance's), for INIT-REBOOT", async () => {
       const repo = new LeaseRepository(db.knex);
       await repo.claim([{ lease: { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0);
       expect(await repo.leaseOfMac(mac(1))).to.deep.include({ ip: '10.77.1.100', state: 'bound' });

@@ -8,7 +8,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { MessageType } from '../../server/dhcp/codec.js';
-import { dhclient, leaseStates, probe, probeHost, readEnvFile, startDhcpRunner, udhcpc, withStore, writeUdhcpcScript, type DhcpRunner } from '../helpers/dhcp-lab.js';
+import {
+  dhclient,
+  leaseStates,
+  probe,
+  probeHost,
+  readEnvFile,
+  startDhcpRunner,
+  udhcpc,
+  withStore,
+  writeUdhcpcScript,
+  type DhcpRunner,
+} from '../helpers/dhcp-lab.js';
 import { createLab, sleep, stopChild, type Lab } from '../helpers/netns.js';
 
 const PXE_BIOS = 'PXEClient:Arch:00000:UNDI:002001';
@@ -34,7 +45,15 @@ describe('dhcp server with real clients in network namespaces', function () {
         serverIp,
         httpBaseUrl: `http://${serverIp}:8080`,
         sqlitePath: path.join(dir, 'homeport.sqlite'),
-        pool: { start: `${subnet}.100`, end: `${subnet}.150`, subnetMask: '255.255.255.0', router: serverIp, dns: [serverIp], domain: 'lab.test', leaseSeconds: 600 },
+        pool: {
+          start: `${subnet}.100`,
+          end: `${subnet}.150`,
+          subnetMask: '255.255.255.0',
+          router: serverIp,
+          dns: [serverIp],
+          domain: 'lab.test',
+          leaseSeconds: 600,
+        },
       };
       homeport = await startDhcpRunner(lab, config);
     });
@@ -50,12 +69,17 @@ describe('dhcp server with real clients in network namespaces', function () {
       const host = await lab.addHost('udhcpc-arp', { mac: '02:00:00:30:00:01' });
       const env = await udhcpc(lab, host, dir, ['-a']);
       expect(env.ip).to.not.equal(`${subnet}.100`);
-      expect(homeport!.logs().some((l) => l.msg === 'dhcp request' && l.type === 'DECLINE' && l.mac === host.mac)).to.equal(true);
+      expect(
+        homeport!.logs().some((l) => l.msg === 'dhcp request' && l.type === 'DECLINE' && l.mac === host.mac),
+      ).to.equal(true);
     });
 
     it('isc dhclient with a BIOS PXE vendor class gets a pool lease and undionly.kpxe', async () => {
       const host = await lab.addHost('dhclient-pxe', { mac: '02:00:00:30:00:02' });
-      const lease = await dhclient(lab, host, dir, [`send vendor-class-identifier "${PXE_BIOS}";`, 'request subnet-mask, routers, domain-name-servers, bootfile-name;']);
+      const lease = await dhclient(lab, host, dir, [
+        `send vendor-class-identifier "${PXE_BIOS}";`,
+        'request subnet-mask, routers, domain-name-servers, bootfile-name;',
+      ]);
       expect(lease.address).to.match(/^10\.77\.30\.(1[0-4]\d|150)$/);
       expect(lease.serverId).to.equal(serverIp);
       expect(lease.filename).to.equal('undionly.kpxe');
@@ -92,7 +116,9 @@ describe('dhcp server with real clients in network namespaces', function () {
       const stale = `lease {\n  interface "eth0";\n  fixed-address 192.168.99.7;\n  option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 192.168.99.1;\n  renew 4 2037/01/01 00:00:00;\n  rebind 4 2037/01/01 00:00:00;\n  expire 4 2037/01/01 00:00:00;\n}\n`;
       const lease = await dhclient(lab, host, dir, [], stale);
       expect(lease.address).to.match(/^10\.77\.30\./);
-      expect(homeport!.logs().some((l) => l.msg === 'dhcp reply' && l.type === 'NAK' && l.mac === host.mac)).to.equal(true);
+      expect(homeport!.logs().some((l) => l.msg === 'dhcp reply' && l.type === 'NAK' && l.mac === host.mac)).to.equal(
+        true,
+      );
     });
 
     it('udhcpc -R releases its lease on exit, and the store says so', async () => {
@@ -117,11 +143,23 @@ describe('dhcp server with real clients in network namespaces', function () {
     it('answers INFORM with configuration and boot info but no lease', async () => {
       const host = await probeHost(lab, 'inform', `${subnet}.60`);
       const replies = await probe(lab, host, {
-        to: serverIp, port: 67, waitMs: 1500,
-        packet: { messageType: MessageType.INFORM, mac: host.mac, ciaddr: `${subnet}.60`, options: { 60: hex(PXE_BIOS) } },
+        to: serverIp,
+        port: 67,
+        waitMs: 1500,
+        packet: {
+          messageType: MessageType.INFORM,
+          mac: host.mac,
+          ciaddr: `${subnet}.60`,
+          options: { 60: hex(PXE_BIOS) },
+        },
       });
       expect(replies).to.have.length(1);
-      expect(replies[0]).to.deep.include({ messageType: MessageType.ACK, ciaddr: `${subnet}.60`, yiaddr: '0.0.0.0', file: 'undionly.kpxe' });
+      expect(replies[0]).to.deep.include({
+        messageType: MessageType.ACK,
+        ciaddr: `${subnet}.60`,
+        yiaddr: '0.0.0.0',
+        file: 'undionly.kpxe',
+      });
       expect(replies[0]!.options).to.not.have.property('51');
       expect(replies[0]!.options['1']).to.equal('ffffff00');
     });
@@ -129,7 +167,10 @@ describe('dhcp server with real clients in network namespaces', function () {
     it('answers a relayed DISCOVER (giaddr set) by unicast to the relay port 67', async () => {
       const relay = await probeHost(lab, 'relay', `${subnet}.61`);
       const replies = await probe(lab, relay, {
-        to: serverIp, port: 67, listenPort: 67, waitMs: 1500,
+        to: serverIp,
+        port: 67,
+        listenPort: 67,
+        waitMs: 1500,
         packet: { messageType: MessageType.DISCOVER, mac: '02:00:00:30:00:08', giaddr: `${subnet}.61` },
       });
       expect(replies).to.have.length(1);
@@ -143,7 +184,9 @@ describe('dhcp server with real clients in network namespaces', function () {
         expect(await probe(lab, host, { to: serverIp, port: 67, waitMs: 200, rawHex })).to.deep.equal([]);
       }
       const replies = await probe(lab, host, {
-        to: serverIp, port: 67, waitMs: 1500,
+        to: serverIp,
+        port: 67,
+        waitMs: 1500,
         packet: { messageType: MessageType.DISCOVER, mac: '02:00:00:30:00:09', flags: 0x8000 },
       });
       expect(replies.map((r) => r.messageType)).to.deep.equal([MessageType.OFFER]);
@@ -183,8 +226,16 @@ describe('dhcp server with real clients in network namespaces', function () {
       lab = await createLab({ subnet });
       const dnsmasqHost = await lab.addHost('dnsmasq', { address: dnsmasqIp });
       const dnsmasq = lab.spawn(dnsmasqHost.ns, 'dnsmasq', [
-        '--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces', '--log-dhcp',
-        `--dhcp-range=${subnet}.100,${subnet}.150,255.255.255.0,1h`, `--dhcp-leasefile=${dir}/dnsmasq.leases`, '--user=root', '--group=root',
+        '--no-daemon',
+        '--conf-file=/dev/null',
+        '--port=0',
+        '--interface=eth0',
+        '--bind-interfaces',
+        '--log-dhcp',
+        `--dhcp-range=${subnet}.100,${subnet}.150,255.255.255.0,1h`,
+        `--dhcp-leasefile=${dir}/dnsmasq.leases`,
+        '--user=root',
+        '--group=root',
       ]);
       dnsmasq.stderr?.resume();
       homeport = await startDhcpRunner(lab, {
@@ -213,33 +264,59 @@ describe('dhcp server with real clients in network namespaces', function () {
       expect(lease.address).to.match(/^10\.77\.31\.(1[0-4]\d|150)$/);
       const offers = homeport!.logs().filter((l) => l.msg === 'dhcp reply' && l.mac === host.mac);
       expect(offers.length).to.be.at.least(1);
-      for (const offer of offers) expect(offer).to.deep.include({ type: 'OFFER', yiaddr: '0.0.0.0', file: 'undionly.kpxe' });
+      for (const offer of offers)
+        expect(offer).to.deep.include({ type: 'OFFER', yiaddr: '0.0.0.0', file: 'undionly.kpxe' });
     });
 
     it('a PXE DISCOVER sees an address offer from dnsmasq and a boot offer without address from homeport', async () => {
       const host = await probeHost(lab, 'probe-discover', `${subnet}.60`);
       const replies = await probe(lab, host, {
         // dnsmasq pings an address (about 3 s) before offering it.
-        to: '255.255.255.255', port: 67, waitMs: 4500,
-        packet: { messageType: MessageType.DISCOVER, mac: '02:00:00:31:00:02', flags: 0x8000, options: { 60: hex('PXEClient:Arch:00007:UNDI:003000'), 93: '0007' } },
+        to: '255.255.255.255',
+        port: 67,
+        waitMs: 4500,
+        packet: {
+          messageType: MessageType.DISCOVER,
+          mac: '02:00:00:31:00:02',
+          flags: 0x8000,
+          options: { 60: hex('PXEClient:Arch:00007:UNDI:003000'), 93: '0007' },
+        },
       });
       const fromHomeport = replies.find((r) => r.serverId === serverIp);
       const fromDnsmasq = replies.find((r) => r.serverId === dnsmasqIp);
       expect(fromDnsmasq, JSON.stringify(replies)).to.not.equal(undefined);
       expect(fromDnsmasq?.yiaddr).to.match(/^10\.77\.31\./);
-      expect(fromHomeport).to.deep.include({ messageType: MessageType.OFFER, yiaddr: '0.0.0.0', siaddr: serverIp, file: 'snponly.efi', vendorClass: 'PXEClient' });
+      expect(fromHomeport).to.deep.include({
+        messageType: MessageType.OFFER,
+        yiaddr: '0.0.0.0',
+        siaddr: serverIp,
+        file: 'snponly.efi',
+        vendorClass: 'PXEClient',
+      });
     });
 
     it('answers a PXE boot-server REQUEST on port 4011 with an ACK carrying the boot file', async () => {
       const host = await probeHost(lab, 'probe-4011', `${subnet}.61`);
       const replies = await probe(lab, host, {
-        to: serverIp, port: 4011, waitMs: 1500,
-        packet: { messageType: MessageType.REQUEST, mac: host.mac, ciaddr: `${subnet}.61`, options: { 60: hex(PXE_BIOS), 77: hex('iPXE') } },
+        to: serverIp,
+        port: 4011,
+        waitMs: 1500,
+        packet: {
+          messageType: MessageType.REQUEST,
+          mac: host.mac,
+          ciaddr: `${subnet}.61`,
+          options: { 60: hex(PXE_BIOS), 77: hex('iPXE') },
+        },
       });
       // Broadcasts from dnsmasq to other clients on the segment may arrive too; keep homeport's.
       const fromHomeport = replies.filter((r) => r.from === serverIp);
       expect(fromHomeport, JSON.stringify(replies)).to.have.length(1);
-      expect(fromHomeport[0]).to.deep.include({ messageType: MessageType.ACK, fromPort: 4011, yiaddr: '0.0.0.0', file: `http://${serverIp}:8080/boot.ipxe` });
+      expect(fromHomeport[0]).to.deep.include({
+        messageType: MessageType.ACK,
+        fromPort: 4011,
+        yiaddr: '0.0.0.0',
+        file: `http://${serverIp}:8080/boot.ipxe`,
+      });
     });
 
     it('leaves clients that are not network-booting to dnsmasq', async () => {

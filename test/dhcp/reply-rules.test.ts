@@ -4,7 +4,16 @@
  * answered at all, and which stored addresses may be reservations.
  */
 import { expect } from 'chai';
-import { BROADCAST_FLAG, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, readClientRequest, type DhcpPacket } from '../../server/dhcp/codec.js';
+import {
+  BROADCAST_FLAG,
+  encodeDhcp,
+  encodeValue,
+  macToChaddr,
+  MessageType,
+  Option,
+  readClientRequest,
+  type DhcpPacket,
+} from '../../server/dhcp/codec.js';
 import { buildReply, maxReplyBytes, replyDestination, type ReplySpec } from '../../server/dhcp/replies.js';
 import { judgeRequest, requestState, type RequestFacts } from '../../server/dhcp/request-rules.js';
 import { findReservationConflicts, reservationProblem } from '../../server/dhcp/reservations.js';
@@ -15,17 +24,32 @@ const DUID = Buffer.from('ff00000001000100012a2b2c2d020000000001', 'hex');
 
 function request(type: number, fields: Partial<DhcpPacket> = {}, options: [number, Buffer][] = []): DhcpPacket {
   return {
-    op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x1234, secs: 0, flags: 0,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: macToChaddr('02:00:00:00:00:01'), sname: '', file: '',
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: 0x1234,
+    secs: 0,
+    flags: 0,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: macToChaddr('02:00:00:00:00:01'),
+    sname: '',
+    file: '',
     options: new Map([[Option.MESSAGE_TYPE, encodeValue.u8(type)], ...options]),
     ...fields,
   };
 }
 
 const ack = (extra: Partial<ReplySpec> = {}): ReplySpec => ({
-  messageType: MessageType.ACK, serverId: SERVER, yiaddr: '10.77.1.100', leaseSeconds: 600,
-  network: { subnetMask: '255.255.255.0', router: SERVER }, ...extra,
+  messageType: MessageType.ACK,
+  serverId: SERVER,
+  yiaddr: '10.77.1.100',
+  leaseSeconds: 600,
+  network: { subnetMask: '255.255.255.0', router: SERVER },
+  ...extra,
 });
 
 function reply(req: DhcpPacket, spec: ReplySpec = ack()): DhcpPacket {
@@ -35,11 +59,39 @@ function reply(req: DhcpPacket, spec: ReplySpec = ack()): DhcpPacket {
 describe('dhcp reply rules', () => {
   describe('echoed options (RFC 3046 2.2, RFC 6842)', () => {
     const cases: { name: string; req: DhcpPacket; has82: boolean; has61: boolean }[] = [
-      { name: 'relayed with 82', req: request(MessageType.REQUEST, { giaddr: '10.77.1.2' }, [[Option.RELAY_AGENT_INFO, AGENT_INFO]]), has82: true, has61: false },
-      { name: 'relayed with 82 and 61', req: request(MessageType.REQUEST, { giaddr: '10.77.1.2' }, [[Option.CLIENT_ID, DUID], [Option.RELAY_AGENT_INFO, AGENT_INFO]]), has82: true, has61: true },
-      { name: 'relayed without 82', req: request(MessageType.REQUEST, { giaddr: '10.77.1.2' }), has82: false, has61: false },
-      { name: 'direct with a forged 82', req: request(MessageType.REQUEST, {}, [[Option.RELAY_AGENT_INFO, AGENT_INFO]]), has82: false, has61: false },
-      { name: 'direct with 61', req: request(MessageType.DISCOVER, {}, [[Option.CLIENT_ID, DUID]]), has82: false, has61: true },
+      {
+        name: 'relayed with 82',
+        req: request(MessageType.REQUEST, { giaddr: '10.77.1.2' }, [[Option.RELAY_AGENT_INFO, AGENT_INFO]]),
+        has82: true,
+        has61: false,
+      },
+      {
+        name: 'relayed with 82 and 61',
+        req: request(MessageType.REQUEST, { giaddr: '10.77.1.2' }, [
+          [Option.CLIENT_ID, DUID],
+          [Option.RELAY_AGENT_INFO, AGENT_INFO],
+        ]),
+        has82: true,
+        has61: true,
+      },
+      {
+        name: 'relayed without 82',
+        req: request(MessageType.REQUEST, { giaddr: '10.77.1.2' }),
+        has82: false,
+        has61: false,
+      },
+      {
+        name: 'direct with a forged 82',
+        req: request(MessageType.REQUEST, {}, [[Option.RELAY_AGENT_INFO, AGENT_INFO]]),
+        has82: false,
+        has61: false,
+      },
+      {
+        name: 'direct with 61',
+        req: request(MessageType.DISCOVER, {}, [[Option.CLIENT_ID, DUID]]),
+        has82: false,
+        has61: true,
+      },
     ];
     for (const c of cases) {
       it(c.name, () => {
@@ -51,7 +103,10 @@ describe('dhcp reply rules', () => {
     }
 
     it('echoes on a NAK too', () => {
-      const req = request(MessageType.REQUEST, { giaddr: '10.77.1.2' }, [[Option.CLIENT_ID, DUID], [Option.RELAY_AGENT_INFO, AGENT_INFO]]);
+      const req = request(MessageType.REQUEST, { giaddr: '10.77.1.2' }, [
+        [Option.CLIENT_ID, DUID],
+        [Option.RELAY_AGENT_INFO, AGENT_INFO],
+      ]);
       const out = reply(req, { messageType: MessageType.NAK, serverId: SERVER, message: 'no' });
       expect(out.options.has(Option.RELAY_AGENT_INFO) && out.options.has(Option.CLIENT_ID)).to.equal(true);
       expect(out.flags & BROADCAST_FLAG, 'a relayed NAK asks the relay to broadcast').to.equal(BROADCAST_FLAG);
@@ -60,15 +115,63 @@ describe('dhcp reply rules', () => {
 
   describe('where a reply goes (RFC 2131 4.1)', () => {
     const cases: { name: string; req: DhcpPacket; type: number; to: string; port: number }[] = [
-      { name: 'relayed: to giaddr:67', req: request(MessageType.DISCOVER, { giaddr: '10.77.9.1' }), type: MessageType.OFFER, to: '10.77.9.1', port: 67 },
-      { name: 'relayed NAK: to giaddr:67 too', req: request(MessageType.REQUEST, { giaddr: '10.77.9.1', ciaddr: '10.77.9.5' }), type: MessageType.NAK, to: '10.77.9.1', port: 67 },
-      { name: 'renewing (ciaddr): unicast to ciaddr', req: request(MessageType.REQUEST, { ciaddr: '10.77.1.100' }), type: MessageType.ACK, to: '10.77.1.100', port: 68 },
-      { name: 'INFORM: unicast to ciaddr', req: request(MessageType.INFORM, { ciaddr: '10.77.1.60' }), type: MessageType.ACK, to: '10.77.1.60', port: 68 },
-      { name: 'ciaddr with the broadcast flag: still ciaddr', req: request(MessageType.REQUEST, { ciaddr: '10.77.1.100', flags: BROADCAST_FLAG }), type: MessageType.ACK, to: '10.77.1.100', port: 68 },
-      { name: 'NAK without relay: broadcast, even with ciaddr', req: request(MessageType.REQUEST, { ciaddr: '10.77.1.100' }), type: MessageType.NAK, to: '255.255.255.255', port: 68 },
-      { name: 'no address, broadcast flag: broadcast', req: request(MessageType.DISCOVER, { flags: BROADCAST_FLAG }), type: MessageType.OFFER, to: '255.255.255.255', port: 68 },
+      {
+        name: 'relayed: to giaddr:67',
+        req: request(MessageType.DISCOVER, { giaddr: '10.77.9.1' }),
+        type: MessageType.OFFER,
+        to: '10.77.9.1',
+        port: 67,
+      },
+      {
+        name: 'relayed NAK: to giaddr:67 too',
+        req: request(MessageType.REQUEST, { giaddr: '10.77.9.1', ciaddr: '10.77.9.5' }),
+        type: MessageType.NAK,
+        to: '10.77.9.1',
+        port: 67,
+      },
+      {
+        name: 'renewing (ciaddr): unicast to ciaddr',
+        req: request(MessageType.REQUEST, { ciaddr: '10.77.1.100' }),
+        type: MessageType.ACK,
+        to: '10.77.1.100',
+        port: 68,
+      },
+      {
+        name: 'INFORM: unicast to ciaddr',
+        req: request(MessageType.INFORM, { ciaddr: '10.77.1.60' }),
+        type: MessageType.ACK,
+        to: '10.77.1.60',
+        port: 68,
+      },
+      {
+        name: 'ciaddr with the broadcast flag: still ciaddr',
+        req: request(MessageType.REQUEST, { ciaddr: '10.77.1.100', flags: BROADCAST_FLAG }),
+        type: MessageType.ACK,
+        to: '10.77.1.100',
+        port: 68,
+      },
+      {
+        name: 'NAK without relay: broadcast, even with ciaddr',
+        req: request(MessageType.REQUEST, { ciaddr: '10.77.1.100' }),
+        type: MessageType.NAK,
+        to: '255.255.255.255',
+        port: 68,
+      },
+      {
+        name: 'no address, broadcast flag: broadcast',
+        req: request(MessageType.DISCOVER, { flags: BROADCAST_FLAG }),
+        type: MessageType.OFFER,
+        to: '255.255.255.255',
+        port: 68,
+      },
       // Kea and dnsmasq unicast to yiaddr here (raw socket + ARP entry); Node cannot, and every client accepts a broadcast.
-      { name: 'no address, no flag: broadcast (deliberate)', req: request(MessageType.DISCOVER), type: MessageType.OFFER, to: '255.255.255.255', port: 68 },
+      {
+        name: 'no address, no flag: broadcast (deliberate)',
+        req: request(MessageType.DISCOVER),
+        type: MessageType.OFFER,
+        to: '255.255.255.255',
+        port: 68,
+      },
     ];
     for (const c of cases) {
       it(c.name, () => expect(replyDestination(c.req, c.type)).to.deep.equal({ address: c.to, port: c.port }));
@@ -79,12 +182,21 @@ describe('dhcp reply rules', () => {
     it('an ACK carries the ciaddr the server puts in its spec, an OFFER never', () => {
       const renewing = request(MessageType.REQUEST, { ciaddr: '10.77.1.100' });
       expect(reply(renewing, ack({ ciaddr: '10.77.1.100' })).ciaddr).to.equal('10.77.1.100');
-      expect(reply(request(MessageType.DISCOVER), { ...ack(), messageType: MessageType.OFFER }).ciaddr).to.equal('0.0.0.0');
+      expect(reply(request(MessageType.DISCOVER), { ...ack(), messageType: MessageType.OFFER }).ciaddr).to.equal(
+        '0.0.0.0',
+      );
     });
   });
 
   describe('size (option 57; 576 without it)', () => {
-    const big = ack({ network: { subnetMask: '255.255.255.0', router: SERVER, dns: Array.from({ length: 60 }, (_, i) => `10.77.2.${i + 1}`), domain: 'x'.repeat(200) } });
+    const big = ack({
+      network: {
+        subnetMask: '255.255.255.0',
+        router: SERVER,
+        dns: Array.from({ length: 60 }, (_, i) => `10.77.2.${i + 1}`),
+        domain: 'x'.repeat(200),
+      },
+    });
     const cases: { name: string; max?: number; limit: number }[] = [
       { name: 'no option 57: 576 - 28 bytes', limit: 548 },
       { name: 'option 57 below the legal minimum counts as 576', max: 300, limit: 548 },
@@ -96,7 +208,14 @@ describe('dhcp reply rules', () => {
         expect(maxReplyBytes(req)).to.equal(c.limit);
         const out = reply(req, big);
         expect(encodeDhcp(out).length).to.be.at.most(c.limit);
-        for (const code of [Option.MESSAGE_TYPE, Option.SERVER_ID, Option.LEASE_TIME, Option.SUBNET_MASK, Option.ROUTER]) expect(out.options.has(code), `option ${code}`).to.equal(true);
+        for (const code of [
+          Option.MESSAGE_TYPE,
+          Option.SERVER_ID,
+          Option.LEASE_TIME,
+          Option.SUBNET_MASK,
+          Option.ROUTER,
+        ])
+          expect(out.options.has(code), `option ${code}`).to.equal(true);
       });
     }
 
@@ -107,41 +226,91 @@ describe('dhcp reply rules', () => {
     });
 
     it('keeps the boot options a PXE ROM needs, dropping name service first', () => {
-      const pxe = request(MessageType.DISCOVER, {}, [[Option.VENDOR_CLASS, Buffer.from('PXEClient:Arch:00000:UNDI:002001')], [Option.PARAMETER_REQUEST_LIST, Buffer.from([1, 3, 6, 15, 66, 67])]]);
-      const boot = { kind: 'tftp' as const, bootFile: 'undionly.kpxe', nextServer: SERVER, vendorClass: 'PXEClient' as const };
+      const pxe = request(MessageType.DISCOVER, {}, [
+        [Option.VENDOR_CLASS, Buffer.from('PXEClient:Arch:00000:UNDI:002001')],
+        [Option.PARAMETER_REQUEST_LIST, Buffer.from([1, 3, 6, 15, 66, 67])],
+      ]);
+      const boot = {
+        kind: 'tftp' as const,
+        bootFile: 'undionly.kpxe',
+        nextServer: SERVER,
+        vendorClass: 'PXEClient' as const,
+      };
       const out = reply(pxe, { ...big, messageType: MessageType.OFFER, boot });
       expect(encodeDhcp(out).length).to.be.at.most(548);
-      for (const code of [Option.VENDOR_CLASS, Option.VENDOR_SPECIFIC, Option.BOOTFILE_NAME, Option.TFTP_SERVER_NAME]) expect(out.options.has(code), `option ${code}`).to.equal(true);
+      for (const code of [Option.VENDOR_CLASS, Option.VENDOR_SPECIFIC, Option.BOOTFILE_NAME, Option.TFTP_SERVER_NAME])
+        expect(out.options.has(code), `option ${code}`).to.equal(true);
       expect(out.options.has(Option.DOMAIN_NAME)).to.equal(false);
       expect(out.file).to.equal('undionly.kpxe');
     });
   });
 
   describe('answering a REQUEST (RFC 2131 4.3.2)', () => {
-    const base: RequestFacts = { state: 'init-reboot', ip: '10.77.1.100', onSubnet: true, recorded: '10.77.1.100', authoritative: false };
+    const base: RequestFacts = {
+      state: 'init-reboot',
+      ip: '10.77.1.100',
+      onSubnet: true,
+      recorded: '10.77.1.100',
+      authoritative: false,
+    };
     const cases: { name: string; facts: Partial<RequestFacts>; action: string }[] = [
       { name: 'INIT-REBOOT, known address', facts: {}, action: 'bind' },
-      { name: 'INIT-REBOOT, unknown client, not authoritative: silent', facts: { recorded: undefined }, action: 'silent' },
-      { name: 'INIT-REBOOT, unknown client, authoritative: NAK', facts: { recorded: undefined, authoritative: true }, action: 'nak' },
+      {
+        name: 'INIT-REBOOT, unknown client, not authoritative: silent',
+        facts: { recorded: undefined },
+        action: 'silent',
+      },
+      {
+        name: 'INIT-REBOOT, unknown client, authoritative: NAK',
+        facts: { recorded: undefined, authoritative: true },
+        action: 'nak',
+      },
       { name: 'INIT-REBOOT, another address than on record: NAK', facts: { ip: '10.77.1.120' }, action: 'nak' },
-      { name: 'INIT-REBOOT, wrong subnet: NAK even when not authoritative', facts: { onSubnet: false, recorded: undefined }, action: 'nak' },
+      {
+        name: 'INIT-REBOOT, wrong subnet: NAK even when not authoritative',
+        facts: { onSubnet: false, recorded: undefined },
+        action: 'nak',
+      },
       { name: 'SELECTING: the lease book decides', facts: { state: 'selecting', recorded: undefined }, action: 'bind' },
-      { name: 'RENEWING, unknown client: the lease book decides', facts: { state: 'renewing', recorded: undefined }, action: 'bind' },
+      {
+        name: 'RENEWING, unknown client: the lease book decides',
+        facts: { state: 'renewing', recorded: undefined },
+        action: 'bind',
+      },
       { name: 'RENEWING on the wrong subnet: NAK', facts: { state: 'renewing', onSubnet: false }, action: 'nak' },
     ];
     for (const c of cases) it(c.name, () => expect(judgeRequest({ ...base, ...c.facts }).action).to.equal(c.action));
 
     const states: { name: string; req: DhcpPacket; state: string | null }[] = [
-      { name: 'server id: SELECTING', req: request(MessageType.REQUEST, {}, [[Option.SERVER_ID, encodeValue.ip(SERVER)], [Option.REQUESTED_IP, encodeValue.ip('10.77.1.100')]]), state: 'selecting' },
-      { name: 'option 50 only: INIT-REBOOT', req: request(MessageType.REQUEST, {}, [[Option.REQUESTED_IP, encodeValue.ip('10.77.1.100')]]), state: 'init-reboot' },
-      { name: 'ciaddr: RENEWING or REBINDING', req: request(MessageType.REQUEST, { ciaddr: '10.77.1.100' }), state: 'renewing' },
+      {
+        name: 'server id: SELECTING',
+        req: request(MessageType.REQUEST, {}, [
+          [Option.SERVER_ID, encodeValue.ip(SERVER)],
+          [Option.REQUESTED_IP, encodeValue.ip('10.77.1.100')],
+        ]),
+        state: 'selecting',
+      },
+      {
+        name: 'option 50 only: INIT-REBOOT',
+        req: request(MessageType.REQUEST, {}, [[Option.REQUESTED_IP, encodeValue.ip('10.77.1.100')]]),
+        state: 'init-reboot',
+      },
+      {
+        name: 'ciaddr: RENEWING or REBINDING',
+        req: request(MessageType.REQUEST, { ciaddr: '10.77.1.100' }),
+        state: 'renewing',
+      },
       { name: 'nothing: not a valid REQUEST', req: request(MessageType.REQUEST), state: null },
     ];
-    for (const c of states) it(`state: ${c.name}`, () => expect(requestState(c.req, readClientRequest(c.req))).to.equal(c.state));
+    for (const c of states)
+      it(`state: ${c.name}`, () => expect(requestState(c.req, readClientRequest(c.req))).to.equal(c.state));
   });
 
   describe('which stored addresses can be reservations', () => {
-    const dhcp = { serverIp: '10.77.1.1', pool: { start: '10.77.1.100', subnetMask: '255.255.255.0', router: '10.77.1.254' } };
+    const dhcp = {
+      serverIp: '10.77.1.1',
+      pool: { start: '10.77.1.100', subnetMask: '255.255.255.0', router: '10.77.1.254' },
+    };
     const cases: { ip: string; problem: RegExp | null }[] = [
       { ip: '10.77.1.20', problem: null },
       { ip: '10.77.1.120', problem: null },
@@ -163,13 +332,19 @@ describe('dhcp reply rules', () => {
 
     it('finds reservations whose address another MAC is bound to', () => {
       const now = 1000;
-      const reservations = new Map([['02:00:00:00:00:0a', '10.77.1.20'], ['02:00:00:00:00:0b', '10.77.1.21'], ['02:00:00:00:00:0c', '10.77.1.22']]);
+      const reservations = new Map([
+        ['02:00:00:00:00:0a', '10.77.1.20'],
+        ['02:00:00:00:00:0b', '10.77.1.21'],
+        ['02:00:00:00:00:0c', '10.77.1.22'],
+      ]);
       const leases = [
         { mac: '02:00:00:00:00:99', ip: '10.77.1.20', state: 'bound', expiresAt: 2000 },
         { mac: '02:00:00:00:00:98', ip: '10.77.1.21', state: 'bound', expiresAt: 500 }, // expired
         { mac: '02:00:00:00:00:0c', ip: '10.77.1.22', state: 'bound', expiresAt: 2000 }, // its own
       ];
-      expect(findReservationConflicts(reservations, leases, now)).to.deep.equal([{ mac: '02:00:00:00:00:0a', ip: '10.77.1.20', holder: '02:00:00:00:00:99' }]);
+      expect(findReservationConflicts(reservations, leases, now)).to.deep.equal([
+        { mac: '02:00:00:00:00:0a', ip: '10.77.1.20', holder: '02:00:00:00:00:99' },
+      ]);
     });
   });
 });

@@ -12,7 +12,10 @@ import { InvalidNodeIpError, NodesService } from '../../server/nodes/service.js'
 import { freshDatabase } from '../helpers/databases.js';
 import { TEST_ROUNDS } from '../helpers/reprovisioning.js';
 
-const dhcp = { serverIp: '10.77.1.1', pool: { start: '10.77.1.100', subnetMask: '255.255.255.0', router: '10.77.1.254' } };
+const dhcp = {
+  serverIp: '10.77.1.1',
+  pool: { start: '10.77.1.100', subnetMask: '255.255.255.0', router: '10.77.1.254' },
+};
 
 describe('node ip refused at input in full DHCP mode', () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;
@@ -21,7 +24,10 @@ describe('node ip refused at input in full DHCP mode', () => {
 
   beforeEach(async () => {
     db = await freshDatabase('sqlite');
-    full = new NodesService(db, buildCatalogue(), Date.now, { rounds: TEST_ROUNDS, ipRule: (ip) => reservationProblem(ip, dhcp) });
+    full = new NodesService(db, buildCatalogue(), Date.now, {
+      rounds: TEST_ROUNDS,
+      ipRule: (ip) => reservationProblem(ip, dhcp),
+    });
     proxy = new NodesService(db, buildCatalogue(), Date.now, { rounds: TEST_ROUNDS });
   });
   afterEach(async () => {
@@ -29,7 +35,10 @@ describe('node ip refused at input in full DHCP mode', () => {
   });
 
   const refused = async (write: () => Promise<unknown>, reason: RegExp) => {
-    const err = await write().then(() => null, (e: unknown) => e);
+    const err = await write().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(InvalidNodeIpError);
     const http = toHttpError(err);
     expect(http.status).to.equal(400);
@@ -44,7 +53,7 @@ describe('node ip refused at input in full DHCP mode', () => {
     await refused(() => full.update(node.id, { ip: 'fd00::20' }), /not an IPv4 address/);
     await refused(() => full.update(node.id, { ip: '10.77.1.255' }), /broadcast/);
     expect((await full.update(node.id, { ip: null }))?.ip, 'clearing the ip is fine').to.equal(null);
-    expect((await full.nodes.byMac('02:00:00:00:00:01'))).to.equal(null);
+    expect(await full.nodes.byMac('02:00:00:00:00:01')).to.equal(null);
   });
 
   it('other modes store any address (a node may live on another network)', async () => {

@@ -41,7 +41,12 @@ describe('homeport doctor in a network namespace', function () {
     const config = {
       dataDir: path.join(dir, 'data'),
       http: { host: '0.0.0.0', port: 8080 },
-      dhcp: { mode: 'full', interface: 'br0', serverIp, pool: { start: `${subnet}.100`, end: `${subnet}.150`, subnetMask: '255.255.255.0' } },
+      dhcp: {
+        mode: 'full',
+        interface: 'br0',
+        serverIp,
+        pool: { start: `${subnet}.100`, end: `${subnet}.150`, subnetMask: '255.255.255.0' },
+      },
       tftp: { enabled: true },
       boot: { templatesDir: path.join(dir, 'templates'), defaultProfile: 'tiny' },
       ...overrides,
@@ -52,16 +57,26 @@ describe('homeport doctor in a network namespace', function () {
   }
 
   async function doctor(configFile: string): Promise<DoctorRun> {
-    const result = await lab.exec(lab.ns, HOMEPORT_BIN, ['doctor', '--json', '--config', configFile], { timeoutMs: 60_000 });
+    const result = await lab.exec(lab.ns, HOMEPORT_BIN, ['doctor', '--json', '--config', configFile], {
+      timeoutMs: 60_000,
+    });
     return { code: result.code, checks: JSON.parse(result.stdout) as CheckResult[], stderr: result.stderr };
   }
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hp-doctor-'));
     fs.mkdirSync(path.join(dir, 'templates/profiles'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'templates/profiles/tiny.yaml'), YAML.stringify({ kernel: 'tiny/vmlinuz', initrds: ['tiny/initrd.gz'], args: 'console=ttyS0 homeport.mac={{node.mac}} homeport.url={{server.baseUrl}}' }));
+    fs.writeFileSync(
+      path.join(dir, 'templates/profiles/tiny.yaml'),
+      YAML.stringify({
+        kernel: 'tiny/vmlinuz',
+        initrds: ['tiny/initrd.gz'],
+        args: 'console=ttyS0 homeport.mac={{node.mac}} homeport.url={{server.baseUrl}}',
+      }),
+    );
     fs.mkdirSync(path.join(dir, 'data/assets/tiny'), { recursive: true });
-    for (const file of ['vmlinuz', 'initrd.gz']) fs.writeFileSync(path.join(dir, 'data/assets/tiny', file), 'not really a kernel');
+    for (const file of ['vmlinuz', 'initrd.gz'])
+      fs.writeFileSync(path.join(dir, 'data/assets/tiny', file), 'not really a kernel');
     fullConfig = writeConfig('full.yaml');
     const migrated = runHomeport(['migrate', '--config', fullConfig]);
     expect(migrated.status, migrated.stderr).to.equal(0);
@@ -82,7 +97,8 @@ describe('homeport doctor in a network namespace', function () {
     expect(check(run, 'config').status).to.equal('ok');
     expect(check(run, 'database')).to.deep.include({ status: 'ok' });
     expect(check(run, 'interface')).to.deep.include({ status: 'ok', detail: `br0 has ${serverIp}` });
-    for (const port of ['udp/67', 'udp/4011', 'udp/69', 'tcp/8080']) expect(check(run, `port ${port}`).detail, port).to.match(/: free$/);
+    for (const port of ['udp/67', 'udp/4011', 'udp/69', 'tcp/8080'])
+      expect(check(run, `port ${port}`).detail, port).to.match(/: free$/);
     expect(check(run, 'ipxe BIOS (arch 0)').status).to.equal('ok');
     expect(check(run, 'profile tiny: kernel and initrds').status).to.equal('ok');
     expect(check(run, 'profile tiny: templates').status).to.equal('ok');
@@ -96,8 +112,15 @@ describe('homeport doctor in a network namespace', function () {
     before(async () => {
       const host = await lab.addHost('dnsmasq', { address: dnsmasqIp });
       dnsmasq = lab.spawn(host.ns, 'dnsmasq', [
-        '--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces',
-        `--dhcp-range=${subnet}.160,${subnet}.200,255.255.255.0,1h`, `--dhcp-leasefile=${dir}/dnsmasq.leases`, '--user=root', '--group=root',
+        '--no-daemon',
+        '--conf-file=/dev/null',
+        '--port=0',
+        '--interface=eth0',
+        '--bind-interfaces',
+        `--dhcp-range=${subnet}.160,${subnet}.200,255.255.255.0,1h`,
+        `--dhcp-leasefile=${dir}/dnsmasq.leases`,
+        '--user=root',
+        '--group=root',
       ]);
       dnsmasq.stderr?.resume();
       await sleep(500); // dnsmasq binds in a few ms; no readiness line to wait for
@@ -121,7 +144,9 @@ describe('homeport doctor in a network namespace', function () {
       const run = await doctor(writeConfig('proxy.yaml', { dhcp: { mode: 'proxy', interface: 'br0', serverIp } }));
       expect(run.code, JSON.stringify(run.checks.filter((c) => c.status === 'fail'))).to.equal(0);
       expect(check(run, 'other dhcp servers')).to.deep.include({ status: 'ok' });
-      expect(check(run, 'other dhcp servers').detail).to.match(new RegExp(`address offers from ${dnsmasqIp.replace(/\./g, '\\.')} .*fits dhcp\\.mode proxy`));
+      expect(check(run, 'other dhcp servers').detail).to.match(
+        new RegExp(`address offers from ${dnsmasqIp.replace(/\./g, '\\.')} .*fits dhcp\\.mode proxy`),
+      );
     });
   });
 
@@ -151,7 +176,14 @@ describe('homeport doctor in a network namespace', function () {
 
     it('held by another program fail and name it', async () => {
       const tftpRoot = fs.mkdtempSync(path.join(dir, 'tftpd-'));
-      const tftpd = lab.spawn(lab.ns, 'in.tftpd', ['--foreground', '--listen', '--address', '0.0.0.0:69', '--secure', tftpRoot]);
+      const tftpd = lab.spawn(lab.ns, 'in.tftpd', [
+        '--foreground',
+        '--listen',
+        '--address',
+        '0.0.0.0:69',
+        '--secure',
+        tftpRoot,
+      ]);
       try {
         await sleep(300);
         expect(tftpd.exitCode, 'in.tftpd is running').to.equal(null);

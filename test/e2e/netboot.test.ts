@@ -15,7 +15,15 @@ import { createLab, sleep, stopChild, type Lab } from '../helpers/netns.js';
  */
 const REPO = path.resolve('.');
 const HTTP_PORT = 8080;
-const PHASES = ['foundation_start', 'network_config', 'storage_discovery', 'image_download', 'installation', 'post_install', 'deployed'];
+const PHASES = [
+  'foundation_start',
+  'network_config',
+  'storage_discovery',
+  'image_download',
+  'installation',
+  'post_install',
+  'deployed',
+];
 const VM_TIMEOUT_MS = Number(process.env.E2E_VM_TIMEOUT_MS ?? 300_000);
 
 interface Machine {
@@ -31,12 +39,36 @@ const KVM_USABLE = fs.existsSync('/dev/kvm') && /\b(vmx|svm)\b/.test(fs.readFile
 function qemuArgs(machine: Machine, workDir: string): string[] {
   const accel = KVM_USABLE ? 'kvm' : 'tcg'; // KVM without vmx/svm hangs silently (DESIGN.md)
   const nic = `virtio-net-pci,netdev=n0,mac=${machine.mac},bootindex=1${machine.firmware === 'uefi' ? ',romfile=' : ''}`;
-  const args = ['-machine', `q35,accel=${accel}`, '-m', '512', '-smp', '1', '-display', 'none', '-monitor', 'none', '-no-reboot'];
-  args.push('-serial', `file:${machine.serialLog}`, '-netdev', `tap,id=n0,ifname=${machine.tap},script=no,downscript=no`, '-device', nic);
+  const args = [
+    '-machine',
+    `q35,accel=${accel}`,
+    '-m',
+    '512',
+    '-smp',
+    '1',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-no-reboot',
+  ];
+  args.push(
+    '-serial',
+    `file:${machine.serialLog}`,
+    '-netdev',
+    `tap,id=n0,ifname=${machine.tap},script=no,downscript=no`,
+    '-device',
+    nic,
+  );
   if (machine.firmware === 'uefi') {
     const vars = path.join(workDir, `${machine.name}-vars.fd`);
     fs.copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
-    args.push('-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${vars}`);
+    args.push(
+      '-drive',
+      'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+      '-drive',
+      `if=pflash,format=raw,file=${vars}`,
+    );
   } else {
     args.push('-boot', 'n');
   }
@@ -53,7 +85,13 @@ interface Scenario {
 }
 
 for (const scenario of [
-  { mode: 'full', subnet: '10.77.9', macPrefix: '52:54:00:e2:e0', firmwares: ['bios', 'uefi', 'bios'], formsCluster: true },
+  {
+    mode: 'full',
+    subnet: '10.77.9',
+    macPrefix: '52:54:00:e2:e0',
+    firmwares: ['bios', 'uefi', 'bios'],
+    formsCluster: true,
+  },
   { mode: 'proxy', subnet: '10.77.8', macPrefix: '52:54:00:e2:e1', firmwares: ['bios', 'uefi'], formsCluster: false },
 ] satisfies Scenario[]) {
   describeNetboot(scenario);
@@ -73,7 +111,14 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
 
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- API answers; the test asserts the fields it reads
     const api = async (method: string, urlPath: string, body?: unknown): Promise<any> => {
-      const args = ['-sS', '-X', method, '-H', `authorization: Bearer ${adminToken}`, `http://${SERVER_IP}:${HTTP_PORT}${urlPath}`];
+      const args = [
+        '-sS',
+        '-X',
+        method,
+        '-H',
+        `authorization: Bearer ${adminToken}`,
+        `http://${SERVER_IP}:${HTTP_PORT}${urlPath}`,
+      ];
       if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
       const result = await lab.exec(lab.ns, 'curl', args, { timeoutMs: 15_000 });
       if (result.code !== 0) throw new Error(`curl ${urlPath}: ${result.stderr}`);
@@ -92,7 +137,10 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
       this.timeout(240_000);
       workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-e2e-'));
       const dataDir = path.join(workDir, 'data');
-      execFileSync('sh', [path.join(REPO, 'scripts/lab/build-machine-image.sh'), path.join(dataDir, 'assets/e2e')], { stdio: 'inherit', timeout: 180_000 });
+      execFileSync('sh', [path.join(REPO, 'scripts/lab/build-machine-image.sh'), path.join(dataDir, 'assets/e2e')], {
+        stdio: 'inherit',
+        timeout: 180_000,
+      });
       const templates = path.join(workDir, 'templates');
       fs.mkdirSync(path.join(templates, 'profiles'), { recursive: true });
       fs.mkdirSync(path.join(templates, 'e2e'));
@@ -125,7 +173,18 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
           http: { host: '0.0.0.0', port: HTTP_PORT },
           dhcp:
             mode === 'full'
-              ? { mode, interface: 'br0', serverIp: SERVER_IP, pool: { start: `${SUBNET}.100`, end: `${SUBNET}.150`, subnetMask: '255.255.255.0', router: SERVER_IP, leaseSeconds: 600 } }
+              ? {
+                  mode,
+                  interface: 'br0',
+                  serverIp: SERVER_IP,
+                  pool: {
+                    start: `${SUBNET}.100`,
+                    end: `${SUBNET}.150`,
+                    subnetMask: '255.255.255.0',
+                    router: SERVER_IP,
+                    leaseSeconds: 600,
+                  },
+                }
               : { mode, interface: 'br0', serverIp: SERVER_IP },
           tftp: { enabled: true },
           boot: { templatesDir: templates, unknown: 'deny' },
@@ -133,7 +192,9 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
             // The test machines run no sshd: their `deployed` report is the readiness signal.
             reprovision: { method: 'none' },
             watcher: { schedule: '*/2 * * * * *' },
-            clusters: { e2e: { driver: 'script', script: formScript, readinessSsh: false, expectedNodes: firmwares.length } },
+            clusters: {
+              e2e: { driver: 'script', script: formScript, readinessSsh: false, expectedNodes: firmwares.length },
+            },
           }),
         }),
       );
@@ -147,14 +208,30 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
       if (mode === 'proxy') {
         // The site's own DHCP server hands out addresses; homeport only adds boot information.
         const dhcpHost = await lab.addHost('dnsmasq', { address: `${SUBNET}.2` });
-        lab.spawn(dhcpHost.ns, 'dnsmasq', ['--no-daemon', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', '--interface=eth0', `--dhcp-range=${SUBNET}.100,${SUBNET}.150,255.255.255.0,10m`, `--dhcp-leasefile=${path.join(workDir, 'dnsmasq.leases')}`, '--pid-file=']);
+        lab.spawn(dhcpHost.ns, 'dnsmasq', [
+          '--no-daemon',
+          '--conf-file=/dev/null',
+          '--port=0',
+          '--bind-interfaces',
+          '--interface=eth0',
+          `--dhcp-range=${SUBNET}.100,${SUBNET}.150,255.255.255.0,10m`,
+          `--dhcp-leasefile=${path.join(workDir, 'dnsmasq.leases')}`,
+          '--pid-file=',
+        ]);
       }
 
-      homeport = lab.spawn(lab.ns, process.execPath, ['--import', 'tsx', path.join(REPO, 'server/cli/main.ts'), 'serve', '-c', configFile], { cwd: REPO });
+      homeport = lab.spawn(
+        lab.ns,
+        process.execPath,
+        ['--import', 'tsx', path.join(REPO, 'server/cli/main.ts'), 'serve', '-c', configFile],
+        { cwd: REPO },
+      );
       homeport.stdout?.on('data', (c: Buffer) => (homeportLog += c.toString()));
       homeport.stderr?.on('data', (c: Buffer) => (homeportLog += c.toString()));
       for (let i = 0; ; i++) {
-        const health = await lab.exec(lab.ns, 'curl', ['-sf', `http://${SERVER_IP}:${HTTP_PORT}/healthz`], { timeoutMs: 5000 });
+        const health = await lab.exec(lab.ns, 'curl', ['-sf', `http://${SERVER_IP}:${HTTP_PORT}/healthz`], {
+          timeoutMs: 5000,
+        });
         if (health.code === 0) break;
         if (i > 120 || homeport.exitCode !== null) throw new Error(`homeport did not start:\n${homeportLog}`);
         await sleep(250);
@@ -185,20 +262,27 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
     const boot = (machine: Machine, until?: () => boolean): Promise<'poweroff' | 'matched'> =>
       new Promise((resolve, reject) => {
         fs.rmSync(machine.serialLog, { force: true });
-        const vm = lab.spawn(lab.ns, 'qemu-system-x86_64', qemuArgs(machine, workDir), { stdio: ['ignore', 'ignore', 'pipe'] });
+        const vm = lab.spawn(lab.ns, 'qemu-system-x86_64', qemuArgs(machine, workDir), {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
         let stderr = '';
         vm.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
         const started = Date.now();
         const poll = setInterval(() => {
           if (until?.()) finish(() => resolve('matched'));
-          else if (Date.now() - started > VM_TIMEOUT_MS) finish(() => reject(new Error(`${machine.name} did not finish within ${VM_TIMEOUT_MS / 1000} s`)));
+          else if (Date.now() - started > VM_TIMEOUT_MS)
+            finish(() => reject(new Error(`${machine.name} did not finish within ${VM_TIMEOUT_MS / 1000} s`)));
         }, 1000);
         const finish = (settle: () => void) => {
           clearInterval(poll);
           if (vm.exitCode === null) vm.kill('SIGKILL');
           settle();
         };
-        vm.once('exit', (code) => finish(() => (code === 0 ? resolve('poweroff') : reject(new Error(`${machine.name}: qemu exited ${code}: ${stderr}`)))));
+        vm.once('exit', (code) =>
+          finish(() =>
+            code === 0 ? resolve('poweroff') : reject(new Error(`${machine.name}: qemu exited ${code}: ${stderr}`)),
+          ),
+        );
       });
 
     it(`boots ${firmwares.join(' + ')} machines (BIOS: iPXE ROM; UEFI: OVMF PXE, snponly.efi over TFTP); all phone home and are deployed`, async () => {
@@ -216,9 +300,16 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
         const reported = phases.slice(firstOf('config_download') + 1).filter((p) => PHASES.includes(p));
         expect(reported, `${m.name} reported phases in order`).to.deep.equal(PHASES);
         const node = await api('GET', `/api/status/nodes/${m.mac}`);
-        expect(node).to.include({ deployment_status: 'deployed', phase_status: 'completed', netboot_enabled: false, hostname: `e2e-${m.name}` });
+        expect(node).to.include({
+          deployment_status: 'deployed',
+          phase_status: 'completed',
+          netboot_enabled: false,
+          hostname: `e2e-${m.name}`,
+        });
         // The address homeport connects to is the one its round saw the machine use (its DHCP address); what it reported agrees.
-        expect(node.address, `${m.name}'s round is bound to its DHCP address`).to.match(new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.1[0-5]\\d$`));
+        expect(node.address, `${m.name}'s round is bound to its DHCP address`).to.match(
+          new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.1[0-5]\\d$`),
+        );
         expect(node.install_round.bound_ip).to.equal(node.address);
         expect(node.reported_ip, `${m.name} reported the same address`).to.equal(node.address);
         if (mode === 'proxy') {
@@ -241,7 +332,8 @@ function describeNetboot({ mode, subnet: SUBNET, macPrefix, firmwares, formsClus
         const lines = fs.readFileSync(formLog, 'utf8').trim().split('\n');
         expect(lines, 'one formation').to.have.length(1);
         for (const m of machines) expect(lines[0], `${m.name} in the formation`).to.contain(`e2e-${m.name}`);
-        for (const m of machines) expect((await api('GET', `/api/status/nodes/${m.mac}`)).reprovision_status).to.equal('clustered');
+        for (const m of machines)
+          expect((await api('GET', `/api/status/nodes/${m.mac}`)).reprovision_status).to.equal('clustered');
       });
     }
 

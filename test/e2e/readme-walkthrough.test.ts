@@ -23,7 +23,8 @@ const HTTP_PORT = 8080; // the default http.port: the walkthrough's config leave
 /** The fenced sh blocks between `<!-- walkthrough:start -->` and `<!-- walkthrough:end -->`. */
 export function walkthroughBlocks(markdown: string): string[] {
   const part = /<!-- walkthrough:start -->\n([\s\S]*?)<!-- walkthrough:end -->/.exec(markdown)?.[1];
-  if (part === undefined) throw new Error('README has no <!-- walkthrough:start --> ... <!-- walkthrough:end --> section');
+  if (part === undefined)
+    throw new Error('README has no <!-- walkthrough:start --> ... <!-- walkthrough:end --> section');
   return [...part.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1] ?? '');
 }
 
@@ -38,15 +39,23 @@ describe('README walkthrough: boot a virtual machine in a namespace, word for wo
   const readme = fs.readFileSync(README, 'utf8');
 
   it('finds the shell blocks between the markers, and none outside a fence', () => {
-    expect(walkthroughBlocks('a\n<!-- walkthrough:start -->\nx\n```sh\necho 1\n```\ny\n```sh\necho 2\n```\n<!-- walkthrough:end -->\n```sh\nno\n```\n')).to.deep.equal(['echo 1\n', 'echo 2\n']);
+    expect(
+      walkthroughBlocks(
+        'a\n<!-- walkthrough:start -->\nx\n```sh\necho 1\n```\ny\n```sh\necho 2\n```\n<!-- walkthrough:end -->\n```sh\nno\n```\n',
+      ),
+    ).to.deep.equal(['echo 1\n', 'echo 2\n']);
     expect(() => walkthroughBlocks('```sh\necho\n```\n')).to.throw(/no <!-- walkthrough:start -->/);
     expect(walkthroughBlocks(readme).length, 'setup ... clean-up').to.be.at.least(2);
   });
 
   it('asks a user to install only packages that `make test` installs', () => {
     const install = mustFind(/^sudo apt-get install ([^\n]+)$/m, readme, 'apt-get install line');
-    const testPackages = fs.readFileSync(path.join(REPO, 'scripts/setup/packages-test.txt'), 'utf8').split('\n').map((l) => l.trim());
-    for (const pkg of install.split(/\s+/)) expect(testPackages, `${pkg} in scripts/setup/packages-test.txt`).to.include(pkg);
+    const testPackages = fs
+      .readFileSync(path.join(REPO, 'scripts/setup/packages-test.txt'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
+    for (const pkg of install.split(/\s+/))
+      expect(testPackages, `${pkg} in scripts/setup/packages-test.txt`).to.include(pkg);
   });
 
   it('boots, registers and installs the machine, reinstalls it, forms its cluster, and cleans up', async () => {
@@ -62,7 +71,8 @@ describe('README walkthrough: boot a virtual machine in a namespace, word for wo
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-walkthrough-'));
     const seen = path.join(work, 'seen');
     fs.mkdirSync(seen);
-    const get = (urlPath: string, file: string) => `ip netns exec ${ns} curl -sS --max-time 10 -o ${seen}/${file} ${base}${urlPath}`;
+    const get = (urlPath: string, file: string) =>
+      `ip netns exec ${ns} curl -sS --max-time 10 -o ${seen}/${file} ${base}${urlPath}`;
     const script = [
       'set -e',
       `if ip netns list | grep -qw ${ns}; then echo "namespace ${ns} exists already: not touching it" >&2; exit 97; fi`,
@@ -81,23 +91,55 @@ describe('README walkthrough: boot a virtual machine in a namespace, word for wo
     fs.writeFileSync(path.join(work, 'walkthrough.sh'), script);
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HOMEPORT_')));
     try {
-      const result = await runProcess('flock', ['-w', String(LOCK_WAIT_S), LOCK, 'timeout', '-k', '10', String(RUN_LIMIT_S), 'bash', path.join(work, 'walkthrough.sh')], { ...env, TMPDIR: work }, (LOCK_WAIT_S + RUN_LIMIT_S + 30) * 1000);
+      const result = await runProcess(
+        'flock',
+        [
+          '-w',
+          String(LOCK_WAIT_S),
+          LOCK,
+          'timeout',
+          '-k',
+          '10',
+          String(RUN_LIMIT_S),
+          'bash',
+          path.join(work, 'walkthrough.sh'),
+        ],
+        { ...env, TMPDIR: work },
+        (LOCK_WAIT_S + RUN_LIMIT_S + 30) * 1000,
+      );
       const output = `${result.stdout}\n${result.stderr}`;
       expect(result.status, `walkthrough exited ${result.status}:\n${output.slice(-12000)}`).to.equal(0);
       const read = (file: string) => JSON.parse(fs.readFileSync(path.join(seen, file), 'utf8'));
 
       const node = read('node.json');
-      expect(node, 'registered under its imported name, installed, clustered').to.include({ mac, hostname: 'demo1', deployment_status: 'deployed', phase_status: 'completed', reprovision_status: 'clustered', netboot_enabled: false });
-      expect(node.address, 'its DHCP address from homeport, where its round was bound').to.match(new RegExp(`^${serverIp.replace(/\.\d+$/, '').replace(/\./g, '\\.')}\\.1[0-5]\\d$`));
+      expect(node, 'registered under its imported name, installed, clustered').to.include({
+        mac,
+        hostname: 'demo1',
+        deployment_status: 'deployed',
+        phase_status: 'completed',
+        reprovision_status: 'clustered',
+        netboot_enabled: false,
+      });
+      expect(node.address, 'its DHCP address from homeport, where its round was bound').to.match(
+        new RegExp(`^${serverIp.replace(/\.\d+$/, '').replace(/\./g, '\\.')}\\.1[0-5]\\d$`),
+      );
       const phases = (read('history.json').entries as { phase: string }[]).map((e) => e.phase);
-      const installs = phases.join(' ').match(/dhcp_discover( \S+)*? ipxe_boot config_download( \S+)*? deployed/g) ?? [];
+      const installs =
+        phases.join(' ').match(/dhcp_discover( \S+)*? ipxe_boot config_download( \S+)*? deployed/g) ?? [];
       expect(installs, `two installs, each DHCP → iPXE → config → deployed: ${phases.join(' ')}`).to.have.length(2);
       const jobs = read('jobs.json') as { type: string; status: string }[];
-      expect(jobs.map((j) => `${j.type} ${j.status}`).sort()).to.deep.equal(['form_cluster completed', 'import_nodes completed', 'reprovision completed']);
+      expect(jobs.map((j) => `${j.type} ${j.status}`).sort()).to.deep.equal([
+        'form_cluster completed',
+        'import_nodes completed',
+        'reprovision completed',
+      ]);
       const clusters = read('clusters.json') as { name: string; state: string }[];
       expect(clusters.map((c) => `${c.name} ${c.state}`)).to.deep.equal(['demo formed']);
       expect(output, 'the machine ran its install script').to.contain('homeport-e2e: install script done');
-      expect(fs.readFileSync(path.join(seen, 'namespaces.txt'), 'utf8'), 'the clean-up deleted the namespace').not.to.match(new RegExp(`^${ns}\\b`, 'm'));
+      expect(
+        fs.readFileSync(path.join(seen, 'namespaces.txt'), 'utf8'),
+        'the clean-up deleted the namespace',
+      ).not.to.match(new RegExp(`^${ns}\\b`, 'm'));
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
     }

@@ -27,9 +27,16 @@ async function main(): Promise<void> {
     const pcap = path.join(tmp, 'dhcp.pcap');
     lab.spawn(lab.ns, 'tcpdump', ['-i', 'br0', '-U', '-w', pcap, 'udp port 67 or udp port 68 or udp port 4011']);
     lab.spawn(lab.ns, 'dnsmasq', [
-      '--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces',
-      '--dhcp-range=10.77.250.100,10.77.250.200,255.255.255.0,1h', '--dhcp-boot=undionly.kpxe',
-      `--dhcp-leasefile=${tmp}/dnsmasq.leases`, '--user=root', '--group=root',
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      '--port=0',
+      '--interface=br0',
+      '--bind-interfaces',
+      '--dhcp-range=10.77.250.100,10.77.250.200,255.255.255.0,1h',
+      '--dhcp-boot=undionly.kpxe',
+      `--dhcp-leasefile=${tmp}/dnsmasq.leases`,
+      '--user=root',
+      '--group=root',
     ]);
     await sleep(1500);
     await Promise.all([runDhclient(lab, tmp), runUdhcpc(lab), runQemu(lab, 'bios', tmp), runQemu(lab, 'uefi', tmp)]);
@@ -59,25 +66,83 @@ async function runDhclient(lab: Lab, tmp: string): Promise<void> {
       '',
     ].join('\n'),
   );
-  await lab.exec(host.ns, 'dhclient', ['-d', '-1', '-v', '-cf', conf, '-sf', '/bin/true', '-lf', `${tmp}/dhclient.leases`, '-pf', `${tmp}/dhclient.pid`, 'eth0'], { timeoutMs: 30_000 });
+  await lab.exec(
+    host.ns,
+    'dhclient',
+    [
+      '-d',
+      '-1',
+      '-v',
+      '-cf',
+      conf,
+      '-sf',
+      '/bin/true',
+      '-lf',
+      `${tmp}/dhclient.leases`,
+      '-pf',
+      `${tmp}/dhclient.pid`,
+      'eth0',
+    ],
+    { timeoutMs: 30_000 },
+  );
 }
 
 async function runUdhcpc(lab: Lab): Promise<void> {
   const host = await lab.addHost('udhcpc', { mac: '02:00:00:77:00:02' });
-  await lab.exec(host.ns, 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '3', '-s', '/bin/true', '-V', 'PXEClient:Arch:00007:UNDI:003016', '-x', '0x5d:0007', '-x', '0x4d:69505845'], { timeoutMs: 30_000 });
+  await lab.exec(
+    host.ns,
+    'udhcpc',
+    [
+      '-i',
+      'eth0',
+      '-n',
+      '-q',
+      '-f',
+      '-t',
+      '3',
+      '-s',
+      '/bin/true',
+      '-V',
+      'PXEClient:Arch:00007:UNDI:003016',
+      '-x',
+      '0x5d:0007',
+      '-x',
+      '0x4d:69505845',
+    ],
+    { timeoutMs: 30_000 },
+  );
 }
 
 async function runQemu(lab: Lab, firmware: 'bios' | 'uefi', tmp: string): Promise<void> {
   const tap = await lab.addTap();
   const mac = firmware === 'bios' ? '52:54:00:77:00:03' : '52:54:00:77:00:04';
-  const args = ['-machine', 'q35,accel=tcg', '-m', '256', '-display', 'none', '-serial', 'none', '-monitor', 'none', '-boot', 'n',
-    '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`];
+  const args = [
+    '-machine',
+    'q35,accel=tcg',
+    '-m',
+    '256',
+    '-display',
+    'none',
+    '-serial',
+    'none',
+    '-monitor',
+    'none',
+    '-boot',
+    'n',
+    '-netdev',
+    `tap,id=n0,ifname=${tap},script=no,downscript=no`,
+  ];
   if (firmware === 'bios') {
     args.push('-device', `virtio-net-pci,netdev=n0,mac=${mac}`);
   } else {
     const vars = path.join(tmp, 'OVMF_VARS_4M.fd');
     fs.copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
-    args.push('-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${vars}`);
+    args.push(
+      '-drive',
+      'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+      '-drive',
+      `if=pflash,format=raw,file=${vars}`,
+    );
     args.push('-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=`);
   }
   const vm = lab.spawn(lab.ns, 'qemu-system-x86_64', args);

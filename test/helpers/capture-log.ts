@@ -3,7 +3,12 @@ import pino from 'pino';
 import type { Logger } from '../../server/log/logger.js';
 
 /** A real pino logger whose JSON lines the test can read (e.g. to prove a token never appears). */
-export function captureLogger(level = 'debug'): { log: Logger; text(): string; lines(): Record<string, unknown>[]; waitFor(pattern: RegExp, timeoutMs?: number): Promise<void> } {
+export function captureLogger(level = 'debug'): {
+  log: Logger;
+  text(): string;
+  lines(): Record<string, unknown>[];
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+} {
   let text = '';
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -15,7 +20,11 @@ export function captureLogger(level = 'debug'): { log: Logger; text(): string; l
   return {
     log,
     text: () => text,
-    lines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     async waitFor(pattern, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pattern.test(text)) {

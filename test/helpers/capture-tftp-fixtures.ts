@@ -21,15 +21,31 @@ async function main(): Promise<void> {
   fs.mkdirSync(root);
   fs.writeFileSync(path.join(root, 'small.bin'), Buffer.alloc(3000, 7));
   fs.writeFileSync(path.join(root, 'notes.txt'), 'line one\nline two\n');
-  const server = await startTftpServer({ host: '127.0.0.1', port: await freeUdpPort(), roots: [root], log: pino({ level: 'silent' }), workers: 0 });
+  const server = await startTftpServer({
+    host: '127.0.0.1',
+    port: await freeUdpPort(),
+    roots: [root],
+    log: pino({ level: 'silent' }),
+    workers: 0,
+  });
   try {
     fs.mkdirSync(FIXTURES, { recursive: true });
     const runs: [string, (port: number) => [string, string[]]][] = [
       ['tftp-hpa', (port) => clients.tftpHpa(port, 'small.bin', path.join(tmp, 'a'))],
       ['tftp-hpa-netascii', (port) => clients.tftpHpa(port, 'notes.txt', path.join(tmp, 'b'), 'ascii')],
-      ['atftp', (port) => clients.atftp(port, 'small.bin', path.join(tmp, 'c'), { blksize: 1468, windowsize: 4, tsize: 0, timeout: 2 })],
+      [
+        'atftp',
+        (port) =>
+          clients.atftp(port, 'small.bin', path.join(tmp, 'c'), { blksize: 1468, windowsize: 4, tsize: 0, timeout: 2 }),
+      ],
       ['curl', (port) => clients.curl(port, 'small.bin', path.join(tmp, 'd'), 1024)],
-      ['tftp-hpa-put', (port) => ['tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'put', path.join(root, 'notes.txt'), 'upload.txt']]],
+      [
+        'tftp-hpa-put',
+        (port) => [
+          'tftp',
+          ['-m', 'binary', '127.0.0.1', String(port), '-c', 'put', path.join(root, 'notes.txt'), 'upload.txt'],
+        ],
+      ],
     ];
     for (const [client, command] of runs) {
       const seen = new Set<string>();

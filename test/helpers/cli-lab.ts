@@ -25,7 +25,11 @@ export interface CliLab {
  * 30 s), cluster `lab` formed by a script that only says so, and `nodes`
  * registered through the real phone-home script. `env` adds config keys.
  */
-export async function startCliLab(sshd: TestSshd, nodes: SimulatedNode[], options: { prefix: string; env?: Record<string, string> }): Promise<CliLab> {
+export async function startCliLab(
+  sshd: TestSshd,
+  nodes: SimulatedNode[],
+  options: { prefix: string; env?: Record<string, string> },
+): Promise<CliLab> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), options.prefix));
   const dataDir = path.join(dir, 'data');
   const formScript = path.join(dir, 'form.sh');
@@ -41,7 +45,8 @@ export async function startCliLab(sshd: TestSshd, nodes: SimulatedNode[], option
   };
   const readToken = (name: string) => fs.readFileSync(path.join(dataDir, name), 'utf8').trim();
   let baseUrl = '';
-  const tokenOf = (mac: string, fields?: Record<string, unknown>) => roundTokenFor(baseUrl, readToken('admin.token'), mac, fields);
+  const tokenOf = (mac: string, fields?: Record<string, unknown>) =>
+    roundTokenFor(baseUrl, readToken('admin.token'), mac, fields);
   let server: ServerProcess | null = null;
   const stop = async () => {
     const code = (await server?.stop()) ?? null;
@@ -53,7 +58,8 @@ export async function startCliLab(sshd: TestSshd, nodes: SimulatedNode[], option
     env.HOMEPORT_HTTP__PORT = String(server.port);
     baseUrl = server.baseUrl;
     // An admin adds the nodes (with the address homeport's SSH uses), then each installer registers.
-    for (const node of nodes) await runClient(server.baseUrl, await tokenOf(node.mac, adminFields(node)), node, 'homeport-register', []);
+    for (const node of nodes)
+      await runClient(server.baseUrl, await tokenOf(node.mac, adminFields(node)), node, 'homeport-register', []);
     return { dir, env, server, tokenOf, adminToken: () => readToken('admin.token'), stop };
   } catch (err) {
     await stop();

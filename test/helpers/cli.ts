@@ -18,7 +18,12 @@ export interface RunningProcess {
 }
 
 /** Starts a program without blocking the event loop (a server in this process keeps answering); killed after timeoutMs. */
-export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): RunningProcess {
+export function startProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 30_000,
+): RunningProcess {
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -36,7 +41,12 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
 }
 
 /** Runs a program to its end without blocking the event loop, bounded in time. */
-export function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<CliResult> {
+export function runProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 30_000,
+): Promise<CliResult> {
   return startProcess(command, args, env, timeoutMs).done;
 }
 
@@ -50,7 +60,11 @@ export async function waitForOutput(running: RunningProcess, pattern: RegExp, ti
 }
 
 export function runHomeport(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): CliResult {
-  const result = spawnSync(HOMEPORT_BIN, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: timeoutMs });
+  const result = spawnSync(HOMEPORT_BIN, args, {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

@@ -27,5 +27,7 @@ export async function freshDatabase(kind: DatabaseKind): Promise<Database & { ur
 
 /** The env keys that put several homeport instances on one database: a fresh PostgreSQL database, or one SQLite file in `dir`. */
 export async function sharedDatabaseEnv(kind: DatabaseKind, dir: string): Promise<Record<string, string>> {
-  return kind === 'postgres' ? { DATABASE_URL: await createTestDatabase() } : { HOMEPORT_DATABASE__SQLITEPATH: path.join(dir, 'shared.sqlite') };
+  return kind === 'postgres'
+    ? { DATABASE_URL: await createTestDatabase() }
+    : { HOMEPORT_DATABASE__SQLITEPATH: path.join(dir, 'shared.sqlite') };
 }

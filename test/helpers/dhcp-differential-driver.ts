@@ -60,9 +60,20 @@ export interface Observation {
   note?: string;
 }
 
-const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(MessageType).map(([name, code]) => [code, name]));
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(MessageType).map(([name, code]) => [code, name]),
+);
 /** The options compared; 6 and 15 show what a size limit made a server leave out. */
-const SHOWN_OPTIONS = [Option.SUBNET_MASK, Option.ROUTER, Option.DNS_SERVERS, Option.DOMAIN_NAME, Option.LEASE_TIME, Option.SERVER_ID, Option.CLIENT_ID, Option.RELAY_AGENT_INFO];
+const SHOWN_OPTIONS = [
+  Option.SUBNET_MASK,
+  Option.ROUTER,
+  Option.DNS_SERVERS,
+  Option.DOMAIN_NAME,
+  Option.LEASE_TIME,
+  Option.SERVER_ID,
+  Option.CLIENT_ID,
+  Option.RELAY_AGENT_INFO,
+];
 
 interface Received {
   packet: DhcpPacket;
@@ -90,7 +101,13 @@ class Endpoints {
   }
 
   /** Sends, then collects every reply with this xid for waitMs. */
-  async exchange(from: dgram.Socket, packet: DhcpPacket | Buffer, to: string, xid: number, waitMs: number): Promise<Received[]> {
+  async exchange(
+    from: dgram.Socket,
+    packet: DhcpPacket | Buffer,
+    to: string,
+    xid: number,
+    waitMs: number,
+  ): Promise<Received[]> {
     const bytes = Buffer.isBuffer(packet) ? packet : encodeDhcp(packet);
     await new Promise<void>((resolve, reject) => from.send(bytes, 67, to, (err) => (err ? reject(err) : resolve())));
     await new Promise((resolve) => setTimeout(resolve, waitMs));
@@ -106,11 +123,27 @@ class Endpoints {
 
 let xidCounter = Math.floor(Math.random() * 0x7fff0000);
 
-function packet(mac: string, type: number, fields: Partial<DhcpPacket> = {}, options: [number, Buffer][] = []): DhcpPacket {
+function packet(
+  mac: string,
+  type: number,
+  fields: Partial<DhcpPacket> = {},
+  options: [number, Buffer][] = [],
+): DhcpPacket {
   return {
-    op: BOOTREQUEST, htype: 1, hlen: 6, hops: 0, xid: ++xidCounter, secs: 0, flags: BROADCAST_FLAG,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: macToChaddr(mac), sname: '', file: '',
+    op: BOOTREQUEST,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: ++xidCounter,
+    secs: 0,
+    flags: BROADCAST_FLAG,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: macToChaddr(mac),
+    sname: '',
+    file: '',
     options: new Map([[Option.MESSAGE_TYPE, encodeValue.u8(type)], ...options]),
     ...fields,
   };
@@ -124,10 +157,18 @@ function observe(replies: Received[]): Observation {
   if (!first) return { silent: true };
   const p = first.packet;
   const type = p.options.get(Option.MESSAGE_TYPE)?.[0];
-  const options = Object.fromEntries(SHOWN_OPTIONS.filter((c) => p.options.has(c)).map((c) => [String(c), p.options.get(c)!.toString('hex')]));
+  const options = Object.fromEntries(
+    SHOWN_OPTIONS.filter((c) => p.options.has(c)).map((c) => [String(c), p.options.get(c)!.toString('hex')]),
+  );
   return {
-    silent: false, type: type === undefined ? 'none' : TYPE_NAMES[type] ?? String(type),
-    yiaddr: p.yiaddr, ciaddr: p.ciaddr, siaddr: p.siaddr, options, to: first.to, bytes: first.bytes,
+    silent: false,
+    type: type === undefined ? 'none' : (TYPE_NAMES[type] ?? String(type)),
+    yiaddr: p.yiaddr,
+    ciaddr: p.ciaddr,
+    siaddr: p.siaddr,
+    options,
+    to: first.to,
+    bytes: first.bytes,
     ...(replies.length > 1 ? { extra: replies.length - 1 } : {}),
   };
 }
@@ -141,17 +182,24 @@ async function main(): Promise<void> {
   const results: Record<string, Observation> = {};
   const AGENT_INFO = Buffer.from(spec.agentInfoHex, 'hex');
   let macCount = 0;
-  const newMac = () => `02:${spec.macByte.toString(16).padStart(2, '0')}:00:00:00:${(++macCount).toString(16).padStart(2, '0')}`;
+  const newMac = () =>
+    `02:${spec.macByte.toString(16).padStart(2, '0')}:00:00:00:${(++macCount).toString(16).padStart(2, '0')}`;
   const wait = spec.waitMs;
   const direct = (p: DhcpPacket) => io.exchange(client, p, '255.255.255.255', p.xid, wait);
-  const relayed = (p: DhcpPacket) => io.exchange(relay, { ...p, giaddr: spec.relay, hops: 1, flags: 0 }, spec.server, p.xid, wait);
+  const relayed = (p: DhcpPacket) =>
+    io.exchange(relay, { ...p, giaddr: spec.relay, hops: 1, flags: 0 }, spec.server, p.xid, wait);
 
   /** DISCOVER then REQUEST (SELECTING); returns the bound address, or undefined. */
   async function bind(mac: string): Promise<string | undefined> {
     const [offer] = await direct(packet(mac, MessageType.DISCOVER));
     if (!offer) return undefined;
     const ip = offer.packet.yiaddr;
-    const [ack] = await direct(packet(mac, MessageType.REQUEST, {}, [[Option.REQUESTED_IP, encodeValue.ip(ip)], [Option.SERVER_ID, encodeValue.ip(spec.server)]]));
+    const [ack] = await direct(
+      packet(mac, MessageType.REQUEST, {}, [
+        [Option.REQUESTED_IP, encodeValue.ip(ip)],
+        [Option.SERVER_ID, encodeValue.ip(spec.server)],
+      ]),
+    );
     return ack?.packet.options.get(Option.MESSAGE_TYPE)?.[0] === MessageType.ACK ? ip : undefined;
   }
 
@@ -181,17 +229,30 @@ async function main(): Promise<void> {
 
   {
     const mac = newMac();
-    results['DISCOVER direct, 61'] = observe(await direct(packet(mac, MessageType.DISCOVER, {}, [[Option.CLIENT_ID, clientId(mac)], PRL])));
+    results['DISCOVER direct, 61'] = observe(
+      await direct(packet(mac, MessageType.DISCOVER, {}, [[Option.CLIENT_ID, clientId(mac)], PRL])),
+    );
   }
   {
     const mac = newMac();
     const [offer] = await direct(packet(mac, MessageType.DISCOVER, {}, [[Option.CLIENT_ID, clientId(mac)]]));
     const ip = offer?.packet.yiaddr ?? spec.unknownIp;
-    results['REQUEST direct (SELECTING), 61'] = observe(await direct(packet(mac, MessageType.REQUEST, {}, [[Option.CLIENT_ID, clientId(mac)], [Option.REQUESTED_IP, encodeValue.ip(ip)], [Option.SERVER_ID, encodeValue.ip(spec.server)], PRL])));
+    results['REQUEST direct (SELECTING), 61'] = observe(
+      await direct(
+        packet(mac, MessageType.REQUEST, {}, [
+          [Option.CLIENT_ID, clientId(mac)],
+          [Option.REQUESTED_IP, encodeValue.ip(ip)],
+          [Option.SERVER_ID, encodeValue.ip(spec.server)],
+          PRL,
+        ]),
+      ),
+    );
   }
   {
     const mac = newMac();
-    results['DISCOVER direct, forged 82'] = observe(await direct(packet(mac, MessageType.DISCOVER, {}, [[Option.RELAY_AGENT_INFO, AGENT_INFO]])));
+    results['DISCOVER direct, forged 82'] = observe(
+      await direct(packet(mac, MessageType.DISCOVER, {}, [[Option.RELAY_AGENT_INFO, AGENT_INFO]])),
+    );
   }
   {
     const mac = newMac();
@@ -199,29 +260,53 @@ async function main(): Promise<void> {
     const offers = await relayed(packet(mac, MessageType.DISCOVER, {}, opts));
     results['DISCOVER relayed, 82 + 61'] = observe(offers);
     const ip = offers[0]?.packet.yiaddr ?? spec.unknownIp;
-    const request: [number, Buffer][] = [[Option.REQUESTED_IP, encodeValue.ip(ip)], [Option.SERVER_ID, encodeValue.ip(spec.server)], ...opts];
+    const request: [number, Buffer][] = [
+      [Option.REQUESTED_IP, encodeValue.ip(ip)],
+      [Option.SERVER_ID, encodeValue.ip(spec.server)],
+      ...opts,
+    ];
     results['REQUEST relayed, 82 + 61'] = observe(await relayed(packet(mac, MessageType.REQUEST, {}, request)));
   }
   await withLease('RENEWING (unicast, ciaddr)', (mac, ip) => renew(mac, ip, spec.server));
   await withLease('REBINDING (broadcast, ciaddr)', (mac, ip) => renew(mac, ip, '255.255.255.255'));
-  await withLease('INIT-REBOOT, known address', (mac, ip) => direct(packet(mac, MessageType.REQUEST, {}, [[Option.REQUESTED_IP, encodeValue.ip(ip)]])));
-  results['INIT-REBOOT, unknown client'] = observe(await direct(packet(newMac(), MessageType.REQUEST, {}, [[Option.REQUESTED_IP, encodeValue.ip(spec.unknownIp)]])));
-  results['INIT-REBOOT, wrong subnet'] = observe(await direct(packet(newMac(), MessageType.REQUEST, {}, [[Option.REQUESTED_IP, encodeValue.ip(spec.foreignIp)]])));
+  await withLease('INIT-REBOOT, known address', (mac, ip) =>
+    direct(packet(mac, MessageType.REQUEST, {}, [[Option.REQUESTED_IP, encodeValue.ip(ip)]])),
+  );
+  results['INIT-REBOOT, unknown client'] = observe(
+    await direct(packet(newMac(), MessageType.REQUEST, {}, [[Option.REQUESTED_IP, encodeValue.ip(spec.unknownIp)]])),
+  );
+  results['INIT-REBOOT, wrong subnet'] = observe(
+    await direct(packet(newMac(), MessageType.REQUEST, {}, [[Option.REQUESTED_IP, encodeValue.ip(spec.foreignIp)]])),
+  );
   {
     const inform = packet(newMac(), MessageType.INFORM, { ciaddr: spec.client, flags: 0 }, [PRL]);
     results['INFORM (ciaddr)'] = observe(await io.exchange(client, inform, spec.server, inform.xid, wait));
   }
   await withLease('RELEASE', (mac, ip) =>
     asClientOf(ip, (socket) => {
-      const release = packet(mac, MessageType.RELEASE, { ciaddr: ip, flags: 0 }, [[Option.SERVER_ID, encodeValue.ip(spec.server)]]);
+      const release = packet(mac, MessageType.RELEASE, { ciaddr: ip, flags: 0 }, [
+        [Option.SERVER_ID, encodeValue.ip(spec.server)],
+      ]);
       return io.exchange(socket, release, spec.server, release.xid, wait);
     }),
   );
-  await withLease('DECLINE', (mac, ip) => direct(packet(mac, MessageType.DECLINE, { flags: 0 }, [[Option.REQUESTED_IP, encodeValue.ip(ip)], [Option.SERVER_ID, encodeValue.ip(spec.server)]])));
+  await withLease('DECLINE', (mac, ip) =>
+    direct(
+      packet(mac, MessageType.DECLINE, { flags: 0 }, [
+        [Option.REQUESTED_IP, encodeValue.ip(ip)],
+        [Option.SERVER_ID, encodeValue.ip(spec.server)],
+      ]),
+    ),
+  );
   for (const size of [576, 1500]) {
     const mac = newMac();
-    const bigPrl: [number, Buffer] = [Option.PARAMETER_REQUEST_LIST, Buffer.from(Array.from({ length: 254 }, (_, i) => i + 1))];
-    results[`DISCOVER, option 57 = ${size}`] = observe(await direct(packet(mac, MessageType.DISCOVER, {}, [[Option.MAX_MESSAGE_SIZE, encodeValue.u16(size)], bigPrl])));
+    const bigPrl: [number, Buffer] = [
+      Option.PARAMETER_REQUEST_LIST,
+      Buffer.from(Array.from({ length: 254 }, (_, i) => i + 1)),
+    ];
+    results[`DISCOVER, option 57 = ${size}`] = observe(
+      await direct(packet(mac, MessageType.DISCOVER, {}, [[Option.MAX_MESSAGE_SIZE, encodeValue.u16(size)], bigPrl])),
+    );
   }
   {
     // RFC 2131 4.1 / 2132 9.3: option 52 = 1 moves options into 'file': here the client id and the end.

@@ -8,7 +8,15 @@
  */
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
-import { BOOTREQUEST, BROADCAST_FLAG, encodeDhcp, encodeValue, MessageType, Option, parseDhcp } from '../../server/dhcp/codec.js';
+import {
+  BOOTREQUEST,
+  BROADCAST_FLAG,
+  encodeDhcp,
+  encodeValue,
+  MessageType,
+  Option,
+  parseDhcp,
+} from '../../server/dhcp/codec.js';
 
 export interface FloodSpec {
   count: number;
@@ -29,8 +37,20 @@ function discover(): Buffer {
   crypto.randomBytes(6).copy(chaddr);
   chaddr[0] = (chaddr[0]! & 0xfe) | 0x02; // unicast, locally administered, like a spoofer's
   return encodeDhcp({
-    op: BOOTREQUEST, htype: 1, hlen: 6, hops: 0, xid: crypto.randomInt(0xffffffff), secs: 0, flags: BROADCAST_FLAG,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0', chaddr, sname: '', file: '',
+    op: BOOTREQUEST,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: crypto.randomInt(0xffffffff),
+    secs: 0,
+    flags: BROADCAST_FLAG,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr,
+    sname: '',
+    file: '',
     options: new Map([[Option.MESSAGE_TYPE, encodeValue.u8(MessageType.DISCOVER)]]),
   });
 }

@@ -34,7 +34,12 @@ export interface LogLine {
 
 /** Starts test/helpers/dhcp-runner.ts inside the switch namespace; resolves once it listens. */
 export async function startDhcpRunner(lab: Lab, config: Record<string, unknown>): Promise<DhcpRunner> {
-  const child = lab.spawn(lab.ns, process.execPath, ['--import', 'tsx', RUNNER, JSON.stringify({ logLevel: 'debug', ...config })], { cwd: REPO });
+  const child = lab.spawn(
+    lab.ns,
+    process.execPath,
+    ['--import', 'tsx', RUNNER, JSON.stringify({ logLevel: 'debug', ...config })],
+    { cwd: REPO },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   try {
@@ -51,7 +56,9 @@ export async function startDhcpRunner(lab: Lab, config: Record<string, unknown>)
 }
 
 export async function probe(lab: Lab, host: LabHost, spec: ProbeSpec): Promise<ProbeReply[]> {
-  const result = await lab.exec(host.ns, process.execPath, ['--import', 'tsx', PROBE, JSON.stringify(spec)], { timeoutMs: spec.waitMs + 20_000 });
+  const result = await lab.exec(host.ns, process.execPath, ['--import', 'tsx', PROBE, JSON.stringify(spec)], {
+    timeoutMs: spec.waitMs + 20_000,
+  });
   if (result.code !== 0) throw new Error(`probe failed: ${result.stderr}`);
   return JSON.parse(result.stdout.trim()) as ProbeReply[];
 }
@@ -71,13 +78,24 @@ export interface DhclientLease {
 }
 
 /** isc dhclient, one attempt, configuring nothing (-sf /bin/true); returns the lease it wrote. */
-export async function dhclient(lab: Lab, host: LabHost, dir: string, confLines: string[], leaseFileSeed = ''): Promise<DhclientLease> {
+export async function dhclient(
+  lab: Lab,
+  host: LabHost,
+  dir: string,
+  confLines: string[],
+  leaseFileSeed = '',
+): Promise<DhclientLease> {
   const conf = path.join(dir, `${host.ns}.conf`);
   const leases = path.join(dir, `${host.ns}.leases`);
   const pidFile = path.join(dir, `${host.ns}.pid`);
   fs.writeFileSync(conf, ['timeout 12;', 'retry 1;', ...confLines, ''].join('\n'));
   fs.writeFileSync(leases, leaseFileSeed);
-  const result = await lab.exec(host.ns, 'dhclient', ['-1', '-v', '-cf', conf, '-sf', '/bin/true', '-lf', leases, '-pf', pidFile, 'eth0'], { timeoutMs: 30_000 });
+  const result = await lab.exec(
+    host.ns,
+    'dhclient',
+    ['-1', '-v', '-cf', conf, '-sf', '/bin/true', '-lf', leases, '-pf', pidFile, 'eth0'],
+    { timeoutMs: 30_000 },
+  );
   await killByPidFile(pidFile); // dhclient daemonises once bound; that daemon is ours
   if (result.code !== 0) throw new Error(`dhclient failed (${result.code}): ${result.stderr}`);
   const text = fs.readFileSync(leases, 'utf8');
@@ -107,8 +125,14 @@ async function killByPidFile(pidFile: string): Promise<void> {
 export async function udhcpc(lab: Lab, host: LabHost, dir: string, args: string[]): Promise<Record<string, string>> {
   const envFile = path.join(dir, `${host.ns}-udhcpc.env`);
   const script = writeUdhcpcScript(dir, envFile);
-  const result = await lab.exec(host.ns, 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '4', '-T', '2', '-s', script, ...args], { timeoutMs: 40_000 });
-  if (result.code !== 0 || !fs.existsSync(envFile)) throw new Error(`udhcpc got no lease (${result.code}): ${result.stderr}`);
+  const result = await lab.exec(
+    host.ns,
+    'udhcpc',
+    ['-i', 'eth0', '-n', '-q', '-f', '-t', '4', '-T', '2', '-s', script, ...args],
+    { timeoutMs: 40_000 },
+  );
+  if (result.code !== 0 || !fs.existsSync(envFile))
+    throw new Error(`udhcpc got no lease (${result.code}): ${result.stderr}`);
   return readEnvFile(envFile);
 }
 
@@ -129,11 +153,17 @@ export function writeUdhcpcScript(dir: string, envFile: string): string {
 }
 
 export function readEnvFile(envFile: string): Record<string, string> {
-  const lines = fs.readFileSync(envFile, 'utf8').split('\n').filter((line) => line.includes('='));
+  const lines = fs
+    .readFileSync(envFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('='));
   return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
 }
 
-export async function withStore<T>(sqlitePath: string, use: (knex: ReturnType<typeof openDatabase>['knex']) => Promise<T>): Promise<T> {
+export async function withStore<T>(
+  sqlitePath: string,
+  use: (knex: ReturnType<typeof openDatabase>['knex']) => Promise<T>,
+): Promise<T> {
   const db = openDatabase({ sqlitePath, synchronous: 'FULL', busyTimeoutMs: 5000 });
   try {
     await migrateLatest(db.knex);

@@ -109,7 +109,9 @@ async function main(): Promise<void> {
     ? fs.readFileSync(spec.rawHexFile, 'utf8').split('\n').filter(Boolean)
     : [spec.rawHex ?? buildPacket(spec.packet!).toString('hex')];
   for (const [i, hex] of payloads.entries()) {
-    await new Promise<void>((resolve, reject) => socket.send(Buffer.from(hex, 'hex'), spec.port, spec.to, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      socket.send(Buffer.from(hex, 'hex'), spec.port, spec.to, (err) => (err ? reject(err) : resolve())),
+    );
     // A pause between bursts, so the server's socket buffer is not what drops packets.
     if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 10));
   }

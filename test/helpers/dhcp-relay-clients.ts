@@ -10,7 +10,17 @@
  * Prints one JSON line: RelayClientsResult.
  */
 import dgram from 'node:dgram';
-import { BOOTREQUEST, encodeDhcp, encodeValue, macToChaddr, MessageType, Option, parseDhcp, readClientRequest, type DhcpPacket } from '../../server/dhcp/codec.js';
+import {
+  BOOTREQUEST,
+  encodeDhcp,
+  encodeValue,
+  macToChaddr,
+  MessageType,
+  Option,
+  parseDhcp,
+  readClientRequest,
+  type DhcpPacket,
+} from '../../server/dhcp/codec.js';
 
 export interface RelayClientsSpec {
   servers: string[];
@@ -51,10 +61,20 @@ async function main(): Promise<void> {
   const result: RelayClientsResult = { acks: [], naks: 0, failed: [] };
 
   const send = (packet: DhcpPacket) =>
-    Promise.all(spec.servers.map((server) => new Promise<void>((resolve, reject) => socket.send(encodeDhcp(packet), 67, server, (err) => (err ? reject(err) : resolve())))));
+    Promise.all(
+      spec.servers.map(
+        (server) =>
+          new Promise<void>((resolve, reject) =>
+            socket.send(encodeDhcp(packet), 67, server, (err) => (err ? reject(err) : resolve())),
+          ),
+      ),
+    );
 
   /** Sends, then resolves with the first answer `pick` takes, or null after the timeout. */
-  const exchange = <T>(packet: DhcpPacket, pick: (reply: DhcpPacket, serverId: string | undefined) => T | null): Promise<T | null> =>
+  const exchange = <T>(
+    packet: DhcpPacket,
+    pick: (reply: DhcpPacket, serverId: string | undefined) => T | null,
+  ): Promise<T | null> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => done(null), spec.answerTimeoutMs);
       const done = (value: T | null) => {
@@ -73,9 +93,20 @@ async function main(): Promise<void> {
     });
 
   const request = (mac: string, xid: number, type: number, options: [number, Buffer][] = []): DhcpPacket => ({
-    op: BOOTREQUEST, htype: 1, hlen: 6, hops: 1, xid, secs: 0, flags: 0,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: spec.giaddr,
-    chaddr: macToChaddr(mac), sname: '', file: '',
+    op: BOOTREQUEST,
+    htype: 1,
+    hlen: 6,
+    hops: 1,
+    xid,
+    secs: 0,
+    flags: 0,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: spec.giaddr,
+    chaddr: macToChaddr(mac),
+    sname: '',
+    file: '',
     options: new Map([[Option.MESSAGE_TYPE, encodeValue.u8(type)], ...options]),
   });
   const typeOf = (reply: DhcpPacket) => reply.options.get(Option.MESSAGE_TYPE)?.[0];
@@ -83,10 +114,19 @@ async function main(): Promise<void> {
   async function client(mac: string): Promise<void> {
     for (let attempt = 0; attempt < spec.attempts; attempt++) {
       const xid = Math.floor(Math.random() * 0xffffffff);
-      const offer = await exchange(request(mac, xid, MessageType.DISCOVER), (reply, serverId) => (typeOf(reply) === MessageType.OFFER && serverId ? { ip: reply.yiaddr, serverId } : null));
+      const offer = await exchange(request(mac, xid, MessageType.DISCOVER), (reply, serverId) =>
+        typeOf(reply) === MessageType.OFFER && serverId ? { ip: reply.yiaddr, serverId } : null,
+      );
       if (!offer) continue;
-      const answer = await exchange(request(mac, xid, MessageType.REQUEST, [[Option.REQUESTED_IP, encodeValue.ip(offer.ip)], [Option.SERVER_ID, encodeValue.ip(offer.serverId)]]), (reply, serverId) =>
-        serverId === offer.serverId && (typeOf(reply) === MessageType.ACK || typeOf(reply) === MessageType.NAK) ? { ack: typeOf(reply) === MessageType.ACK, ip: reply.yiaddr } : null,
+      const answer = await exchange(
+        request(mac, xid, MessageType.REQUEST, [
+          [Option.REQUESTED_IP, encodeValue.ip(offer.ip)],
+          [Option.SERVER_ID, encodeValue.ip(offer.serverId)],
+        ]),
+        (reply, serverId) =>
+          serverId === offer.serverId && (typeOf(reply) === MessageType.ACK || typeOf(reply) === MessageType.NAK)
+            ? { ack: typeOf(reply) === MessageType.ACK, ip: reply.yiaddr }
+            : null,
       );
       if (answer?.ack) return void result.acks.push({ mac, ip: answer.ip, server: offer.serverId });
       if (answer) result.naks++;

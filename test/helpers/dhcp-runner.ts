@@ -19,7 +19,12 @@ type RunnerConfig = Omit<DhcpServerOptions, 'knex' | 'log' | 'registry' | 'onBoo
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as RunnerConfig;
   const log = pino({ level: config.logLevel ?? 'info' }, pino.destination(2));
-  const db = openDatabase({ url: config.databaseUrl, sqlitePath: config.sqlitePath, synchronous: 'FULL', busyTimeoutMs: 5000 });
+  const db = openDatabase({
+    url: config.databaseUrl,
+    sqlitePath: config.sqlitePath,
+    synchronous: 'FULL',
+    busyTimeoutMs: 5000,
+  });
   await migrateLatest(db.knex);
   const server = await startDhcpServer({
     ...config,

@@ -17,8 +17,12 @@ export interface TestHomeport {
   /** The token of the node's open install round; a MAC homeport does not know is added first (with `fields`). */
   tokenFor(mac: string, fields?: Record<string, unknown>): Promise<string>;
   /** fetch with JSON body and the admin token when `admin` is set. `body` is the parsed JSON: any, since each test asserts its shape. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each test asserts the body's shape itself
-  request(method: string, urlPath: string, options?: { body?: unknown; admin?: boolean; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string; headers: Headers }>;
+  request(
+    method: string,
+    urlPath: string,
+    options?: { body?: unknown; admin?: boolean; headers?: Record<string, string> },
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each test asserts the body's shape itself
+  ): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   stop(): Promise<void>;
 }
 
@@ -27,15 +31,25 @@ export interface TestHomeport {
  * overrides as in production (HOMEPORT_* keys). Runs on SQLite, or on a
  * fresh database of the test PostgreSQL.
  */
-export async function startTestHomeport(options: { kind?: DatabaseKind; env?: Record<string, string> } = {}): Promise<TestHomeport> {
+export async function startTestHomeport(
+  options: { kind?: DatabaseKind; env?: Record<string, string> } = {},
+): Promise<TestHomeport> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-test-'));
   const port = options.env?.HOMEPORT_HTTP__PORT ? Number(options.env.HOMEPORT_HTTP__PORT) : await freePort();
-  const env: Record<string, string> = { HOMEPORT_DATADIR: dataDir, HOMEPORT_HTTP__HOST: '127.0.0.1', HOMEPORT_HTTP__PORT: String(port), ...options.env };
+  const env: Record<string, string> = {
+    HOMEPORT_DATADIR: dataDir,
+    HOMEPORT_HTTP__HOST: '127.0.0.1',
+    HOMEPORT_HTTP__PORT: String(port),
+    ...options.env,
+  };
   if (options.kind === 'postgres') env.DATABASE_URL = await createTestDatabase();
   let homeport: Homeport;
   try {
     const { config } = loadConfig(undefined, env);
-    homeport = await startHomeport(config, { log: pino({ level: process.env.HOMEPORT_TEST_LOG ?? 'silent' }), announce: () => undefined });
+    homeport = await startHomeport(config, {
+      log: pino({ level: process.env.HOMEPORT_TEST_LOG ?? 'silent' }),
+      announce: () => undefined,
+    });
   } catch (err) {
     fs.rmSync(dataDir, { recursive: true, force: true }); // a test that expects the start to fail leaves nothing behind
     throw err;

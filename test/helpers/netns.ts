@@ -62,17 +62,23 @@ let labCounter = 0;
 /** Runs a command (no shell), bounded in time; never rejects. */
 export function run(command: string, args: string[], timeoutMs = DEFAULT_TIMEOUT_MS): Promise<ExecResult> {
   return new Promise((resolve) => {
-    execFile(command, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      command,
+      args,
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
 /** Like run(), but throws with the command's stderr on a non-zero exit. */
 export async function runOk(command: string, args: string[], timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
   const result = await run(command, args, timeoutMs);
-  if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.code}): ${result.stderr.trim()}`);
+  if (result.code !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${result.code}): ${result.stderr.trim()}`);
   return result.stdout;
 }
 
@@ -106,7 +112,8 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
       await runOk('ip', ['-n', id, 'link', 'set', outer, 'master', 'br0', 'up']);
       if (hostOpts.mac) await runOk('ip', ['-n', ns, 'link', 'set', 'eth0', 'address', hostOpts.mac]);
       await runOk('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-      if (hostOpts.address) await runOk('ip', ['-n', ns, 'addr', 'add', `${hostOpts.address}/${prefix}`, 'dev', 'eth0']);
+      if (hostOpts.address)
+        await runOk('ip', ['-n', ns, 'addr', 'add', `${hostOpts.address}/${prefix}`, 'dev', 'eth0']);
       const mac = (await runOk('ip', ['-n', ns, '-br', 'link', 'show', 'eth0'])).trim().split(/\s+/)[2] ?? '';
       return { ns, ifname: 'eth0', address: hostOpts.address, mac };
     },
@@ -124,7 +131,10 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
 
     spawn(ns, command, args, spawnOpts = {}) {
       // `ip netns exec` execs the command, so the child's PID is the command's own.
-      const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOpts });
+      const child = spawn('ip', ['netns', 'exec', ns, command, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...spawnOpts,
+      });
       children.push(child);
       return child;
     },
@@ -186,8 +196,12 @@ export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: n
       const line = seen.split('\n').find((l) => pattern.test(l));
       if (line !== undefined) finish(() => resolve(line));
     };
-    const onExit = (code: number | null) => finish(() => reject(new Error(`process exited (${code}) before ${pattern}: ${seen}`)));
-    const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for ${pattern}; output: ${seen}`))), timeoutMs);
+    const onExit = (code: number | null) =>
+      finish(() => reject(new Error(`process exited (${code}) before ${pattern}: ${seen}`)));
+    const timer = setTimeout(
+      () => finish(() => reject(new Error(`timed out waiting for ${pattern}; output: ${seen}`))),
+      timeoutMs,
+    );
     const finish = (done: () => void) => {
       clearTimeout(timer);
       child.stdout?.off('data', onData);

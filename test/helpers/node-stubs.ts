@@ -77,7 +77,8 @@ export function installNodeStubs(binDir: string): NodeStubs {
   const k3sTokenFile = path.join(stateDir, 'k3s-node-token');
   const k3sToken = 'K10f00dfeedcafe::server:stub-join-token-0123456789';
   fs.mkdirSync(path.join(stateDir, 'fail'), { recursive: true });
-  const write = (name: string, body: string) => fs.writeFileSync(path.join(binDir, name), PREAMBLE(stateDir, logFile, name) + body, { mode: 0o755 });
+  const write = (name: string, body: string) =>
+    fs.writeFileSync(path.join(binDir, name), PREAMBLE(stateDir, logFile, name) + body, { mode: 0o755 });
   write('reboot', REBOOT);
   write('pvecm', PVECM);
   write('k3s-install', K3S_INSTALL(k3sTokenFile, k3sToken));
@@ -89,6 +90,7 @@ export function installNodeStubs(binDir: string): NodeStubs {
     k3sToken,
     calls: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : []),
     clearCalls: () => fs.rmSync(logFile, { force: true }),
-    failOnce: (node, command, subcommand, message) => fs.writeFileSync(path.join(stateDir, 'fail', `${node}-${command}-${subcommand}`), message + '\n'),
+    failOnce: (node, command, subcommand, message) =>
+      fs.writeFileSync(path.join(stateDir, 'fail', `${node}-${command}-${subcommand}`), message + '\n'),
   };
 }

@@ -21,7 +21,7 @@ export function readPcapUdp(file: string): UdpDatagram[] {
   const u32 = (offset: number) => (littleEndian ? data.readUInt32LE(offset) : data.readUInt32BE(offset));
   if (u32(20) !== LINKTYPE_ETHERNET) throw new Error(`${file}: not an Ethernet capture`);
   const datagrams: UdpDatagram[] = [];
-  for (let offset = 24; offset + 16 <= data.length; ) {
+  for (let offset = 24; offset + 16 <= data.length;) {
     const captured = u32(offset + 8);
     const frame = data.subarray(offset + 16, offset + 16 + captured);
     offset += 16 + captured;

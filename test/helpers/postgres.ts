@@ -23,7 +23,10 @@ function postgresBinDir(): string {
   const root = '/usr/lib/postgresql';
   const versions = fs.existsSync(root) ? fs.readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
   const found = versions.map((v) => path.join(root, v, 'bin')).find((dir) => fs.existsSync(path.join(dir, 'initdb')));
-  if (!found) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql: run `make test` (it installs postgresql)');
+  if (!found)
+    throw new Error(
+      'PostgreSQL server binaries not found under /usr/lib/postgresql: run `make test` (it installs postgresql)',
+    );
   return found;
 }
 
@@ -34,7 +37,9 @@ function postgresBinDir(): string {
  */
 function postgresUser(): { uid: number; gid: number } | Record<string, never> {
   if (process.getuid?.() !== 0) return {};
-  const [uid, gid] = ['-u', '-g'].map((flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()));
+  const [uid, gid] = ['-u', '-g'].map((flag) =>
+    Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()),
+  );
   return { uid: uid!, gid: gid! };
 }
 
@@ -44,9 +49,26 @@ async function start(): Promise<RunningPostgres> {
   fs.chmodSync(dataDir, 0o755);
   if (process.getuid?.() === 0) execFileSync('chown', ['postgres:postgres', dataDir]);
   const user = postgresUser();
-  execFileSync(path.join(bin, 'initdb'), ['-D', path.join(dataDir, 'db'), '-A', 'trust', '-U', 'homeport', '--no-sync'], { stdio: 'pipe', cwd: dataDir, ...user });
+  execFileSync(
+    path.join(bin, 'initdb'),
+    ['-D', path.join(dataDir, 'db'), '-A', 'trust', '-U', 'homeport', '--no-sync'],
+    { stdio: 'pipe', cwd: dataDir, ...user },
+  );
   const port = await freePort();
-  const args = ['-D', path.join(dataDir, 'db'), '-p', String(port), '-k', dataDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on'];
+  const args = [
+    '-D',
+    path.join(dataDir, 'db'),
+    '-p',
+    String(port),
+    '-k',
+    dataDir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'max_connections=200',
+    '-c',
+    'fsync=on',
+  ];
   const child = spawn(path.join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dataDir, ...user });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -7,7 +7,12 @@ import type { Database } from '../../server/store/db.js';
 import type { TestSshd } from './sshd.js';
 
 /** Install rounds as a default config has them, with a fixed test secret. */
-export const TEST_ROUNDS = { secret: 'test-round-secret-0123456789', bindSource: 'first-use', graceMs: 30 * 60_000, openPhoneHome: false } as const;
+export const TEST_ROUNDS = {
+  secret: 'test-round-secret-0123456789',
+  bindSource: 'first-use',
+  graceMs: 30 * 60_000,
+  openPhoneHome: false,
+} as const;
 
 export interface Harness {
   nodes: NodesService;
@@ -20,14 +25,31 @@ export interface Harness {
  * with an injected clock, no cron (tests call watcher.tick()), SSH to the
  * test sshd. `config` holds extra config keys (watcher, reprovision, clusters).
  */
-export async function reprovisioningHarness(db: Database, options: { clock: () => number; log: Logger; sshd?: TestSshd; config?: Record<string, unknown>; instanceId?: string }): Promise<Harness> {
+export async function reprovisioningHarness(
+  db: Database,
+  options: { clock: () => number; log: Logger; sshd?: TestSshd; config?: Record<string, unknown>; instanceId?: string },
+): Promise<Harness> {
   const extra = options.config ?? {};
   const config = configSchema.parse({
     ...extra,
-    ssh: { connectTimeoutMs: 20_000, retryDelayMs: 100, ...(options.sshd ? { port: options.sshd.port, keyFile: options.sshd.keyFile, hostKeys: 'accept' } : {}), ...(extra.ssh as object | undefined) },
+    ssh: {
+      connectTimeoutMs: 20_000,
+      retryDelayMs: 100,
+      ...(options.sshd ? { port: options.sshd.port, keyFile: options.sshd.keyFile, hostKeys: 'accept' } : {}),
+      ...(extra.ssh as object | undefined),
+    },
     watcher: { enabled: false, sshTimeoutMs: 20_000, ...(extra.watcher as object | undefined) },
   });
   const nodes = new NodesService(db, buildCatalogue(), options.clock, { rounds: TEST_ROUNDS });
-  const rp = await createReprovisioning({ config, db, nodes, profiles: [], adminToken: 'test-admin-token', log: options.log, clock: options.clock, instanceId: options.instanceId });
+  const rp = await createReprovisioning({
+    config,
+    db,
+    nodes,
+    profiles: [],
+    adminToken: 'test-admin-token',
+    log: options.log,
+    clock: options.clock,
+    instanceId: options.instanceId,
+  });
   return { nodes, rp, config };
 }

@@ -4,11 +4,20 @@
  * does not know yet is first added as an admin would (POST /api/nodes, with
  * `fields` such as hostname, ip and cluster), which opens its round.
  */
-export async function roundTokenFor(baseUrl: string, adminToken: string, mac: string, fields: Record<string, unknown> = {}): Promise<string> {
+export async function roundTokenFor(
+  baseUrl: string,
+  adminToken: string,
+  mac: string,
+  fields: Record<string, unknown> = {},
+): Promise<string> {
   const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
   let response = await fetch(`${baseUrl}/api/nodes/${mac}/token`, { headers });
   if (response.status === 404) {
-    const created = await fetch(`${baseUrl}/api/nodes`, { method: 'POST', headers, body: JSON.stringify({ mac, ...fields }) });
+    const created = await fetch(`${baseUrl}/api/nodes`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ mac, ...fields }),
+    });
     if (created.status !== 201) throw new Error(`adding node ${mac}: HTTP ${created.status} ${await created.text()}`);
     response = await fetch(`${baseUrl}/api/nodes/${mac}/token`, { headers });
   }

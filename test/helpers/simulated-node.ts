@@ -14,7 +14,13 @@ export interface SimulatedNode {
  * A node's installer talking to homeport through the real shell clients
  * (scripts/homeport-register, scripts/homeport-phase) under /bin/sh.
  */
-export function runClient(baseUrl: string, token: string, node: SimulatedNode, script: 'homeport-register' | 'homeport-phase', args: string[]): Promise<void> {
+export function runClient(
+  baseUrl: string,
+  token: string,
+  node: SimulatedNode,
+  script: 'homeport-register' | 'homeport-phase',
+  args: string[],
+): Promise<void> {
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOMEPORT_URL: baseUrl,
@@ -43,7 +49,12 @@ export function runClient(baseUrl: string, token: string, node: SimulatedNode, s
 export const INSTALL_PHASES = ['ipxe_boot', 'config_download', 'installation', 'post_install'];
 
 /** Reports the install phases; `complete` ends with the post-install script's register --complete (seed 000). */
-export async function simulateInstall(baseUrl: string, token: string, node: SimulatedNode, complete: 'deployed' | 'register' = 'deployed'): Promise<void> {
+export async function simulateInstall(
+  baseUrl: string,
+  token: string,
+  node: SimulatedNode,
+  complete: 'deployed' | 'register' = 'deployed',
+): Promise<void> {
   for (const phase of INSTALL_PHASES) {
     await runClient(baseUrl, token, node, 'homeport-phase', [phase, 'in_progress']);
     await runClient(baseUrl, token, node, 'homeport-phase', [phase, 'completed']);

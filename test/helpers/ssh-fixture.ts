@@ -7,7 +7,17 @@ import { startTestSshd, type TestSshd } from './sshd.js';
 
 /** An ssh2 client for the test sshd as root with the test's key. */
 export function testSshClient(sshd: TestSshd, log: Logger, overrides: Partial<SshClientOptions> = {}): SshClient {
-  return createSshClient({ user: 'root', port: sshd.port, keyFile: sshd.keyFile, hostKeys: 'accept', knownHostsFile: path.join(sshd.dir, 'known_hosts'), connectTimeoutMs: 20_000, commandTimeoutMs: 30_000, log, ...overrides });
+  return createSshClient({
+    user: 'root',
+    port: sshd.port,
+    keyFile: sshd.keyFile,
+    hostKeys: 'accept',
+    knownHostsFile: path.join(sshd.dir, 'known_hosts'),
+    connectTimeoutMs: 20_000,
+    commandTimeoutMs: 30_000,
+    log,
+    ...overrides,
+  });
 }
 
 /** The SshError a call rejects with (fails the test when it resolves or throws something else). */

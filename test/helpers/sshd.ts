@@ -46,7 +46,9 @@ export interface TestHostCertificate {
  * impostor at a node's address). `hostCertificate`: the sshd also offers a
  * host certificate (to clients that ask for one, e.g. ssh-keyscan -c).
  */
-export async function startTestSshd(options: { listen?: string[]; port?: number; hostCertificate?: TestHostCertificate } = {}): Promise<TestSshd> {
+export async function startTestSshd(
+  options: { listen?: string[]; port?: number; hostCertificate?: TestHostCertificate } = {},
+): Promise<TestSshd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-sshd-'));
   const binDir = path.join(dir, 'bin');
   fs.mkdirSync(binDir);
@@ -57,7 +59,22 @@ export async function startTestSshd(options: { listen?: string[]; port?: number;
   const certificate = options.hostCertificate;
   if (certificate) {
     const validity = certificate.validity ? ['-V', certificate.validity] : [];
-    execFileSync('ssh-keygen', ['-q', '-s', certificate.caKeyFile, '-I', 'homeport-test-host', '-h', '-n', certificate.principals.join(','), ...validity, `${hostKey}.pub`], { stdio: 'ignore' });
+    execFileSync(
+      'ssh-keygen',
+      [
+        '-q',
+        '-s',
+        certificate.caKeyFile,
+        '-I',
+        'homeport-test-host',
+        '-h',
+        '-n',
+        certificate.principals.join(','),
+        ...validity,
+        `${hostKey}.pub`,
+      ],
+      { stdio: 'ignore' },
+    );
   }
   const authorizedKeys = path.join(dir, 'authorized_keys');
   fs.copyFileSync(`${keyFile}.pub`, authorizedKeys);
@@ -99,7 +116,9 @@ export async function startTestSshd(options: { listen?: string[]; port?: number;
     log: () => output,
     async start() {
       if (child) return;
-      const started = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configFile, '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const started = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configFile, '-p', String(port)], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       started.stderr?.on('data', (c: Buffer) => (output += c.toString()));
       child = started;
       await waitForListening(listen[0]!, port, started, () => output);

@@ -6,16 +6,24 @@ import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 const MAC = '52:54:00:d1:00:01';
 
 /** A POST whose headers promise more than the limit; resolves with the status once answered, before any body is sent. */
-function postPromisingBytes(baseUrl: string, urlPath: string, bytes: number): Promise<{ status: number; body: unknown }> {
+function postPromisingBytes(
+  baseUrl: string,
+  urlPath: string,
+  bytes: number,
+): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(baseUrl + urlPath, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(bytes) } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => {
-        req.destroy();
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
-      });
-    });
+    const req = http.request(
+      baseUrl + urlPath,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(bytes) } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => {
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        });
+      },
+    );
     req.on('error', reject);
     req.flushHeaders();
   });
@@ -27,7 +35,14 @@ describe('direct routes (server/http/direct.ts): the phone-home calls served bef
 
   before(async () => {
     hp = await startTestHomeport();
-    expect((await hp.request('POST', '/api/nodes/register', { body: { mac: MAC, hostname: 'direct-1' }, headers: { 'x-homeport-token': await hp.tokenFor(MAC) } })).status).to.equal(200);
+    expect(
+      (
+        await hp.request('POST', '/api/nodes/register', {
+          body: { mac: MAC, hostname: 'direct-1' },
+          headers: { 'x-homeport-token': await hp.tokenFor(MAC) },
+        })
+      ).status,
+    ).to.equal(200);
   });
   after(async () => hp?.stop());
 
@@ -72,11 +87,20 @@ describe('direct routes (server/http/direct.ts): the phone-home calls served bef
     expect(koa!.status).to.equal(200);
     expect(Object.keys(direct!.body)).to.deep.equal(Object.keys(koa!.body));
     expect(direct!.body.node.deployment_status).to.equal('installation');
-    const form = await hp.request('POST', '/api/status/phase?from=busybox', { body: `mac=${MAC}&phase=installation&status=completed&token=${token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await hp.request('POST', '/api/status/phase?from=busybox', {
+      body: `mac=${MAC}&phase=installation&status=completed&token=${token}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(form.status, form.text).to.equal(200);
     expect(form.body.entry.status).to.equal('completed');
     const history = await hp.request('GET', `/api/status/history/${MAC}?order=asc`);
-    expect(history.body.entries.map((e: { phase: string; status: string; source_ip: string }) => [e.phase, e.status, e.source_ip])).to.deep.equal([
+    expect(
+      history.body.entries.map((e: { phase: string; status: string; source_ip: string }) => [
+        e.phase,
+        e.status,
+        e.source_ip,
+      ]),
+    ).to.deep.equal([
       ['registered', 'completed', '127.0.0.1'],
       ['installation', 'in_progress', '127.0.0.1'],
       ['installation', 'in_progress', '127.0.0.1'],
@@ -86,7 +110,10 @@ describe('direct routes (server/http/direct.ts): the phone-home calls served bef
 
   it('refuses a body whose Content-Length is over the limit before reading it', async () => {
     const answer = await postPromisingBytes(hp.baseUrl, '/api/status/phase', 50 * 1024 * 1024);
-    expect(answer).to.deep.equal({ status: 413, body: { error: 'payload_too_large', detail: 'request body is over the size limit' } });
+    expect(answer).to.deep.equal({
+      status: 413,
+      body: { error: 'payload_too_large', detail: 'request body is over the size limit' },
+    });
   });
 
   it('leaves other methods on the same path to Koa', async () => {
@@ -103,7 +130,10 @@ describe('direct routes (server/http/direct.ts): the phone-home calls served bef
       { ...spec, path: '/api/x/:id', auth: 'node' as const },
       { ...spec, path: '/api/x', auth: 'public' as const, use: [async () => undefined] },
     ];
-    for (const route of refused) expect(() => api.directEndpoint(route, () => undefined), route.path).to.throw(/a direct endpoint has a static path/);
+    for (const route of refused)
+      expect(() => api.directEndpoint(route, () => undefined), route.path).to.throw(
+        /a direct endpoint has a static path/,
+      );
     api.directEndpoint({ ...spec, path: '/api/x', auth: 'node' }, () => undefined);
     expect(api.directRoutes.map((r) => `${r.method} ${r.path}`)).to.deep.equal(['POST /api/x']);
     expect(api.endpoints.map((e) => e.path)).to.deep.equal(['/api/x']);

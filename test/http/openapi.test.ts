@@ -10,7 +10,15 @@ import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 import { documentedPath, documentedRoutes, mountedRoutes, type OpenApiDocument } from './route-table.js';
 
 const info = { title: 't', version: '0' };
-const route = (over: Partial<RouteSpec>): RouteSpec => ({ method: 'get', path: '/x', tag: 't', summary: 's', auth: 'public', responses: { 200: 'ok' }, ...over });
+const route = (over: Partial<RouteSpec>): RouteSpec => ({
+  method: 'get',
+  path: '/x',
+  tag: 't',
+  summary: 's',
+  auth: 'public',
+  responses: { 200: 'ok' },
+  ...over,
+});
 
 describe('OpenAPI: built from the route declarations', () => {
   it('turns Koa paths into OpenAPI paths', () => {
@@ -27,20 +35,61 @@ describe('OpenAPI: built from the route declarations', () => {
   it('documents auth, parameters, body and the implicit errors of each kind of route', () => {
     const cases: { name: string; spec: RouteSpec; security: unknown[]; statuses: string[]; params: string[] }[] = [
       { name: 'public, no input', spec: route({}), security: [], statuses: ['200'], params: [] },
-      { name: 'admin with a path parameter', spec: route({ path: '/n/:id', auth: 'admin' }), security: [{ adminBearer: [] }], statuses: ['200', '401'], params: ['id'] },
-      { name: 'node with a body', spec: route({ method: 'post', auth: 'node', body: z.object({ a: z.string() }) }), security: [{ nodeToken: [] }, {}], statuses: ['200', '400', '401', '413'], params: [] },
-      { name: 'reader with a query', spec: route({ auth: 'reader', query: z.object({ q: z.string().optional(), n: z.number() }) }), security: [{}, { adminBearer: [] }, { monitoringSession: [] }], statuses: ['200', '400'], params: ['q', 'n'] },
+      {
+        name: 'admin with a path parameter',
+        spec: route({ path: '/n/:id', auth: 'admin' }),
+        security: [{ adminBearer: [] }],
+        statuses: ['200', '401'],
+        params: ['id'],
+      },
+      {
+        name: 'node with a body',
+        spec: route({ method: 'post', auth: 'node', body: z.object({ a: z.string() }) }),
+        security: [{ nodeToken: [] }, {}],
+        statuses: ['200', '400', '401', '413'],
+        params: [],
+      },
+      {
+        name: 'reader with a query',
+        spec: route({ auth: 'reader', query: z.object({ q: z.string().optional(), n: z.number() }) }),
+        security: [{}, { adminBearer: [] }, { monitoringSession: [] }],
+        statuses: ['200', '400'],
+        params: ['q', 'n'],
+      },
     ];
     for (const { name, spec, security, statuses, params } of cases) {
-      const op = (buildOpenApi([spec], info) as unknown as OpenApiDocument).paths[openApiPath(spec.path)]![spec.method]!;
+      const op = (buildOpenApi([spec], info) as unknown as OpenApiDocument).paths[openApiPath(spec.path)]![
+        spec.method
+      ]!;
       expect(op.security, name).to.deep.equal(security);
       expect(Object.keys(op.responses).sort(), name).to.deep.equal(statuses.sort());
-      expect(op.parameters!.map((p) => p.name), name).to.deep.equal(params);
+      expect(
+        op.parameters!.map((p) => p.name),
+        name,
+      ).to.deep.equal(params);
     }
   });
 
   it('uses the validating schema itself as the request body schema', () => {
-    const doc = buildOpenApi([route({ method: 'post', path: '/api/nodes/register', auth: 'node', body: registerBody, acceptsForm: true })], info) as { paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { required: string[]; additionalProperties: boolean; properties: Record<string, object> } }> } }>> };
+    const doc = buildOpenApi(
+      [route({ method: 'post', path: '/api/nodes/register', auth: 'node', body: registerBody, acceptsForm: true })],
+      info,
+    ) as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            requestBody: {
+              content: Record<
+                string,
+                { schema: { required: string[]; additionalProperties: boolean; properties: Record<string, object> } }
+              >;
+            };
+          }
+        >
+      >;
+    };
     const content = doc.paths['/api/nodes/register']!.post!.requestBody.content;
     expect(Object.keys(content)).to.deep.equal(['application/json', 'application/x-www-form-urlencoded']);
     const schema = content['application/json']!.schema;
@@ -73,11 +122,16 @@ describe('OpenAPI: the served document against the real route table and real res
     const schema = op!.responses[String(response.status)]?.content?.['application/json']?.schema;
     expect(schema, `${method} ${path} documents a JSON ${response.status}`).to.exist;
     const valid = ajv.validate(schema!, response.body);
-    expect(valid, `${method.toUpperCase()} ${path} ${response.status}: ${ajv.errorsText(ajv.errors)}\n${JSON.stringify(response.body)}`).to.equal(true);
+    expect(
+      valid,
+      `${method.toUpperCase()} ${path} ${response.status}: ${ajv.errorsText(ajv.errors)}\n${JSON.stringify(response.body)}`,
+    ).to.equal(true);
   }
 
   before(async () => {
-    hp = await startTestHomeport({ env: { HOMEPORT_CLUSTERS: JSON.stringify({ lab: { driver: 'proxmox', expectedNodes: 2 } }) } });
+    hp = await startTestHomeport({
+      env: { HOMEPORT_CLUSTERS: JSON.stringify({ lab: { driver: 'proxmox', expectedNodes: 2 } }) },
+    });
     const served = await hp.request('GET', '/api/openapi.json');
     expect(served.status).to.equal(200);
     document = served.body as OpenApiDocument;
@@ -90,7 +144,10 @@ describe('OpenAPI: the served document against the real route table and real res
       for (const [method, op] of Object.entries(item)) {
         for (const [status, response] of Object.entries(op.responses)) {
           const schema = response.content?.['application/json']?.schema;
-          if (schema) expect(ajv.validateSchema(schema), `${method} ${path} ${status}: ${ajv.errorsText(ajv.errors)}`).to.equal(true);
+          if (schema)
+            expect(ajv.validateSchema(schema), `${method} ${path} ${status}: ${ajv.errorsText(ajv.errors)}`).to.equal(
+              true,
+            );
         }
       }
     }
@@ -99,7 +156,18 @@ describe('OpenAPI: the served document against the real route table and real res
   it('documents every route of every mounted router', () => {
     const routes = documentedRoutes(hp.homeport.routers, document); // throws naming any route the document lacks
     const keys = routes.map((r) => `${r.method} ${r.path}`);
-    expect(keys).to.include.members(['get /healthz', 'get /api/openapi.json', 'post /api/nodes/register', 'post /api/status/phase', 'get /api/nodes/{id}', 'get /boot/{mac}.ipxe', 'get /assets/{path}', 'get /monitoring', 'get /api/clusters', 'post /api/reprovision']);
+    expect(keys).to.include.members([
+      'get /healthz',
+      'get /api/openapi.json',
+      'post /api/nodes/register',
+      'post /api/status/phase',
+      'get /api/nodes/{id}',
+      'get /boot/{mac}.ipxe',
+      'get /assets/{path}',
+      'get /monitoring',
+      'get /api/clusters',
+      'post /api/reprovision',
+    ]);
     expect(new Set(keys).size, 'each route once').to.equal(keys.length);
   });
 
@@ -109,21 +177,35 @@ describe('OpenAPI: the served document against the real route table and real res
     forgotten.get(/^\/blobs\/.+/, (ctx) => (ctx.body = {}));
     const plainOnApi = new ApiRouter();
     plainOnApi.post('/api/nodes/:id/reboot', (ctx) => (ctx.body = {}));
-    for (const r of mountedRoutes([forgotten, plainOnApi])) expect(documentedPath(r, document), String(r.layerPath)).to.equal(undefined);
+    for (const r of mountedRoutes([forgotten, plainOnApi]))
+      expect(documentedPath(r, document), String(r.layerPath)).to.equal(undefined);
     expect(() => documentedRoutes([...hp.homeport.routers, forgotten], document)).to.throw(/GET \/api\/forgotten/);
   });
 
   it('matches what the endpoints really answer', async () => {
     const mac = '52:54:00:0a:00:01';
     const token = { 'x-homeport-token': await hp.tokenFor(mac, { ip: '10.9.0.11' }) };
-    const created = await hp.request('POST', '/api/nodes/register', { body: { mac, hostname: 'pve1', ip: '10.9.0.11', cluster: 'lab' }, headers: token });
+    const created = await hp.request('POST', '/api/nodes/register', {
+      body: { mac, hostname: 'pve1', ip: '10.9.0.11', cluster: 'lab' },
+      headers: token,
+    });
     expect(created.status, 'added by an admin (tokenFor), updated by register').to.equal(200);
     expectDocumented('post', '/api/nodes/register', created);
-    expectDocumented('post', '/api/nodes/register', await hp.request('POST', '/api/nodes/register', { body: { mac, hostname: 'pve1' }, headers: token }));
-    const phase = await hp.request('POST', '/api/status/phase', { body: { mac, phase: 'installation', progress: 40, message: 'unpacking' }, headers: token });
+    expectDocumented(
+      'post',
+      '/api/nodes/register',
+      await hp.request('POST', '/api/nodes/register', { body: { mac, hostname: 'pve1' }, headers: token }),
+    );
+    const phase = await hp.request('POST', '/api/status/phase', {
+      body: { mac, phase: 'installation', progress: 40, message: 'unpacking' },
+      headers: token,
+    });
     expect(phase.status).to.equal(200);
     expectDocumented('post', '/api/status/phase', phase);
-    await hp.request('POST', '/api/status/phase', { body: { mac, phase: 'failed', status: 'failed', message: 'disk' }, headers: token });
+    await hp.request('POST', '/api/status/phase', {
+      body: { mac, phase: 'failed', status: 'failed', message: 'disk' },
+      headers: token,
+    });
     const id = created.body.node.id as number;
     const reads: [string, string, string][] = [
       ['get', `/api/status/nodes/${mac}`, '/api/status/nodes/{id}'],
@@ -151,9 +233,15 @@ describe('OpenAPI: the served document against the real route table and real res
     }
     const clusters = await hp.request('GET', '/api/clusters', { admin: true });
     expect(clusters.body.clusters.map((c: { name: string }) => c.name)).to.include('lab'); // the schema was checked on a real cluster, not an empty list
-    const patched = await hp.request('PATCH', `/api/nodes/${id}`, { body: { hostname: null, labels: { rack: 'r1' } }, admin: true });
+    const patched = await hp.request('PATCH', `/api/nodes/${id}`, {
+      body: { hostname: null, labels: { rack: 'r1' } },
+      admin: true,
+    });
     expectDocumented('patch', '/api/nodes/{id}', patched);
-    const added = await hp.request('POST', '/api/nodes', { body: { mac: '52:54:00:0a:00:02', profile: 'debian' }, admin: true });
+    const added = await hp.request('POST', '/api/nodes', {
+      body: { mac: '52:54:00:0a:00:02', profile: 'debian' },
+      admin: true,
+    });
     expect(added.status).to.equal(201);
     expectDocumented('post', '/api/nodes', added);
   });

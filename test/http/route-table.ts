@@ -35,7 +35,9 @@ export interface DocumentedRoute extends MountedRoute {
 export function mountedRoutes(routers: Router[]): MountedRoute[] {
   return routers.flatMap((router) =>
     router.stack.flatMap((layer) =>
-      layer.methods.filter((m) => m !== 'HEAD').map((m) => ({ method: m.toLowerCase(), layerPath: layer.path, regexp: layer.regexp })),
+      layer.methods
+        .filter((m) => m !== 'HEAD')
+        .map((m) => ({ method: m.toLowerCase(), layerPath: layer.path, regexp: layer.regexp })),
     ),
   );
 }
@@ -60,8 +62,13 @@ export function documentedPath(route: MountedRoute, document: OpenApiDocument): 
 /** Every mounted route with its operation; throws naming the routes the document lacks. */
 export function documentedRoutes(routers: Router[], document: OpenApiDocument): DocumentedRoute[] {
   const mounted = mountedRoutes(routers);
-  const missing = mounted.filter((r) => !documentedPath(r, document)).map((r) => `${r.method.toUpperCase()} ${String(r.layerPath)}`);
-  if (missing.length) throw new Error(`routes served but missing from the OpenAPI document (declare them with ApiRouter.endpoint): ${missing.join(', ')}`);
+  const missing = mounted
+    .filter((r) => !documentedPath(r, document))
+    .map((r) => `${r.method.toUpperCase()} ${String(r.layerPath)}`);
+  if (missing.length)
+    throw new Error(
+      `routes served but missing from the OpenAPI document (declare them with ApiRouter.endpoint): ${missing.join(', ')}`,
+    );
   return mounted.map((r) => {
     const path = documentedPath(r, document)!;
     return { ...r, path, operation: document.paths[path]![r.method]! };

@@ -7,7 +7,12 @@ import { startCliLab, type CliLab } from '../helpers/cli-lab.js';
 import { simulateInstall, type SimulatedNode } from '../helpers/simulated-node.js';
 import { useStubbedNodes } from '../helpers/ssh-fixture.js';
 
-const NODES: SimulatedNode[] = [1, 2, 3].map((i) => ({ mac: `52:54:00:cd:00:0${i}`, hostname: `pve${i}`, ip: `127.0.0.${i + 1}`, cluster: 'lab' }));
+const NODES: SimulatedNode[] = [1, 2, 3].map((i) => ({
+  mac: `52:54:00:cd:00:0${i}`,
+  hostname: `pve${i}`,
+  ip: `127.0.0.${i + 1}`,
+  cluster: 'lab',
+}));
 
 /** The CLI as a child process (stdout a pipe: plain lines), against `homeport serve` with its watcher on a 1 s schedule. */
 describe('homeport jobs, reprovision --rolling and nodes import against a running server', function () {
@@ -19,9 +24,15 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
   let dir: string;
   let server: ServerProcess;
   let env: NodeJS.ProcessEnv;
-  const cli = async (args: string[], timeoutMs = 120_000) => runProcess(HOMEPORT_BIN, args, { ...process.env, ...env }, timeoutMs);
+  const cli = async (args: string[], timeoutMs = 120_000) =>
+    runProcess(HOMEPORT_BIN, args, { ...process.env, ...env }, timeoutMs);
   const token = (mac: string) => homeport!.tokenOf(mac);
-  const nodesJson = async () => ((await (await fetch(`${server.baseUrl}/api/nodes`, { headers: { authorization: `Bearer ${homeport!.adminToken()}` } })).json()) as { nodes: { hostname: string; reprovision_status: string | null }[] }).nodes;
+  const nodesJson = async () =>
+    (
+      (await (
+        await fetch(`${server.baseUrl}/api/nodes`, { headers: { authorization: `Bearer ${homeport!.adminToken()}` } })
+      ).json()) as { nodes: { hostname: string; reprovision_status: string | null }[] }
+    ).nodes;
 
   /** Installs every node that was restarted, through the real phone-home scripts, until `stop`; bounded. */
   async function installWhileRestarted(stop: () => boolean): Promise<void> {
@@ -40,7 +51,10 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
   }
 
   before(async () => {
-    homeport = await startCliLab(lab.sshd, NODES, { prefix: 'homeport-cli-jobs-', env: { HOMEPORT_WATCHER__JOBPOLLMS: '200' } });
+    homeport = await startCliLab(lab.sshd, NODES, {
+      prefix: 'homeport-cli-jobs-',
+      env: { HOMEPORT_WATCHER__JOBPOLLMS: '200' },
+    });
     ({ dir, server, env } = homeport);
     // A formed cluster to roll through: reprovision all once and let it form.
     let formed = false;
@@ -51,7 +65,17 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
 
   it('reprovision --cluster --rolling --max-unavailable 2 --wait follows the job batch by batch until done; jobs ls and show', async () => {
     let ended = false;
-    const rolling = cli(['reprovision', '--cluster', 'lab', '--rolling', '--max-unavailable', '2', '--wait', '--poll', '0.3']).then((r) => ((ended = true), r));
+    const rolling = cli([
+      'reprovision',
+      '--cluster',
+      'lab',
+      '--rolling',
+      '--max-unavailable',
+      '2',
+      '--wait',
+      '--poll',
+      '0.3',
+    ]).then((r) => ((ended = true), r));
     let mostOut = 0;
     const watchOut = (async () => {
       for (let i = 0; i < 2400 && !ended; i++) {
@@ -79,7 +103,9 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
     const ls = await cli(['jobs', 'ls', '--type', 'reprovision']);
     expect(ls.status, ls.stderr).to.equal(0);
     expect(ls.stdout.split('\n')[0]).to.equal('ID\tTYPE\tSTATUS\tSTAGE\tPERCENT\tCREATED\tDETAIL');
-    expect(ls.stdout.split('\n')[1]).to.match(new RegExp(`^${id}\\treprovision\\tcompleted\\tbatch 2/2: pve3\\t100%\\t`));
+    expect(ls.stdout.split('\n')[1]).to.match(
+      new RegExp(`^${id}\\treprovision\\tcompleted\\tbatch 2/2: pve3\\t100%\\t`),
+    );
     const show = await cli(['jobs', 'show', id!]);
     expect(show.stdout).to.match(new RegExp(`^job ${id}: reprovision completed \\(attempt 1, `));
     expect(show.stdout).to.include('  ✔ batch 1/2: pve1, pve2: completed');
@@ -98,7 +124,9 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
     expect(cancelled.stdout).to.equal(`job ${match![1]} cancelled\n`);
     const wait = await cli(['jobs', 'wait', match![1]!]);
     expect(wait.status).to.equal(5);
-    expect(wait.stdout.trim().split('\n').at(-1)).to.equal(`job ${match![1]} cancelled: cancelled by an admin before it ran on`);
+    expect(wait.stdout.trim().split('\n').at(-1)).to.equal(
+      `job ${match![1]} cancelled: cancelled by an admin before it ran on`,
+    );
     expect((await cli(['jobs', 'show', '99999'])).status).to.equal(3);
     const usage = await cli(['reprovision', '--all', '--at', 'soon']);
     expect(usage.status).to.equal(2);
@@ -108,7 +136,10 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
 
   it('nodes import FILE: a line per row, bad rows rejected with the reason (exit 5), a second import skips everything', async () => {
     const file = path.join(dir, 'nodes.csv');
-    fs.writeFileSync(file, 'mac,hostname,ip,profile,cluster\n52:54:00:cd:00:0a,edge1,10.9.0.1,debian,\n52:54:00:cd:00:0b,edge2;reboot,10.9.0.2,,\n52:54:00:cd:00:01,pve1,127.0.0.2,,lab\n52:54:00:cd:00:0c,edge3,10.9.0.3,debain,\n');
+    fs.writeFileSync(
+      file,
+      'mac,hostname,ip,profile,cluster\n52:54:00:cd:00:0a,edge1,10.9.0.1,debian,\n52:54:00:cd:00:0b,edge2;reboot,10.9.0.2,,\n52:54:00:cd:00:01,pve1,127.0.0.2,,lab\n52:54:00:cd:00:0c,edge3,10.9.0.3,debain,\n',
+    );
     const first = await cli(['nodes', 'import', file]);
     expect(first.status, first.stderr).to.equal(5);
     // One line per row, in file order (rejected rows are known at parse time, before any is imported).
@@ -120,10 +151,14 @@ describe('homeport jobs, reprovision --rolling and nodes import against a runnin
     ]);
     const jobId = /^job (\d+):/m.exec(first.stdout)![1]!;
     const shownJob = await cli(['jobs', 'show', jobId]);
-    expect(shownJob.stdout, 'the finished stage says all rows, not the last progress step').to.include('import: completed (2 of 2 row(s))');
+    expect(shownJob.stdout, 'the finished stage says all rows, not the last progress step').to.include(
+      'import: completed (2 of 2 row(s))',
+    );
     expect(shownJob.stdout).not.to.match(/row 1 of/);
     // Times as everywhere else a person reads them: to the second, no milliseconds, no epoch numbers.
-    expect(shownJob.stdout).to.match(/created \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, runs at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)/);
+    expect(shownJob.stdout).to.match(
+      /created \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, runs at \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)/,
+    );
     expect(shownJob.stdout).to.match(/^ {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ line 2 /m);
     expect(shownJob.stdout).not.to.match(/\.\d{3}Z/);
     const help = runHomeport(['nodes', 'import', '--help'], env);

@@ -9,7 +9,12 @@ import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node.js';
 import { sshEnv, useStubbedNodes } from '../helpers/ssh-fixture.js';
 
-const NODES: SimulatedNode[] = [1, 2, 3, 4, 5].map((i) => ({ mac: `52:54:00:77:00:0${i}`, hostname: `pve${i}`, ip: `127.0.0.${i + 1}`, cluster: 'lab' }));
+const NODES: SimulatedNode[] = [1, 2, 3, 4, 5].map((i) => ({
+  mac: `52:54:00:77:00:0${i}`,
+  hostname: `pve${i}`,
+  ip: `127.0.0.${i + 1}`,
+  cluster: 'lab',
+}));
 
 /**
  * Seed 002/004 jobs against real HTTP, a real sshd with recording node
@@ -55,13 +60,20 @@ for (const kind of DATABASE_KINDS) {
     });
 
     const job = async (id: number) => (await a.request('GET', `/api/jobs/${id}`, { admin: true })).body;
-    const nodes = async () => (await a.request('GET', '/api/nodes?limit=1000', { admin: true })).body.nodes as { id: number; hostname: string; reprovision_status: string | null }[];
+    const nodes = async () =>
+      (await a.request('GET', '/api/nodes?limit=1000', { admin: true })).body.nodes as {
+        id: number;
+        hostname: string;
+        reprovision_status: string | null;
+      }[];
     const reboots = () => lab.stubs.calls().filter((c) => c.endsWith(' reboot'));
     const formations = () => (fs.existsSync(formLog) ? fs.readFileSync(formLog, 'utf8').trim().split('\n') : []);
-    const tickBoth = () => Promise.all([a.homeport.reprovisioning.watcher.tick(), b.homeport.reprovisioning.watcher.tick()]);
+    const tickBoth = () =>
+      Promise.all([a.homeport.reprovisioning.watcher.tick(), b.homeport.reprovisioning.watcher.tick()]);
 
     async function register(list = NODES): Promise<void> {
-      for (const node of list) await runClient(a.baseUrl, await a.tokenFor(node.mac, adminFields(node)), node, 'homeport-register', []);
+      for (const node of list)
+        await runClient(a.baseUrl, await a.tokenFor(node.mac, adminFields(node)), node, 'homeport-register', []);
     }
 
     /** A formed cluster to start from (set in the database: forming it for real is what test/watcher covers). */
@@ -77,8 +89,12 @@ for (const kind of DATABASE_KINDS) {
     }
 
     /** Until the job is no longer pending-and-due or running, ticking both instances; bounded. */
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- job rows of any type; the test reads the fields it asserts
-    async function settle(id: number, onRound: () => Promise<void> = async () => undefined, rounds = 300): Promise<Record<string, any>> {
+    async function settle(
+      id: number,
+      onRound: () => Promise<void> = async () => undefined,
+      rounds = 300,
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- job rows of any type; the test reads the fields it asserts
+    ): Promise<Record<string, any>> {
       for (let i = 0; i < rounds; i++) {
         await onRound();
         await tickBoth();
@@ -95,7 +111,10 @@ for (const kind of DATABASE_KINDS) {
       const runAt = new Date(Date.now() + 800).toISOString();
       const ids: number[] = [];
       for (let i = 0; i < 12; i++) {
-        const created = await a.request('POST', '/api/jobs', { admin: true, body: { type: 'power', params: { nodes: [NODES[i % 4]!.hostname], action: 'reset' }, schedule_at: runAt } });
+        const created = await a.request('POST', '/api/jobs', {
+          admin: true,
+          body: { type: 'power', params: { nodes: [NODES[i % 4]!.hostname], action: 'reset' }, schedule_at: runAt },
+        });
         expect(created.status, created.text).to.equal(202);
         ids.push(created.body.job.id);
       }
@@ -104,17 +123,27 @@ for (const kind of DATABASE_KINDS) {
       await Promise.all([tickBoth(), tickBoth(), tickBoth()]);
       const ended = await Promise.all(ids.map(job));
       expect(ended.map((j) => `${j.status}/${j.attempts}`)).to.deep.equal(ids.map(() => 'completed/1'));
-      expect(reboots().sort(), 'one reboot per job').to.deep.equal(NODES.slice(0, 4).flatMap((n) => [n.ip, n.ip, n.ip].map((ip) => `${ip} reboot`)).sort());
+      expect(reboots().sort(), 'one reboot per job').to.deep.equal(
+        NODES.slice(0, 4)
+          .flatMap((n) => [n.ip, n.ip, n.ip].map((ip) => `${ip} reboot`))
+          .sort(),
+      );
       const runners = new Set(ended.map((j) => /attempt 1 of 1 on (\S+)/.exec(j.log_tail.join('\n'))![1]));
       expect(runners.size, 'the log names the instance that ran it').to.be.at.least(1);
-      expect(ended[0].stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).to.deep.equal(['preflight:completed', 'power:completed']);
+      expect(ended[0].stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).to.deep.equal([
+        'preflight:completed',
+        'power:completed',
+      ]);
     });
 
     it('a scheduled job stays pending until its time, then re-checks: busy nodes are left alone, nothing to do ends early', async () => {
       await start();
       await register(NODES.slice(0, 2));
       const at = new Date(Date.now() + 1500).toISOString();
-      const scheduled = await a.request('POST', '/api/reprovision', { admin: true, body: { nodes: ['pve1', 'pve2'], at } });
+      const scheduled = await a.request('POST', '/api/reprovision', {
+        admin: true,
+        body: { nodes: ['pve1', 'pve2'], at },
+      });
       expect(scheduled.status, scheduled.text).to.equal(202);
       expect(scheduled.body.job).to.include({ status: 'pending', run_at: at });
       await tickBoth();
@@ -131,15 +160,24 @@ for (const kind of DATABASE_KINDS) {
       const ran = await settle(scheduled.body.job.id);
       expect(ran.status).to.equal('completed');
       expect(ran.result).to.deep.include({ skipped: ['pve2'] });
-      expect(reboots(), 'pve1 by the scheduled job, pve2 only by hand').to.deep.equal(['127.0.0.3 reboot', '127.0.0.2 reboot']);
+      expect(reboots(), 'pve1 by the scheduled job, pve2 only by hand').to.deep.equal([
+        '127.0.0.3 reboot',
+        '127.0.0.2 reboot',
+      ]);
       expect(ran.log_tail.join('\n')).to.include('skipping pve2: already reprovisioning');
 
-      const later = await a.request('POST', '/api/jobs', { admin: true, body: { type: 'reprovision', params: { nodes: ['pve1', 'pve2'] }, schedule_at: Date.now() + 300 } });
+      const later = await a.request('POST', '/api/jobs', {
+        admin: true,
+        body: { type: 'reprovision', params: { nodes: ['pve1', 'pve2'] }, schedule_at: Date.now() + 300 },
+      });
       await sleep(400);
       const idle = await settle(later.body.job.id);
       expect(idle.status).to.equal('completed');
       expect(idle.result).to.deep.equal({ nothing_to_do: 'every node is already reprovisioning (pve1, pve2)' });
-      expect(idle.stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).to.deep.equal(['preflight:completed', 'restart:skipped']);
+      expect(idle.stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).to.deep.equal([
+        'preflight:completed',
+        'restart:skipped',
+      ]);
       expect(reboots()).to.have.length(2);
     });
 
@@ -160,12 +198,21 @@ for (const kind of DATABASE_KINDS) {
       let ended = await job(id);
       for (let i = 0; i < 100 && ended.status === 'running'; i++) ended = (await sleep(50), await job(id));
       expect(ended).to.include({ status: 'cancelled', error: 'cancelled by an admin before stage "record"' });
-      expect(ended.stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).to.deep.equal(['check:completed', 'form:completed', 'record:pending']);
-      expect((await a.request('GET', '/api/clusters/lab', { admin: true })).body.last_error).to.equal(`formation job ${id} was cancelled by an admin; form it again with POST /api/clusters/lab/form`);
+      expect(ended.stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).to.deep.equal([
+        'check:completed',
+        'form:completed',
+        'record:pending',
+      ]);
+      expect((await a.request('GET', '/api/clusters/lab', { admin: true })).body.last_error).to.equal(
+        `formation job ${id} was cancelled by an admin; form it again with POST /api/clusters/lab/form`,
+      );
       expect(formations(), 'the running step finished; nothing after it ran').to.have.length(1);
       expect((await nodes()).map((n) => n.reprovision_status)).to.deep.equal(['completed', 'completed', 'completed']);
 
-      const queued = await a.request('POST', '/api/jobs', { admin: true, body: { type: 'power', params: { nodes: ['pve1'], action: 'off' }, schedule_at: Date.now() + 60_000 } });
+      const queued = await a.request('POST', '/api/jobs', {
+        admin: true,
+        body: { type: 'power', params: { nodes: ['pve1'], action: 'off' }, schedule_at: Date.now() + 60_000 },
+      });
       const cancelled = await a.request('POST', `/api/jobs/${queued.body.job.id}/cancel`, { admin: true });
       expect(cancelled.body.status).to.equal('cancelled');
       const again = await a.request('POST', `/api/jobs/${queued.body.job.id}/cancel`, { admin: true });
@@ -181,8 +228,15 @@ for (const kind of DATABASE_KINDS) {
       const failed = await settle(form.body.job.id);
       const error = `script: ${formScript} exited 1: corosync: quorum not reached`;
       expect(failed).to.include({ status: 'failed', error });
-      expect(failed.stages.map((s: { name: string; state: string; message: string | null }) => `${s.name}:${s.state}:${s.message ?? ''}`)).to.deep.equal(['check:completed:', `form:failed:${error}`, 'record:pending:']);
-      expect((await a.request('GET', '/api/clusters/lab', { admin: true })).body).to.include({ state: 'error', last_error: error });
+      expect(
+        failed.stages.map(
+          (s: { name: string; state: string; message: string | null }) => `${s.name}:${s.state}:${s.message ?? ''}`,
+        ),
+      ).to.deep.equal(['check:completed:', `form:failed:${error}`, 'record:pending:']);
+      expect((await a.request('GET', '/api/clusters/lab', { admin: true })).body).to.include({
+        state: 'error',
+        last_error: error,
+      });
       const checkedAt = failed.stages[0].ended_at;
 
       fs.rmSync(path.join(dir, 'fail'));
@@ -190,10 +244,17 @@ for (const kind of DATABASE_KINDS) {
       expect(retry.status, retry.text).to.equal(202);
       const done = await settle(form.body.job.id);
       expect(done.status).to.equal('completed');
-      expect(done.stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).to.deep.equal(['check:completed', 'form:completed', 'record:completed']);
+      expect(done.stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).to.deep.equal([
+        'check:completed',
+        'form:completed',
+        'record:completed',
+      ]);
       expect(done.stages[0].ended_at, 'the completed stage was not run again').to.equal(checkedAt);
       expect((await nodes()).map((n) => n.reprovision_status)).to.deep.equal(['clustered', 'clustered', 'clustered']);
-      expect((await a.request('POST', `/api/jobs/${form.body.job.id}/retry`, { admin: true })).status, 'a completed job is not retried').to.equal(409);
+      expect(
+        (await a.request('POST', `/api/jobs/${form.body.job.id}/retry`, { admin: true })).status,
+        'a completed job is not retried',
+      ).to.equal(409);
     });
 
     it('retries a failed formation by itself up to watcher.jobAttempts, the cluster forming meanwhile, then error', async () => {
@@ -210,12 +271,20 @@ for (const kind of DATABASE_KINDS) {
         if (cluster.state === 'error') break;
         await sleep(60);
       }
-      expect(sawRetrying).to.match(/^attempt [12] of 3 failed, retrying: script: .* exited 1: corosync: quorum not reached$/);
+      expect(sawRetrying).to.match(
+        /^attempt [12] of 3 failed, retrying: script: .* exited 1: corosync: quorum not reached$/,
+      );
       const gaveUp = await job(id);
       expect(gaveUp).to.include({ status: 'failed', attempts: 3 });
       expect(gaveUp.log_tail.filter((l: string) => l.includes('retrying in'))).to.have.length(2);
-      const history = (await a.request('GET', `/api/status/history/${NODES[0]!.mac}`)).body.entries as { phase: string; status: string; message: string }[];
-      expect(history.filter((e) => e.phase === 'cluster_formation').map((e) => e.message.split(':')[0])).to.have.members(['attempt 1 of 3', 'attempt 2 of 3', 'attempt 3 of 3']);
+      const history = (await a.request('GET', `/api/status/history/${NODES[0]!.mac}`)).body.entries as {
+        phase: string;
+        status: string;
+        message: string;
+      }[];
+      expect(
+        history.filter((e) => e.phase === 'cluster_formation').map((e) => e.message.split(':')[0]),
+      ).to.have.members(['attempt 1 of 3', 'attempt 2 of 3', 'attempt 3 of 3']);
 
       // A passing second attempt forms it, without an admin.
       fs.writeFileSync(path.join(dir, 'fail'), 'transient\n');
@@ -224,13 +293,19 @@ for (const kind of DATABASE_KINDS) {
       fs.rmSync(path.join(dir, 'fail'));
       const formed = await settle(second.body.job.id);
       expect(formed).to.include({ status: 'completed', attempts: 2 });
-      expect((await a.request('GET', '/api/clusters/lab', { admin: true })).body).to.include({ state: 'formed', last_error: null });
+      expect((await a.request('GET', '/api/clusters/lab', { admin: true })).body).to.include({
+        state: 'formed',
+        last_error: null,
+      });
     });
 
     it('rolling reprovision of 5 nodes, max-unavailable 2: never more than 2 out, each batch rejoined before the next; a failure pauses it, retry resumes', async () => {
       await start();
       await formedCluster();
-      const started = await a.request('POST', '/api/reprovision', { admin: true, body: { cluster: 'lab', rolling: true, max_unavailable: 2 } });
+      const started = await a.request('POST', '/api/reprovision', {
+        admin: true,
+        body: { cluster: 'lab', rolling: true, max_unavailable: 2 },
+      });
       expect(started.status, started.text).to.equal(202);
       const id = started.body.job.id as number;
       let mostOut = 0;
@@ -242,7 +317,12 @@ for (const kind of DATABASE_KINDS) {
         for (const n of list.filter((x) => x.reprovision_status === 'in_progress' && !installed.has(x.hostname))) {
           installed.add(n.hostname);
           const node = NODES.find((x) => x.hostname === n.hostname)!;
-          if (n.hostname === failing) await runClient(a.baseUrl, await a.tokenFor(node.mac), node, 'homeport-phase', ['installation', 'failed', 'no disk found']);
+          if (n.hostname === failing)
+            await runClient(a.baseUrl, await a.tokenFor(node.mac), node, 'homeport-phase', [
+              'installation',
+              'failed',
+              'no disk found',
+            ]);
           else await simulateInstall(a.baseUrl, await a.tokenFor(node.mac), node);
         }
       };
@@ -267,12 +347,20 @@ for (const kind of DATABASE_KINDS) {
       // Second run: pve3's install fails in batch 2; the job pauses there and batch 3 never starts.
       lab.stubs.clearCalls();
       installed.clear();
-      const second = await a.request('POST', '/api/reprovision', { admin: true, body: { cluster: 'lab', rolling: true, max_unavailable: 2 } });
+      const second = await a.request('POST', '/api/reprovision', {
+        admin: true,
+        body: { cluster: 'lab', rolling: true, max_unavailable: 2 },
+      });
       const secondId = second.body.job.id as number;
       const paused = await settle(secondId, round('pve3'));
       expect(paused.status).to.equal('paused');
       expect(paused.error).to.match(/^batch 2\/3: pve3, pve4: pve3 is error; the job is paused/);
-      expect(reboots().map((r) => r.split(' ')[0]).sort(), 'batch 3 was not started').to.deep.equal(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']);
+      expect(
+        reboots()
+          .map((r) => r.split(' ')[0])
+          .sort(),
+        'batch 3 was not started',
+      ).to.deep.equal(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']);
       expect(mostOut).to.equal(2);
 
       // The admin fixes pve3 and retries: only pve3 is reinstalled, then batch 3 runs.
@@ -281,7 +369,12 @@ for (const kind of DATABASE_KINDS) {
       expect(retry.status, retry.text).to.equal(202);
       const resumed = await settle(secondId, round());
       expect(resumed.status, JSON.stringify(resumed.error)).to.equal('completed');
-      expect(reboots().map((r) => r.split(' ')[0]).slice(4).sort()).to.deep.equal(['127.0.0.4', '127.0.0.6']);
+      expect(
+        reboots()
+          .map((r) => r.split(' ')[0])
+          .slice(4)
+          .sort(),
+      ).to.deep.equal(['127.0.0.4', '127.0.0.6']);
       expect(mostOut).to.equal(2);
     });
 
@@ -289,28 +382,53 @@ for (const kind of DATABASE_KINDS) {
       await start();
       const file = JSON.stringify({
         nodes: {
-          'aa:bb:cc:dd:ee:01': { hostname: 'node1', ip: '10.0.0.101', mac: 'aa:bb:cc:dd:ee:01', type: 'proxmox', status: 'registered', reprovision_status: 'in_progress' },
+          'aa:bb:cc:dd:ee:01': {
+            hostname: 'node1',
+            ip: '10.0.0.101',
+            mac: 'aa:bb:cc:dd:ee:01',
+            type: 'proxmox',
+            status: 'registered',
+            reprovision_status: 'in_progress',
+          },
           'aa:bb:cc:dd:ee:02': { hostname: 'node2', ip: '10.0.0.102', mac: 'aa:bb:cc:dd:ee:02', type: 'proxmox' },
           'aa:bb:cc:dd:ee:03': { hostname: 'node3\nreboot', ip: '10.0.0.103', mac: 'aa:bb:cc:dd:ee:03' },
           'not-a-mac': { hostname: 'node4', ip: '10.0.0.104' },
         },
       });
-      const create = () => a.request('POST', '/api/jobs', { admin: true, body: { type: 'import_nodes', params: { format: 'json', content: file } } });
+      const create = () =>
+        a.request('POST', '/api/jobs', {
+          admin: true,
+          body: { type: 'import_nodes', params: { format: 'json', content: file } },
+        });
       const first = await settle((await create()).body.job.id);
       expect(first.status).to.equal('completed');
       expect(first.result).to.deep.include({ created: 2, updated: 0, skipped: 0, rejected: 2 });
-      expect(first.result.rows.map((r: { row: string; action: string }) => `${r.row}:${r.action}`)).to.have.members(['"aa:bb:cc:dd:ee:01":created', '"aa:bb:cc:dd:ee:02":created', '"aa:bb:cc:dd:ee:03":rejected', '"not-a-mac":rejected']);
+      expect(first.result.rows.map((r: { row: string; action: string }) => `${r.row}:${r.action}`)).to.have.members([
+        '"aa:bb:cc:dd:ee:01":created',
+        '"aa:bb:cc:dd:ee:02":created',
+        '"aa:bb:cc:dd:ee:03":rejected',
+        '"not-a-mac":rejected',
+      ]);
       const list = await nodes();
       expect(list.map((n) => `${n.hostname}/${n.reprovision_status}`)).to.deep.equal(['node1/null', 'node2/null']);
       const second = await settle((await create()).body.job.id);
       expect(second.result).to.deep.include({ created: 0, updated: 0, skipped: 2, rejected: 2 });
       expect(await nodes()).to.deep.equal(list);
-      const bad = await a.request('POST', '/api/jobs', { admin: true, body: { type: 'import_nodes', params: { format: 'xml', content: '' } } });
+      const bad = await a.request('POST', '/api/jobs', {
+        admin: true,
+        body: { type: 'import_nodes', params: { format: 'xml', content: '' } },
+      });
       expect(bad.status).to.equal(400);
-      expect(bad.body.detail).to.equal("params.format: must be one of json, csv");
+      expect(bad.body.detail).to.equal('params.format: must be one of json, csv');
       const unknown = await a.request('POST', '/api/jobs', { admin: true, body: { type: 'defragment', params: {} } });
       expect(unknown.body.detail).to.equal('type: must be one of form_cluster, import_nodes, power, reprovision');
-      expect((await a.request('POST', '/api/jobs', { body: { type: 'import_nodes', params: { format: 'json', content: file } } })).status).to.equal(401);
+      expect(
+        (
+          await a.request('POST', '/api/jobs', {
+            body: { type: 'import_nodes', params: { format: 'json', content: file } },
+          })
+        ).status,
+      ).to.equal(401);
       const listed = await a.request('GET', '/api/jobs?type=import_nodes&status=completed', { admin: true });
       expect(listed.body.total).to.equal(2);
       expect(listed.body.jobs[0].params.content, 'lists leave the file out').to.equal(`(${file.length} characters)`);

@@ -21,7 +21,16 @@ describe('job runner: log bounds, masking, pause', () => {
   afterEach(async () => db.close());
 
   const runner = (types: JobType[]) =>
-    new JobRunner({ jobs: repo, types, workerId: 'test', clock: Date.now, log: pino({ level: 'silent' }), leaseMs: 10_000, retryDelay: { baseDelayMs: 10, maxDelayMs: 10 }, mask: (t) => maskSecrets(t, [SECRET]) });
+    new JobRunner({
+      jobs: repo,
+      types,
+      workerId: 'test',
+      clock: Date.now,
+      log: pino({ level: 'silent' }),
+      leaseMs: 10_000,
+      retryDelay: { baseDelayMs: 10, maxDelayMs: 10 },
+      mask: (t) => maskSecrets(t, [SECRET]),
+    });
   const params = z.object({}).strict();
 
   it('masks secrets in the console log and the error, and keeps only the newest 64 KiB of log', async () => {

@@ -28,13 +28,30 @@ export function node(id: number, fields: Partial<Node> = {}): Node {
     phaseStartedAt: null,
     reprovisionStarted: null,
     reprovisionTimeoutMin: null,
-    roundNonce: null, roundOpenedAt: null, roundClosesAt: null, roundBoundIp: null, observedIp: null, reportedIp: null,
+    roundNonce: null,
+    roundOpenedAt: null,
+    roundClosesAt: null,
+    roundBoundIp: null,
+    observedIp: null,
+    reportedIp: null,
     ...fields,
   };
 }
 
 export function entry(id: number, fields: Partial<HistoryEntry> = {}): HistoryEntry {
-  return { id, nodeId: 1, phase: 'installation', status: 'in_progress', message: null, progress: null, source: 'installer', sourceIp: null, applied: true, at: NOW, ...fields };
+  return {
+    id,
+    nodeId: 1,
+    phase: 'installation',
+    status: 'in_progress',
+    message: null,
+    progress: null,
+    source: 'installer',
+    sourceIp: null,
+    applied: true,
+    at: NOW,
+    ...fields,
+  };
 }
 
 /** A job as the store returns it: pending, due at NOW, two stages not started. */

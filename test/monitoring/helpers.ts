@@ -22,12 +22,23 @@ export async function seedNodes(hp: TestHomeport, nodes: SeedNode[]): Promise<Ma
   return ids;
 }
 
-export async function reportPhase(hp: TestHomeport, mac: string, phase: string, status: string, message?: string): Promise<void> {
-  const res = await hp.request('POST', '/api/status/phase', { body: { mac, phase, status, message, token: await hp.tokenFor(mac) } });
+export async function reportPhase(
+  hp: TestHomeport,
+  mac: string,
+  phase: string,
+  status: string,
+  message?: string,
+): Promise<void> {
+  const res = await hp.request('POST', '/api/status/phase', {
+    body: { mac, phase, status, message, token: await hp.tokenFor(mac) },
+  });
   if (res.status !== 200) throw new Error(`phase ${phase} for ${mac}: ${res.status} ${res.text}`);
 }
 
-export async function insertCluster(hp: TestHomeport, row: { name: string; state: string; driver?: string; last_error?: string | null; expected_nodes?: number }): Promise<void> {
+export async function insertCluster(
+  hp: TestHomeport,
+  row: { name: string; state: string; driver?: string; last_error?: string | null; expected_nodes?: number },
+): Promise<void> {
   const now = Date.now();
   await hp.homeport.db.knex('clusters').insert({ driver: 'script', ...row, created_at: now, updated_at: now });
 }
@@ -101,14 +112,19 @@ export function parseMetrics(text: string): Map<string, number> {
   for (const line of text.split('\n')) {
     const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
     if (!match) continue;
-    const labels = match[2] ? [...match[2].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => `${m[1]}="${m[2]}"`).sort() : [];
+    const labels = match[2]
+      ? [...match[2].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => `${m[1]}="${m[2]}"`).sort()
+      : [];
     samples.set(`${match[1]}{${labels.join(',')}}`, Number(match[3]));
   }
   return samples;
 }
 
 export function sampleKey(name: string, labels: Record<string, string> = {}): string {
-  return `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
+  return `${name}{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
+    .join(',')}}`;
 }
 
 export async function scrape(hp: TestHomeport): Promise<Map<string, number>> {

@@ -6,7 +6,8 @@ const SCRIPT = '<script>alert("owned")</script>';
 const ESCAPED = '&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;';
 
 /** The jobs section of a page (up to the clusters that follow it). */
-const jobsSection = (html: string) => html.slice(html.indexOf('<section class="jobs"'), html.indexOf('<section class="clusters"'));
+const jobsSection = (html: string) =>
+  html.slice(html.indexOf('<section class="jobs"'), html.indexOf('<section class="clusters"'));
 
 describe('jobs on the status page', function () {
   this.timeout(30_000);
@@ -27,11 +28,20 @@ describe('jobs on the status page', function () {
     hp = await startTestHomeport();
     await seedNodes(hp, [{ mac: '52:54:00:50:00:01', hostname: 'pve1' }]);
     // One good row, one whose key is hostile: the rejected row lands in the log with its key.
-    const file = JSON.stringify({ nodes: { '52:54:00:50:00:02': { hostname: 'pve2', ip: '10.0.0.12' }, [SCRIPT]: { hostname: 'evil' } } });
+    const file = JSON.stringify({
+      nodes: { '52:54:00:50:00:02': { hostname: 'pve2', ip: '10.0.0.12' }, [SCRIPT]: { hostname: 'evil' } },
+    });
     ids.imported = await createJob({ type: 'import_nodes', params: { format: 'json', content: file } });
     // Not JSON: the parser's error quotes the start of the content.
-    ids.failed = await createJob({ type: 'import_nodes', params: { format: 'json', content: `${SCRIPT} <img src=x onerror=alert(1)>` } });
-    ids.scheduled = await createJob({ type: 'power', params: { nodes: ['pve1'], action: 'off' }, schedule_at: Date.now() + 3_600_000 });
+    ids.failed = await createJob({
+      type: 'import_nodes',
+      params: { format: 'json', content: `${SCRIPT} <img src=x onerror=alert(1)>` },
+    });
+    ids.scheduled = await createJob({
+      type: 'power',
+      params: { nodes: ['pve1'], action: 'off' },
+      schedule_at: Date.now() + 3_600_000,
+    });
     expect(await settle(ids.imported)).to.equal('completed');
     expect(await settle(ids.failed)).to.equal('failed');
   });
@@ -41,10 +51,18 @@ describe('jobs on the status page', function () {
     const page = await hp.request('GET', '/monitoring');
     expect(page.status).to.equal(200);
     const jobs = jobsSection(page.text);
-    expect(jobs).to.match(new RegExp(`<tr id="job-${ids.scheduled}" data-job="${ids.scheduled}">\\s*<td data-label="Job"><a href="/monitoring/jobs/${ids.scheduled}">#${ids.scheduled} power</a></td>\\s*<td data-label="State"><span class="badge tone-neutral">scheduled</span>`));
-    expect(jobs).to.match(/<td data-label="Target">1 node<\/td>\s*<td data-label="When"><time datetime="[^"]+" title="[^"]+">runs in (59m \d+s|1h)<\/time>/);
+    expect(jobs).to.match(
+      new RegExp(
+        `<tr id="job-${ids.scheduled}" data-job="${ids.scheduled}">\\s*<td data-label="Job"><a href="/monitoring/jobs/${ids.scheduled}">#${ids.scheduled} power</a></td>\\s*<td data-label="State"><span class="badge tone-neutral">scheduled</span>`,
+      ),
+    );
+    expect(jobs).to.match(
+      /<td data-label="Target">1 node<\/td>\s*<td data-label="When"><time datetime="[^"]+" title="[^"]+">runs in (59m \d+s|1h)<\/time>/,
+    );
     const failures = jobs.slice(jobs.indexOf('<h3>Last failures'));
-    expect(failures).to.include(`<a href="/monitoring/jobs/${ids.failed}">#${ids.failed} import_nodes</a> <span class="badge tone-failed">failed</span> <span class="error-text">not JSON: `);
+    expect(failures).to.include(
+      `<a href="/monitoring/jobs/${ids.failed}">#${ids.failed} import_nodes</a> <span class="badge tone-failed">failed</span> <span class="error-text">not JSON: `,
+    );
     expect(failures).to.include('&quot;&lt;script&gt;al&quot;... is not valid JSON</span>');
     // A completed job is neither running nor failed: not listed.
     expect(jobs).not.to.include(`/monitoring/jobs/${ids.imported}"`);
@@ -58,9 +76,14 @@ describe('jobs on the status page', function () {
     expect(page.text).to.include('<div><dt>Attempts</dt><dd>1 of 1</dd></div>');
     expect(page.text).to.match(/<div><dt>content<\/dt><dd><code>\(\d+ characters\)<\/code><\/dd><\/div>/);
     expect(page.text).not.to.include('pve2&quot;');
-    const stages = [...page.text.matchAll(/<tr class="stage-(\w+)">\s*<td data-label="Stage">([^<]+)<\/td>/g)].map((m) => `${m[2]}:${m[1]}`);
+    const stages = [...page.text.matchAll(/<tr class="stage-(\w+)">\s*<td data-label="Stage">([^<]+)<\/td>/g)].map(
+      (m) => `${m[2]}:${m[1]}`,
+    );
     expect(stages.length).to.be.greaterThan(0);
-    expect(stages.every((s) => s.endsWith(':completed')), stages.join(' ')).to.equal(true);
+    expect(
+      stages.every((s) => s.endsWith(':completed')),
+      stages.join(' '),
+    ).to.equal(true);
     expect(page.text).to.match(/<pre class="result">\{\n {2}&quot;created&quot;: 1,/);
     const log = page.text.match(/<pre class="log">([\s\S]*?)<\/pre>/)?.[1] ?? '';
     expect(log).to.include(`&quot;${ESCAPED}&quot;: rejected (mac: must be a MAC address`);
@@ -68,7 +91,13 @@ describe('jobs on the status page', function () {
   });
 
   it('shows the error of a failed job escaped, and only the page’s own script tag anywhere', async () => {
-    for (const path of ['/monitoring', '/monitoring?fragment=1', `/monitoring/jobs/${ids.failed}`, `/monitoring/jobs/${ids.imported}`, `/monitoring/jobs/${ids.imported}?fragment=1`]) {
+    for (const path of [
+      '/monitoring',
+      '/monitoring?fragment=1',
+      `/monitoring/jobs/${ids.failed}`,
+      `/monitoring/jobs/${ids.imported}`,
+      `/monitoring/jobs/${ids.imported}?fragment=1`,
+    ]) {
       const page = await hp.request('GET', path);
       expect(page.status, path).to.equal(200);
       expect(page.text.match(/<script>/g)?.length ?? 0, path).to.be.at.most(1);
@@ -94,7 +123,9 @@ describe('jobs on the status page', function () {
     expect(fragment.text.trimStart()).to.match(/^<h1>Job #/);
     expect(fragment.text).not.to.include('data-busy');
     const full = await hp.request('GET', `/monitoring/jobs/${ids.imported}`);
-    expect(full.text).to.include(`<main id="live" data-fragment="/monitoring/jobs/${ids.imported}?fragment&#x3D;1" data-job="${ids.imported}">`);
+    expect(full.text).to.include(
+      `<main id="live" data-fragment="/monitoring/jobs/${ids.imported}?fragment&#x3D;1" data-job="${ids.imported}">`,
+    );
   });
 
   it('answers an unknown job with an HTML 404 and a non-numeric id with a 400', async () => {
@@ -110,7 +141,11 @@ describe('jobs on the status page', function () {
   it('sends job changes on the event stream (created, cancelled)', async () => {
     const stream = await openEventStream(hp.baseUrl + '/api/events');
     try {
-      const id = await createJob({ type: 'power', params: { nodes: ['pve1'], action: 'on' }, schedule_at: Date.now() + 3_600_000 });
+      const id = await createJob({
+        type: 'power',
+        params: { nodes: ['pve1'], action: 'on' },
+        schedule_at: Date.now() + 3_600_000,
+      });
       const created = dataOf(await stream.next((b) => b.startsWith('data: ') && b.includes('"type":"job"')));
       expect(created.job).to.include({ id, type: 'power', status: 'pending' });
       expect((await hp.request('POST', `/api/jobs/${id}/cancel`, { admin: true })).status).to.be.oneOf([200, 202]);
@@ -134,7 +169,10 @@ describe('jobs on the status page with monitoring.requireAdmin', function () {
     const denied = await fetch(hp.baseUrl + '/monitoring/jobs/1', { redirect: 'manual' });
     expect(denied.status).to.equal(303);
     expect(denied.headers.get('location')).to.equal('/monitoring/login?next=%2Fmonitoring%2Fjobs%2F1');
-    const allowed = await fetch(hp.baseUrl + '/monitoring/jobs/1', { redirect: 'manual', headers: { authorization: `Bearer ${hp.adminToken}` } });
+    const allowed = await fetch(hp.baseUrl + '/monitoring/jobs/1', {
+      redirect: 'manual',
+      headers: { authorization: `Bearer ${hp.adminToken}` },
+    });
     expect(allowed.status).to.equal(404);
   });
 });

@@ -16,7 +16,12 @@ describe('metrics after known traffic', function () {
   afterEach(async () => hp?.stop());
 
   /** How much each sample moved between two scrapes (absent counts as 0). */
-  const delta = (before: Map<string, number>, after: Map<string, number>, name: string, labels: Record<string, string> = {}) => {
+  const delta = (
+    before: Map<string, number>,
+    after: Map<string, number>,
+    name: string,
+    labels: Record<string, string> = {},
+  ) => {
     const key = sampleKey(name, labels);
     return (after.get(key) ?? 0) - (before.get(key) ?? 0);
   };
@@ -35,19 +40,23 @@ describe('metrics after known traffic', function () {
     expect((await hp.request('GET', '/monitoring/nodes/999')).status).to.equal(404);
     const after = await scrape(hp);
 
-    const phases = (phase: string, status: string) => delta(before, after, 'homeport_phase_reports_total', { phase, status });
+    const phases = (phase: string, status: string) =>
+      delta(before, after, 'homeport_phase_reports_total', { phase, status });
     expect(phases('installation', 'in_progress')).to.equal(3);
     expect(phases('installation', 'failed')).to.equal(1);
     expect(phases('post_install', 'completed')).to.equal(1);
     expect(phases('installation', 'completed')).to.equal(0);
     expect([...after.keys()].filter((k) => k.includes('dhcp_discover'))).to.deep.equal([]);
 
-    const requests = (route: string, method: string, status: string) => delta(before, after, 'homeport_http_requests_total', { route, method, status });
+    const requests = (route: string, method: string, status: string) =>
+      delta(before, after, 'homeport_http_requests_total', { route, method, status });
     expect(requests('/api/status/phase', 'POST', '200')).to.equal(5);
     expect(requests('/monitoring', 'GET', '200')).to.equal(3);
     expect(requests('/monitoring/nodes/:id', 'GET', '404')).to.equal(1);
     expect(requests('/metrics', 'GET', '200')).to.equal(1); // the first scrape
-    expect(delta(before, after, 'homeport_http_request_duration_seconds_count', { route: '/monitoring', method: 'GET' })).to.equal(3);
+    expect(
+      delta(before, after, 'homeport_http_request_duration_seconds_count', { route: '/monitoring', method: 'GET' }),
+    ).to.equal(3);
   });
 
   it('counts nodes by phase and status, and by reprovision status, from the store', async () => {
@@ -115,7 +124,9 @@ describe('metrics after known traffic', function () {
     // Scraping still works with the database away: the node gauges are left out.
     const samples = await scrape(hp);
     expect([...samples.keys()].some((k) => k.startsWith('homeport_nodes{'))).to.equal(false);
-    expect(samples.get(sampleKey('homeport_http_requests_total', { route: '/healthz', method: 'GET', status: '503' }))).to.equal(1);
+    expect(
+      samples.get(sampleKey('homeport_http_requests_total', { route: '/healthz', method: 'GET', status: '503' })),
+    ).to.equal(1);
   });
 });
 
@@ -123,12 +134,25 @@ describe('metrics after known traffic', function () {
  * prom-client's standard Node.js gauges that end in _total (stock Node.js dashboards
  * query them by these names, so they stay although promtool would not name a gauge so).
  */
-const PROM_CLIENT_STANDARD_TOTAL_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+const PROM_CLIENT_STANDARD_TOTAL_GAUGES = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 describe('metric names', function () {
   this.timeout(30_000);
   let hp: TestHomeport;
-  before(async () => (hp = await startTestHomeport({ env: { HOMEPORT_TFTP__ENABLED: 'true', HOMEPORT_TFTP__HOST: '127.0.0.1', HOMEPORT_TFTP__PORT: String(await freePort()) } })));
+  before(
+    async () =>
+      (hp = await startTestHomeport({
+        env: {
+          HOMEPORT_TFTP__ENABLED: 'true',
+          HOMEPORT_TFTP__HOST: '127.0.0.1',
+          HOMEPORT_TFTP__PORT: String(await freePort()),
+        },
+      })),
+  );
   after(async () => hp?.stop());
 
   it("process and Node.js metrics have prom-client's standard names, so stock dashboards work", async () => {
@@ -143,10 +167,19 @@ describe('metric names', function () {
       await new Promise((r) => setTimeout(r, 100));
       names = await scrapeNames();
     }
-    for (const standard of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_gc_duration_seconds_count']) {
+    for (const standard of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'process_start_time_seconds',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_gc_duration_seconds_count',
+    ]) {
       expect(names.has(standard), standard).to.equal(true);
     }
-    expect([...names].filter((n) => n.startsWith('homeport_process_') || n.startsWith('homeport_nodejs_'))).to.deep.equal([]);
+    expect(
+      [...names].filter((n) => n.startsWith('homeport_process_') || n.startsWith('homeport_nodejs_')),
+    ).to.deep.equal([]);
   });
 
   it("every metric passes promtool check metrics (Prometheus' naming rules)", async () => {
@@ -161,7 +194,12 @@ describe('metric names', function () {
     const problems = `${check.stdout}${check.stderr}`
       .split('\n')
       .filter((line) => line.trim() !== '')
-      .filter((line) => !PROM_CLIENT_STANDARD_TOTAL_GAUGES.some((name) => line.startsWith(`${name} non-counter metrics should not have "_total" suffix`)));
+      .filter(
+        (line) =>
+          !PROM_CLIENT_STANDARD_TOTAL_GAUGES.some((name) =>
+            line.startsWith(`${name} non-counter metrics should not have "_total" suffix`),
+          ),
+      );
     expect(problems).to.deep.equal([]);
     expect(exposition).to.match(/^homeport_dhcp_malformed_total 0$/m);
   });

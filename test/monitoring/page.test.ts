@@ -2,18 +2,48 @@ import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { DATABASE_KINDS } from '../helpers/databases.js';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
-import { dataOf, insertCluster, openEventStream, reportPhase, seedNodes, type EventStreamReader, type SeedNode } from './helpers.js';
+import {
+  dataOf,
+  insertCluster,
+  openEventStream,
+  reportPhase,
+  seedNodes,
+  type EventStreamReader,
+  type SeedNode,
+} from './helpers.js';
 
 const FLEET: SeedNode[] = [
-  { mac: '52:54:00:10:00:01', hostname: 'pve1', ip: '10.0.0.11', profile: 'proxmox', cluster: 'lab', phases: [['installation', 'in_progress']] },
-  { mac: '52:54:00:10:00:02', hostname: 'pve2', ip: '10.0.0.12', profile: 'proxmox', cluster: 'lab', phases: [['image_download', 'failed', 'checksum mismatch']] },
-  { mac: '52:54:00:10:00:03', hostname: 'k3s1', ip: '10.0.1.11', profile: 'linux-initramfs', cluster: 'edge', phases: [['deployed', 'completed']] },
+  {
+    mac: '52:54:00:10:00:01',
+    hostname: 'pve1',
+    ip: '10.0.0.11',
+    profile: 'proxmox',
+    cluster: 'lab',
+    phases: [['installation', 'in_progress']],
+  },
+  {
+    mac: '52:54:00:10:00:02',
+    hostname: 'pve2',
+    ip: '10.0.0.12',
+    profile: 'proxmox',
+    cluster: 'lab',
+    phases: [['image_download', 'failed', 'checksum mismatch']],
+  },
+  {
+    mac: '52:54:00:10:00:03',
+    hostname: 'k3s1',
+    ip: '10.0.1.11',
+    profile: 'linux-initramfs',
+    cluster: 'edge',
+    phases: [['deployed', 'completed']],
+  },
   { mac: '52:54:00:10:00:04', hostname: 'spare', ip: '10.0.2.1' },
 ];
 const seedFleet = (hp: TestHomeport) => seedNodes(hp, FLEET);
 
 /** The hostnames in the node table, in order. */
-const tableHosts = (html: string) => [...html.matchAll(/<td data-label="Host" class="host"><a [^>]*>([^<]*)<\/a>/g)].map((m) => m[1]);
+const tableHosts = (html: string) =>
+  [...html.matchAll(/<td data-label="Host" class="host"><a [^>]*>([^<]*)<\/a>/g)].map((m) => m[1]);
 
 for (const kind of DATABASE_KINDS) {
   describe(`status page without JavaScript on ${kind}`, function () {
@@ -22,7 +52,13 @@ for (const kind of DATABASE_KINDS) {
     before(async () => {
       hp = await startTestHomeport({ kind });
       await seedFleet(hp);
-      await insertCluster(hp, { name: 'lab', state: 'error', driver: 'proxmox', expected_nodes: 2, last_error: 'pvecm add: <b>timeout</b>' });
+      await insertCluster(hp, {
+        name: 'lab',
+        state: 'error',
+        driver: 'proxmox',
+        expected_nodes: 2,
+        last_error: 'pvecm add: <b>timeout</b>',
+      });
     });
     after(async () => hp?.stop());
 
@@ -31,16 +67,26 @@ for (const kind of DATABASE_KINDS) {
       expect(page.status).to.equal(200);
       expect(page.headers.get('content-type')).to.match(/^text\/html/);
       expect(tableHosts(page.text)).to.deep.equal(['pve2', 'pve1', 'spare', 'k3s1']);
-      expect(page.text).to.match(/<span class="phase-name">installation<\/span> <span class="badge status-in_progress">in_progress<\/span>\s*<progress max="100" value="63"/);
-      expect(page.text).to.include('<td data-label="Profile">proxmox</td>').and.include('<code>52:54:00:10:00:03</code>');
-      expect(page.text).to.match(/<a class="chip state-failed" href="\/monitoring\?status&#x3D;failed" data-state="failed">failed <b>1<\/b><\/a>/);
+      expect(page.text).to.match(
+        /<span class="phase-name">installation<\/span> <span class="badge status-in_progress">in_progress<\/span>\s*<progress max="100" value="63"/,
+      );
+      expect(page.text)
+        .to.include('<td data-label="Profile">proxmox</td>')
+        .and.include('<code>52:54:00:10:00:03</code>');
+      expect(page.text).to.match(
+        /<a class="chip state-failed" href="\/monitoring\?status&#x3D;failed" data-state="failed">failed <b>1<\/b><\/a>/,
+      );
     });
 
     it('lists clusters from the clusters table and from nodes, with the last error escaped', async () => {
       const page = await hp.request('GET', '/monitoring');
       const clusters = page.text.slice(page.text.indexOf('<section class="clusters"'));
-      expect(clusters).to.match(/<a href="\/monitoring\?cluster&#x3D;edge">edge<\/a>[\s\S]*not recorded[\s\S]*1 of 1 deployed/);
-      expect(clusters).to.match(/<a href="\/monitoring\?cluster&#x3D;lab">lab<\/a>[\s\S]*tone-failed">error<\/span> <small>proxmox<\/small>[\s\S]*0 of 2 deployed/);
+      expect(clusters).to.match(
+        /<a href="\/monitoring\?cluster&#x3D;edge">edge<\/a>[\s\S]*not recorded[\s\S]*1 of 1 deployed/,
+      );
+      expect(clusters).to.match(
+        /<a href="\/monitoring\?cluster&#x3D;lab">lab<\/a>[\s\S]*tone-failed">error<\/span> <small>proxmox<\/small>[\s\S]*0 of 2 deployed/,
+      );
       expect(clusters).to.include('pvecm add: &lt;b&gt;timeout&lt;/b&gt;');
     });
 
@@ -48,7 +94,12 @@ for (const kind of DATABASE_KINDS) {
       expect(tableHosts((await hp.request('GET', '/monitoring?status=failed')).text)).to.deep.equal(['pve2']);
       expect(tableHosts((await hp.request('GET', '/monitoring?cluster=lab')).text)).to.deep.equal(['pve2', 'pve1']);
       expect(tableHosts((await hp.request('GET', '/monitoring?cluster=lab&status=deployed')).text)).to.deep.equal([]);
-      expect(tableHosts((await hp.request('GET', '/monitoring?sort=hostname&dir=desc')).text)).to.deep.equal(['spare', 'pve2', 'pve1', 'k3s1']);
+      expect(tableHosts((await hp.request('GET', '/monitoring?sort=hostname&dir=desc')).text)).to.deep.equal([
+        'spare',
+        'pve2',
+        'pve1',
+        'k3s1',
+      ]);
       const filtered = await hp.request('GET', '/monitoring?cluster=edge&sort=ip&dir=asc');
       expect(filtered.text).to.include('<option value="edge" selected>edge</option>');
       expect(tableHosts(filtered.text)).to.deep.equal(['k3s1']);
@@ -69,7 +120,9 @@ for (const kind of DATABASE_KINDS) {
         const page = await hp.request('GET', `/monitoring/nodes/${ref}`);
         expect(page.status, ref).to.equal(200);
         expect(page.text).to.include('<h1>pve2 <small><code>52:54:00:10:00:02</code></small></h1>');
-        const phases = [...page.text.matchAll(/<div class="what"><b>([^<]+)<\/b> <span class="badge status-(\w+)">/g)].map((m) => `${m[1]}:${m[2]}`);
+        const phases = [
+          ...page.text.matchAll(/<div class="what"><b>([^<]+)<\/b> <span class="badge status-(\w+)">/g),
+        ].map((m) => `${m[1]}:${m[2]}`);
         expect(phases).to.deep.equal(['image_download:failed']);
         expect(page.text).to.include('<div class="message">checksum mismatch</div>');
       }
@@ -92,18 +145,49 @@ for (const kind of DATABASE_KINDS) {
 
     it('shows the last message of failed and stalled nodes in the table, and no chip repeats itself', async () => {
       const ids = await seedNodes(hp, [
-        { mac: '52:54:00:30:00:01', hostname: 'bad1', phases: [['image_download', 'in_progress', '1.2 of 3 GiB'], ['image_download', 'failed', 'sha256 mismatch on rootfs.tar.zst']] },
-        { mac: '52:54:00:30:00:02', hostname: 'bad2', phases: [['installation', 'in_progress', 'unpacking'], ['failed', 'failed', 'disk /dev/sda not found']] },
-        { mac: '52:54:00:30:00:03', hostname: 'slow1', phases: [['storage_discovery', 'in_progress', 'waiting for /dev/sdb']] },
+        {
+          mac: '52:54:00:30:00:01',
+          hostname: 'bad1',
+          phases: [
+            ['image_download', 'in_progress', '1.2 of 3 GiB'],
+            ['image_download', 'failed', 'sha256 mismatch on rootfs.tar.zst'],
+          ],
+        },
+        {
+          mac: '52:54:00:30:00:02',
+          hostname: 'bad2',
+          phases: [
+            ['installation', 'in_progress', 'unpacking'],
+            ['failed', 'failed', 'disk /dev/sda not found'],
+          ],
+        },
+        {
+          mac: '52:54:00:30:00:03',
+          hostname: 'slow1',
+          phases: [['storage_discovery', 'in_progress', 'waiting for /dev/sdb']],
+        },
         { mac: '52:54:00:30:00:04', hostname: 'fine1', phases: [['installation', 'in_progress', 'copying /usr']] },
       ]);
       await hp.homeport.nodes.update(ids.get('52:54:00:30:00:03')!, { reprovisionStatus: 'timeout' });
       const page = (await hp.request('GET', '/monitoring')).text;
-      const reasons = Object.fromEntries([...page.matchAll(/<tr id="node-\d+"[\s\S]*?<a [^>]*>([^<]*)<\/a>[\s\S]*?<\/tr>/g)].map((m) => [m[1], /<div class="reason[^"]*">([^<]*)<\/div>/.exec(m[0])?.[1] ?? null]));
-      expect(reasons).to.deep.equal({ bad1: 'sha256 mismatch on rootfs.tar.zst', bad2: 'disk /dev/sda not found', slow1: 'waiting for /dev/sdb', fine1: null });
+      const reasons = Object.fromEntries(
+        [...page.matchAll(/<tr id="node-\d+"[\s\S]*?<a [^>]*>([^<]*)<\/a>[\s\S]*?<\/tr>/g)].map((m) => [
+          m[1],
+          /<div class="reason[^"]*">([^<]*)<\/div>/.exec(m[0])?.[1] ?? null,
+        ]),
+      );
+      expect(reasons).to.deep.equal({
+        bad1: 'sha256 mismatch on rootfs.tar.zst',
+        bad2: 'disk /dev/sda not found',
+        slow1: 'waiting for /dev/sdb',
+        fine1: null,
+      });
       const chips = [...page.matchAll(/<a class="chip [^>]*>([^<]*) <b>/g)].map((m) => m[1]!.trim());
       expect(chips).to.include('failed').and.include('image_download · failed');
-      expect(chips.filter((c) => /(\w+) · \1$/.test(c)), 'a chip that says the same twice').to.deep.equal([]);
+      expect(
+        chips.filter((c) => /(\w+) · \1$/.test(c)),
+        'a chip that says the same twice',
+      ).to.deep.equal([]);
     });
   });
 }
@@ -117,13 +201,24 @@ describe('status page escaping and headers', function () {
     hp = await startTestHomeport();
     // The API refuses such a hostname; a node row can still hold one (older data, another writer), so the page must not trust it.
     const node = await hp.homeport.nodes.create(MAC, { hostname: `x${SCRIPT}`, cluster: 'lab' });
-    await reportPhase(hp, MAC, 'installation', 'failed', `dd: ${SCRIPT} <img src=x onerror=alert(1)> "quoted" & 'single'`);
+    await reportPhase(
+      hp,
+      MAC,
+      'installation',
+      'failed',
+      `dd: ${SCRIPT} <img src=x onerror=alert(1)> "quoted" & 'single'`,
+    );
     await hp.homeport.nodes.update(node.id, { profile: '"><svg onload=alert(1)>' });
     await insertCluster(hp, { name: 'lab', state: '<i>odd</i>', last_error: SCRIPT });
   });
   after(async () => hp?.stop());
 
-  for (const path of ['/monitoring', '/monitoring/nodes/1', '/monitoring?fragment=1', '/monitoring/nodes/1?fragment=1']) {
+  for (const path of [
+    '/monitoring',
+    '/monitoring/nodes/1',
+    '/monitoring?fragment=1',
+    '/monitoring/nodes/1?fragment=1',
+  ]) {
     it(`escapes hostnames, messages and errors on ${path}`, async () => {
       const page = await hp.request('GET', path);
       expect(page.status).to.equal(200);
@@ -137,7 +232,9 @@ describe('status page escaping and headers', function () {
 
   it('shows messages escaped, quotes and ampersands included', async () => {
     const page = await hp.request('GET', '/monitoring/nodes/1');
-    expect(page.text).to.include('<div class="message">dd: &lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt; &lt;img src&#x3D;x onerror&#x3D;alert(1)&gt; &quot;quoted&quot; &amp; &#x27;single&#x27;</div>');
+    expect(page.text).to.include(
+      '<div class="message">dd: &lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt; &lt;img src&#x3D;x onerror&#x3D;alert(1)&gt; &quot;quoted&quot; &amp; &#x27;single&#x27;</div>',
+    );
   });
 
   it('sends a CSP that allows exactly the page’s own inline style and script', async () => {
@@ -164,7 +261,13 @@ describe('event stream', function () {
   };
   const MAC = '52:54:00:30:00:01';
   beforeEach(async () => {
-    hp = await startTestHomeport({ env: { HOMEPORT_MONITORING__MAXEVENTCLIENTS: '2', HOMEPORT_MONITORING__HEARTBEATMS: '1000', HOMEPORT_MONITORING__RETRYMS: '1500' } });
+    hp = await startTestHomeport({
+      env: {
+        HOMEPORT_MONITORING__MAXEVENTCLIENTS: '2',
+        HOMEPORT_MONITORING__HEARTBEATMS: '1000',
+        HOMEPORT_MONITORING__RETRYMS: '1500',
+      },
+    });
   });
   afterEach(async () => {
     for (const stream of streams.splice(0)) stream.close();
@@ -184,8 +287,20 @@ describe('event stream', function () {
     await reportPhase(hp, MAC, 'installation', 'in_progress', 'unpacking <base>');
     const phase = dataOf(await stream.next((b) => b.startsWith('data: ')));
     expect(phase.type).to.equal('phase');
-    expect(phase.node).to.include({ id, deployment_status: 'installation', phase_status: 'in_progress', overall_progress: 63 });
-    expect(phase.entry).to.include({ node_id: id, phase: 'installation', status: 'in_progress', message: 'unpacking <base>', applied: true, source: 'installer' });
+    expect(phase.node).to.include({
+      id,
+      deployment_status: 'installation',
+      phase_status: 'in_progress',
+      overall_progress: 63,
+    });
+    expect(phase.entry).to.include({
+      node_id: id,
+      phase: 'installation',
+      status: 'in_progress',
+      message: 'unpacking <base>',
+      applied: true,
+      source: 'installer',
+    });
     await hp.request('DELETE', `/api/nodes/${MAC}`, { admin: true });
     expect(dataOf(await stream.next((b) => b.startsWith('data: ')))).to.deep.equal({ type: 'node_deleted', id });
   });
@@ -201,7 +316,10 @@ describe('event stream', function () {
     await open();
     const refused = await hp.request('GET', '/api/events');
     expect(refused.status).to.equal(503);
-    expect(refused.body).to.deep.equal({ error: 'too_many_clients', detail: 'the event stream has its maximum number of clients; retry later' });
+    expect(refused.body).to.deep.equal({
+      error: 'too_many_clients',
+      detail: 'the event stream has its maximum number of clients; retry later',
+    });
     expect(refused.headers.get('retry-after')).to.equal('10');
     expect(hp.homeport.nodes.events.listenerCount('change')).to.equal(listeners);
     first.close();
@@ -232,9 +350,15 @@ describe('status page access with monitoring.requireAdmin', function () {
     await seedNodes(hp, [{ mac: '52:54:00:40:00:01', hostname: 'pve1' }]);
   });
   after(async () => hp?.stop());
-  const get = (path: string, headers: Record<string, string> = {}) => fetch(hp.baseUrl + path, { redirect: 'manual', headers });
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(hp.baseUrl + path, { redirect: 'manual', headers });
   const login = (token: string, next = '/monitoring/nodes/1') =>
-    fetch(hp.baseUrl + '/monitoring/login', { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token, next }).toString() });
+    fetch(hp.baseUrl + '/monitoring/login', {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token, next }).toString(),
+    });
 
   it('sends a browser without a session to the login form, and refuses the event stream', async () => {
     const page = await get('/monitoring/nodes/1?x=1');
@@ -276,7 +400,11 @@ describe('status page access with monitoring.requireAdmin', function () {
     expect(stream.status).to.equal(200);
     stream.close();
 
-    const logout = await fetch(hp.baseUrl + '/monitoring/logout', { method: 'POST', redirect: 'manual', headers: { cookie } });
+    const logout = await fetch(hp.baseUrl + '/monitoring/logout', {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie },
+    });
     expect(logout.status).to.equal(303);
     expect(logout.headers.get('set-cookie')).to.match(/^homeport_monitoring=;/);
   });

@@ -38,7 +38,8 @@ describe('monitoring view models', () => {
       [2 * 86_400_000 + 4 * 3_600_000, '2d 4h'],
       [-5_000, '0s'],
     ];
-    for (const [ms, text] of durations) it(`formats ${ms} ms as ${text}`, () => expect(formatDuration(ms)).to.equal(text));
+    for (const [ms, text] of durations)
+      it(`formats ${ms} ms as ${text}`, () => expect(formatDuration(ms)).to.equal(text));
 
     const relatives: [number, string][] = [
       [NOW, 'just now'],
@@ -47,7 +48,8 @@ describe('monitoring view models', () => {
       [NOW - 5_000, '5s ago'],
       [NOW - 90_000, '1m 30s ago'],
     ];
-    for (const [at, text] of relatives) it(`reads ${NOW - at} ms ago as "${text}"`, () => expect(relativeTime(at, NOW)).to.equal(text));
+    for (const [at, text] of relatives)
+      it(`reads ${NOW - at} ms ago as "${text}"`, () => expect(relativeTime(at, NOW)).to.equal(text));
   });
 
   describe('node state', () => {
@@ -61,21 +63,37 @@ describe('monitoring view models', () => {
       ['deployed', 'completed', 'deployed'],
     ];
     for (const [phase, status, state] of cases) {
-      it(`${phase}/${status} is ${state}`, () => expect(nodeState({ deploymentStatus: phase, deploymentPhaseStatus: status as never }, catalogue)).to.equal(state));
+      it(`${phase}/${status} is ${state}`, () =>
+        expect(nodeState({ deploymentStatus: phase, deploymentPhaseStatus: status as never }, catalogue)).to.equal(
+          state,
+        ));
     }
   });
 
   describe('query string', () => {
     const cases: [Record<string, string | string[]>, Partial<ListQuery>][] = [
       [{}, {}],
-      [{ status: 'failed', cluster: 'lab' }, { status: 'failed', cluster: 'lab' }],
+      [
+        { status: 'failed', cluster: 'lab' },
+        { status: 'failed', cluster: 'lab' },
+      ],
       [{ status: 'bogus', phase: 'no_such_phase', sort: 'nope', dir: 'sideways' }, {}],
-      [{ phase: 'installation', sort: 'ip', dir: 'desc' }, { phase: 'installation', sort: 'ip', dir: 'desc' }],
+      [
+        { phase: 'installation', sort: 'ip', dir: 'desc' },
+        { phase: 'installation', sort: 'ip', dir: 'desc' },
+      ],
       [{ status: ['failed', 'deployed'] }, {}], // given twice: ignored, not guessed
       [{ cluster: 'x'.repeat(65) }, {}],
     ];
     for (const [raw, expected] of cases) {
-      it(`parses ${JSON.stringify(raw)}`, () => expect(parseListQuery(raw, catalogue)).to.deep.equal({ status: undefined, phase: undefined, cluster: undefined, ...DEFAULT_QUERY, ...expected }));
+      it(`parses ${JSON.stringify(raw)}`, () =>
+        expect(parseListQuery(raw, catalogue)).to.deep.equal({
+          status: undefined,
+          phase: undefined,
+          cluster: undefined,
+          ...DEFAULT_QUERY,
+          ...expected,
+        }));
     }
 
     const hrefs: [Partial<ListQuery>, string][] = [
@@ -85,7 +103,8 @@ describe('monitoring view models', () => {
       [{ sort: 'ip' }, '/monitoring?sort=ip&dir=asc'],
       [{ dir: 'desc' }, '/monitoring?sort=phase&dir=desc'],
     ];
-    for (const [query, href] of hrefs) it(`links ${JSON.stringify(query)} as ${href}`, () => expect(listHref(q(query))).to.equal(href));
+    for (const [query, href] of hrefs)
+      it(`links ${JSON.stringify(query)} as ${href}`, () => expect(listHref(q(query))).to.equal(href));
 
     it('round-trips: parsing a link gives its query back', () => {
       const query = q({ status: 'installing', cluster: 'lab', sort: 'updated', dir: 'desc' });
@@ -101,11 +120,42 @@ describe('monitoring view models', () => {
 
   describe('filter and sort', () => {
     const nodes = [
-      node(1, { hostname: 'b', ip: '10.0.0.10', cluster: 'lab', deploymentStatus: 'installation', deploymentPhaseStatus: 'in_progress', lastUpdate: NOW - 10_000, phaseStartedAt: NOW - 50_000 }),
-      node(2, { hostname: 'a', ip: '10.0.0.9', cluster: 'lab', deploymentStatus: 'deployed', deploymentPhaseStatus: 'completed', lastUpdate: NOW - 30_000, phaseStartedAt: NOW - 5_000 }),
-      node(3, { hostname: 'c', ip: null, cluster: 'edge', deploymentStatus: 'image_download', deploymentPhaseStatus: 'failed', lastUpdate: NOW - 20_000 }),
+      node(1, {
+        hostname: 'b',
+        ip: '10.0.0.10',
+        cluster: 'lab',
+        deploymentStatus: 'installation',
+        deploymentPhaseStatus: 'in_progress',
+        lastUpdate: NOW - 10_000,
+        phaseStartedAt: NOW - 50_000,
+      }),
+      node(2, {
+        hostname: 'a',
+        ip: '10.0.0.9',
+        cluster: 'lab',
+        deploymentStatus: 'deployed',
+        deploymentPhaseStatus: 'completed',
+        lastUpdate: NOW - 30_000,
+        phaseStartedAt: NOW - 5_000,
+      }),
+      node(3, {
+        hostname: 'c',
+        ip: null,
+        cluster: 'edge',
+        deploymentStatus: 'image_download',
+        deploymentPhaseStatus: 'failed',
+        lastUpdate: NOW - 20_000,
+      }),
       node(4, { hostname: null, ip: '10.0.1.1', deploymentStatus: 'pending' }),
-      node(5, { hostname: 'd', ip: '10.0.0.11', cluster: 'edge', deploymentStatus: 'post_install', deploymentPhaseStatus: 'completed', lastUpdate: NOW - 40_000, phaseStartedAt: NOW - 10_000 }),
+      node(5, {
+        hostname: 'd',
+        ip: '10.0.0.11',
+        cluster: 'edge',
+        deploymentStatus: 'post_install',
+        deploymentPhaseStatus: 'completed',
+        lastUpdate: NOW - 40_000,
+        phaseStartedAt: NOW - 10_000,
+      }),
     ];
     const ids = (list: { id: number }[]) => list.map((n) => n.id);
 
@@ -118,7 +168,9 @@ describe('monitoring view models', () => {
       [{ phase: 'deployed' }, [2]],
       [{ cluster: 'nowhere' }, []],
     ];
-    for (const [query, expected] of filters) it(`filters ${JSON.stringify(query)} to ${JSON.stringify(expected)}`, () => expect(ids(filterNodes(nodes, q(query), catalogue))).to.deep.equal(expected));
+    for (const [query, expected] of filters)
+      it(`filters ${JSON.stringify(query)} to ${JSON.stringify(expected)}`, () =>
+        expect(ids(filterNodes(nodes, q(query), catalogue))).to.deep.equal(expected));
 
     const sorts: [Partial<ListQuery>, number[]][] = [
       // attention first: failed, then installing furthest along first, waiting, deployed
@@ -135,7 +187,9 @@ describe('monitoring view models', () => {
       // ties (cluster) broken by hostname, whatever the direction
       [{ sort: 'cluster', dir: 'asc' }, [3, 5, 2, 1, 4]],
     ];
-    for (const [query, expected] of sorts) it(`sorts by ${query.sort} ${query.dir}`, () => expect(ids(sortNodes(nodes, q(query), catalogue, NOW))).to.deep.equal(expected));
+    for (const [query, expected] of sorts)
+      it(`sorts by ${query.sort} ${query.dir}`, () =>
+        expect(ids(sortNodes(nodes, q(query), catalogue, NOW))).to.deep.equal(expected));
 
     it('keys IPv4 numerically and other addresses after it', () => {
       expect(ipSortKey('10.0.0.9')! < ipSortKey('10.0.0.10')!).to.equal(true);
@@ -148,20 +202,46 @@ describe('monitoring view models', () => {
       const ip = headers.find((h) => h.key === 'ip')!;
       expect(ip).to.include({ href: '/monitoring?status=failed&sort=ip&dir=desc', ariaSort: 'ascending', arrow: '▲' });
       const host = headers.find((h) => h.key === 'hostname')!;
-      expect(host).to.include({ href: '/monitoring?status=failed&sort=hostname&dir=asc', ariaSort: undefined, arrow: '' });
+      expect(host).to.include({
+        href: '/monitoring?status=failed&sort=hostname&dir=asc',
+        ariaSort: undefined,
+        arrow: '',
+      });
       expect(headers.find((h) => h.key === 'phase')!.href).to.equal('/monitoring?status=failed'); // the default sort
     });
   });
 
   describe('rows', () => {
     it('shows progress through the catalogue, relative times and time in phase', () => {
-      const row = nodeRow(node(7, { deploymentStatus: 'installation', deploymentPhaseStatus: 'in_progress', lastUpdate: NOW - 125_000, phaseStartedAt: NOW - 3_725_000, reprovisionStatus: 'in_progress' }), catalogue, NOW);
-      expect(row).to.include({ href: '/monitoring/nodes/7', phase: 'installation', phaseStatus: 'in_progress', state: 'installing', progress: 63, step: '10 of 15', reprovision: 'in_progress', updatedAgo: '2m 5s ago', inPhase: '1h 2m' });
+      const row = nodeRow(
+        node(7, {
+          deploymentStatus: 'installation',
+          deploymentPhaseStatus: 'in_progress',
+          lastUpdate: NOW - 125_000,
+          phaseStartedAt: NOW - 3_725_000,
+          reprovisionStatus: 'in_progress',
+        }),
+        catalogue,
+        NOW,
+      );
+      expect(row).to.include({
+        href: '/monitoring/nodes/7',
+        phase: 'installation',
+        phaseStatus: 'in_progress',
+        state: 'installing',
+        progress: 63,
+        step: '10 of 15',
+        reprovision: 'in_progress',
+        updatedAgo: '2m 5s ago',
+        inPhase: '1h 2m',
+      });
       expect(row.updatedIso).to.equal(new Date(NOW - 125_000).toISOString());
     });
 
     it('names a failure phase instead of a step number', () => {
-      expect(nodeRow(node(1, { deploymentStatus: 'failed', deploymentPhaseStatus: 'failed' }), catalogue, NOW)).to.include({ step: 'failed', progress: 0, inPhase: null });
+      expect(
+        nodeRow(node(1, { deploymentStatus: 'failed', deploymentPhaseStatus: 'failed' }), catalogue, NOW),
+      ).to.include({ step: 'failed', progress: 0, inPhase: null });
     });
   });
 
@@ -203,11 +283,43 @@ describe('monitoring view models', () => {
 
   describe('clusters', () => {
     it('lists recorded clusters and clusters only nodes name, with deployed counts', () => {
-      const rows = [{ name: 'lab', driver: 'proxmox', state: 'error', expectedNodes: 3, lastError: 'ssh: timeout', formedAt: null, updatedAt: NOW - 60_000 }];
-      const nodes = [node(1, { cluster: 'lab', deploymentStatus: 'deployed', deploymentPhaseStatus: 'completed' }), node(2, { cluster: 'lab' }), node(3, { cluster: 'edge' })];
+      const rows = [
+        {
+          name: 'lab',
+          driver: 'proxmox',
+          state: 'error',
+          expectedNodes: 3,
+          lastError: 'ssh: timeout',
+          formedAt: null,
+          updatedAt: NOW - 60_000,
+        },
+      ];
+      const nodes = [
+        node(1, { cluster: 'lab', deploymentStatus: 'deployed', deploymentPhaseStatus: 'completed' }),
+        node(2, { cluster: 'lab' }),
+        node(3, { cluster: 'edge' }),
+      ];
       expect(buildClusters(rows, nodes, catalogue, NOW)).to.deep.equal([
-        { name: 'edge', state: 'not recorded', tone: 'neutral', driver: null, lastError: null, nodes: '0 of 1 deployed', href: '/monitoring?cluster=edge', updatedAgo: null },
-        { name: 'lab', state: 'error', tone: 'failed', driver: 'proxmox', lastError: 'ssh: timeout', nodes: '1 of 3 deployed', href: '/monitoring?cluster=lab', updatedAgo: '1m ago' },
+        {
+          name: 'edge',
+          state: 'not recorded',
+          tone: 'neutral',
+          driver: null,
+          lastError: null,
+          nodes: '0 of 1 deployed',
+          href: '/monitoring?cluster=edge',
+          updatedAgo: null,
+        },
+        {
+          name: 'lab',
+          state: 'error',
+          tone: 'failed',
+          driver: 'proxmox',
+          lastError: 'ssh: timeout',
+          nodes: '1 of 3 deployed',
+          href: '/monitoring?cluster=lab',
+          updatedAgo: '1m ago',
+        },
       ]);
     });
 
@@ -223,7 +335,11 @@ describe('monitoring view models', () => {
 
   describe('timeline', () => {
     it('shows the gap to the previous entry in time, and marks entries that did not move the node', () => {
-      const entries = [entry(3, { at: NOW - 1_000, phase: 'image_download', applied: false }), entry(2, { at: NOW - 61_000, phase: 'installation' }), entry(1, { at: NOW - 3_661_000, phase: 'registered' })];
+      const entries = [
+        entry(3, { at: NOW - 1_000, phase: 'image_download', applied: false }),
+        entry(2, { at: NOW - 61_000, phase: 'installation' }),
+        entry(1, { at: NOW - 3_661_000, phase: 'registered' }),
+      ];
       const timeline = buildTimeline(entries, NOW);
       expect(timeline.map((t) => [t.id, t.after, t.recordedOnly, t.ago])).to.deep.equal([
         [3, '+1m', true, 'just now'],
@@ -265,6 +381,8 @@ describe('monitoring view models', () => {
       [undefined, '/monitoring'],
       [['/monitoring/nodes/1'], '/monitoring'],
     ];
-    for (const [next, expected] of nexts) it(`redirects after login to ${expected} for ${JSON.stringify(next)}`, () => expect(safeNext(next)).to.equal(expected));
+    for (const [next, expected] of nexts)
+      it(`redirects after login to ${expected} for ${JSON.stringify(next)}`, () =>
+        expect(safeNext(next)).to.equal(expected));
   });
 });

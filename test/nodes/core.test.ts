@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import { normalizeMac } from '../../server/nodes/mac.js';
-import { buildCatalogue, catalogueProgress, decidePhase, type NodePhaseState, type PhaseReport } from '../../server/nodes/phases.js';
+import {
+  buildCatalogue,
+  catalogueProgress,
+  decidePhase,
+  type NodePhaseState,
+  type PhaseReport,
+} from '../../server/nodes/phases.js';
 
 describe('MAC normalisation', () => {
   const cases: [string, string | null][] = [
@@ -30,21 +36,99 @@ describe('phase report rule', () => {
   const report = (phase: string, status: PhaseReport['status']): PhaseReport => ({ phase, status });
   const cases: [string, NodePhaseState, PhaseReport, boolean, string][] = [
     ['a later phase advances', state('ipxe_boot', 'completed'), report('installation', 'in_progress'), true, 'advance'],
-    ['the same phase completing updates', state('installation', 'in_progress'), report('installation', 'completed'), true, 'same_phase_update'],
-    ['the same report twice is a duplicate', state('installation', 'in_progress'), report('installation', 'in_progress'), false, 'duplicate'],
-    ['in_progress after completed is a duplicate', state('installation', 'completed'), report('installation', 'in_progress'), false, 'duplicate'],
-    ['new progress within the phase applies', { ...state('installation', 'in_progress'), progress: 42 }, { ...report('installation', 'in_progress'), progress: 60 }, true, 'progress'],
-    ['a new message within the phase applies', { ...state('image_download', 'in_progress'), progress: 42 }, { ...report('image_download', 'in_progress'), message: '1.2 of 3 GiB' }, true, 'progress'],
-    ['the same progress again is a duplicate', { ...state('installation', 'in_progress'), progress: 42 }, { ...report('installation', 'in_progress'), progress: 42 }, false, 'duplicate'],
-    ['progress after the phase completed is a duplicate', { ...state('installation', 'completed'), progress: 100 }, { ...report('installation', 'in_progress'), progress: 60 }, false, 'duplicate'],
-    ['an earlier phase is late', state('post_install', 'in_progress'), report('image_download', 'completed'), false, 'late'],
+    [
+      'the same phase completing updates',
+      state('installation', 'in_progress'),
+      report('installation', 'completed'),
+      true,
+      'same_phase_update',
+    ],
+    [
+      'the same report twice is a duplicate',
+      state('installation', 'in_progress'),
+      report('installation', 'in_progress'),
+      false,
+      'duplicate',
+    ],
+    [
+      'in_progress after completed is a duplicate',
+      state('installation', 'completed'),
+      report('installation', 'in_progress'),
+      false,
+      'duplicate',
+    ],
+    [
+      'new progress within the phase applies',
+      { ...state('installation', 'in_progress'), progress: 42 },
+      { ...report('installation', 'in_progress'), progress: 60 },
+      true,
+      'progress',
+    ],
+    [
+      'a new message within the phase applies',
+      { ...state('image_download', 'in_progress'), progress: 42 },
+      { ...report('image_download', 'in_progress'), message: '1.2 of 3 GiB' },
+      true,
+      'progress',
+    ],
+    [
+      'the same progress again is a duplicate',
+      { ...state('installation', 'in_progress'), progress: 42 },
+      { ...report('installation', 'in_progress'), progress: 42 },
+      false,
+      'duplicate',
+    ],
+    [
+      'progress after the phase completed is a duplicate',
+      { ...state('installation', 'completed'), progress: 100 },
+      { ...report('installation', 'in_progress'), progress: 60 },
+      false,
+      'duplicate',
+    ],
+    [
+      'an earlier phase is late',
+      state('post_install', 'in_progress'),
+      report('image_download', 'completed'),
+      false,
+      'late',
+    ],
     ['failed always applies', state('deployed', 'completed'), report('installation', 'failed'), true, 'failure'],
     ['the failed phase applies', state('installation', 'in_progress'), report('failed', 'completed'), true, 'failure'],
-    ['progress after a failure is only recorded', state('installation', 'failed'), report('post_install', 'in_progress'), false, 'after_failure'],
-    ['ipxe_boot after deployed restarts the install', state('deployed', 'completed'), report('ipxe_boot', 'completed'), true, 'restart'],
-    ['ipxe_boot after a failure restarts the install', state('failed', 'completed'), report('ipxe_boot', 'completed'), true, 'restart'],
-    ['a late mid phase after deployed is only recorded', state('deployed', 'completed'), report('installation', 'completed'), false, 'late'],
-    ['from pending anything later applies', state('pending', null), report('config_download', 'completed'), true, 'advance'],
+    [
+      'progress after a failure is only recorded',
+      state('installation', 'failed'),
+      report('post_install', 'in_progress'),
+      false,
+      'after_failure',
+    ],
+    [
+      'ipxe_boot after deployed restarts the install',
+      state('deployed', 'completed'),
+      report('ipxe_boot', 'completed'),
+      true,
+      'restart',
+    ],
+    [
+      'ipxe_boot after a failure restarts the install',
+      state('failed', 'completed'),
+      report('ipxe_boot', 'completed'),
+      true,
+      'restart',
+    ],
+    [
+      'a late mid phase after deployed is only recorded',
+      state('deployed', 'completed'),
+      report('installation', 'completed'),
+      false,
+      'late',
+    ],
+    [
+      'from pending anything later applies',
+      state('pending', null),
+      report('config_download', 'completed'),
+      true,
+      'advance',
+    ],
   ];
   for (const [name, current, incoming, apply, reason] of cases) {
     it(name, () => {
@@ -69,6 +153,8 @@ describe('phase report rule', () => {
     const moving = [0, 42, 60, 75, 100].map((p) => catalogueProgress(catalogue, 'installation', 'in_progress', p));
     expect(moving).to.deep.equal([...moving].sort((a, b) => a - b));
     expect(new Set(moving).size).to.be.greaterThan(2);
-    expect(catalogueProgress(catalogue, 'installation', 'in_progress', 100)).to.equal(catalogueProgress(catalogue, 'installation', 'completed'));
+    expect(catalogueProgress(catalogue, 'installation', 'in_progress', 100)).to.equal(
+      catalogueProgress(catalogue, 'installation', 'completed'),
+    );
   });
 });

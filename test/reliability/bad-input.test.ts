@@ -35,7 +35,11 @@ async function snapshot(hp: TestHomeport): Promise<string> {
 }
 
 /** Writes `chunks` to a raw TCP connection, one every `everyMs`; resolves with what the server sent and when it closed. */
-function trickle(port: number, chunks: string[], everyMs: number): Promise<{ response: string; closedAfterMs: number; chunksSent: number }> {
+function trickle(
+  port: number,
+  chunks: string[],
+  everyMs: number,
+): Promise<{ response: string; closedAfterMs: number; chunksSent: number }> {
   return new Promise((resolve) => {
     const started = Date.now();
     const socket = net.connect(port, '127.0.0.1');
@@ -58,8 +62,13 @@ describe('bad input: a clear error and nothing written', function () {
   let hp: TestHomeport;
 
   before(async () => {
-    hp = await startTestHomeport({ env: { HOMEPORT_HTTP__HEADERSTIMEOUTMS: '1500', HOMEPORT_HTTP__REQUESTTIMEOUTMS: '3000' } });
-    const created = await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, hostname: 'node-1', labels: { rack: 'r1' } } });
+    hp = await startTestHomeport({
+      env: { HOMEPORT_HTTP__HEADERSTIMEOUTMS: '1500', HOMEPORT_HTTP__REQUESTTIMEOUTMS: '3000' },
+    });
+    const created = await hp.request('POST', '/api/nodes', {
+      admin: true,
+      body: { mac: MAC, hostname: 'node-1', labels: { rack: 'r1' } },
+    });
     expect(created.status).to.equal(201);
   });
   after(async () => hp?.stop());
@@ -69,13 +78,22 @@ describe('bad input: a clear error and nothing written', function () {
     const before = await snapshot(hp);
     const big = 'x'.repeat(100 * 1024);
     const cases = [
-      hp.request('POST', '/api/nodes/register', { body: { mac: MAC, hostname: big }, headers: { 'x-homeport-token': token } }),
-      hp.request('POST', '/api/status/phase', { body: `mac=${MAC}&phase=installation&message=${big}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      hp.request('POST', '/api/nodes/register', {
+        body: { mac: MAC, hostname: big },
+        headers: { 'x-homeport-token': token },
+      }),
+      hp.request('POST', '/api/status/phase', {
+        body: `mac=${MAC}&phase=installation&message=${big}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
       hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { labels: { rack: big } } }),
     ];
     for (const response of await Promise.all(cases)) {
       expect(response.status).to.equal(413);
-      expect(response.body).to.deep.equal({ error: 'payload_too_large', detail: 'request body is over the size limit' });
+      expect(response.body).to.deep.equal({
+        error: 'payload_too_large',
+        detail: 'request body is over the size limit',
+      });
     }
     expect(await snapshot(hp)).to.equal(before);
   });
@@ -87,14 +105,36 @@ describe('bad input: a clear error and nothing written', function () {
     const cases: [string, string, { body: unknown; admin?: boolean; headers?: Record<string, string> }, RegExp][] = [
       ['POST', '/api/nodes/register', { body: deep, headers: token }, /^body: must be a JSON object/],
       ['POST', '/api/nodes/register', { body: `{"mac": ${deep}}`, headers: token }, /^mac: must be a string/],
-      ['POST', '/api/status/phase', { body: `{"mac": "${MAC}", "phase": "installation", "message": ${deep}, "token": "${await hp.tokenFor(MAC)}"}` }, /^message: must be a string/],
+      [
+        'POST',
+        '/api/status/phase',
+        {
+          body: `{"mac": "${MAC}", "phase": "installation", "message": ${deep}, "token": "${await hp.tokenFor(MAC)}"}`,
+        },
+        /^message: must be a string/,
+      ],
       ['POST', '/api/nodes/register', { body: { mac: { $gt: '' } }, headers: token }, /^mac: must be a string/],
-      ['POST', '/api/status/phase', { body: { mac: MAC, phase: ['installation'], token: await hp.tokenFor(MAC) } }, /^phase: must be a string/],
-      ['POST', '/api/status/phase', { body: { mac: MAC, phase: 'installation', progress: '50%', token: await hp.tokenFor(MAC) } }, /^progress: must be an integer/],
+      [
+        'POST',
+        '/api/status/phase',
+        { body: { mac: MAC, phase: ['installation'], token: await hp.tokenFor(MAC) } },
+        /^phase: must be a string/,
+      ],
+      [
+        'POST',
+        '/api/status/phase',
+        { body: { mac: MAC, phase: 'installation', progress: '50%', token: await hp.tokenFor(MAC) } },
+        /^progress: must be an integer/,
+      ],
       ['PATCH', `/api/nodes/${MAC}`, { admin: true, body: { netboot_enabled: 'yes' } }, /^netboot_enabled: /],
       ['PATCH', `/api/nodes/${MAC}`, { admin: true, body: { labels: ['rack', 'r2'] } }, /^labels: /],
       ['POST', '/api/reprovision', { admin: true, body: { nodes: MAC } }, /^nodes: /],
-      ['POST', '/api/reprovision', { admin: true, body: { nodes: [MAC], timeout_min: '5' } }, /^timeout_min: must be a number/],
+      [
+        'POST',
+        '/api/reprovision',
+        { admin: true, body: { nodes: [MAC], timeout_min: '5' } },
+        /^timeout_min: must be a number/,
+      ],
     ];
     for (const [method, url, options, detail] of cases) {
       const response = await hp.request(method, url, options);
@@ -108,14 +148,23 @@ describe('bad input: a clear error and nothing written', function () {
     const before = await snapshot(hp);
     const hostile = ['r1\nchain http://evil', '${net0/mac}', '"r1"', "r1'", 'r1;reboot', 'r1 && reboot', '`id`'];
     for (const value of hostile) {
-      const labelValue = await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { labels: { rack: value } } });
+      const labelValue = await hp.request('PATCH', `/api/nodes/${MAC}`, {
+        admin: true,
+        body: { labels: { rack: value } },
+      });
       expect(labelValue.status, value).to.equal(400);
       expect(labelValue.body.detail, value).to.match(/^labels\.rack: label values may hold/);
-      const labelName = await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { labels: { [value]: 'r1' } } });
+      const labelName = await hp.request('PATCH', `/api/nodes/${MAC}`, {
+        admin: true,
+        body: { labels: { [value]: 'r1' } },
+      });
       expect(labelName.status, value).to.equal(400);
       const hostname = await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { hostname: value } });
       expect(hostname.body.detail, value).to.match(/^hostname: must be an RFC 1123 hostname/);
-      const created = await hp.request('POST', '/api/nodes', { admin: true, body: { mac: '52:54:00:bd:00:03', cluster: value } });
+      const created = await hp.request('POST', '/api/nodes', {
+        admin: true,
+        body: { mac: '52:54:00:bd:00:03', cluster: value },
+      });
       expect(created.body.detail, value).to.match(/^cluster: must be 1-63 letters/);
     }
     expect(await snapshot(hp)).to.equal(before);
@@ -137,7 +186,12 @@ describe('bad input: a clear error and nothing written', function () {
   it('a client sending its body one byte at a time is cut off at the request timeout, and nothing is written', async () => {
     const before = await snapshot(hp);
     const port = Number(new URL(hp.baseUrl).port);
-    const body = JSON.stringify({ mac: MAC, phase: 'installation', token: await hp.tokenFor(MAC), message: 'y'.repeat(100) });
+    const body = JSON.stringify({
+      mac: MAC,
+      phase: 'installation',
+      token: await hp.tokenFor(MAC),
+      message: 'y'.repeat(100),
+    });
     const head = `POST /api/status/phase HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
     const result = await trickle(port, [head, ...body], 100);
     expect(result.chunksSent, 'cut off before the body was complete').to.be.below(body.length + 1);
@@ -159,7 +213,13 @@ describe('bad input: TFTP paths with backslashes over a real socket', function (
     fs.mkdirSync(path.join(base, 'root', 'boot'), { recursive: true });
     fs.writeFileSync(path.join(base, 'secret'), 'outside the root');
     fs.writeFileSync(path.join(base, 'root', 'boot', 'ok.bin'), 'inside');
-    const server = await startTftpServer({ host: '127.0.0.1', port: await freeUdpPort(), roots: [path.join(base, 'root')], log: pino({ level: 'silent' }), workers: 0 });
+    const server = await startTftpServer({
+      host: '127.0.0.1',
+      port: await freeUdpPort(),
+      roots: [path.join(base, 'root')],
+      log: pino({ level: 'silent' }),
+      workers: 0,
+    });
     port = server.address.port;
     close = () => server.close();
   });

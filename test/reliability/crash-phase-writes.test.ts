@@ -2,7 +2,14 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { addLoadNodes, loadMac, nodePoster, registerLoadNodes, runPhaseLoad, type LoadReport } from '../../scripts/bench/phase-load.js';
+import {
+  addLoadNodes,
+  loadMac,
+  nodePoster,
+  registerLoadNodes,
+  runPhaseLoad,
+  type LoadReport,
+} from '../../scripts/bench/phase-load.js';
 import { openDatabase } from '../../server/store/db.js';
 import { startServerProcess, type ServerProcess } from '../helpers/cli.js';
 import { DATABASE_KINDS } from '../helpers/databases.js';
@@ -59,7 +66,8 @@ for (const kind of DATABASE_KINDS) {
         const tokens = await addLoadNodes(first.baseUrl, adminToken, NODES);
         const poster = nodePoster(first.baseUrl, tokens);
         const sent = new Map<string, Sent>();
-        const killAfterAcks = KILL_AFTER_ACKS[0] + Math.floor(Math.random() * (KILL_AFTER_ACKS[1] - KILL_AFTER_ACKS[0]));
+        const killAfterAcks =
+          KILL_AFTER_ACKS[0] + Math.floor(Math.random() * (KILL_AFTER_ACKS[1] - KILL_AFTER_ACKS[0]));
         let acks = 0;
         try {
           await registerLoadNodes(poster.post, NODES);
@@ -83,7 +91,9 @@ for (const kind of DATABASE_KINDS) {
         await first.stop();
         const reports = [...sent.values()];
         const acknowledged = reports.filter((r) => r.acknowledged).length;
-        console.log(`      ${kind}: killed at ${killAfterAcks} acknowledged reports: ${acknowledged} of ${reports.length} sent were acknowledged`);
+        console.log(
+          `      ${kind}: killed at ${killAfterAcks} acknowledged reports: ${acknowledged} of ${reports.length} sent were acknowledged`,
+        );
         expect(acknowledged, 'the kill came after the load started').to.be.greaterThan(0);
         expect(reports.length - acknowledged, 'the kill interrupted the load').to.be.greaterThan(0);
 
@@ -92,28 +102,60 @@ for (const kind of DATABASE_KINDS) {
         servers.push(second);
         const after = nodePoster(second.baseUrl, tokens);
         try {
-          expect((await after.post('/api/status/phase', loadMac(0), { mac: loadMac(0), phase: 'failed', status: 'failed', message: `crash${point} after restart` })).ok).to.equal(true);
+          expect(
+            (
+              await after.post('/api/status/phase', loadMac(0), {
+                mac: loadMac(0),
+                phase: 'failed',
+                status: 'failed',
+                message: `crash${point} after restart`,
+              })
+            ).ok,
+          ).to.equal(true);
         } finally {
           await after.close();
         }
         expect(await second.stop()).to.equal(0);
 
-        const db = openDatabase({ url: env.DATABASE_URL, sqlitePath: path.join(dataDir, 'homeport.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
+        const db = openDatabase({
+          url: env.DATABASE_URL,
+          sqlitePath: path.join(dataDir, 'homeport.sqlite'),
+          synchronous: 'FULL',
+          busyTimeoutMs: 5000,
+        });
         try {
-          const rows = (await db.knex('deployment_history as h').join('nodes as n', 'n.id', 'h.node_id').whereLike('h.message', `crash${point} node%`).select('n.mac', 'h.phase', 'h.status', 'h.message')) as { mac: string; phase: string; status: string; message: string }[];
+          const rows = (await db
+            .knex('deployment_history as h')
+            .join('nodes as n', 'n.id', 'h.node_id')
+            .whereLike('h.message', `crash${point} node%`)
+            .select('n.mac', 'h.phase', 'h.status', 'h.message')) as {
+            mac: string;
+            phase: string;
+            status: string;
+            message: string;
+          }[];
           const stored = new Map<string, { mac: string; phase: string; status: string }>();
           const duplicated = rows.filter((row) => stored.has(row.message) || !stored.set(row.message, row));
           expect(duplicated, 'no report is stored twice').to.deep.equal([]);
-          const lost = reports.filter((r) => r.acknowledged).flatMap((r) => {
-            const message = `crash${point} node${r.node} ${r.phase} ${r.status}`;
-            const row = stored.get(message);
-            return row && row.mac === loadMac(r.node) && row.phase === r.phase && row.status === r.status ? [] : [message];
-          });
+          const lost = reports
+            .filter((r) => r.acknowledged)
+            .flatMap((r) => {
+              const message = `crash${point} node${r.node} ${r.phase} ${r.status}`;
+              const row = stored.get(message);
+              return row && row.mac === loadMac(r.node) && row.phase === r.phase && row.status === r.status
+                ? []
+                : [message];
+            });
           expect(lost, 'acknowledged reports missing from deployment_history').to.deep.equal([]);
-          expect([...stored.keys()].filter((message) => !sent.has(message)), 'rows no client sent').to.deep.equal([]);
+          expect(
+            [...stored.keys()].filter((message) => !sent.has(message)),
+            'rows no client sent',
+          ).to.deep.equal([]);
           expect(await phaseStoreViolations(db.knex), 'nodes consistent with their history').to.deep.equal([]);
           if (kind === 'sqlite') expect(await integrityCheck(db.knex)).to.equal('ok');
-          console.log(`      ${kind}: ${acknowledged} acknowledged reports found, ${stored.size - acknowledged} unacknowledged ones committed before the kill, 0 lost`);
+          console.log(
+            `      ${kind}: ${acknowledged} acknowledged reports found, ${stored.size - acknowledged} unacknowledged ones committed before the kill, 0 lost`,
+          );
         } finally {
           await db.close();
         }

@@ -104,17 +104,33 @@ for (const kind of DATABASE_KINDS) {
       fs.mkdirSync(dataA);
       const a = await startServerProcess(env(dataA));
       servers.push(a);
-      const admin = (dataDir: string) => ({ authorization: `Bearer ${fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim()}` });
+      const admin = (dataDir: string) => ({
+        authorization: `Bearer ${fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim()}`,
+      });
 
       const adminA = fs.readFileSync(path.join(dataA, 'admin.token'), 'utf8').trim();
-      for (const node of NODES) await runClient(a.baseUrl, await roundTokenFor(a.baseUrl, adminA, node.mac, adminFields(node)), node, 'homeport-register', []);
-      const started = await fetch(`${a.baseUrl}/api/reprovision`, { method: 'POST', headers: { ...admin(dataA), 'content-type': 'application/json' }, body: JSON.stringify({ all: true }) });
+      for (const node of NODES)
+        await runClient(
+          a.baseUrl,
+          await roundTokenFor(a.baseUrl, adminA, node.mac, adminFields(node)),
+          node,
+          'homeport-register',
+          [],
+        );
+      const started = await fetch(`${a.baseUrl}/api/reprovision`, {
+        method: 'POST',
+        headers: { ...admin(dataA), 'content-type': 'application/json' },
+        body: JSON.stringify({ all: true }),
+      });
       expect(started.status, await started.text()).to.equal(202);
-      for (const node of NODES) await simulateInstall(a.baseUrl, await roundTokenFor(a.baseUrl, adminA, node.mac), node);
+      for (const node of NODES)
+        await simulateInstall(a.baseUrl, await roundTokenFor(a.baseUrl, adminA, node.mac), node);
 
       // The watcher (tick every second) finds the nodes ready, queues the formation; the job creates on pve1, then waits in pve2's add.
       const waiting = path.join(dir, 'waiting', '127.0.0.3');
-      const gatedPid = await waitFor('pvecm add on pve2 to start', 60_000, () => (fs.existsSync(waiting) ? Number(fs.readFileSync(waiting, 'utf8').trim()) || null : null));
+      const gatedPid = await waitFor('pvecm add on pve2 to start', 60_000, () =>
+        fs.existsSync(waiting) ? Number(fs.readFileSync(waiting, 'utf8').trim()) || null : null,
+      );
       expect(stubs.calls().filter((c) => / pvecm (create|add)/.test(c))).to.deep.equal(['127.0.0.2 pvecm create lab']);
 
       a.child.kill('SIGKILL');
@@ -128,16 +144,31 @@ for (const kind of DATABASE_KINDS) {
       const b = await startServerProcess({ ...env(dataB), HOMEPORT_AUTH__SECRETFILE: path.join(dataA, 'secret') });
       servers.push(b);
       const cluster = await waitFor('the cluster to be formed', 90_000, async () => {
-        const body = (await (await fetch(`${b.baseUrl}/api/clusters/lab`, { headers: admin(dataB) })).json()) as { state: string; last_job?: { attempts?: number; status?: string } };
+        const body = (await (await fetch(`${b.baseUrl}/api/clusters/lab`, { headers: admin(dataB) })).json()) as {
+          state: string;
+          last_job?: { attempts?: number; status?: string };
+        };
         return body.state === 'formed' ? body : null;
       });
       expect(cluster.state).to.equal('formed');
 
       const changes = stubs.calls().filter((c) => / pvecm (create|add)/.test(c));
-      expect(changes.sort()).to.deep.equal(['127.0.0.2 pvecm create lab', '127.0.0.3 pvecm add 127.0.0.2 --use_ssh', '127.0.0.4 pvecm add 127.0.0.2 --use_ssh']);
-      const nodes = (await (await fetch(`${b.baseUrl}/api/nodes`, { headers: admin(dataB) })).json()) as { nodes: { hostname: string; reprovision_status: string }[] };
-      expect(nodes.nodes.map((n) => `${n.hostname}=${n.reprovision_status}`)).to.deep.equal(['pve1=clustered', 'pve2=clustered', 'pve3=clustered']);
-      console.log(`      ${kind}: leader killed between create and joins; ${takeover} formed the cluster: ${changes.length} changing pvecm calls (create 1, add 2)`);
+      expect(changes.sort()).to.deep.equal([
+        '127.0.0.2 pvecm create lab',
+        '127.0.0.3 pvecm add 127.0.0.2 --use_ssh',
+        '127.0.0.4 pvecm add 127.0.0.2 --use_ssh',
+      ]);
+      const nodes = (await (await fetch(`${b.baseUrl}/api/nodes`, { headers: admin(dataB) })).json()) as {
+        nodes: { hostname: string; reprovision_status: string }[];
+      };
+      expect(nodes.nodes.map((n) => `${n.hostname}=${n.reprovision_status}`)).to.deep.equal([
+        'pve1=clustered',
+        'pve2=clustered',
+        'pve3=clustered',
+      ]);
+      console.log(
+        `      ${kind}: leader killed between create and joins; ${takeover} formed the cluster: ${changes.length} changing pvecm calls (create 1, add 2)`,
+      );
     });
   });
 }

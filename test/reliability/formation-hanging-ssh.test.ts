@@ -67,7 +67,12 @@ describe('a hanging SSH target: timed out, retried, never blocks the watcher', f
       clock: Date.now,
       log: captureLogger().log,
       sshd,
-      config: { reprovision: { method: 'none' }, ssh: { connectTimeoutMs: TIMEOUT_MS, retries: 2, retryDelayMs: 100 }, watcher: { sshTimeoutMs: TIMEOUT_MS }, ...config },
+      config: {
+        reprovision: { method: 'none' },
+        ssh: { connectTimeoutMs: TIMEOUT_MS, retries: 2, retryDelayMs: 100 },
+        watcher: { sshTimeoutMs: TIMEOUT_MS },
+        ...config,
+      },
     }));
   const deployedNode = async (mac: string, fields: { hostname: string; ip: string; cluster?: string }) => {
     const node = await h.nodes.create(mac, fields);
@@ -75,7 +80,8 @@ describe('a hanging SSH target: timed out, retried, never blocks the watcher', f
   };
   const installAll = async () => {
     await h.rp.reprovision.start({ all: true });
-    for (const node of await h.nodes.list({})) await h.nodes.reportPhase({ id: node.id }, { phase: 'deployed', status: 'completed', source: 'installer' });
+    for (const node of await h.nodes.list({}))
+      await h.nodes.reportPhase({ id: node.id }, { phase: 'deployed', status: 'completed', source: 'installer' });
   };
 
   it('readiness against it times out within the configured timeout, the other node completes in the same tick, the next tick retries', async () => {
@@ -93,7 +99,10 @@ describe('a hanging SSH target: timed out, retried, never blocks the watcher', f
     expect(first.ms, 'the tick waits one readiness timeout, not longer').to.be.below(TIMEOUT_MS + 1500);
 
     const second = await elapsed(() => h.rp.watcher.tick());
-    expect(second.value.notReady.map((n) => n.id), 'retried on the next tick').to.deep.equal([hung.id]);
+    expect(
+      second.value.notReady.map((n) => n.id),
+      'retried on the next tick',
+    ).to.deep.equal([hung.id]);
     expect(second.ms).to.be.below(TIMEOUT_MS + 1500);
     expect(hanging.accepted() - before, 'one connection per tick').to.equal(2);
     expect((await h.nodes.nodes.byId(hung.id))?.reprovisionStatus).to.equal('in_progress');
@@ -117,11 +126,18 @@ describe('a hanging SSH target: timed out, retried, never blocks the watcher', f
     expect(tick.ms, 'the tick only queues; it never waits for a formation').to.be.below(TIMEOUT_MS + 1500);
 
     // Watch both: when good's pvecm create runs, and when stuck's attempt ends in its timeout.
-    const stuckError = async () => ((await db.knex('jobs').where({ id: tick.value.queued.find((q) => q.cluster === 'stuck')!.job }).first()) as { error: string | null }).error;
+    const stuckError = async () =>
+      (
+        (await db
+          .knex('jobs')
+          .where({ id: tick.value.queued.find((q) => q.cluster === 'stuck')!.job })
+          .first()) as { error: string | null }
+      ).error;
     const seen: { goodCreate?: number; stuckFailed?: number; error?: string } = {};
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && (seen.goodCreate === undefined || seen.stuckFailed === undefined)) {
-      if (seen.goodCreate === undefined && stubs.calls().includes('127.0.0.2 pvecm create good')) seen.goodCreate = Date.now();
+      if (seen.goodCreate === undefined && stubs.calls().includes('127.0.0.2 pvecm create good'))
+        seen.goodCreate = Date.now();
       const error = seen.stuckFailed === undefined ? await stuckError() : null;
       if (error) Object.assign(seen, { stuckFailed: Date.now(), error });
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -129,7 +145,9 @@ describe('a hanging SSH target: timed out, retried, never blocks the watcher', f
     expect(seen.error).to.match(new RegExp(`${HANGING_IP}.*no SSH session within ${TIMEOUT_MS} ms`));
     expect(hanging.accepted() - before, 'the read-only check was retried (ssh.retries = 2)').to.be.at.least(2);
     expect(seen.goodCreate, "good's pvecm create ran").to.be.a('number');
-    expect(seen.goodCreate!, "good's formation ran while stuck's still waited on the hang").to.be.below(seen.stuckFailed!);
+    expect(seen.goodCreate!, "good's formation ran while stuck's still waited on the hang").to.be.below(
+      seen.stuckFailed!,
+    );
     const good = await waitForState(h, 'good', 'formed');
     expect(good).to.equal('formed');
   });

@@ -29,7 +29,13 @@ const tftpSeeds = [
   // Packets only a server sends, built by the encoder, so DATA, ERROR and OACK get mutated too.
   encodePacket({ type: 'DATA', block: 1, data: Buffer.alloc(512, 0x5a) }),
   encodePacket({ type: 'ERROR', code: 1, message: 'file not found' }),
-  encodePacket({ type: 'OACK', options: new Map([['blksize', '1468'], ['tsize', '3000']]) }),
+  encodePacket({
+    type: 'OACK',
+    options: new Map([
+      ['blksize', '1468'],
+      ['tsize', '3000'],
+    ]),
+  }),
 ];
 
 /** Reports the input that broke a property in a readable form. */
@@ -39,11 +45,17 @@ function fail(what: string, input: Buffer, detail: unknown): never {
 
 /** A stable text form for comparing packets (Maps and Buffers spelled out). */
 function dhcpShape(packet: DhcpPacket): string {
-  return JSON.stringify({ ...packet, chaddr: packet.chaddr.toString('hex'), options: [...packet.options].map(([code, value]) => [code, value.toString('hex')]) });
+  return JSON.stringify({
+    ...packet,
+    chaddr: packet.chaddr.toString('hex'),
+    options: [...packet.options].map(([code, value]) => [code, value.toString('hex')]),
+  });
 }
 
 function tftpShape(packet: Packet): string {
-  return JSON.stringify(packet, (_key, value: unknown) => (value instanceof Map ? [...value] : Buffer.isBuffer(value) ? value.toString('hex') : value));
+  return JSON.stringify(packet, (_key, value: unknown) =>
+    value instanceof Map ? [...value] : Buffer.isBuffer(value) ? value.toString('hex') : value,
+  );
 }
 
 const BOOT_SETTINGS = { httpBaseUrl: 'http://10.0.0.1:8080', tftpServerIp: '10.0.0.1', bootFiles: DEFAULT_BOOT_FILES };
@@ -59,7 +71,8 @@ interface Codec<P> {
 function roundTrip<P>(codec: Codec<P>, input: Buffer): P | undefined {
   const parsed = codec.parse(input);
   if (!parsed.ok) {
-    if (typeof parsed.error !== 'string' || parsed.error === '') fail(`untyped ${codec.name} error`, input, parsed.error);
+    if (typeof parsed.error !== 'string' || parsed.error === '')
+      fail(`untyped ${codec.name} error`, input, parsed.error);
     return undefined;
   }
   const again = codec.parse(codec.encode(parsed.packet));
@@ -78,7 +91,13 @@ function dhcpProperty(input: Buffer): void {
   if (!packet) return;
   const client = readClientRequest(packet);
   const boot = decideBoot(client, BOOT_SETTINGS);
-  const reply = buildReply(packet, client, { messageType: MessageType.OFFER, serverId: '10.0.0.1', yiaddr: '10.0.0.100', leaseSeconds: 600, boot });
+  const reply = buildReply(packet, client, {
+    messageType: MessageType.OFFER,
+    serverId: '10.0.0.1',
+    yiaddr: '10.0.0.100',
+    leaseSeconds: 600,
+    boot,
+  });
   if (!parseDhcp(encodeDhcp(reply)).ok) fail('reply to a fuzzed request does not parse', input, 'reply');
 }
 
@@ -86,10 +105,12 @@ function tftpProperty(input: Buffer): void {
   const packet = roundTrip(tftpCodec, input);
   if (packet?.type !== 'RRQ') return;
   const segments = requestSegments(packet.filename);
-  if (typeof segments !== 'string' && segments.some((s) => s === '..' || s.includes('/') || s.includes('\\'))) fail('path escaped confinement', input, segments);
+  if (typeof segments !== 'string' && segments.some((s) => s === '..' || s.includes('/') || s.includes('\\')))
+    fail('path escaped confinement', input, segments);
   const negotiated = negotiate(packet.options, { maxBlksize: 1468, maxWindowsize: 64 }, 1000);
   const { blksize, windowsize } = negotiated;
-  if (blksize < MIN_BLKSIZE || blksize > MAX_BLKSIZE || windowsize < 1 || windowsize > 64) fail('negotiated out of bounds', input, JSON.stringify({ blksize, windowsize }));
+  if (blksize < MIN_BLKSIZE || blksize > MAX_BLKSIZE || windowsize < 1 || windowsize > 64)
+    fail('negotiated out of bounds', input, JSON.stringify({ blksize, windowsize }));
 }
 
 /** Header prefixes, so that random tails reach the option walkers and not only the first length check. */
@@ -100,7 +121,9 @@ describe('fuzzing the packet parsers (fast-check)', function () {
   this.timeout(600_000);
 
   it(`DHCP codec: ${FUZZ_RUNS.toLocaleString('en')} random and mutated packets parse to a typed error or a packet that round-trips`, () => {
-    fc.assert(fc.property(fc.oneof(packetInputs(dhcpSeeds, 1500, dhcpHeaders), dhcpStructured()), dhcpProperty), { numRuns: FUZZ_RUNS });
+    fc.assert(fc.property(fc.oneof(packetInputs(dhcpSeeds, 1500, dhcpHeaders), dhcpStructured()), dhcpProperty), {
+      numRuns: FUZZ_RUNS,
+    });
   });
 
   it(`TFTP codec and option negotiation: ${FUZZ_RUNS.toLocaleString('en')} random and mutated packets`, () => {
@@ -111,7 +134,25 @@ describe('fuzzing the packet parsers (fast-check)', function () {
 // ---------------------------------------------------------------- HTTP bodies
 
 /** Values a hostile or broken client might put in any field. */
-const hostileString = fc.constantFrom('', ' ', 'pve1\nchain http://evil', '${net0/mac}', '"quoted"', "a';reboot", 'a;b', '\u0000', 'x'.repeat(3000), '52:54:00:12:34:56', 'node-1', '10.0.0.7', 'installation', 'completed', '42', '-1', '1e3');
+const hostileString = fc.constantFrom(
+  '',
+  ' ',
+  'pve1\nchain http://evil',
+  '${net0/mac}',
+  '"quoted"',
+  "a';reboot",
+  'a;b',
+  '\u0000',
+  'x'.repeat(3000),
+  '52:54:00:12:34:56',
+  'node-1',
+  '10.0.0.7',
+  'installation',
+  'completed',
+  '42',
+  '-1',
+  '1e3',
+);
 const deepArray = (depth: number): unknown => Array.from({ length: depth }).reduce<unknown>((inner) => [inner], []);
 const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
   hostileString,
@@ -124,7 +165,26 @@ const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }),
   fc.dictionary(fc.string({ maxLength: 10 }), fc.oneof(hostileString, fc.jsonValue({ maxDepth: 2 })), { maxKeys: 4 }),
 );
-const FIELDS = ['mac', 'hostname', 'ip', 'type', 'cluster', 'status', 'uuid', 'token', 'node_id', 'phase', 'message', 'progress', 'profile', 'labels', 'netboot_enabled', 'all', 'nodes', 'timeout_min'];
+const FIELDS = [
+  'mac',
+  'hostname',
+  'ip',
+  'type',
+  'cluster',
+  'status',
+  'uuid',
+  'token',
+  'node_id',
+  'phase',
+  'message',
+  'progress',
+  'profile',
+  'labels',
+  'netboot_enabled',
+  'all',
+  'nodes',
+  'timeout_min',
+];
 /** Objects with known and unknown field names, or any JSON value at all. */
 const bodyInput: fc.Arbitrary<unknown> = fc.oneof(
   fc.dictionary(fc.oneof(fc.constantFrom(...FIELDS), fc.string({ maxLength: 12 })), fieldValue, { maxKeys: 8 }),
@@ -148,7 +208,8 @@ describe('fuzzing the HTTP body validators (fast-check)', function () {
           throw err;
         }
         const again: unknown = parseBody(schema, value);
-        if (JSON.stringify(again) !== JSON.stringify(value)) throw new Error(`not a fixed point: ${JSON.stringify(value)} -> ${JSON.stringify(again)}`);
+        if (JSON.stringify(again) !== JSON.stringify(value))
+          throw new Error(`not a fixed point: ${JSON.stringify(value)} -> ${JSON.stringify(again)}`);
       }),
       { numRuns: FUZZ_RUNS },
     );

@@ -14,7 +14,15 @@ import { parseDhcp } from '../../server/dhcp/codec.js';
 import { parsePacket } from '../../server/tftp/packet.js';
 import { startTftpServer, type TftpServer } from '../../server/tftp/server.js';
 import { captureLogger } from '../helpers/capture-log.js';
-import { dhclient, leaseStates, probe, probeHost, udhcpc, type DhcpRunner, startDhcpRunner } from '../helpers/dhcp-lab.js';
+import {
+  dhclient,
+  leaseStates,
+  probe,
+  probeHost,
+  udhcpc,
+  type DhcpRunner,
+  startDhcpRunner,
+} from '../helpers/dhcp-lab.js';
 import { createLab, sleep, type Lab } from '../helpers/netns.js';
 import { clients, freeUdpPort, RawClient, run, sha256File, writeRandomFile } from '../tftp/helpers.js';
 import { dhcpStructured, fixtures, mutated, randomDatagram, sampleInputs } from './mutations.js';
@@ -57,7 +65,13 @@ describe('fuzzed packets over real sockets', function () {
         serverIp,
         httpBaseUrl: `http://${serverIp}:8080`,
         sqlitePath,
-        pool: { start: `${subnet}.10`, end: `${subnet}.250`, subnetMask: '255.255.255.0', router: serverIp, leaseSeconds: 600 },
+        pool: {
+          start: `${subnet}.10`,
+          end: `${subnet}.250`,
+          subnetMask: '255.255.255.0',
+          router: serverIp,
+          leaseSeconds: 600,
+        },
       });
     });
 
@@ -75,7 +89,13 @@ describe('fuzzed packets over real sockets', function () {
       const overrun = Buffer.concat([discover.subarray(0, end), Buffer.from([60, 200, 0x50, 0x58])]);
       const cut = Buffer.concat([discover.subarray(0, end), Buffer.from([61])]);
       for (const bad of [overrun, cut]) expect(parseDhcp(bad).ok).to.equal(false);
-      const replies = await probe(lab, sender, { to: '255.255.255.255', port: 67, listenPort: 68, waitMs: 1000, rawHexFile: hexFile(dir, 'overrun', [overrun, cut]) });
+      const replies = await probe(lab, sender, {
+        to: '255.255.255.255',
+        port: 67,
+        listenPort: 68,
+        waitMs: 1000,
+        rawHexFile: hexFile(dir, 'overrun', [overrun, cut]),
+      });
       expect(replies).to.deep.equal([]);
       expect((await leaseStates(sqlitePath)).size, 'no lease row written').to.equal(0);
     });
@@ -88,22 +108,39 @@ describe('fuzzed packets over real sockets', function () {
       const started = server!.logs().length;
       // Broadcast (the wildcard socket) and unicast (the server-address socket), half each.
       const half = Math.ceil(packets.length / 2);
-      await probe(lab, sender, { to: '255.255.255.255', port: 67, listenPort: 68, waitMs: 200, rawHexFile: hexFile(dir, 'broadcast', packets.slice(0, half)) });
-      await probe(lab, sender, { to: serverIp, port: 67, listenPort: 68, waitMs: 1000, rawHexFile: hexFile(dir, 'unicast', packets.slice(half)) });
+      await probe(lab, sender, {
+        to: '255.255.255.255',
+        port: 67,
+        listenPort: 68,
+        waitMs: 200,
+        rawHexFile: hexFile(dir, 'broadcast', packets.slice(0, half)),
+      });
+      await probe(lab, sender, {
+        to: serverIp,
+        port: 67,
+        listenPort: 68,
+        waitMs: 1000,
+        rawHexFile: hexFile(dir, 'unicast', packets.slice(half)),
+      });
 
       expect(server!.child.exitCode, 'server process alive').to.equal(null);
       const lines = server!.logs().slice(started) as unknown as LogLine[];
       const warnings = lines.filter((l) => l.msg === 'dhcp malformed packet' && l.level === WARN).length;
       // Loss on a local veth is rare; allow a little, but most must have been read and logged.
       expect(warnings, `${malformed} malformed sent`).to.be.within(Math.floor(malformed * 0.95), malformed);
-      expect(lines.filter((l) => l.level > WARN).map((l) => l.msg), 'no errors logged').to.deep.equal([]);
+      expect(
+        lines.filter((l) => l.level > WARN).map((l) => l.msg),
+        'no errors logged',
+      ).to.deep.equal([]);
 
       const udhcpcHost = await lab.addHost('after-udhcpc', { mac: '02:00:00:41:00:01' });
       const env = await udhcpc(lab, udhcpcHost, dir, []);
       expect(env.ip).to.match(/^10\.77\.41\.\d+$/);
       expect(env.serverid).to.equal(serverIp);
       const dhclientHost = await lab.addHost('after-dhclient', { mac: '02:00:00:41:00:02' });
-      const lease = await dhclient(lab, dhclientHost, dir, ['send vendor-class-identifier "PXEClient:Arch:00000:UNDI:002001";']);
+      const lease = await dhclient(lab, dhclientHost, dir, [
+        'send vendor-class-identifier "PXEClient:Arch:00000:UNDI:002001";',
+      ]);
       expect(lease.address).to.match(/^10\.77\.41\.\d+$/);
       expect(lease.filename).to.equal('undionly.kpxe');
       expect(server!.child.exitCode, 'server process alive').to.equal(null);
@@ -124,7 +161,16 @@ describe('fuzzed packets over real sockets', function () {
       writeRandomFile(path.join(root, 'small.bin'), 300_000);
       fs.writeFileSync(path.join(root, 'notes.txt'), 'line one\nline two\n');
       // Short timeouts: transfers the fuzzer starts and never acknowledges end quickly.
-      tftp = await startTftpServer({ host: '127.0.0.1', port: await freeUdpPort(), roots: [root], log: capture.log, workers: 0, timeoutMs: 100, retries: 2, maxSessions: 50 });
+      tftp = await startTftpServer({
+        host: '127.0.0.1',
+        port: await freeUdpPort(),
+        roots: [root],
+        log: capture.log,
+        workers: 0,
+        timeoutMs: 100,
+        retries: 2,
+        maxSessions: 50,
+      });
     });
 
     after(async () => {
@@ -148,7 +194,10 @@ describe('fuzzed packets over real sockets', function () {
       const lines = capture.lines() as unknown as LogLine[];
       const warnings = lines.filter((l) => l.msg === 'tftp: malformed packet dropped' && l.level === WARN).length;
       expect(warnings, `${malformed} malformed sent`).to.be.within(Math.floor(malformed * 0.95), malformed);
-      expect(lines.filter((l) => l.level > WARN).map((l) => l.msg), 'no errors logged').to.deep.equal([]);
+      expect(
+        lines.filter((l) => l.level > WARN).map((l) => l.msg),
+        'no errors logged',
+      ).to.deep.equal([]);
 
       const expected = await sha256File(path.join(root, 'small.bin'));
       const hpa = path.join(base, 'hpa.bin');

@@ -63,7 +63,11 @@ function apply(input: Buffer, mutation: Mutation): Buffer {
       return Buffer.concat([buf, mutation.bytes]);
     case 'splice': {
       const start = at(mutation.at);
-      return Buffer.concat([buf.subarray(0, start), mutation.bytes, buf.subarray(Math.min(buf.length, start + mutation.length))]);
+      return Buffer.concat([
+        buf.subarray(0, start),
+        mutation.bytes,
+        buf.subarray(Math.min(buf.length, start + mutation.length)),
+      ]);
     }
     case 'overrun': {
       // An option whose length reaches past the end of the packet (or into the next option).
@@ -77,10 +81,19 @@ function apply(input: Buffer, mutation: Mutation): Buffer {
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
-  fc.record({ kind: fc.constant('write' as const), at: fc.nat(), value: fc.constantFrom(0, 1, 0x7f, 0x80, 0xfe, 0xff) }),
+  fc.record({
+    kind: fc.constant('write' as const),
+    at: fc.nat(),
+    value: fc.constantFrom(0, 1, 0x7f, 0x80, 0xfe, 0xff),
+  }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('extend' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
-  fc.record({ kind: fc.constant('splice' as const), at: fc.nat(), length: fc.nat({ max: 32 }), bytes: fc.uint8Array({ maxLength: 32 }) }),
+  fc.record({
+    kind: fc.constant('splice' as const),
+    at: fc.nat(),
+    length: fc.nat({ max: 32 }),
+    bytes: fc.uint8Array({ maxLength: 32 }),
+  }),
   fc.record({ kind: fc.constant('overrun' as const), which: fc.nat(), excess: fc.nat({ max: 255 }) }),
 );
 
@@ -95,7 +108,10 @@ export function mutated(seeds: Buffer[]): fc.Arbitrary<Buffer> {
 export function randomDatagram(maxLength: number, prefixes: Buffer[] = []): fc.Arbitrary<Buffer> {
   const bytes = fc.uint8Array({ maxLength }).map((b) => Buffer.from(b));
   if (prefixes.length === 0) return bytes;
-  return fc.oneof(bytes, fc.tuple(fc.constantFrom(...prefixes), bytes).map(([prefix, tail]) => Buffer.concat([prefix, tail])));
+  return fc.oneof(
+    bytes,
+    fc.tuple(fc.constantFrom(...prefixes), bytes).map(([prefix, tail]) => Buffer.concat([prefix, tail])),
+  );
 }
 
 /** Half random, half mutated fixtures: what each packet parser is fuzzed with. */
@@ -110,7 +126,10 @@ export function sampleInputs(arbitrary: fc.Arbitrary<Buffer>, count: number, see
 
 const DHCP_COOKIE = Buffer.from([0x63, 0x82, 0x53, 0x63]);
 /** Codes the server interprets (message type, overload, vendor and user class, arch, UUID, iPXE), or any other. */
-const dhcpOptionCode = fc.oneof(fc.constantFrom(52, 53, 60, 61, 77, 93, 97, 175, 55, 50, 54, 12), fc.integer({ min: 0, max: 255 }));
+const dhcpOptionCode = fc.oneof(
+  fc.constantFrom(52, 53, 60, 61, 77, 93, 97, 175, 55, 50, 54, 12),
+  fc.integer({ min: 0, max: 255 }),
+);
 const dhcpOption = fc
   .tuple(dhcpOptionCode, fc.uint8Array({ maxLength: 40 }), fc.option(fc.integer({ min: 0, max: 255 }), { freq: 8 }))
   // Usually the true length; sometimes a wrong one (longer or shorter than the value).
@@ -124,7 +143,12 @@ const dhcpOption = fc
  */
 export function dhcpStructured(): fc.Arbitrary<Buffer> {
   return fc
-    .tuple(fc.uint8Array({ minLength: 236, maxLength: 236 }), fc.array(dhcpOption, { maxLength: 12 }), fc.boolean(), fc.uint8Array({ maxLength: 80 }))
+    .tuple(
+      fc.uint8Array({ minLength: 236, maxLength: 236 }),
+      fc.array(dhcpOption, { maxLength: 12 }),
+      fc.boolean(),
+      fc.uint8Array({ maxLength: 80 }),
+    )
     .map(([header, options, end, trailer]) => {
       const head = Buffer.from(header);
       head[2] = head[2]! % 18; // hlen: 0-17, so 17 still tests the chaddr bound

@@ -26,7 +26,13 @@ describe('secrets at rest and in logs', function () {
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hp-rest-'))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const env = (extra: Record<string, string> = {}) => ({ ...process.env, INVOCATION_ID: '', HOMEPORT_DATADIR: path.join(dir, 'data'), HOMEPORT_HTTP__HOST: '127.0.0.1', ...extra });
+  const env = (extra: Record<string, string> = {}) => ({
+    ...process.env,
+    INVOCATION_ID: '',
+    HOMEPORT_DATADIR: path.join(dir, 'data'),
+    HOMEPORT_HTTP__HOST: '127.0.0.1',
+    ...extra,
+  });
 
   for (const [what, file, content] of [
     ['an empty secret file', 'secret', ''],
@@ -38,7 +44,9 @@ describe('secrets at rest and in logs', function () {
       fs.writeFileSync(path.join(dir, 'data', file), content, { mode: 0o600 });
       const result = await runProcess(HOMEPORT_BIN, ['serve'], env({ HOMEPORT_HTTP__PORT: String(await freePort()) }));
       expect(result.status).not.to.equal(0);
-      expect(result.stderr + result.stdout).to.contain(path.join(dir, 'data', file)).and.match(/at least 16/);
+      expect(result.stderr + result.stdout)
+        .to.contain(path.join(dir, 'data', file))
+        .and.match(/at least 16/);
       expect(fs.existsSync(path.join(dir, 'data', 'homeport.sqlite')), 'no database').to.equal(false);
       expect(fs.readFileSync(path.join(dir, 'data', file), 'utf8'), 'the file is left as it was').to.equal(content);
     });
@@ -74,15 +82,43 @@ describe('secrets at rest and in logs', function () {
     const captured = captureLogger();
     const nodeEvents = new EventEmitter<{ change: [NodeEvent] }>();
     const url = `http://hookuser:hookpass@127.0.0.1:${port}/services/T0SECRET/B0SECRET/XXXXSECRET?token=querysecret`;
-    const webhooks = startWebhooks({ targets: [{ url }], nodeEvents, clusterEvents: new EventEmitter<{ change: [ClusterEvent] }>(), log: captured.log, attempts: 1 });
+    const webhooks = startWebhooks({
+      targets: [{ url }],
+      nodeEvents,
+      clusterEvents: new EventEmitter<{ change: [ClusterEvent] }>(),
+      log: captured.log,
+      attempts: 1,
+    });
     try {
-      const node = { id: 1, mac: '52:54:00:00:00:01', hostname: 'n1', deploymentStatus: 'installation', deploymentPhaseStatus: 'in_progress' };
-      nodeEvents.emit('change', { type: 'phase', node, entry: { id: 1, nodeId: 1, phase: 'installation', status: 'in_progress', message: null, progress: null, source: 'installer', sourceIp: null, applied: true, at: 0 } } as unknown as NodeEvent);
+      const node = {
+        id: 1,
+        mac: '52:54:00:00:00:01',
+        hostname: 'n1',
+        deploymentStatus: 'installation',
+        deploymentPhaseStatus: 'in_progress',
+      };
+      nodeEvents.emit('change', {
+        type: 'phase',
+        node,
+        entry: {
+          id: 1,
+          nodeId: 1,
+          phase: 'installation',
+          status: 'in_progress',
+          message: null,
+          progress: null,
+          source: 'installer',
+          sourceIp: null,
+          applied: true,
+          at: 0,
+        },
+      } as unknown as NodeEvent);
       // Node's fetch refuses a URL with userinfo outright, so this one ends in "not delivered"; either way it is logged.
       await captured.waitFor(/webhook (refused|not delivered)/);
       const logged = captured.text();
       expect(logged).to.contain(`http://127.0.0.1:${port}/`);
-      for (const secret of ['hookuser', 'hookpass', 'SECRET', 'querysecret', '/services']) expect(logged, secret).not.to.contain(secret);
+      for (const secret of ['hookuser', 'hookpass', 'SECRET', 'querysecret', '/services'])
+        expect(logged, secret).not.to.contain(secret);
     } finally {
       await webhooks.close(100);
       await new Promise((resolve) => receiver.close(resolve));

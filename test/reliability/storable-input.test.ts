@@ -145,7 +145,8 @@ const WRITE_ROUTES: WriteRoute[] = [
 /** The body with `field` set to `value` (a JSON map for `labels`). */
 function withField(body: Record<string, unknown>, field: string, value: string): Record<string, unknown> {
   const copy = structuredClone(body);
-  if (field === 'labels') return { ...copy, labels: value.startsWith('{') ? (JSON.parse(value) as Record<string, string>) : { rack: value } };
+  if (field === 'labels')
+    return { ...copy, labels: value.startsWith('{') ? (JSON.parse(value) as Record<string, string>) : { rack: value } };
   const keys = field.split('.');
   let target: Record<string, unknown> | unknown[] = copy;
   for (const key of keys.slice(0, -1)) {
@@ -159,15 +160,21 @@ function withField(body: Record<string, unknown>, field: string, value: string):
 /** The rows every write route could add to. */
 async function rowCounts(hp: TestHomeport): Promise<Record<string, number>> {
   const knex = hp.homeport.db.knex;
-  const count = async (table: string) => Number(((await knex(table).count({ n: '*' })) as { n: number | string }[])[0]!.n);
+  const count = async (table: string) =>
+    Number(((await knex(table).count({ n: '*' })) as { n: number | string }[])[0]!.n);
   return { nodes: await count('nodes'), history: await count('deployment_history'), jobs: await count('jobs') };
 }
 
 /** String fields of a JSON schema (a string, a nullable string, a list of strings), by name. */
 function stringFields(schema: { properties?: Record<string, Record<string, unknown>> } | undefined): string[] {
   const isString = (s: Record<string, unknown> | undefined): boolean =>
-    s !== undefined && (s.type === 'string' || (Array.isArray(s.anyOf) && (s.anyOf as Record<string, unknown>[]).some(isString)) || (s.type === 'array' && isString(s.items as Record<string, unknown>)));
-  return Object.entries(schema?.properties ?? {}).flatMap(([key, s]) => (isString(s) || (s.type === 'object' && key === 'labels') ? [key] : []));
+    s !== undefined &&
+    (s.type === 'string' ||
+      (Array.isArray(s.anyOf) && (s.anyOf as Record<string, unknown>[]).some(isString)) ||
+      (s.type === 'array' && isString(s.items as Record<string, unknown>)));
+  return Object.entries(schema?.properties ?? {}).flatMap(([key, s]) =>
+    isString(s) || (s.type === 'object' && key === 'labels') ? [key] : [],
+  );
 }
 
 for (const kind of DATABASE_KINDS) {
@@ -194,14 +201,34 @@ for (const kind of DATABASE_KINDS) {
     beforeEach(async () => (token = await hp.tokenFor(MAC)));
 
     it('the walk covers every text field of every write route the OpenAPI document lists', async () => {
-      const document = (await hp.request('GET', '/api/openapi.json')).body as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, Record<string, unknown>> } }> } }>> };
+      const document = (await hp.request('GET', '/api/openapi.json')).body as {
+        paths: Record<
+          string,
+          Record<
+            string,
+            {
+              requestBody?: {
+                content: Record<string, { schema: { properties?: Record<string, Record<string, unknown>> } }>;
+              };
+            }
+          >
+        >;
+      };
       const documented = Object.entries(document.paths).flatMap(([path, operations]) =>
         Object.entries(operations).flatMap(([method, op]) => {
-          const fields = stringFields(op.requestBody?.content['application/json']?.schema).filter((f) => f !== 'params');
+          const fields = stringFields(op.requestBody?.content['application/json']?.schema).filter(
+            (f) => f !== 'params',
+          );
           return fields.length ? [`${method.toUpperCase()} ${path}: ${fields.sort().join(', ')}`] : [];
         }),
       );
-      const walked = WRITE_ROUTES.map((r) => `${r.method} ${r.path.replace(MAC, '{id}')}: ${[...new Set(r.fields.map((f) => f.field.split('.')[0]!))].filter((f) => f !== 'params').sort().join(', ')}`);
+      const walked = WRITE_ROUTES.map(
+        (r) =>
+          `${r.method} ${r.path.replace(MAC, '{id}')}: ${[...new Set(r.fields.map((f) => f.field.split('.')[0]!))]
+            .filter((f) => f !== 'params')
+            .sort()
+            .join(', ')}`,
+      );
       expect(walked.sort()).to.deep.equal(documented.sort());
     });
 
@@ -214,9 +241,16 @@ for (const kind of DATABASE_KINDS) {
             const base = route.body(token);
             const prefix = field === 'token' ? token : field === 'labels' ? 'x' : longest.slice(0, 40) || 'x';
             const value = `${prefix}${hostile}tail`;
-            const response = await hp.request(route.method, route.path, { admin: route.admin, body: withField(base, field, value) });
+            const response = await hp.request(route.method, route.path, {
+              admin: route.admin,
+              body: withField(base, field, value),
+            });
             expect(response.status, `${JSON.stringify(hostile)}: ${response.text}`).to.equal(400);
-            expect(response.body.detail, JSON.stringify(hostile)).to.match(new RegExp(`^${field === 'labels' ? 'labels\\.rack' : field.replace(/\./g, '\\.')}: must not contain NUL or other control characters`));
+            expect(response.body.detail, JSON.stringify(hostile)).to.match(
+              new RegExp(
+                `^${field === 'labels' ? 'labels\\.rack' : field.replace(/\./g, '\\.')}: must not contain NUL or other control characters`,
+              ),
+            );
             expect(await rowCounts(hp), 'nothing written').to.deep.equal(before);
           }
         });
@@ -224,7 +258,10 @@ for (const kind of DATABASE_KINDS) {
         it(`${route.method} ${route.path.replace(MAC, ':id')} ${field}: its longest valid value is ${outcome}`, async () => {
           await route.prepare?.(hp);
           const value = field === 'token' ? token : longest;
-          const response = await hp.request(route.method, route.path, { admin: route.admin, body: withField(route.body(token), field, value) });
+          const response = await hp.request(route.method, route.path, {
+            admin: route.admin,
+            body: withField(route.body(token), field, value),
+          });
           expect(response.status, response.text.slice(0, 300)).to.be.below(500);
           if (outcome === 'stored') expect(response.status, response.text.slice(0, 300)).to.be.within(200, 299);
         });
@@ -238,27 +275,50 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('stores the longest values whole and reads them back', async () => {
-      await hp.request('PATCH', `/api/nodes/${MAC}`, { admin: true, body: { hostname: HOSTNAME_253, ip: IP_45, type: name(32), profile: PROFILE_63, cluster: name(63) } });
+      await hp.request('PATCH', `/api/nodes/${MAC}`, {
+        admin: true,
+        body: { hostname: HOSTNAME_253, ip: IP_45, type: name(32), profile: PROFILE_63, cluster: name(63) },
+      });
       const node = (await hp.request('GET', `/api/nodes/${MAC}`, { admin: true })).body as Record<string, unknown>;
-      expect(node).to.include({ hostname: HOSTNAME_253, ip: IP_45, type: name(32), profile: PROFILE_63, cluster: name(63) });
+      expect(node).to.include({
+        hostname: HOSTNAME_253,
+        ip: IP_45,
+        type: name(32),
+        profile: PROFILE_63,
+        cluster: name(63),
+      });
       const message = `tab\there ${'m'.repeat(1990)}`;
       await hp.request('POST', '/api/status/phase', { body: { mac: MAC, phase: PHASE_32, message, token } });
-      const last = (await hp.request('GET', `/api/status/history/${MAC}?order=desc&limit=1`)).body.entries[0] as Record<string, unknown>;
+      const last = (await hp.request('GET', `/api/status/history/${MAC}?order=desc&limit=1`)).body.entries[0] as Record<
+        string,
+        unknown
+      >;
       expect(last).to.include({ phase: PHASE_32, message });
     });
 
     it('one report the database refuses fails alone: the others of its group commit are written', async () => {
       const macs = ['52:54:00:aa:0e:01', '52:54:00:aa:0e:02', '52:54:00:aa:0e:03'];
-      for (const mac of macs) await hp.request('POST', '/api/nodes/register', { body: { mac, token: await hp.tokenFor(mac) } });
+      for (const mac of macs)
+        await hp.request('POST', '/api/nodes/register', { body: { mac, token: await hp.tokenFor(mac) } });
       // Past input validation (a bug or a new caller): the service itself, all three in one batch.
-      const report = (mac: string, message: string) => hp.homeport.nodes.reportPhase({ mac }, { phase: 'installation', status: 'in_progress', message, source: 'installer' });
-      const outcomes = await Promise.allSettled([report(macs[0]!, 'good before'), report(macs[1]!, 'bad \u0000 byte'), report(macs[2]!, 'good after')]);
+      const report = (mac: string, message: string) =>
+        hp.homeport.nodes.reportPhase(
+          { mac },
+          { phase: 'installation', status: 'in_progress', message, source: 'installer' },
+        );
+      const outcomes = await Promise.allSettled([
+        report(macs[0]!, 'good before'),
+        report(macs[1]!, 'bad \u0000 byte'),
+        report(macs[2]!, 'good after'),
+      ]);
       expect(outcomes[0]!.status).to.equal('fulfilled');
       expect(outcomes[2]!.status).to.equal('fulfilled');
       // PostgreSQL cannot store NUL in text (SQLite can): only that report fails there.
       expect(outcomes[1]!.status).to.equal(kind === 'postgres' ? 'rejected' : 'fulfilled');
       for (const mac of [macs[0]!, macs[2]!]) {
-        const entries = (await hp.request('GET', `/api/status/history/${mac}?order=desc&limit=1`)).body.entries as { message: string }[];
+        const entries = (await hp.request('GET', `/api/status/history/${mac}?order=desc&limit=1`)).body.entries as {
+          message: string;
+        }[];
         expect(entries[0]!.message, mac).to.match(/^good /);
       }
     });

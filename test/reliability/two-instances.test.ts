@@ -59,7 +59,13 @@ describe('two instances on one PostgreSQL serving full DHCP on one bridge', func
           databaseUrl: await overUnixSocket(databaseUrl),
           logLevel: 'warn',
           // 250 addresses for 200 clients: the two books collide from the first address on.
-          pool: { start: '10.79.1.1', end: '10.79.1.250', subnetMask: '255.255.0.0', router: servers[0], leaseSeconds: 3600 },
+          pool: {
+            start: '10.79.1.1',
+            end: '10.79.1.250',
+            subnetMask: '255.255.0.0',
+            router: servers[0],
+            leaseSeconds: 3600,
+          },
         }),
       );
     }
@@ -73,8 +79,21 @@ describe('two instances on one PostgreSQL serving full DHCP on one bridge', func
 
   it(`${CLIENTS} clients DORA against both servers at once: every client bound, no address handed to two MACs`, async () => {
     const relay = await probeHost(lab, 'clients', `${subnet}.9`);
-    const spec: RelayClientsSpec = { servers, giaddr: `${subnet}.9`, clients: CLIENTS, firstMac: '02:00:00:79:00:00', concurrency: 20, attempts: 6, answerTimeoutMs: 3000 };
-    const run = await lab.exec(relay.ns, process.execPath, ['--import', 'tsx', path.join(REPO, 'test/helpers/dhcp-relay-clients.ts'), JSON.stringify(spec)], { timeoutMs: 150_000 });
+    const spec: RelayClientsSpec = {
+      servers,
+      giaddr: `${subnet}.9`,
+      clients: CLIENTS,
+      firstMac: '02:00:00:79:00:00',
+      concurrency: 20,
+      attempts: 6,
+      answerTimeoutMs: 3000,
+    };
+    const run = await lab.exec(
+      relay.ns,
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO, 'test/helpers/dhcp-relay-clients.ts'), JSON.stringify(spec)],
+      { timeoutMs: 150_000 },
+    );
     expect(run.code, run.stderr).to.equal(0);
     const result = JSON.parse(run.stdout.trim()) as RelayClientsResult;
     expect(result.failed, 'clients without a lease').to.deep.equal([]);
@@ -82,16 +101,31 @@ describe('two instances on one PostgreSQL serving full DHCP on one bridge', func
 
     const macsByIp = new Map<string, Set<string>>();
     for (const ack of result.acks) macsByIp.set(ack.ip, (macsByIp.get(ack.ip) ?? new Set()).add(ack.mac));
-    const handedTwice = [...macsByIp].filter(([, macs]) => macs.size > 1).map(([ip, macs]) => `${ip}: ${[...macs].join(', ')}`);
+    const handedTwice = [...macsByIp]
+      .filter(([, macs]) => macs.size > 1)
+      .map(([ip, macs]) => `${ip}: ${[...macs].join(', ')}`);
     expect(handedTwice, 'addresses ACKed to two MACs').to.deep.equal([]);
     const byServer = Object.fromEntries(servers.map((s) => [s, result.acks.filter((a) => a.server === s).length]));
-    console.log(`      ${CLIENTS} clients: ${result.acks.length} ACKs (${JSON.stringify(byServer)}), ${result.naks} NAKs, ${handedTwice.length} addresses handed to two MACs`);
-    expect(Object.values(byServer).every((n) => n > 0), `both servers answered: ${JSON.stringify(byServer)}`).to.equal(true);
+    console.log(
+      `      ${CLIENTS} clients: ${result.acks.length} ACKs (${JSON.stringify(byServer)}), ${result.naks} NAKs, ${handedTwice.length} addresses handed to two MACs`,
+    );
+    expect(
+      Object.values(byServer).every((n) => n > 0),
+      `both servers answered: ${JSON.stringify(byServer)}`,
+    ).to.equal(true);
 
     // The store agrees with what the clients were told.
-    const db = openDatabase({ url: databaseUrl, sqlitePath: path.join(dir, 'unused.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 });
+    const db = openDatabase({
+      url: databaseUrl,
+      sqlitePath: path.join(dir, 'unused.sqlite'),
+      synchronous: 'FULL',
+      busyTimeoutMs: 5000,
+    });
     try {
-      const bound = (await db.knex('leases').where({ state: 'bound' }).select('mac', 'ip')) as { mac: string; ip: string }[];
+      const bound = (await db.knex('leases').where({ state: 'bound' }).select('mac', 'ip')) as {
+        mac: string;
+        ip: string;
+      }[];
       expect(new Map(bound.map((l) => [l.mac, l.ip]))).to.deep.equal(new Map(result.acks.map((a) => [a.mac, a.ip])));
     } finally {
       await db.close();
@@ -100,7 +134,9 @@ describe('two instances on one PostgreSQL serving full DHCP on one bridge', func
 
   it('the store decides, not timing: two instances claiming one address for two MACs at the same moment, one wins every time', async () => {
     const url = await createTestDatabase();
-    const [a, b] = [0, 1].map(() => openDatabase({ url, sqlitePath: path.join(dir, 'unused.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 }));
+    const [a, b] = [0, 1].map(() =>
+      openDatabase({ url, sqlitePath: path.join(dir, 'unused.sqlite'), synchronous: 'FULL', busyTimeoutMs: 5000 }),
+    );
     try {
       await migrateLatest(a!.knex);
       const [repoA, repoB] = [new LeaseRepository(a!.knex), new LeaseRepository(b!.knex)];
@@ -109,7 +145,10 @@ describe('two instances on one PostgreSQL serving full DHCP on one bridge', func
       for (let i = 0; i < 50; i++) {
         const ip = `10.79.2.${i + 1}`;
         const lease = (mac: string) => ({ mac, ip, state: 'offered' as const, expiresAt: now + 60_000 });
-        const [[x], [y]] = await Promise.all([repoA.claim([{ lease: lease(`02:00:00:aa:00:${(i + 16).toString(16)}`) }], now), repoB.claim([{ lease: lease(`02:00:00:bb:00:${(i + 16).toString(16)}`) }], now)]);
+        const [[x], [y]] = await Promise.all([
+          repoA.claim([{ lease: lease(`02:00:00:aa:00:${(i + 16).toString(16)}`) }], now),
+          repoB.claim([{ lease: lease(`02:00:00:bb:00:${(i + 16).toString(16)}`) }], now),
+        ]);
         expect([x!.ok, y!.ok].filter(Boolean), `claims of ${ip}`).to.have.length(1);
         wins++;
       }
@@ -141,8 +180,15 @@ describe('two instances on one PostgreSQL: phase reports sent to both give one s
   it(`${NODES} nodes, reports alternating between the instances: identical summaries with the counts sent`, async () => {
     expect(await a.tokenFor(loadMac(0))).to.equal(await b.tokenFor(loadMac(0)));
     const instances = [a, b];
-    const post = async (i: number, k: number, urlPath: string, body: object) => instances[(i + k) % 2]!.request('POST', urlPath, { body, headers: { 'x-homeport-token': await a.tokenFor(loadMac(i)) } });
-    for (let i = 0; i < NODES; i++) expect((await post(i, 0, '/api/nodes/register', { mac: loadMac(i), hostname: `node${i}` })).status).to.be.oneOf([200, 201]);
+    const post = async (i: number, k: number, urlPath: string, body: object) =>
+      instances[(i + k) % 2]!.request('POST', urlPath, {
+        body,
+        headers: { 'x-homeport-token': await a.tokenFor(loadMac(i)) },
+      });
+    for (let i = 0; i < NODES; i++)
+      expect((await post(i, 0, '/api/nodes/register', { mac: loadMac(i), hostname: `node${i}` })).status).to.be.oneOf([
+        200, 201,
+      ]);
     // Node i stops after its (i % LOAD_REPORTS.length)-th report, so the phases spread over the catalogue.
     const expected: Record<string, number> = {};
     await Promise.all(
@@ -156,7 +202,10 @@ describe('two instances on one PostgreSQL: phase reports sent to both give one s
         expected[last] = (expected[last] ?? 0) + 1;
       }),
     );
-    const [fromA, fromB] = await Promise.all([a.request('GET', '/api/status/summary', { admin: true }), b.request('GET', '/api/status/summary', { admin: true })]);
+    const [fromA, fromB] = await Promise.all([
+      a.request('GET', '/api/status/summary', { admin: true }),
+      b.request('GET', '/api/status/summary', { admin: true }),
+    ]);
     expect(fromA.status).to.equal(200);
     expect(fromA.body).to.deep.equal(fromB.body);
     expect(fromA.body.total_nodes).to.equal(NODES);

@@ -1,5 +1,12 @@
 import { expect } from 'chai';
-import { HOMEPORT_BIN, runHomeport, runProcess, startProcess, waitForOutput, type ServerProcess } from '../helpers/cli.js';
+import {
+  HOMEPORT_BIN,
+  runHomeport,
+  runProcess,
+  startProcess,
+  waitForOutput,
+  type ServerProcess,
+} from '../helpers/cli.js';
 import { startCliLab, type CliLab } from '../helpers/cli-lab.js';
 import { runClient, simulateInstall, type SimulatedNode } from '../helpers/simulated-node.js';
 import { useStubbedNodes } from '../helpers/ssh-fixture.js';
@@ -11,7 +18,11 @@ const NODES: SimulatedNode[] = [
 ];
 
 /** Runs the CLI as a child (stdout is a pipe, so not a TTY) without blocking the test's event loop. */
-async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 90_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const result = await runProcess(HOMEPORT_BIN, args, { ...process.env, ...env }, timeoutMs);
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -31,8 +42,13 @@ describe('homeport reprovision --wait against a running server', function () {
 
   const tokenOf = (mac: string) => homeport.tokenOf(mac);
 
-  it('shows the nodes\' progress in plain lines while they report through the scripts, until clustered; exit 0', async () => {
-    const cli = startProcess(HOMEPORT_BIN, ['reprovision', '--all', '--wait', '--poll', '0.3'], { ...process.env, ...env }, 90_000);
+  it("shows the nodes' progress in plain lines while they report through the scripts, until clustered; exit 0", async () => {
+    const cli = startProcess(
+      HOMEPORT_BIN,
+      ['reprovision', '--all', '--wait', '--poll', '0.3'],
+      { ...process.env, ...env },
+      90_000,
+    );
     // The nodes "reboot" (the stub records it), then install and phone home, once the CLI has shown where they start from.
     for (let i = 0; lab.stubs.calls().length < 3; i++) {
       if (i > 600) throw new Error(`no reboots: ${lab.stubs.calls().join(', ')}`);
@@ -43,8 +59,17 @@ describe('homeport reprovision --wait against a running server', function () {
     const result = await cli.done;
     expect(result.status, result.stderr + result.stdout).to.equal(0);
     const lines = result.stdout.trim().split('\n');
-    expect(lines.slice(0, 3)).to.deep.equal(['pve1: reprovisioning (reboot over ssh)', 'pve2: reprovisioning (reboot over ssh)', 'pve3: reprovisioning (reboot over ssh)']);
-    expect(lines.some((l) => /^\[\d\d:\d\d\] pve1: pending \(0%\), reprovision in_progress, \d\d:\d\d since restart$/.test(l)), 'first state').to.equal(true);
+    expect(lines.slice(0, 3)).to.deep.equal([
+      'pve1: reprovisioning (reboot over ssh)',
+      'pve2: reprovisioning (reboot over ssh)',
+      'pve3: reprovisioning (reboot over ssh)',
+    ]);
+    expect(
+      lines.some((l) =>
+        /^\[\d\d:\d\d\] pve1: pending \(0%\), reprovision in_progress, \d\d:\d\d since restart$/.test(l),
+      ),
+      'first state',
+    ).to.equal(true);
     expect(lines.some((l) => /^\[\d\d:\d\d\] pve2: .*reprovision clustered/.test(l))).to.equal(true);
     expect(lines).to.include('cluster lab: formed');
     expect(lines.at(-1)).to.equal('done: 3 node(s) reprovisioned, cluster lab formed');
@@ -62,16 +87,26 @@ describe('homeport reprovision --wait against a running server', function () {
   });
 
   it('exits 4 when --timeout passes before the nodes are done, leaving them reprovisioning', async () => {
-    const result = await runCli(['reprovision', '--nodes', 'pve1,pve3', '--wait', '--timeout', '0.05', '--poll', '0.3'], env);
+    const result = await runCli(
+      ['reprovision', '--nodes', 'pve1,pve3', '--wait', '--timeout', '0.05', '--poll', '0.3'],
+      env,
+    );
     expect(result.code, result.stderr).to.equal(4);
-    expect(result.stdout.trim().split('\n').at(-1)).to.equal('timeout: not done after 00:03 (mm:ss); the reprovision goes on on the server');
+    expect(result.stdout.trim().split('\n').at(-1)).to.equal(
+      'timeout: not done after 00:03 (mm:ss); the reprovision goes on on the server',
+    );
     expect(result.stderr).to.equal('homeport: timed out waiting\n');
     const ls = runHomeport(['nodes', 'ls'], env);
     expect(ls.stdout).to.match(/pve1\t127\.0\.0\.2\t-\tlab\tpending\tin_progress/);
   });
 
   it('stops waiting on Ctrl-C with exit 130 and undoes nothing', async () => {
-    const cli = startProcess(HOMEPORT_BIN, ['reprovision', '--nodes', 'pve1', '--wait', '--poll', '0.3'], { ...process.env, ...env }, 90_000);
+    const cli = startProcess(
+      HOMEPORT_BIN,
+      ['reprovision', '--nodes', 'pve1', '--wait', '--poll', '0.3'],
+      { ...process.env, ...env },
+      90_000,
+    );
     await waitForOutput(cli, /pve1: pending/);
     cli.child.kill('SIGINT');
     const { status, stderr } = await cli.done;
@@ -86,7 +121,11 @@ describe('homeport reprovision --wait against a running server', function () {
       if (i > 600) throw new Error('no reboot');
       await new Promise((r) => setTimeout(r, 50));
     }
-    await runClient(server.baseUrl, await tokenOf(NODES[1]!.mac), NODES[1]!, 'homeport-phase', ['installation', 'failed', 'disk not found']);
+    await runClient(server.baseUrl, await tokenOf(NODES[1]!.mac), NODES[1]!, 'homeport-phase', [
+      'installation',
+      'failed',
+      'disk not found',
+    ]);
     const failed = await failing;
     expect(failed.code, failed.stderr).to.equal(5);
     expect(failed.stdout.trim().split('\n').at(-1)).to.equal('failed: pve2 error');

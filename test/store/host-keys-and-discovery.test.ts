@@ -17,7 +17,10 @@ for (const kind of DATABASE_KINDS) {
     afterEach(async () => db.close());
 
     const addNode = async (mac: string, fields: Record<string, unknown> = {}) => {
-      const [row] = await db.knex('nodes').insert({ mac, labels: '{}', status: 'registered', registered_at: 0, last_update: 0, ...fields }).returning('id');
+      const [row] = await db
+        .knex('nodes')
+        .insert({ mac, labels: '{}', status: 'registered', registered_at: 0, last_update: 0, ...fields })
+        .returning('id');
       return Number((row as { id: number }).id ?? row);
     };
 
@@ -27,7 +30,11 @@ for (const kind of DATABASE_KINDS) {
       expect(await saveHostKeys(db.knex, id, [KEY_A, KEY_A], 'r1', 2)).to.equal('unchanged');
       expect(await saveHostKeys(db.knex, id, [KEY_B], 'r1', 3)).to.equal('kept');
       expect(await hostKeysFor(db.knex, id)).to.deep.equal([KEY_A]);
-      expect(await pinnedHostAt(db.knex, '10.0.5.1')).to.deep.equal({ kind: 'node', node: `node ${id} (pve1, 52:54:00:00:05:01)`, keys: [KEY_A] });
+      expect(await pinnedHostAt(db.knex, '10.0.5.1')).to.deep.equal({
+        kind: 'node',
+        node: `node ${id} (pve1, 52:54:00:00:05:01)`,
+        keys: [KEY_A],
+      });
       expect(await saveHostKeys(db.knex, id, [KEY_B], 'r2', 4)).to.equal('pinned');
       expect(await hostKeysFor(db.knex, id)).to.deep.equal([KEY_B]);
       expect(await clearHostKeys(db.knex, id)).to.equal(1);
@@ -40,7 +47,11 @@ for (const kind of DATABASE_KINDS) {
       const seen = await addNode('52:54:00:00:05:10', { observed_ip: '10.0.5.10', hostname: 'seen' });
       await addNode('52:54:00:00:05:11', { ip: '10.0.5.11', observed_ip: '10.0.5.10', hostname: 'admin-set' });
       await addNode('52:54:00:00:05:12', { hostname: 'no-address' });
-      expect(await pinnedHostAt(db.knex, '10.0.5.10'), "an admin's ip wins over a seen address").to.deep.equal({ kind: 'node', node: `node ${seen} (seen, 52:54:00:00:05:10)`, keys: [] });
+      expect(await pinnedHostAt(db.knex, '10.0.5.10'), "an admin's ip wins over a seen address").to.deep.equal({
+        kind: 'node',
+        node: `node ${seen} (seen, 52:54:00:00:05:10)`,
+        keys: [],
+      });
       expect(await unpinnedNodes(db.knex)).to.deep.equal({ total: 2, names: ['seen', 'admin-set'] });
       await saveHostKeys(db.knex, seen, [KEY_A], 'r1', 1);
       expect(await unpinnedNodes(db.knex)).to.deep.equal({ total: 1, names: ['admin-set'] });
@@ -57,7 +68,9 @@ for (const kind of DATABASE_KINDS) {
       const stale = await addNode('52:54:00:00:05:10', { status: 'discovered', registered_at: 0 });
       await addNode('52:54:00:00:05:11', { status: 'discovered', registered_at: 0, profile: 'debian' });
       const phoned = await addNode('52:54:00:00:05:12', { status: 'discovered', registered_at: 0 });
-      await db.knex('deployment_history').insert({ node_id: phoned, phase: 'installation', status: 'in_progress', source: 'installer', at: 1 });
+      await db
+        .knex('deployment_history')
+        .insert({ node_id: phoned, phase: 'installation', status: 'in_progress', source: 'installer', at: 1 });
       await addNode('52:54:00:00:05:13', { status: 'discovered', registered_at: 30 * HOUR });
       expect(await countOpenDiscoveries(db.knex)).to.equal(3);
       expect(await expireDiscoveries(db.knex, 25 * HOUR, 24)).to.deep.equal([stale]);

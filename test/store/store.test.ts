@@ -25,12 +25,26 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('inserts, finds, updates and deletes a node', async () => {
-      const created = await nodes.insert('aa:bb:cc:00:00:01', { hostname: 'pve1', ip: '10.0.0.11', labels: { rack: 'r1' } }, 1000);
-      expect(created).to.include({ mac: 'aa:bb:cc:00:00:01', hostname: 'pve1', deploymentStatus: 'pending', netbootEnabled: true, registeredAt: 1000 });
+      const created = await nodes.insert(
+        'aa:bb:cc:00:00:01',
+        { hostname: 'pve1', ip: '10.0.0.11', labels: { rack: 'r1' } },
+        1000,
+      );
+      expect(created).to.include({
+        mac: 'aa:bb:cc:00:00:01',
+        hostname: 'pve1',
+        deploymentStatus: 'pending',
+        netbootEnabled: true,
+        registeredAt: 1000,
+      });
       expect(created.labels).to.deep.equal({ rack: 'r1' });
       expect((await nodes.byMac('aa:bb:cc:00:00:01'))?.id).to.equal(created.id);
       expect((await nodes.byIp('10.0.0.11'))?.id).to.equal(created.id);
-      const updated = await nodes.update(created.id, { netbootEnabled: false, reprovisionStatus: 'in_progress', lastUpdate: 2000 });
+      const updated = await nodes.update(created.id, {
+        netbootEnabled: false,
+        reprovisionStatus: 'in_progress',
+        lastUpdate: 2000,
+      });
       expect(updated).to.include({ netbootEnabled: false, reprovisionStatus: 'in_progress', lastUpdate: 2000 });
       expect(await nodes.delete(created.id)).to.equal(true);
       expect(await nodes.byId(created.id)).to.equal(null);
@@ -48,10 +62,20 @@ for (const kind of DATABASE_KINDS) {
       expect(await nodes.list()).to.have.length(1);
     });
 
-    it('deletes a node\'s history with it (foreign key cascade)', async () => {
+    it("deletes a node's history with it (foreign key cascade)", async () => {
       const history = new HistoryRepo(db.knex);
       const node = await nodes.insert('aa:bb:cc:00:00:03', {}, 1);
-      await history.append({ nodeId: node.id, phase: 'ipxe_boot', status: 'completed', message: null, progress: null, source: 'server', sourceIp: null, applied: true, at: 5 });
+      await history.append({
+        nodeId: node.id,
+        phase: 'ipxe_boot',
+        status: 'completed',
+        message: null,
+        progress: null,
+        source: 'server',
+        sourceIp: null,
+        applied: true,
+        at: 5,
+      });
       expect(await history.count()).to.equal(1);
       await nodes.delete(node.id);
       expect(await history.count()).to.equal(0);
@@ -61,7 +85,17 @@ for (const kind of DATABASE_KINDS) {
       const history = new HistoryRepo(db.knex);
       const node = await nodes.insert('aa:bb:cc:00:00:04', {}, 1);
       for (const [i, phase] of ['ipxe_boot', 'config_download', 'installation'].entries()) {
-        await history.append({ nodeId: node.id, phase, status: 'completed', message: null, progress: null, source: 'installer', sourceIp: '10.0.0.4', applied: true, at: 10 + i });
+        await history.append({
+          nodeId: node.id,
+          phase,
+          status: 'completed',
+          message: null,
+          progress: null,
+          source: 'installer',
+          sourceIp: '10.0.0.4',
+          applied: true,
+          at: 10 + i,
+        });
       }
       const newest = await history.page(node.id, { order: 'desc', limit: 2, offset: 0 });
       expect(newest.total).to.equal(3);
@@ -95,7 +129,12 @@ for (const kind of DATABASE_KINDS) {
         const setup = new JobsRepo(db.knex);
         for (let i = 0; i < jobCount; i++) await setup.enqueue({ type: 'race', params: { i } }, 1);
         // Two separate connections (pools), as two homeport instances would have.
-        const other: Database = openDatabase({ url: db.url, sqlitePath: db.sqlitePath, synchronous: 'FULL', busyTimeoutMs: 5000 });
+        const other: Database = openDatabase({
+          url: db.url,
+          sqlitePath: db.sqlitePath,
+          synchronous: 'FULL',
+          busyTimeoutMs: 5000,
+        });
         try {
           const claimers = [new JobsRepo(db.knex), new JobsRepo(other.knex)];
           const won = await Promise.all(
@@ -126,7 +165,9 @@ for (const kind of DATABASE_KINDS) {
         expect(await jobs.claim('w2', 500, 1000), 'lease still valid').to.equal(null);
         const reclaimed = await jobs.claim('w2', 1011, 1000);
         expect(reclaimed).to.include({ id: job.id, claimedBy: 'w2', attempts: 2 });
-        expect(await jobs.finish(job.id, 'dead-worker', 1100, { status: 'completed' }), 'old claimer lost it').to.equal(false);
+        expect(await jobs.finish(job.id, 'dead-worker', 1100, { status: 'completed' }), 'old claimer lost it').to.equal(
+          false,
+        );
         expect(await jobs.finish(job.id, 'w2', 1100, { status: 'completed', result: { ok: true } })).to.equal(true);
         expect(await jobs.byId(job.id)).to.deep.include({ status: 'completed', result: { ok: true } });
       });
@@ -134,7 +175,8 @@ for (const kind of DATABASE_KINDS) {
 
     if (kind === 'sqlite') {
       it('runs SQLite in WAL mode with foreign keys, synchronous FULL and a busy timeout', async () => {
-        const pragma = async (name: string) => Object.values(((await db.knex.raw(`PRAGMA ${name}`)) as Record<string, unknown>[])[0]!)[0];
+        const pragma = async (name: string) =>
+          Object.values(((await db.knex.raw(`PRAGMA ${name}`)) as Record<string, unknown>[])[0]!)[0];
         expect(await pragma('journal_mode')).to.equal('wal');
         expect(await pragma('foreign_keys')).to.equal(1);
         expect(await pragma('synchronous')).to.equal(2); // FULL

@@ -6,7 +6,10 @@ const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 /** Writes `count` inputs one event-loop turn apart, as connections opened per call arrive; returns the batch sizes. */
 async function batchSizes(windowMs: number, count: number): Promise<number[]> {
   const sizes: number[] = [];
-  const batcher = new WriteBatcher<number, number>(async (inputs) => (sizes.push(inputs.length), inputs.map((i) => i * 2)), { windowMs });
+  const batcher = new WriteBatcher<number, number>(
+    async (inputs) => (sizes.push(inputs.length), inputs.map((i) => i * 2)),
+    { windowMs },
+  );
   const results: Promise<number>[] = [];
   for (let i = 0; i < count; i++) {
     results.push(batcher.run(i));
@@ -57,7 +60,12 @@ describe('WriteBatcher (group commit)', () => {
     expect(outcomes.map((o) => o.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
     expect(batches).to.deep.equal([[1, 2, 3], [1], [2], [3]]);
     // Any other failure (a lost connection, a failed commit: written or not is unknown) still fails the whole batch, never written twice.
-    const other = new WriteBatcher<number, number>(async () => Promise.reject(new Error('connection lost')), { isolate: (err) => err === refused });
-    expect((await Promise.allSettled([other.run(1), other.run(2)])).map((o) => o.status)).to.deep.equal(['rejected', 'rejected']);
+    const other = new WriteBatcher<number, number>(async () => Promise.reject(new Error('connection lost')), {
+      isolate: (err) => err === refused,
+    });
+    expect((await Promise.allSettled([other.run(1), other.run(2)])).map((o) => o.status)).to.deep.equal([
+      'rejected',
+      'rejected',
+    ]);
   });
 });

@@ -56,12 +56,31 @@ export const clients = {
   ],
   atftp: (port: number, remote: string, local: string, options: Record<string, number> = {}): [string, string[]] => [
     'atftp',
-    [...Object.entries(options).flatMap(([name, value]) => ['--option', `${name} ${value}`]), '-g', '-r', remote, '-l', local, '127.0.0.1', String(port)],
+    [
+      ...Object.entries(options).flatMap(([name, value]) => ['--option', `${name} ${value}`]),
+      '-g',
+      '-r',
+      remote,
+      '-l',
+      local,
+      '127.0.0.1',
+      String(port),
+    ],
   ],
   curl: (port: number, remote: string, local: string, blksize?: number): [string, string[]] => [
     'curl',
     // -w prints the bytes received, so a run into /dev/null can still be checked.
-    ['-sS', '--max-time', '300', '-w', '%{size_download}', ...(blksize ? ['--tftp-blksize', String(blksize)] : []), '-o', local, `tftp://127.0.0.1:${port}/${remote}`],
+    [
+      '-sS',
+      '--max-time',
+      '300',
+      '-w',
+      '%{size_download}',
+      ...(blksize ? ['--tftp-blksize', String(blksize)] : []),
+      '-o',
+      local,
+      `tftp://127.0.0.1:${port}/${remote}`,
+    ],
   ],
 };
 
@@ -69,7 +88,8 @@ export const clients = {
 export function writeRandomFile(path: string, bytes: number): void {
   const fd = fs.openSync(path, 'w');
   try {
-    for (let written = 0; written < bytes; written += 1 << 20) fs.writeSync(fd, randomBytes(Math.min(1 << 20, bytes - written)));
+    for (let written = 0; written < bytes; written += 1 << 20)
+      fs.writeSync(fd, randomBytes(Math.min(1 << 20, bytes - written)));
   } finally {
     fs.closeSync(fd);
   }
@@ -125,7 +145,11 @@ export class RawClient {
 }
 
 /** Sends one request and returns the first answer (or undefined after the timeout). */
-export async function requestOnce(port: number, packet: Packet | Buffer, timeoutMs = 2000): Promise<Packet | undefined> {
+export async function requestOnce(
+  port: number,
+  packet: Packet | Buffer,
+  timeoutMs = 2000,
+): Promise<Packet | undefined> {
   const client = await RawClient.open();
   try {
     client.send(packet, port);
@@ -159,8 +183,17 @@ export class LossyProxy {
   }
 
   /** `onClientPacket` sees every datagram a client sends (before any drop), e.g. to record fixtures. */
-  static async start(serverPort: number, opts: { dropRate: number; duplicateRate: number; seed?: number; onClientPacket?: (message: Buffer) => void }): Promise<LossyProxy> {
-    const proxy = new LossyProxy(serverPort, opts.dropRate, opts.duplicateRate, opts.seed ?? 42, opts.onClientPacket ?? (() => undefined));
+  static async start(
+    serverPort: number,
+    opts: { dropRate: number; duplicateRate: number; seed?: number; onClientPacket?: (message: Buffer) => void },
+  ): Promise<LossyProxy> {
+    const proxy = new LossyProxy(
+      serverPort,
+      opts.dropRate,
+      opts.duplicateRate,
+      opts.seed ?? 42,
+      opts.onClientPacket ?? (() => undefined),
+    );
     await new Promise<void>((resolve) => proxy.front.bind(0, '127.0.0.1', resolve));
     proxy.front.on('message', (message, client) => void proxy.fromClient(message, client));
     return proxy;

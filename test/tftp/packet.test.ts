@@ -16,7 +16,16 @@ describe('tftp packet codec', () => {
       {
         name: 'RRQ with options, names and mode in any case',
         bytes: raw([0, 1], '/ipxe.efi\0OCTET\0BlkSize\x001468\0tsize\x000\0windowsize\x008\0'),
-        packet: { type: 'RRQ', filename: '/ipxe.efi', mode: 'octet', options: new Map([['blksize', '1468'], ['tsize', '0'], ['windowsize', '8']]) },
+        packet: {
+          type: 'RRQ',
+          filename: '/ipxe.efi',
+          mode: 'octet',
+          options: new Map([
+            ['blksize', '1468'],
+            ['tsize', '0'],
+            ['windowsize', '8'],
+          ]),
+        },
       },
       {
         name: 'RRQ padded with a trailing NUL',
@@ -28,12 +37,28 @@ describe('tftp packet codec', () => {
         bytes: raw([0, 2], 'up\0octet\0'),
         packet: { type: 'WRQ', filename: 'up', mode: 'octet', options: new Map() },
       },
-      { name: 'DATA', bytes: raw([0, 3, 0xff, 0xff], 'abc'), packet: { type: 'DATA', block: 65535, data: Buffer.from('abc') } },
+      {
+        name: 'DATA',
+        bytes: raw([0, 3, 0xff, 0xff], 'abc'),
+        packet: { type: 'DATA', block: 65535, data: Buffer.from('abc') },
+      },
       { name: 'empty DATA', bytes: raw([0, 3, 0, 7]), packet: { type: 'DATA', block: 7, data: Buffer.alloc(0) } },
       { name: 'ACK', bytes: raw([0, 4, 1, 2]), packet: { type: 'ACK', block: 258 } },
-      { name: 'ERROR', bytes: raw([0, 5, 0, 8], 'no\0'), packet: { type: 'ERROR', code: ErrorCode.OptionRefused, message: 'no' } },
-      { name: 'ERROR without terminator', bytes: raw([0, 5, 0, 0], 'abort'), packet: { type: 'ERROR', code: 0, message: 'abort' } },
-      { name: 'OACK', bytes: raw([0, 6], 'blksize\x001468\0'), packet: { type: 'OACK', options: new Map([['blksize', '1468']]) } },
+      {
+        name: 'ERROR',
+        bytes: raw([0, 5, 0, 8], 'no\0'),
+        packet: { type: 'ERROR', code: ErrorCode.OptionRefused, message: 'no' },
+      },
+      {
+        name: 'ERROR without terminator',
+        bytes: raw([0, 5, 0, 0], 'abort'),
+        packet: { type: 'ERROR', code: 0, message: 'abort' },
+      },
+      {
+        name: 'OACK',
+        bytes: raw([0, 6], 'blksize\x001468\0'),
+        packet: { type: 'OACK', options: new Map([['blksize', '1468']]) },
+      },
     ];
     for (const { name, bytes, packet } of cases) {
       it(name, () => {
@@ -51,7 +76,11 @@ describe('tftp packet codec', () => {
       { name: 'an RRQ without mode', bytes: raw([0, 1], 'abc\0'), error: /NUL-terminated/ },
       { name: 'an RRQ with an empty filename', bytes: raw([0, 1], '\0octet\0'), error: /empty filename/ },
       { name: 'an RRQ with an unknown mode', bytes: raw([0, 1], 'f\0binary\0'), error: /unknown mode/ },
-      { name: 'an RRQ with an option lacking its value', bytes: raw([0, 1], 'f\0octet\0blksize\0'), error: /without a value/ },
+      {
+        name: 'an RRQ with an option lacking its value',
+        bytes: raw([0, 1], 'f\0octet\0blksize\0'),
+        error: /without a value/,
+      },
       { name: 'a short ACK', bytes: raw([0, 4, 1]), error: /ACK shorter/ },
       { name: 'a short DATA', bytes: raw([0, 3]), error: /DATA shorter/ },
       { name: 'a short ERROR', bytes: raw([0, 5, 0]), error: /ERROR shorter/ },
@@ -75,7 +104,15 @@ describe('tftp packet codec', () => {
 
   it('round-trips every packet type through encode and parse', () => {
     const packets: Packet[] = [
-      { type: 'RRQ', filename: 'boot/vmlinuz', mode: 'octet', options: new Map([['blksize', '1468'], ['tsize', '0']]) },
+      {
+        type: 'RRQ',
+        filename: 'boot/vmlinuz',
+        mode: 'octet',
+        options: new Map([
+          ['blksize', '1468'],
+          ['tsize', '0'],
+        ]),
+      },
       { type: 'WRQ', filename: 'x', mode: 'netascii', options: new Map() },
       { type: 'DATA', block: 0, data: randomBytes(512) },
       { type: 'ACK', block: 65535 },

@@ -52,17 +52,25 @@ describe('tftp path confinement', () => {
 
     it('finds a file in the first root, with or without a leading slash', async () => {
       for (const name of ['boot/vmlinuz', '/boot/vmlinuz']) {
-        expect(await resolve(name)).to.deep.include({ ok: true, path: path.join(fs.realpathSync(root), 'boot', 'vmlinuz') });
+        expect(await resolve(name)).to.deep.include({
+          ok: true,
+          path: path.join(fs.realpathSync(root), 'boot', 'vmlinuz'),
+        });
       }
     });
 
     it('the configured root shadows the ipxe directory; the ipxe directory fills in', async () => {
       expect(await resolve('ipxe.efi')).to.deep.include({ path: path.join(fs.realpathSync(root), 'ipxe.efi') });
-      expect(await resolve('undionly.kpxe')).to.deep.include({ path: path.join(fs.realpathSync(ipxe), 'undionly.kpxe') });
+      expect(await resolve('undionly.kpxe')).to.deep.include({
+        path: path.join(fs.realpathSync(ipxe), 'undionly.kpxe'),
+      });
     });
 
     it('follows a symlink that stays inside the root', async () => {
-      expect(await resolve('inside-link')).to.deep.include({ ok: true, path: path.join(fs.realpathSync(root), 'boot', 'vmlinuz') });
+      expect(await resolve('inside-link')).to.deep.include({
+        ok: true,
+        path: path.join(fs.realpathSync(root), 'boot', 'vmlinuz'),
+      });
     });
 
     const refusals: [string, number][] = [

@@ -10,7 +10,16 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { ErrorCode, type Packet } from '../../server/tftp/packet.js';
 import { startTftpServer, type TftpServer, type TftpServerOptions } from '../../server/tftp/server.js';
-import { clients, freeUdpPort, LossyProxy, RawClient, requestOnce, run, sha256File, writeRandomFile } from './helpers.js';
+import {
+  clients,
+  freeUdpPort,
+  LossyProxy,
+  RawClient,
+  requestOnce,
+  run,
+  sha256File,
+  writeRandomFile,
+} from './helpers.js';
 
 const MiB = 1024 * 1024;
 const quiet = pino({ level: 'silent' });
@@ -25,7 +34,14 @@ describe('tftp server with real clients', function () {
   const servers: TftpServer[] = [];
 
   async function start(opts: Partial<TftpServerOptions> = {}): Promise<TftpServer> {
-    const server = await startTftpServer({ host: '127.0.0.1', port: await freeUdpPort(), roots: [root, second], log: quiet, workers: 0, ...opts });
+    const server = await startTftpServer({
+      host: '127.0.0.1',
+      port: await freeUdpPort(),
+      roots: [root, second],
+      log: quiet,
+      workers: 0,
+      ...opts,
+    });
     servers.push(server);
     return server;
   }
@@ -112,7 +128,9 @@ describe('tftp server with real clients', function () {
     const script = () => `#!ipxe\nchain http://127.0.0.1:8080/boot/entry.ipxe?n=${++renders}\n`;
     const { port } = (await start({ renderedFiles: { 'autoexec.ipxe': script } })).address;
     await fetch(clients.curl(port, 'autoexec.ipxe', local('autoexec')));
-    expect(fs.readFileSync(local('autoexec'), 'utf8')).to.equal('#!ipxe\nchain http://127.0.0.1:8080/boot/entry.ipxe?n=1\n');
+    expect(fs.readFileSync(local('autoexec'), 'utf8')).to.equal(
+      '#!ipxe\nchain http://127.0.0.1:8080/boot/entry.ipxe?n=1\n',
+    );
     await fetch(clients.tftpHpa(port, '/autoexec.ipxe', local('autoexec2')));
     expect(fs.readFileSync(local('autoexec2'), 'utf8')).to.contain('?n=2');
   });
@@ -131,7 +149,7 @@ describe('tftp server with real clients', function () {
       }
     });
 
-    it('lock-step tftp-hpa through 5% loss and 5% duplicates: no Sorcerer\'s Apprentice storm', async () => {
+    it("lock-step tftp-hpa through 5% loss and 5% duplicates: no Sorcerer's Apprentice storm", async () => {
       const server = await start({ timeoutMs: 50, retries: 20 });
       const proxy = await LossyProxy.start(server.address.port, { dropRate: 0.05, duplicateRate: 0.05, seed: 7 });
       try {
@@ -179,7 +197,11 @@ describe('tftp server with real clients', function () {
       expect(reply).to.deep.include({ type: 'ERROR', code: ErrorCode.AccessViolation });
       const upload = path.join(out, 'upload.txt');
       fs.writeFileSync(upload, 'data');
-      const result = await run('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'put', upload, 'upload.txt'], 20_000);
+      const result = await run(
+        'tftp',
+        ['-m', 'binary', '127.0.0.1', String(port), '-c', 'put', upload, 'upload.txt'],
+        20_000,
+      );
       expect(result.stdout + result.stderr).to.match(/Error code 2/);
       expect(fs.existsSync(path.join(root, 'upload.txt'))).to.equal(false);
     });
@@ -190,7 +212,14 @@ describe('tftp server with real clients', function () {
     });
 
     it('malformed packets are dropped and the server keeps serving', async () => {
-      const garbage = [Buffer.alloc(0), Buffer.from([0]), Buffer.from([0, 9, 1, 2]), Buffer.from([0, 1, 0x41]), Buffer.from([0, 4]), Buffer.alloc(70_000 / 2, 0xff)];
+      const garbage = [
+        Buffer.alloc(0),
+        Buffer.from([0]),
+        Buffer.from([0, 9, 1, 2]),
+        Buffer.from([0, 1, 0x41]),
+        Buffer.from([0, 4]),
+        Buffer.alloc(70_000 / 2, 0xff),
+      ];
       const client = await RawClient.open();
       for (const packet of garbage) client.send(packet, port);
       expect(await client.next(0, 300), 'no answer to garbage').to.equal(undefined);
@@ -243,7 +272,12 @@ describe('tftp server with real clients', function () {
     const { port } = (await start()).address;
     const client = await RawClient.open();
     try {
-      const request: Packet = { type: 'RRQ', filename: 'one.bin', mode: 'octet', options: new Map([['blksize', '1468']]) };
+      const request: Packet = {
+        type: 'RRQ',
+        filename: 'one.bin',
+        mode: 'octet',
+        options: new Map([['blksize', '1468']]),
+      };
       client.send(request, port);
       client.send(request, port);
       const first = await client.next(0);

@@ -2,8 +2,22 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { absoluteBlock, initialState, step, type TransferAction, type TransferEvent, type TransferState } from '../../server/tftp/session.js';
-import { fileSource, memorySource, netasciiFileSource, newPacketCache, toNetascii, type BlockSource } from '../../server/tftp/source.js';
+import {
+  absoluteBlock,
+  initialState,
+  step,
+  type TransferAction,
+  type TransferEvent,
+  type TransferState,
+} from '../../server/tftp/session.js';
+import {
+  fileSource,
+  memorySource,
+  netasciiFileSource,
+  newPacketCache,
+  toNetascii,
+  type BlockSource,
+} from '../../server/tftp/source.js';
 
 /** Feeds events in order; returns the final state and the actions of each step. */
 function play(state: TransferState, events: TransferEvent[]): { state: TransferState; actions: TransferAction[][] } {
@@ -17,14 +31,24 @@ function play(state: TransferState, events: TransferEvent[]): { state: TransferS
 }
 
 const ack = (block: number): TransferEvent => ({ type: 'ack', block });
-const data = (from: number, to: number, retransmit = false): TransferAction => ({ type: 'send-data', from, to, retransmit });
+const data = (from: number, to: number, retransmit = false): TransferAction => ({
+  type: 'send-data',
+  from,
+  to,
+  retransmit,
+});
 
 describe('tftp transfer state machine', () => {
   it('lock-step without options: DATA 1 at once, then one block per ACK, done on the last ACK', () => {
     // 1024 bytes at 512: blocks 1, 2 and an empty block 3 that marks the end.
     const start = initialState({ size: 1024, blksize: 512, windowsize: 1, maxRetries: 3, withOack: false });
     const { state, actions } = play(start, [{ type: 'start' }, ack(1), ack(2), ack(3)]);
-    expect(actions).to.deep.equal([[data(1, 1)], [data(2, 2)], [data(3, 3)], [{ type: 'finish', outcome: 'completed' }]]);
+    expect(actions).to.deep.equal([
+      [data(1, 1)],
+      [data(2, 2)],
+      [data(3, 3)],
+      [{ type: 'finish', outcome: 'completed' }],
+    ]);
     expect(state.finished).to.equal(true);
   });
 
@@ -37,7 +61,13 @@ describe('tftp transfer state machine', () => {
   it('windowed: sends windowsize blocks, the next window on the ACK of the last one, a short window at the end', () => {
     const start = initialState({ size: 10 * 512 + 1, blksize: 512, windowsize: 4, maxRetries: 3, withOack: true });
     const { actions } = play(start, [{ type: 'start' }, ack(0), ack(4), ack(8), ack(11)]);
-    expect(actions).to.deep.equal([[{ type: 'send-oack' }], [data(1, 4)], [data(5, 8)], [data(9, 11)], [{ type: 'finish', outcome: 'completed' }]]);
+    expect(actions).to.deep.equal([
+      [{ type: 'send-oack' }],
+      [data(1, 4)],
+      [data(5, 8)],
+      [data(9, 11)],
+      [{ type: 'finish', outcome: 'completed' }],
+    ]);
   });
 
   it('windowed: an ACK short of the window restarts right after it (RFC 7440)', () => {
@@ -46,7 +76,7 @@ describe('tftp transfer state machine', () => {
     expect(actions[2]).to.deep.equal([data(6, 13)]);
   });
 
-  it('ignores duplicate and old ACKs (no Sorcerer\'s Apprentice)', () => {
+  it("ignores duplicate and old ACKs (no Sorcerer's Apprentice)", () => {
     const start = initialState({ size: 100 * 512, blksize: 512, windowsize: 1, maxRetries: 3, withOack: false });
     const { state, actions } = play(start, [{ type: 'start' }, ack(1), ack(1), ack(1), ack(0), ack(2)]);
     expect(actions).to.deep.equal([[data(1, 1)], [data(2, 2)], [], [], [], [data(3, 3)]]);
@@ -62,7 +92,17 @@ describe('tftp transfer state machine', () => {
   it('retransmits on timeout, resets the count on progress, gives up after maxRetries', () => {
     const start = initialState({ size: 100 * 512, blksize: 512, windowsize: 2, maxRetries: 2, withOack: true });
     const timeout: TransferEvent = { type: 'timeout' };
-    const { actions } = play(start, [{ type: 'start' }, timeout, ack(0), timeout, timeout, ack(2), timeout, timeout, timeout]);
+    const { actions } = play(start, [
+      { type: 'start' },
+      timeout,
+      ack(0),
+      timeout,
+      timeout,
+      ack(2),
+      timeout,
+      timeout,
+      timeout,
+    ]);
     expect(actions).to.deep.equal([
       [{ type: 'send-oack' }],
       [{ type: 'send-oack' }],
@@ -135,7 +175,14 @@ describe('tftp block sources', () => {
     return { handle, stat: await handle.stat() };
   }
 
-  for (const [size, blksize] of [[0, 512], [1, 512], [512, 512], [1024 * 1024, 512], [1024 * 1024 + 7, 1468], [300_000, 65464]] as const) {
+  for (const [size, blksize] of [
+    [0, 512],
+    [1, 512],
+    [512, 512],
+    [1024 * 1024, 512],
+    [1024 * 1024 + 7, 1468],
+    [300_000, 65464],
+  ] as const) {
     it(`a file of ${size} bytes at blksize ${blksize} comes out whole, ending with a short block`, async () => {
       const file = path.join(dir, `f-${size}-${blksize}`);
       const content = Buffer.alloc(size, 0).map((_, i) => (i * 7) & 0xff);

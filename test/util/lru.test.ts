@@ -28,7 +28,8 @@ describe('LruMap', () => {
 });
 
 describe('roundToken (cached)', () => {
-  const uncached = (secret: string, mac: string, nonce: string) => crypto.createHmac('sha256', secret).update(`round:${mac}:${nonce}`).digest('base64url').slice(0, 32);
+  const uncached = (secret: string, mac: string, nonce: string) =>
+    crypto.createHmac('sha256', secret).update(`round:${mac}:${nonce}`).digest('base64url').slice(0, 32);
 
   it('equals the HMAC for every secret, MAC and round nonce, also when asked again and after another secret', () => {
     const cases = [
@@ -38,8 +39,13 @@ describe('roundToken (cached)', () => {
       ['secret-one', '52:54:00:00:00:01', 'nonce-b'],
       ['secret-one', '52:54:00:00:00:01', 'nonce-a'],
     ] as const;
-    for (const [secret, mac, nonce] of cases) expect(roundToken(secret, mac, nonce), `${secret} ${mac} ${nonce}`).to.equal(uncached(secret, mac, nonce));
-    expect(roundToken('secret-one', '52:54:00:00:00:01', 'nonce-a')).to.not.equal(roundToken('secret-two', '52:54:00:00:00:01', 'nonce-a'));
-    expect(roundToken('secret-one', '52:54:00:00:00:01', 'nonce-a'), 'a new round, a new token').to.not.equal(roundToken('secret-one', '52:54:00:00:00:01', 'nonce-b'));
+    for (const [secret, mac, nonce] of cases)
+      expect(roundToken(secret, mac, nonce), `${secret} ${mac} ${nonce}`).to.equal(uncached(secret, mac, nonce));
+    expect(roundToken('secret-one', '52:54:00:00:00:01', 'nonce-a')).to.not.equal(
+      roundToken('secret-two', '52:54:00:00:00:01', 'nonce-a'),
+    );
+    expect(roundToken('secret-one', '52:54:00:00:00:01', 'nonce-a'), 'a new round, a new token').to.not.equal(
+      roundToken('secret-one', '52:54:00:00:00:01', 'nonce-b'),
+    );
   });
 });

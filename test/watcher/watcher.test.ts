@@ -32,8 +32,17 @@ describe('watcher: timeouts and readiness', function () {
     await db.close();
   });
 
-  const harness = async (config: Record<string, unknown> = {}) => (h = await reprovisioningHarness(db, { clock: () => now, log: captureLogger().log, sshd, config: { reprovision: { method: 'none' }, ...config } }));
-  const history = async (id: number) => (await h.nodes.history.page(id, { order: 'asc', limit: 100, offset: 0 })).entries.map((e) => `${e.source} ${e.phase} ${e.status}: ${e.message}`);
+  const harness = async (config: Record<string, unknown> = {}) =>
+    (h = await reprovisioningHarness(db, {
+      clock: () => now,
+      log: captureLogger().log,
+      sshd,
+      config: { reprovision: { method: 'none' }, ...config },
+    }));
+  const history = async (id: number) =>
+    (await h.nodes.history.page(id, { order: 'asc', limit: 100, offset: 0 })).entries.map(
+      (e) => `${e.source} ${e.phase} ${e.status}: ${e.message}`,
+    );
 
   it('marks a node timeout only after its timeout, using the injected clock', async () => {
     await harness();
@@ -50,8 +59,12 @@ describe('watcher: timeouts and readiness', function () {
     now = T0 + 45 * MIN + 1;
     expect((await h.rp.watcher.tick()).timedOut).to.deep.equal([slow.id]);
     expect((await h.nodes.nodes.byId(slow.id))?.reprovisionStatus).to.equal('timeout');
-    expect((await history(slow.id)).at(-1)).to.equal('watcher reprovision failed: timeout: not installed within 45 min (last phase installation)');
-    expect((await history(quick.id)).at(-1)).to.equal('watcher reprovision failed: timeout: not installed within 10 min (last phase pending)');
+    expect((await history(slow.id)).at(-1)).to.equal(
+      'watcher reprovision failed: timeout: not installed within 45 min (last phase installation)',
+    );
+    expect((await history(quick.id)).at(-1)).to.equal(
+      'watcher reprovision failed: timeout: not installed within 10 min (last phase pending)',
+    );
     now += 60 * MIN;
     expect((await h.rp.watcher.tick()).timedOut, 'a timed-out node stays timed out, once').to.deep.equal([]);
   });
@@ -84,21 +97,27 @@ describe('watcher: timeouts and readiness', function () {
     await sshd.stop();
     try {
       expect((await h.rp.watcher.tick()).completed).to.deep.equal([node.id]);
-      expect(await history(node.id)).to.include('watcher reprovision completed: ready: installed (no readiness check configured)');
+      expect(await history(node.id)).to.include(
+        'watcher reprovision completed: ready: installed (no readiness check configured)',
+      );
     } finally {
       await sshd.start();
     }
   });
 
-  it('also waits for the cluster driver\'s service port, and times out an installed node that never gets ready', async () => {
+  it("also waits for the cluster driver's service port, and times out an installed node that never gets ready", async () => {
     const port = await freePort();
     await harness({ clusters: { lab: { driver: 'proxmox', readinessPorts: [port] } } });
     const node = await h.nodes.create('52:54:00:dd:00:04', { hostname: 'pve1', ip: '127.0.0.2', cluster: 'lab' });
     const other = await h.nodes.create('52:54:00:dd:00:05', { hostname: 'pve2', ip: '127.0.0.3', cluster: 'lab' });
     await h.rp.reprovision.start({ all: true });
-    for (const id of [node.id, other.id]) await h.nodes.reportPhase({ id }, { phase: 'deployed', status: 'completed', source: 'installer' });
+    for (const id of [node.id, other.id])
+      await h.nodes.reportPhase({ id }, { phase: 'deployed', status: 'completed', source: 'installer' });
     const closed = await h.rp.watcher.tick();
-    expect(closed.notReady.map((n) => n.detail).sort(), 'checked in parallel').to.deep.equal([`127.0.0.2:${port}: cannot connect (ECONNREFUSED)`, `127.0.0.3:${port}: cannot connect (ECONNREFUSED)`]);
+    expect(closed.notReady.map((n) => n.detail).sort(), 'checked in parallel').to.deep.equal([
+      `127.0.0.2:${port}: cannot connect (ECONNREFUSED)`,
+      `127.0.0.3:${port}: cannot connect (ECONNREFUSED)`,
+    ]);
     // The "Proxmox API" comes up on pve1 only.
     const api = net.createServer((s) => s.destroy());
     await new Promise<void>((resolve) => api.listen(port, '127.0.0.2', resolve));
@@ -107,7 +126,9 @@ describe('watcher: timeouts and readiness', function () {
       now = T0 + 46 * MIN;
       const late = await h.rp.watcher.tick();
       expect(late.timedOut).to.deep.equal([other.id]);
-      expect((await history(other.id)).at(-1)).to.match(/^watcher reprovision failed: timeout: installed but not ready \(127\.0\.0\.3:\d+: cannot connect/);
+      expect((await history(other.id)).at(-1)).to.match(
+        /^watcher reprovision failed: timeout: installed but not ready \(127\.0\.0\.3:\d+: cannot connect/,
+      );
       expect(late.queued, 'a cluster with a timed-out node is not formed').to.deep.equal([]);
     } finally {
       await new Promise((resolve) => api.close(resolve));
@@ -144,12 +165,15 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('exactly one of many racing instances takes a free lease', async () => {
-      const leases = Array.from({ length: 8 }, (_, i) => new LeaderLease(i % 2 ? second.knex : db.knex, 'race', `i${i}`));
+      const leases = Array.from(
+        { length: 8 },
+        (_, i) => new LeaderLease(i % 2 ? second.knex : db.knex, 'race', `i${i}`),
+      );
       const won = await Promise.all(leases.map((l) => l.acquire(5000, 1000)));
       expect(won.filter(Boolean)).to.have.length(1);
     });
 
-    it('makes only the lease holder\'s watcher act; a crashed leader is replaced after the lease', async () => {
+    it("makes only the lease holder's watcher act; a crashed leader is replaced after the lease", async () => {
       let now = T0;
       const log = captureLogger().log;
       const config = { reprovision: { method: 'none' }, watcher: { leaseMs: 90_000 } };

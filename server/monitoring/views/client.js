@@ -12,8 +12,16 @@
   var fragmentUrl = live.getAttribute('data-fragment');
   var onlyNode = live.getAttribute('data-node');
   var onlyJob = live.getAttribute('data-job');
-  var MIN_INTERVAL_MS = 1000, STALE_MS = 30000, MAX_RETRY_MS = 30000, BUSY_POLL_MS = 3000;
-  var busyTimer = null, timer = null, lastRefresh = 0, source = null, missed = false, retryMs = 1000;
+  var MIN_INTERVAL_MS = 1000,
+    STALE_MS = 30000,
+    MAX_RETRY_MS = 30000,
+    BUSY_POLL_MS = 3000;
+  var busyTimer = null,
+    timer = null,
+    lastRefresh = 0,
+    source = null,
+    missed = false,
+    retryMs = 1000;
 
   function setLive(on) {
     badge.setAttribute('data-state', on ? 'on' : 'off');
@@ -22,7 +30,10 @@
 
   function pollWhileBusy() {
     if (busyTimer || !live.querySelector('[data-busy]')) return;
-    busyTimer = setTimeout(function () { busyTimer = null; schedule(); }, BUSY_POLL_MS);
+    busyTimer = setTimeout(function () {
+      busyTimer = null;
+      schedule();
+    }, BUSY_POLL_MS);
   }
 
   function refresh() {
@@ -31,7 +42,10 @@
     fetch(fragmentUrl, { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'text/html' } })
       .then(function (res) {
         // A login page instead of the fragment: the session ended; show it.
-        if (res.redirected || res.status === 401) { window.location.reload(); return null; }
+        if (res.redirected || res.status === 401) {
+          window.location.reload();
+          return null;
+        }
         return res.ok ? res.text() : null;
       })
       .then(function (html) {
@@ -40,7 +54,9 @@
         live.setAttribute('data-refreshed', String(Date.now()));
         pollWhileBusy();
       })
-      .catch(function () { /* server away: the reconnect will refresh */ });
+      .catch(function () {
+        /* server away: the reconnect will refresh */
+      });
   }
 
   function schedule() {
@@ -53,11 +69,18 @@
     source.onopen = function () {
       setLive(true);
       retryMs = 1000;
-      if (missed) { missed = false; schedule(); }
+      if (missed) {
+        missed = false;
+        schedule();
+      }
     };
     source.onmessage = function (event) {
       var change;
-      try { change = JSON.parse(event.data); } catch { return; }
+      try {
+        change = JSON.parse(event.data);
+      } catch {
+        return;
+      }
       if (onlyJob) {
         if (!change.job || String(change.job.id) !== onlyJob) return;
       } else if (onlyNode) {
