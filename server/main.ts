@@ -22,7 +22,7 @@ import { startWebhooks } from './webhooks/delivery.js';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db.js';
 import { boundLeaseIp } from './store/lease-lookup.js';
 
-import type { Clock } from './nodes/service.js';
+import type { Clock } from './kernel/clock.js';
 
 export type { Clock };
 

@@ -1,5 +1,5 @@
 import type Koa from 'koa';
-import { unauthorized } from '../http/errors.js';
+import { unauthorized } from '../kernel/errors.js';
 import { safeEqual } from './tokens.js';
 
 export const NODE_TOKEN_HEADER = 'x-homeport-token';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type Koa from 'koa';
-import { badRequest, HttpError, notFound } from '../http/errors.js';
+import { badRequest, HttpError, notFound } from '../kernel/errors.js';
 import { ChunkCache, readExactly } from '../util/chunk-cache.js';
 import { etagOf, isNotModified, parseRange, rangeStillValid, type Validators } from './ranges.js';
 

@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import { z } from 'zod';
 import { ApiRouter } from '../http/api.js';
-import { HttpError, notFound, ValidationError } from '../http/errors.js';
+import { HttpError, notFound, ValidationError } from '../kernel/errors.js';
 import type { Logger } from '../log/logger.js';
 import { normalizeMac } from '../nodes/mac.js';
 import { serveFile, type AssetServing } from './assets.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ApiRouter } from '../http/api.js';
-import { conflict, notFound, ValidationError } from '../http/errors.js';
+import { conflict, notFound, ValidationError } from '../kernel/errors.js';
 import { nameField } from '../nodes/validation.js';
 import { jobJson, jobToJson } from '../jobs/present.js';
 import type { ClusterOverview, ClustersService } from './service.js';

@@ -19,7 +19,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Knex } from 'knex';
-import type { Logger } from 'pino';
+import type { Logger } from '../log/logger.js';
 import type { Registry } from 'prom-client';
 import {
   DEFAULT_BOOT_FILES,

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
-import { ValidationError, badRequest, payloadTooLarge, unsupportedMediaType } from './errors.js';
+import { ValidationError, badRequest, payloadTooLarge, unsupportedMediaType } from '../kernel/errors.js';
 
 /**
  * Request bodies: JSON (installers, the CLI, the admin API) and HTML/curl

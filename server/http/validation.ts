@@ -1,5 +1,5 @@
 import { z, type ZodIssue } from 'zod';
-import { ValidationError } from './errors.js';
+import { ValidationError } from '../kernel/errors.js';
 
 /** Parses a body with a schema; the first problem becomes one message naming the field. */
 export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown): z.infer<T> {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ApiRouter } from '../http/api.js';
-import { conflict, notFound, ValidationError } from '../http/errors.js';
+import { conflict, notFound, ValidationError } from '../kernel/errors.js';
 import { resolveNodeRef } from '../nodes/lookup.js';
 import type { NodesService } from '../nodes/service.js';
 import type { Job } from '../store/jobs-repo.js';

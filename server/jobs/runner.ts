@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.js';
-import type { Clock } from '../nodes/service.js';
+import type { Clock } from '../kernel/clock.js';
 import {
   JOB_LOG_LIMIT,
   newStage,

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/logger.js';
-import type { Clock } from '../nodes/service.js';
+import type { Clock } from '../kernel/clock.js';
 import type { Job, JobFilter, JobsRepo } from '../store/jobs-repo.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { conflict, notFound, ValidationError } from '../http/errors.js';
+import { conflict, notFound, ValidationError } from '../kernel/errors.js';
 import { parseWith } from '../http/validation.js';
 import { JobTargetError, type AnyJobType } from './types.js';
 

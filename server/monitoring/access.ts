@@ -12,7 +12,7 @@
 import crypto from 'node:crypto';
 import type Koa from 'koa';
 import { safeEqual } from '../auth/tokens.js';
-import { unauthorized } from '../http/errors.js';
+import { unauthorized } from '../kernel/errors.js';
 
 export const SESSION_COOKIE = 'homeport_monitoring';
 

@@ -8,7 +8,7 @@ import type Koa from 'koa';
 import { z } from 'zod';
 import { safeEqual } from '../auth/tokens.js';
 import { ApiRouter } from '../http/api.js';
-import { HttpError } from '../http/errors.js';
+import { HttpError } from '../kernel/errors.js';
 import type { JobsService } from '../jobs/service.js';
 import type { Logger } from '../log/logger.js';
 import { lookupNode } from '../nodes/lookup.js';

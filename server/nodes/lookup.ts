@@ -1,4 +1,4 @@
-import { conflict, notFound, ValidationError } from '../http/errors.js';
+import { conflict, notFound, ValidationError } from '../kernel/errors.js';
 import type { Node, NodesRepo } from '../store/nodes-repo.js';
 import { AMBIGUITY_LIMIT, describeAmbiguity, parseNodeRef } from './ref.js';
 import { hostnameField } from './validation.js';

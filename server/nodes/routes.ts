@@ -4,7 +4,7 @@ import { presentedNodeToken } from '../auth/middleware.js';
 import { isRoundOpen, roundToken } from '../auth/rounds.js';
 import { ApiRouter } from '../http/api.js';
 import type { HostKeyPinner } from '../ssh/pin.js';
-import { notFound, conflict, unauthorized, ValidationError } from '../http/errors.js';
+import { notFound, conflict, unauthorized, ValidationError } from '../kernel/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Node } from '../store/nodes-repo.js';
 import { resolveNodeRef } from './lookup.js';

@@ -14,13 +14,12 @@ import { changesToRow, NodesRepo, type Node, type NodeChanges, type NodeFilter }
 import { isStatementDataError, type Database } from '../store/db.js';
 import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store.js';
 import { WriteBatcher } from '../store/write-batcher.js';
-import { ValidationError } from '../http/errors.js';
+import { ValidationError } from '../kernel/errors.js';
 import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan.js';
 import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases.js';
 import { deploymentSummary, type DeploymentSummary } from './summary.js';
 import type { RegisterBody } from './validation.js';
-
-export type Clock = () => number;
+import type { Clock } from '../kernel/clock.js';
 
 export type { HistorySource, PhaseReportInput };
 

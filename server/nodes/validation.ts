@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { z } from 'zod';
-import { ValidationError } from '../http/errors.js';
+import { ValidationError } from '../kernel/errors.js';
 import { intFromText, queryText } from '../http/validation.js';
 import { MAX_HOST_KEYS, parseHostKeyLine } from '../ssh/host-keys.js';
 import { normalizeMac } from './mac.js';

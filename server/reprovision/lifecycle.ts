@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { HistorySource } from '../nodes/phase-plan.js';
 import type { ReprovisionStatus } from '../nodes/phases.js';
-import type { Clock, NodesService } from '../nodes/service.js';
+import type { Clock } from '../kernel/clock.js';
+import type { NodesService } from '../nodes/service.js';
 import { changesToRow, rowToNode, type Node, type NodeChanges } from '../store/nodes-repo.js';
 
 /** History rows of the reprovision workflow use these names besides install phases. */

@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.js';
-import type { Clock, NodesService } from '../nodes/service.js';
+import type { Clock } from '../kernel/clock.js';
+import type { NodesService } from '../nodes/service.js';
 import type { Node } from '../store/nodes-repo.js';
 import { REPROVISION_EVENT, type NodeLifecycle } from './lifecycle.js';
 import { reprovisionChanges, selectTargets, type ReprovisionTargets } from './plan.js';

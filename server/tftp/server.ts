@@ -5,7 +5,7 @@
  */
 import type { RemoteInfo } from 'node:dgram';
 import os from 'node:os';
-import type { Logger } from 'pino';
+import type { Logger } from '../log/logger.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { encodeError, ErrorCode, parsePacket, type RequestPacket } from './packet.js';
 import { requestSegments } from './paths.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { bodyKind, parseContentType, parseFormBody, parseJsonBody } from '../../server/http/body.js';
-import { HttpError } from '../../server/http/errors.js';
+import { HttpError } from '../../server/kernel/errors.js';
 
 /** The status and detail a parser's error would be answered with, or the parsed value. */
 function outcome(parse: () => unknown): unknown {

@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { decideBoot, DEFAULT_BOOT_FILES } from '../../server/dhcp/boot-decision.js';
 import { encodeDhcp, MessageType, parseDhcp, readClientRequest, type DhcpPacket } from '../../server/dhcp/codec.js';
 import { buildReply } from '../../server/dhcp/replies.js';
-import { ValidationError } from '../../server/http/errors.js';
+import { ValidationError } from '../../server/kernel/errors.js';
 import { parseBody } from '../../server/http/validation.js';
 import { nodeCreateBody, nodeUpdateBody, phaseBody, registerBody } from '../../server/nodes/validation.js';
 import { reprovisionBody } from '../../server/reprovision/routes.js';
