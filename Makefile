@@ -41,8 +41,8 @@ lint: $(NPM_STAMP)
 	node_modules/.bin/eslint .
 
 format: $(NPM_STAMP)
-	node_modules/.bin/eslint --fix .
 	node_modules/.bin/prettier --write --log-level warn $(FORMATTED)
+	node_modules/.bin/eslint --fix .
 
 test: deps-test typecheck lint
 	$(MOCHA) $(MOCHA_FLAGS) '$(TESTS)'

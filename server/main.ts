@@ -180,12 +180,10 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
 
   if (config.watcher.enabled) reprovisioning.watcher.start();
   const discoverySweep = startDiscoverySweep({
-    knex: db.knex,
+    nodes,
     ttlHours: config.boot.discoverTtlHours,
     intervalMs: DISCOVERY_SWEEP_MS,
-    clock,
     log: log.child({ component: 'boot' }),
-    events: nodes.events,
   });
   const webhooks = startWebhooks({
     targets: config.webhooks,

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../log/logger.js';
-import type { NodeEvent } from '../nodes/service.js';
+import type { NodesService } from '../nodes/service.js';
 
 /**
  * Bounded discovery (issue 17). Anyone on the boot network can ask for
@@ -103,16 +103,13 @@ export interface DiscoverySweep {
 
 /** Sweeps expired discoveries at start and then every intervalMs; deletions reach the status page as node_deleted events. */
 export function startDiscoverySweep(o: {
-  knex: Knex;
+  nodes: Pick<NodesService, 'expireDiscoveries'>;
   ttlHours: number;
   intervalMs: number;
-  clock: () => number;
   log: Logger;
-  events: { emit(name: 'change', event: NodeEvent): unknown };
 }): DiscoverySweep {
   const run = async () => {
-    const ids = await expireDiscoveries(o.knex, o.clock(), o.ttlHours);
-    for (const id of ids) o.events.emit('change', { type: 'node_deleted', id });
+    const ids = await o.nodes.expireDiscoveries(o.ttlHours);
     if (ids.length)
       o.log.info({ expired: ids.length, ttlHours: o.ttlHours }, 'expired discovered machines that never phoned home');
     return ids;

@@ -31,7 +31,6 @@ export function bootRouters(input: {
   const { boot, http } = input.config;
   const service = new BootService({
     nodes: input.nodes,
-    knex: input.db.knex,
     catalog: input.catalog,
     policy: {
       unknown: boot.unknown,

@@ -1,9 +1,7 @@
 import { roundToken } from '../auth/rounds.js';
 import type { Logger } from '../log/logger.js';
-import type { NodesService } from '../nodes/service.js';
-import type { Knex } from 'knex';
+import type { BootFacts, NodesService } from '../nodes/service.js';
 import type { Node } from '../store/nodes-repo.js';
-import { WriteBatcher } from '../store/write-batcher.js';
 import type { BootCatalog, LoadedProfile } from './catalog.js';
 import { assetUrl, buildContext, imageName, type ContextNode, type TemplateContext } from './context.js';
 import { admitDiscovery, type DiscoveryGate } from './discovery.js';
@@ -31,8 +29,6 @@ import { chooseProfile, type MachineFacts } from './profiles.js';
  */
 export interface BootServiceOptions {
   nodes: NodesService;
-  /** For the batched uuid/arch updates. */
-  knex: Knex;
   catalog: BootCatalog;
   policy: BootPolicy;
   localBoot: Omit<LocalBootInput, 'mac'>;
@@ -42,10 +38,7 @@ export interface BootServiceOptions {
 }
 
 /** What iPXE tells us about itself in the entry script's query string. */
-export interface IpxeFacts {
-  uuid: string | null;
-  arch: string | null;
-}
+export type IpxeFacts = BootFacts;
 
 export interface Served {
   kind: BootDecision['kind'] | 'refused';
@@ -54,36 +47,12 @@ export interface Served {
 
 export class ConfigNotFound extends Error {}
 
-interface FactsUpdate {
-  id: number;
-  uuid: string | null;
-  arch: string | null;
-}
-
 export class BootService {
-  /**
-   * uuid/arch updates share a transaction (group commit), like phase reports:
-   * a fleet booting at once has many first sightings, and a commit of its own
-   * for each would cost one fsync each (synchronous=FULL).
-   */
-  private readonly factsWriter: WriteBatcher<FactsUpdate, Node | null>;
-
-  constructor(private readonly options: BootServiceOptions) {
-    this.factsWriter = new WriteBatcher((updates) => this.writeFacts(updates));
-  }
-
-  private writeFacts(updates: FactsUpdate[]): Promise<(Node | null)[]> {
-    return this.options.knex.transaction(async (trx) => {
-      const saved: (Node | null)[] = [];
-      for (const { id, uuid, arch } of updates)
-        saved.push(await this.options.nodes.nodes.update(id, { uuid, arch }, trx));
-      return saved;
-    });
-  }
+  constructor(private readonly options: BootServiceOptions) {}
 
   /** The per-MAC iPXE script. */
   async scriptFor(mac: string, facts: IpxeFacts, baseUrl: string, sourceIp: string): Promise<Served> {
-    let node = await this.options.nodes.nodes.byMac(mac);
+    let node = await this.options.nodes.byMac(mac);
     const machine: MachineFacts = { mac, ...facts, cluster: null, labels: {}, profile: null };
     // Stored facts win; what this request says only fills gaps, and is
     // written only for the machine its round admits (a GET from a stranger
@@ -100,7 +69,7 @@ export class BootService {
     if (decision.kind === 'install' && node) {
       const admitted = await this.options.nodes.admitToRound(node, sourceIp);
       if (!admitted.ok) return this.refuse(node.mac, admitted.reason, sourceIp);
-      node = await this.rememberFacts(admitted.node, facts);
+      node = await this.options.nodes.rememberFacts(admitted.node, facts);
     }
     return { kind: decision.kind, body: await this.scriptForDecision(decision, node, machine, baseUrl, sourceIp) };
   }
@@ -148,7 +117,7 @@ export class BootService {
    * round, a deployed node, another address): nothing is rendered then.
    */
   async configFor(mac: string, name: string, baseUrl: string, sourceIp: string): Promise<string> {
-    let node = await this.options.nodes.nodes.byMac(mac);
+    let node = await this.options.nodes.byMac(mac);
     if (!node) throw new ConfigNotFound(`no node ${mac}`);
     const choice = chooseProfile(node, this.options.policy.groups, this.options.policy.defaultProfile);
     const loaded = choice ? this.options.catalog.get(choice.name) : undefined;
@@ -198,19 +167,10 @@ export class BootService {
       this.options.log.info({ mac }, 'discovered a new machine');
       return node;
     } catch (err) {
-      const existing = await this.options.nodes.nodes.byMac(mac);
+      const existing = await this.options.nodes.byMac(mac);
       if (existing) return existing;
       throw err;
     }
-  }
-
-  /** Stores the uuid/arch iPXE reported when they changed (a write only then). */
-  private async rememberFacts(node: Node, facts: IpxeFacts): Promise<Node> {
-    const changes = { uuid: facts.uuid ?? node.uuid, arch: facts.arch ?? node.arch };
-    if (changes.uuid === node.uuid && changes.arch === node.arch) return node;
-    const saved = await this.factsWriter.run({ id: node.id, ...changes });
-    if (saved) this.options.nodes.events.emit('change', { type: 'node', node: saved });
-    return saved ?? node;
   }
 }
 

@@ -6,7 +6,7 @@ import type { Clock } from '../kernel/clock.js';
 import type { NodesService } from '../nodes/service.js';
 import { nameField } from '../nodes/validation.js';
 import type { ClustersSettings } from '../reprovision/config.js';
-import { FORMATION_EVENT, type NodeLifecycle } from '../reprovision/lifecycle.js';
+import { FORMATION_EVENT } from '../nodes/lifecycle.js';
 import type { JobsService } from '../jobs/service.js';
 import type { Job } from '../store/jobs-repo.js';
 import type { Node } from '../store/nodes-repo.js';
@@ -38,7 +38,6 @@ export interface ClustersServiceOptions {
   clusters: ClustersRepo;
   jobs: JobsService;
   nodes: NodesService;
-  lifecycle: NodeLifecycle;
   settings: ClustersSettings;
   driverFor: (cluster: string) => ClusterDriver | null;
   clock: Clock;
@@ -194,7 +193,7 @@ export class ClustersService {
 
   private async recordFormed(name: string, joining: number[], steps: string[]): Promise<void> {
     for (const id of joining) {
-      await this.o.lifecycle.apply({
+      await this.o.nodes.applyLifecycle({
         nodeId: id,
         expect: ['completed'],
         changes: { reprovisionStatus: 'clustered' },
@@ -213,7 +212,7 @@ export class ClustersService {
   private async recordFailed(name: string, joining: number[], message: string, ctx: JobContext): Promise<void> {
     const attempt = `attempt ${ctx.attempt} of ${this.o.maxAttempts}`;
     for (const id of joining) {
-      await this.o.lifecycle.apply({
+      await this.o.nodes.applyLifecycle({
         nodeId: id,
         expect: ['completed'],
         changes: {},

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { ApiRouter } from '../http/api.js';
 import { conflict, notFound, ValidationError } from '../kernel/errors.js';
-import { resolveNodeRef } from '../nodes/lookup.js';
 import type { NodesService } from '../nodes/service.js';
 import type { Job } from '../store/jobs-repo.js';
 import { createJobBody, jobJson, jobsQuery, jobToJson } from './present.js';
@@ -70,7 +69,7 @@ export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminTok
     async (ctx, { query }) => {
       let nodeId: number | undefined;
       if (query.node) {
-        nodeId = (await resolveNodeRef(o.nodes.nodes, query.node, 'node')).id;
+        nodeId = (await o.nodes.resolve(query.node, 'node')).id;
       }
       const limit = query.limit ?? 50;
       const offset = query.offset ?? 0;

@@ -11,7 +11,6 @@ import { ApiRouter } from '../http/api.js';
 import { HttpError } from '../kernel/errors.js';
 import type { JobsService } from '../jobs/service.js';
 import type { Logger } from '../log/logger.js';
-import { lookupNode } from '../nodes/lookup.js';
 import { describeAmbiguity } from '../nodes/ref.js';
 import type { NodesService } from '../nodes/service.js';
 import {
@@ -237,7 +236,7 @@ async function nodePage(options: MonitoringRoutesOptions, ctx: Koa.Context): Pro
   const { service, renderer, access } = options;
   const now = access.clock();
   const ref = ctx.params.id ?? '';
-  const lookup = await lookupNode(service.nodes, ref);
+  const lookup = await service.lookup(ref);
   if (lookup.kind === 'invalid')
     return errorPage(options, ctx, 400, 'Not a node name', `A node is named by its id, MAC or hostname, not ${ref}.`);
   if (lookup.kind === 'missing')
@@ -246,7 +245,7 @@ async function nodePage(options: MonitoringRoutesOptions, ctx: Koa.Context): Pro
     return errorPage(options, ctx, 409, 'Several nodes have this name', `${describeAmbiguity(ref, lookup.nodes)}.`);
   const { node } = lookup;
   ctx.type = 'html';
-  const history = await service.history.page(node.id, { order: 'desc', limit: TIMELINE_LIMIT, offset: 0 });
+  const history = await service.historyPage(node.id, { order: 'desc', limit: TIMELINE_LIMIT, offset: 0 });
   const href = `/monitoring/nodes/${node.id}`;
   const context = {
     detail: nodeDetail({ ...node, labels: filterLabels(node.labels, options.labels) }, service.catalogue, now),

@@ -7,7 +7,6 @@ import type { HostKeyPinner } from '../ssh/pin.js';
 import { notFound, conflict, unauthorized, ValidationError } from '../kernel/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Node } from '../store/nodes-repo.js';
-import { resolveNodeRef } from './lookup.js';
 import { allLabels, historyToJson, nodeToJson, readerLabels } from './present.js';
 import { NodeNotFoundError, RoundRefusedError, UnknownPhaseError, type NodesService } from './service.js';
 import { historyJson, nodeJson, summaryJson } from './schemas.js';
@@ -38,7 +37,7 @@ export interface NodeRoutesOptions {
 
 /** `:id` is a numeric node id, a MAC in any accepted spelling or a hostname (409 when several nodes share it). */
 function resolveNode(service: NodesService, ref: string): Promise<Node> {
-  return resolveNodeRef(service.nodes, ref);
+  return service.resolve(ref);
 }
 
 export function nodeRouters(options: NodeRoutesOptions): ApiRouter[] {
@@ -162,10 +161,10 @@ async function findReportingNode(
   body: { mac?: string; node_id?: number; ip?: string },
 ): Promise<Node> {
   const node = body.mac
-    ? await service.nodes.byMac(body.mac)
+    ? await service.byMac(body.mac)
     : body.node_id
-      ? await service.nodes.byId(body.node_id)
-      : await service.nodes.byIp(body.ip!);
+      ? await service.byId(body.node_id)
+      : await service.byIp(body.ip!);
   if (!node)
     throw notFound(
       `no node with ${body.mac ? `mac ${body.mac}` : body.node_id ? `id ${body.node_id}` : `ip ${body.ip}`}; register it first (POST /api/nodes/register)`,
@@ -214,9 +213,9 @@ function statusRouter({ service, reader, bmcLabel }: NodeRoutesOptions): ApiRout
     async (ctx) => {
       const parsed = ipField.safeParse(ctx.params.ip);
       if (!parsed.success) throw new ValidationError('ip', 'must be an IPv4 or IPv6 address');
-      const node = await service.nodes.byIp(parsed.data);
+      const node = await service.byIp(parsed.data);
       if (!node) throw notFound(`no node with ip ${parsed.data}`);
-      const last = await service.history.page(node.id, { order: 'desc', limit: 1, offset: 0 });
+      const last = await service.historyPage(node.id, { order: 'desc', limit: 1, offset: 0 });
       ctx.body = {
         ...nodeToJson(node, service.catalogue, labels),
         last_event: last.entries[0] ? historyToJson(last.entries[0]) : null,
@@ -240,7 +239,7 @@ function statusRouter({ service, reader, bmcLabel }: NodeRoutesOptions): ApiRout
     },
     async (ctx, { query }) => {
       const node = await resolveNode(service, ctx.params.id!);
-      const page = await service.history.page(node.id, query);
+      const page = await service.historyPage(node.id, query);
       ctx.body = {
         node_id: node.id,
         mac: node.mac,
@@ -335,7 +334,7 @@ function adminRouter({ service, adminToken, profiles }: NodeRoutesOptions): ApiR
     },
     async (ctx, { body }) => {
       refuseUnknownProfile(profiles, body.profile);
-      if (await service.nodes.byMac(body.mac))
+      if (await service.byMac(body.mac))
         throw conflict(`node ${body.mac} exists; edit it with PATCH /api/nodes/${body.mac}`);
       const node = await service.create(body.mac, nodeFields(body));
       ctx.status = 201;

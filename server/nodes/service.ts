@@ -9,8 +9,8 @@ import {
   type RoundCaller,
   type RoundPolicy,
 } from '../auth/rounds.js';
-import { HistoryRepo, type HistoryEntry } from '../store/history-repo.js';
-import { changesToRow, NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo.js';
+import { HistoryRepo, type HistoryEntry, type HistoryPage, type HistoryPageOptions } from '../store/history-repo.js';
+import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo.js';
 import { isStatementDataError, type Database } from '../store/db.js';
 import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store.js';
 import { WriteBatcher } from '../store/write-batcher.js';
@@ -20,6 +20,9 @@ import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus
 import { deploymentSummary, type DeploymentSummary } from './summary.js';
 import type { RegisterBody } from './validation.js';
 import type { Clock } from '../kernel/clock.js';
+import { expireDiscoveries } from '../boot/discovery.js';
+import type { LifecycleChange } from './lifecycle.js';
+import { lookupNode, resolveNodeRef, type NodeLookup } from './lookup.js';
 
 export type { HistorySource, PhaseReportInput };
 
@@ -28,6 +31,15 @@ export interface PhaseReportResult {
   entry: HistoryEntry;
   decision: PhaseDecision;
 }
+
+/** What a machine says of itself at boot (iPXE's query string). */
+export interface BootFacts {
+  uuid: string | null;
+  arch: string | null;
+}
+
+/** Subscribing to node changes; emitting is the nodes service's alone. */
+export type NodeEventSource = Pick<EventEmitter<{ change: [NodeEvent] }>, 'on' | 'off' | 'listenerCount'>;
 
 export type NodeEvent =
   | { type: 'phase'; node: Node; entry: HistoryEntry }
@@ -79,10 +91,14 @@ export type NodeIpRule = (ip: string) => string | null;
  * history row commit together, and the caller hears back only after commit.
  */
 export class NodesService {
-  readonly nodes: NodesRepo;
-  readonly history: HistoryRepo;
-  readonly events = new EventEmitter<{ change: [NodeEvent] }>();
+  private readonly nodes: NodesRepo;
+  private readonly history: HistoryRepo;
+  private readonly emitter = new EventEmitter<{ change: [NodeEvent] }>();
+  /** Every change of a node or its history, after commit. Only this service emits: it is the one writer of both tables. */
+  readonly events: NodeEventSource = this.emitter;
   private readonly writer: WriteBatcher<PhaseWrite, PhaseWriteResult>;
+  /** uuid/arch that iPXE reported, batched like phase reports (a fleet booting at once has many first sightings). */
+  private readonly factsWriter: WriteBatcher<{ id: number } & BootFacts, Node | null>;
   private readonly knex: Knex;
   private readonly ipRule: NodeIpRule | undefined;
 
@@ -107,7 +123,36 @@ export class NodesService {
       windowMs: options.groupCommitMs,
       isolate: isStatementDataError,
     });
-    this.events.setMaxListeners(1000);
+    this.factsWriter = new WriteBatcher((updates) => this.nodes.updateEach(updates), {
+      windowMs: options.groupCommitMs,
+    });
+    this.emitter.setMaxListeners(1000);
+  }
+
+  byId(id: number): Promise<Node | null> {
+    return this.nodes.byId(id);
+  }
+
+  byMac(mac: string): Promise<Node | null> {
+    return this.nodes.byMac(mac);
+  }
+
+  byIp(ip: string): Promise<Node | null> {
+    return this.nodes.byIp(ip);
+  }
+
+  /** The node a person named by id, MAC or hostname (see lookup.ts). */
+  lookup(ref: string): Promise<NodeLookup> {
+    return lookupNode(this.nodes, ref);
+  }
+
+  /** For the API: the node named by id, MAC or hostname, or the 400/404/409 that says why not. */
+  resolve(ref: string, field?: string): Promise<Node> {
+    return resolveNodeRef(this.nodes, ref, field);
+  }
+
+  historyPage(nodeId: number, options: HistoryPageOptions): Promise<HistoryPage> {
+    return this.history.page(nodeId, options);
   }
 
   /**
@@ -131,7 +176,7 @@ export class NodesService {
     });
     if (!result.ok && result.error === 'refused') throw new RoundRefusedError(result.reason);
     if (!result.ok) throw new NodeNotFoundError(`no node ${'id' in ref ? ref.id : ref.mac}`);
-    this.events.emit('change', { type: 'phase', node: result.node, entry: result.entry });
+    this.emitter.emit('change', { type: 'phase', node: result.node, entry: result.entry });
     return { node: result.node, entry: result.entry, decision: result.plan.decision };
   }
 
@@ -162,7 +207,7 @@ export class NodesService {
       }),
     });
     if (!result.ok) return null;
-    this.events.emit('change', { type: 'phase', node: result.node, entry: result.entry });
+    this.emitter.emit('change', { type: 'phase', node: result.node, entry: result.entry });
     return result.entry;
   }
 
@@ -178,9 +223,7 @@ export class NodesService {
     const verdict = checkRoundAddress(this.rounds, node, caller, this.clock());
     if (!verdict.ok) return verdict;
     if (verdict.bind === null) return { ok: true, node };
-    const bound = await this.knex('nodes')
-      .where({ id: node.id, round_nonce: node.roundNonce, round_bound_ip: node.roundBoundIp })
-      .update(changesToRow(bindFields(verdict.bind)));
+    const bound = await this.nodes.updateIfRoundUnchanged(node, bindFields(verdict.bind));
     if (bound) return { ok: true, node: { ...node, ...bindFields(verdict.bind) } };
     const current = await this.nodes.byId(node.id);
     if (!current) return { ok: false, reason: `${node.mac} was deleted` };
@@ -288,7 +331,7 @@ export class NodesService {
         )
       ).node;
     } else {
-      this.events.emit('change', { type: 'node', node });
+      this.emitter.emit('change', { type: 'node', node });
     }
     return { node, created: registered.created };
   }
@@ -298,14 +341,14 @@ export class NodesService {
     this.checkIp(fields.ip);
     const now = this.clock();
     const node = await this.nodes.insert(mac, { ...openRound(now), ...fields }, now);
-    this.events.emit('change', { type: 'node', node });
+    this.emitter.emit('change', { type: 'node', node });
     return node;
   }
 
   async update(id: number, changes: NodeChanges): Promise<Node | null> {
     this.checkIp(changes.ip);
     const node = await this.nodes.update(id, { ...changes, lastUpdate: this.clock() });
-    if (node) this.events.emit('change', { type: 'node', node });
+    if (node) this.emitter.emit('change', { type: 'node', node });
     return node;
   }
 
@@ -317,7 +360,7 @@ export class NodesService {
 
   async delete(id: number): Promise<boolean> {
     const deleted = await this.nodes.delete(id);
-    if (deleted) this.events.emit('change', { type: 'node_deleted', id });
+    if (deleted) this.emitter.emit('change', { type: 'node_deleted', id });
     return deleted;
   }
 
@@ -333,8 +376,56 @@ export class NodesService {
     );
   }
 
+  /**
+   * Reprovision-status changes (admin trigger, watcher verdicts, formation
+   * outcomes): the node row and its history row in one transaction, then the
+   * change event. With `expect`, a change that lost a race (the node moved
+   * meanwhile) writes nothing and answers null.
+   */
+  async applyLifecycle(change: LifecycleChange): Promise<Node | null> {
+    const now = this.clock();
+    const node = await this.knex.transaction(async (trx) => {
+      const updated = await this.nodes.updateIfStatus(
+        change.nodeId,
+        change.expect,
+        { ...change.changes, lastUpdate: now },
+        trx,
+      );
+      if (!updated) return null;
+      const entry = {
+        nodeId: change.nodeId,
+        ...change.history,
+        progress: null,
+        sourceIp: null,
+        applied: true,
+        at: now,
+      };
+      await this.history.append(entry, trx);
+      return updated;
+    });
+    if (node) this.emitter.emit('change', { type: 'node', node });
+    return node;
+  }
+
+  /** Stores the uuid/arch a machine reported when they changed (a write only then). */
+  async rememberFacts(node: Node, facts: Partial<BootFacts>): Promise<Node> {
+    const changes = { uuid: facts.uuid ?? node.uuid, arch: facts.arch ?? node.arch };
+    if (changes.uuid === node.uuid && changes.arch === node.arch) return node;
+    const saved = await this.factsWriter.run({ id: node.id, ...changes });
+    if (saved) this.emitter.emit('change', { type: 'node', node: saved });
+    return saved ?? node;
+  }
+
+  /** Deletes discovered machines that never phoned home within ttlHours (boot.discoverTtlHours); answers their ids. */
+  async expireDiscoveries(ttlHours: number): Promise<number[]> {
+    const ids = await expireDiscoveries(this.knex, this.clock(), ttlHours);
+    for (const id of ids) this.emitter.emit('change', { type: 'node_deleted', id });
+    return ids;
+  }
+
   /** Waits for queued writes to commit (graceful shutdown). */
-  flush(): Promise<void> {
-    return this.writer.flush();
+  async flush(): Promise<void> {
+    await this.writer.flush();
+    await this.factsWriter.flush();
   }
 }

@@ -23,7 +23,6 @@ import { importNodesJobType } from '../nodes/import-job.js';
 import { LeaderLease } from '../watcher/lease.js';
 import { createReadinessCheck } from '../watcher/readiness.js';
 import { Watcher } from '../watcher/watcher.js';
-import { NodeLifecycle } from './lifecycle.js';
 import { createPowerControl } from './power.js';
 import { powerJobType, reprovisionJobType } from './jobs.js';
 import { reprovisionRouter } from './routes.js';
@@ -86,13 +85,11 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
       createDriver({ ssh, retry, log: log.child({ component: 'cluster', cluster: name }), clock }, settings),
     ]),
   );
-  const lifecycle = new NodeLifecycle(o.db.knex, o.nodes, clock);
   const jobs = new JobsService({ repo: new JobsRepo(o.db.knex), clock, log: log.child({ component: 'jobs' }) });
   const clusters = new ClustersService({
     clusters: new ClustersRepo(o.db.knex),
     jobs,
     nodes: o.nodes,
-    lifecycle,
     settings: config.clusters,
     driverFor: (name) => drivers.get(name) ?? null,
     clock,
@@ -104,7 +101,6 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
   const power = createPowerControl(config.reprovision, ssh);
   const reprovision = new ReprovisionService({
     nodes: o.nodes,
-    lifecycle,
     resetCluster: (name) => clusters.resetForRound(name),
     power,
     clock,
@@ -136,7 +132,6 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
   jobs.onDue(() => runner.kick());
   const watcher = new Watcher({
     nodes: o.nodes,
-    lifecycle,
     clusters,
     lease: new LeaderLease(o.db.knex, 'watcher', instanceId),
     runner,

@@ -2,7 +2,7 @@ import type { Logger } from '../log/logger.js';
 import type { Clock } from '../kernel/clock.js';
 import type { NodesService } from '../nodes/service.js';
 import type { Node } from '../store/nodes-repo.js';
-import { REPROVISION_EVENT, type NodeLifecycle } from './lifecycle.js';
+import { REPROVISION_EVENT } from '../nodes/lifecycle.js';
 import { reprovisionChanges, selectTargets, type ReprovisionTargets } from './plan.js';
 import type { PowerControl } from './power.js';
 
@@ -45,7 +45,6 @@ export class ReprovisionService {
   constructor(
     private readonly o: {
       nodes: NodesService;
-      lifecycle: NodeLifecycle;
       resetCluster: (name: string) => Promise<void>;
       power: PowerControl;
       clock: Clock;
@@ -62,7 +61,7 @@ export class ReprovisionService {
     const started: Node[] = [];
     for (const node of selected) {
       const message = `reprovision requested (restart: ${this.o.power.method}, timeout ${timeoutMin} min)`;
-      const updated = await this.o.lifecycle.apply({
+      const updated = await this.o.nodes.applyLifecycle({
         nodeId: node.id,
         changes: reprovisionChanges(node, round, timeoutMin),
         history: { phase: 'pending', status: 'in_progress', message, source: 'admin' },
@@ -87,7 +86,7 @@ export class ReprovisionService {
   private async restart(node: Node): Promise<ReprovisionOutcome> {
     try {
       const detail = await this.o.power.restart(node);
-      const updated = await this.o.lifecycle.apply({
+      const updated = await this.o.nodes.applyLifecycle({
         nodeId: node.id,
         expect: ['in_progress'],
         changes: {},
@@ -97,7 +96,7 @@ export class ReprovisionService {
     } catch (err) {
       const detail = (err as Error).message;
       this.o.log.warn({ node: node.id, hostname: node.hostname, err: detail }, 'reprovision restart failed');
-      const updated = await this.o.lifecycle.apply({
+      const updated = await this.o.nodes.applyLifecycle({
         nodeId: node.id,
         expect: ['in_progress'],
         changes: { reprovisionStatus: 'error' },

@@ -50,6 +50,12 @@ export interface HistoryPage {
   total: number;
 }
 
+export interface HistoryPageOptions {
+  order: 'asc' | 'desc';
+  limit: number;
+  offset: number;
+}
+
 export class HistoryRepo {
   constructor(private readonly knex: Knex) {}
 
@@ -58,7 +64,7 @@ export class HistoryRepo {
     return rowToHistoryEntry(row as Record<string, unknown>);
   }
 
-  async page(nodeId: number, options: { order: 'asc' | 'desc'; limit: number; offset: number }): Promise<HistoryPage> {
+  async page(nodeId: number, options: HistoryPageOptions): Promise<HistoryPage> {
     const rows = await this.knex('deployment_history')
       .where({ node_id: nodeId })
       .orderBy('id', options.order)

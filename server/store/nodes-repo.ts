@@ -194,7 +194,46 @@ export class NodesRepo {
     return updated ? rowToNode(updated as NodeRow) : null;
   }
 
+  /** Each node's changes, in one transaction (a group commit); null for a node that is gone. */
+  updateEach(updates: ({ id: number } & NodeChanges)[]): Promise<(Node | null)[]> {
+    return this.knex.transaction(async (trx) => {
+      const saved: (Node | null)[] = [];
+      for (const { id, ...changes } of updates) saved.push(await this.update(id, changes, trx));
+      return saved;
+    });
+  }
+
+  /** Compare-and-set on the install round: applies only while the node's round nonce and bound address are as read. */
+  async updateIfRoundUnchanged(
+    node: Pick<Node, 'id' | 'roundNonce' | 'roundBoundIp'>,
+    changes: NodeChanges,
+  ): Promise<boolean> {
+    const updated = await this.knex('nodes')
+      .where({ id: node.id, round_nonce: node.roundNonce, round_bound_ip: node.roundBoundIp })
+      .update(changesToRow(changes));
+    return updated > 0;
+  }
+
+  /** Compare-and-set on the reprovision status: with `expect`, applies only while the node's status is one of those. */
+  async updateIfStatus(
+    id: number,
+    expect: readonly (ReprovisionStatus | null)[] | undefined,
+    changes: NodeChanges,
+    trx: Knex = this.knex,
+  ): Promise<Node | null> {
+    const query = trx('nodes').where({ id });
+    if (expect) query.where((w) => whereStatusIn(w, expect));
+    const [row] = (await query.update(changesToRow(changes)).returning('*')) as NodeRow[];
+    return row ? rowToNode(row) : null;
+  }
+
   async delete(id: number): Promise<boolean> {
     return (await this.knex('nodes').where({ id }).delete()) > 0;
   }
+}
+
+function whereStatusIn(query: Knex.QueryBuilder, statuses: readonly (ReprovisionStatus | null)[]): void {
+  const values = statuses.filter((s): s is ReprovisionStatus => s !== null);
+  if (values.length) query.whereIn('reprovision_status', values);
+  if (statuses.includes(null)) query.orWhereNull('reprovision_status');
 }

@@ -6,7 +6,7 @@ import type { WatcherTickResult } from '../metrics/domain.js';
 import type { Clock } from '../kernel/clock.js';
 import type { NodesService } from '../nodes/service.js';
 import type { WatcherSettings } from '../reprovision/config.js';
-import { REPROVISION_EVENT, type NodeLifecycle } from '../reprovision/lifecycle.js';
+import { REPROVISION_EVENT } from '../nodes/lifecycle.js';
 import type { Node } from '../store/nodes-repo.js';
 import { decideNode } from './decide.js';
 import type { JobRunner } from '../jobs/runner.js';
@@ -15,7 +15,6 @@ import type { ReadinessCheck, ReadinessRequirements } from './readiness.js';
 
 export interface WatcherOptions {
   nodes: NodesService;
-  lifecycle: NodeLifecycle;
   clusters: ClustersService;
   lease: LeaderLease;
   runner: JobRunner;
@@ -139,7 +138,7 @@ export class Watcher {
     }
     const readiness = await this.o.readiness(address, this.o.readinessFor(node.cluster));
     if (readiness.ready) {
-      const changed = await this.o.lifecycle.apply({
+      const changed = await this.o.nodes.applyLifecycle({
         nodeId: node.id,
         expect: ['in_progress'],
         changes: { reprovisionStatus: 'completed' },
@@ -159,7 +158,7 @@ export class Watcher {
   }
 
   private async markTimeout(node: Node, message: string): Promise<boolean> {
-    const changed = await this.o.lifecycle.apply({
+    const changed = await this.o.nodes.applyLifecycle({
       nodeId: node.id,
       expect: ['in_progress'],
       changes: { reprovisionStatus: 'timeout' },

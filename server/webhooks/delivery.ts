@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { ClusterEvent } from '../cluster/service.js';
 import type { Logger } from '../log/logger.js';
-import type { NodeEvent } from '../nodes/service.js';
+import type { NodeEvent, NodeEventSource } from '../nodes/service.js';
 import { withRetry } from '../util/retry.js';
 import { WebhookEventMapper, type WebhookEventName, type WebhookPayload } from './events.js';
 
@@ -16,7 +16,7 @@ export interface WebhookTarget {
 
 export interface WebhookOptions {
   targets: WebhookTarget[];
-  nodeEvents: EventEmitter<{ change: [NodeEvent] }>;
+  nodeEvents: NodeEventSource;
   clusterEvents: EventEmitter<{ change: [ClusterEvent] }>;
   log: Logger;
   attempts?: number;

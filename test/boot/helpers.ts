@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { openRound } from '../../server/auth/rounds.js';
-import type { NodeChanges } from '../../server/store/nodes-repo.js';
+import { NodesRepo, type NodeChanges } from '../../server/store/nodes-repo.js';
 import type { TestHomeport } from '../helpers/homeport.js';
 
 /** Values that break out of one target language or another. */
@@ -39,7 +39,7 @@ export async function bootScript(
 
 /** A node row written straight to the database, past the API's input validation. */
 export async function insertNodeDirectly(hp: TestHomeport, mac: string, fields: NodeChanges): Promise<void> {
-  await hp.homeport.nodes.nodes.insert(mac, { ...openRound(Date.now()), ...fields }, Date.now());
+  await new NodesRepo(hp.homeport.db.knex).insert(mac, { ...openRound(Date.now()), ...fields }, Date.now());
 }
 
 export async function phases(

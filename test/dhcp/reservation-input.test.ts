@@ -53,7 +53,7 @@ describe('node ip refused at input in full DHCP mode', () => {
     await refused(() => full.update(node.id, { ip: 'fd00::20' }), /not an IPv4 address/);
     await refused(() => full.update(node.id, { ip: '10.77.1.255' }), /broadcast/);
     expect((await full.update(node.id, { ip: null }))?.ip, 'clearing the ip is fine').to.equal(null);
-    expect(await full.nodes.byMac('02:00:00:00:00:01')).to.equal(null);
+    expect(await full.byMac('02:00:00:00:00:01')).to.equal(null);
   });
 
   it('other modes store any address (a node may live on another network)', async () => {

@@ -105,7 +105,7 @@ describe('a hanging SSH target: timed out, retried, never blocks the watcher', f
     ).to.deep.equal([hung.id]);
     expect(second.ms).to.be.below(TIMEOUT_MS + 1500);
     expect(hanging.accepted() - before, 'one connection per tick').to.equal(2);
-    expect((await h.nodes.nodes.byId(hung.id))?.reprovisionStatus).to.equal('in_progress');
+    expect((await h.nodes.byId(hung.id))?.reprovisionStatus).to.equal('in_progress');
   });
 
   it("a formation against it times out after its retries and fails; another cluster's formation is not held up by it", async () => {

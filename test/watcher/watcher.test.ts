@@ -40,7 +40,7 @@ describe('watcher: timeouts and readiness', function () {
       config: { reprovision: { method: 'none' }, ...config },
     }));
   const history = async (id: number) =>
-    (await h.nodes.history.page(id, { order: 'asc', limit: 100, offset: 0 })).entries.map(
+    (await h.nodes.historyPage(id, { order: 'asc', limit: 100, offset: 0 })).entries.map(
       (e) => `${e.source} ${e.phase} ${e.status}: ${e.message}`,
     );
 
@@ -58,7 +58,7 @@ describe('watcher: timeouts and readiness', function () {
     expect((await h.rp.watcher.tick()).timedOut, 'at exactly 45 min it is not late yet').to.deep.equal([]);
     now = T0 + 45 * MIN + 1;
     expect((await h.rp.watcher.tick()).timedOut).to.deep.equal([slow.id]);
-    expect((await h.nodes.nodes.byId(slow.id))?.reprovisionStatus).to.equal('timeout');
+    expect((await h.nodes.byId(slow.id))?.reprovisionStatus).to.equal('timeout');
     expect((await history(slow.id)).at(-1)).to.equal(
       'watcher reprovision failed: timeout: not installed within 45 min (last phase installation)',
     );
@@ -80,12 +80,12 @@ describe('watcher: timeouts and readiness', function () {
       expect(down.completed).to.deep.equal([]);
       expect(down.notReady).to.have.length(1);
       expect(down.notReady[0]!.detail).to.match(/cannot connect \(ECONNREFUSED\)/);
-      expect((await h.nodes.nodes.byId(node.id))?.reprovisionStatus).to.equal('in_progress');
+      expect((await h.nodes.byId(node.id))?.reprovisionStatus).to.equal('in_progress');
     } finally {
       await sshd.start();
     }
     expect((await h.rp.watcher.tick()).completed).to.deep.equal([node.id]);
-    expect((await h.nodes.nodes.byId(node.id))?.reprovisionStatus).to.equal('completed');
+    expect((await h.nodes.byId(node.id))?.reprovisionStatus).to.equal('completed');
     expect((await history(node.id)).at(-1)).to.equal('watcher reprovision completed: ready: ssh ok');
   });
 
