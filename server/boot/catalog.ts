@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { ConfigError, describeIssue } from '../config/load.js';
+import { ConfigError, describeIssue } from '../kernel/config-error.js';
 import { languageOfFile } from './escape.js';
 import { imageName } from './context.js';
 import { profileSchema, type Group, type Profile } from './profiles.js';

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError } from '../kernel/config-error.js';
 import type { Config } from '../config/schema.js';
 import { CliExit, EXIT } from './exit.js';
 

@@ -1,6 +1,7 @@
 import { nodeAddress } from '../nodes/address.js';
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { ConfigError } from '../kernel/config-error.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../log/logger.js';
 import { startHomeport } from '../main.js';

@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.js';
-import type { ClusterSettings } from '../reprovision/config.js';
+import type { ClusterSettings } from './config.js';
 import { SshError, type ExecOptions, type ExecResult, type SshClient } from '../ssh/client.js';
 import { backoffDelay, withRetry, type RetryPolicy, type Sleep } from '../util/retry.js';
 import type { ClusterMember } from './plan.js';

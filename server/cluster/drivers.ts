@@ -1,4 +1,4 @@
-import type { ClusterSettings } from '../reprovision/config.js';
+import type { ClusterSettings } from './config.js';
 import type { ClusterDriver, DriverDeps } from './driver.js';
 import { k3sDriver } from './k3s.js';
 import { proxmoxDriver } from './proxmox.js';

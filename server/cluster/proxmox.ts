@@ -1,4 +1,4 @@
-import type { ClusterSettings } from '../reprovision/config.js';
+import type { ClusterSettings } from './config.js';
 import {
   FormationError,
   RemoteSteps,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import type { ClusterSettings } from '../reprovision/config.js';
+import type { ClusterSettings } from './config.js';
 import { FormationError, type ClusterDriver, type FormContext, type FormResult } from './driver.js';
 
 /**

@@ -5,7 +5,7 @@ import type { ClusterFormationResult } from '../metrics/domain.js';
 import type { Clock } from '../kernel/clock.js';
 import type { NodesService } from '../nodes/service.js';
 import { nameField } from '../nodes/validation.js';
-import type { ClustersSettings } from '../reprovision/config.js';
+import type { ClustersSettings } from './config.js';
 import { FORMATION_EVENT } from '../nodes/lifecycle.js';
 import type { JobsService } from '../jobs/service.js';
 import type { Job } from '../store/jobs-repo.js';

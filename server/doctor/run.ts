@@ -7,7 +7,8 @@ import { loadBootCatalog } from '../boot/index.js';
 import type { BootCatalog, LoadedProfile } from '../boot/catalog.js';
 import type { ContextNode } from '../boot/context.js';
 import { profileContext, renderInstallScript } from '../boot/service.js';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError } from '../kernel/config-error.js';
 import type { Config } from '../config/schema.js';
 import { machineBaseUrl, tftpRoots } from '../netboot.js';
 import {

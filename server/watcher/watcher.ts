@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { WatcherTickResult } from '../metrics/domain.js';
 import type { Clock } from '../kernel/clock.js';
 import type { NodesService } from '../nodes/service.js';
-import type { WatcherSettings } from '../reprovision/config.js';
+import type { WatcherSettings } from './config.js';
 import { REPROVISION_EVENT } from '../nodes/lifecycle.js';
 import type { Node } from '../store/nodes-repo.js';
 import { decideNode } from './decide.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { ClusterDriver, FormContext } from '../../server/cluster/driver.js';
 import { createDriver } from '../../server/cluster/drivers.js';
 import type { ClusterMember } from '../../server/cluster/plan.js';
-import { clustersSchema } from '../../server/reprovision/config.js';
+import { clustersSchema } from '../../server/cluster/config.js';
 import { captureLogger } from '../helpers/capture-log.js';
 import { assertStubsFirst, testSshClient, useStubbedNodes } from '../helpers/ssh-fixture.js';
 
