@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { ApiRouter } from '../http/api.js';
 import { conflict, notFound, ValidationError } from '../kernel/errors.js';
-import type { NodesService } from '../nodes/service.js';
 import type { Job } from '../store/jobs-repo.js';
 import { createJobBody, jobJson, jobsQuery, jobToJson } from './present.js';
 import type { JobsService } from './service.js';
@@ -11,7 +10,12 @@ const JOB_ID = { id: 'job id' };
 const LOG_TAIL = 200;
 
 /** Seed 002/004's command API: create, list, show, cancel, retry. Admin only. */
-export function jobsRouter(o: { jobs: JobsService; nodes: NodesService; adminToken: string }): ApiRouter {
+/** Finds the node a person named by id, MAC or hostname, or throws the 400/404/409 that says why not. */
+export interface NodeResolver {
+  resolve(ref: string, field?: string): Promise<{ id: number }>;
+}
+
+export function jobsRouter(o: { jobs: JobsService; nodes: NodeResolver; adminToken: string }): ApiRouter {
   const api = new ApiRouter({ adminToken: o.adminToken });
   const byId = async (raw: string | undefined): Promise<Job> => {
     if (!/^\d{1,15}$/.test(raw ?? '')) throw new ValidationError('id', 'must be a job id');

@@ -6,8 +6,6 @@
  * `increase()` sees the first one.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { isKnownPhase, type PhaseCatalogue } from '../nodes/phases.js';
-import type { NodeEvent } from '../nodes/service.js';
 
 export const WATCHER_TICK_RESULTS = ['ok', 'error'] as const;
 export type WatcherTickResult = (typeof WATCHER_TICK_RESULTS)[number];
@@ -50,7 +48,8 @@ export interface NodeCounts {
 
 export interface DomainMetricsOptions {
   registry: Registry;
-  catalogue: PhaseCatalogue;
+  /** The install phases, in order, and the failure phases: the label values the phase metrics start with. */
+  catalogue: { ordered: readonly string[]; failure: readonly string[] };
   /** Read at scrape time for the node gauges; a failure leaves them empty for that scrape. */
   countNodes: () => Promise<NodeCounts>;
   onCollectError?: (err: unknown) => void;
@@ -153,18 +152,5 @@ function registerNodeGauges(
       this.reset();
       for (const c of (await read())?.byReprovisionStatus ?? []) this.set({ status: c.status ?? 'none' }, c.count);
     },
-  });
-}
-
-type NodeEvents = { on(event: 'change', listener: (event: NodeEvent) => void): unknown };
-
-/**
- * Counts phase reports from the nodes service's events (emitted after commit).
- * Non-phase history events (e.g. dhcp_discover) are not phase reports.
- */
-export function countPhaseReports(events: NodeEvents, metrics: DomainMetrics, catalogue: PhaseCatalogue): void {
-  events.on('change', (event) => {
-    if (event.type !== 'phase' || !isKnownPhase(catalogue, event.entry.phase)) return;
-    metrics.phaseReports.inc({ phase: event.entry.phase, status: event.entry.status });
   });
 }
