@@ -43,7 +43,7 @@ import {
   type DhcpPacket,
 } from './codec.js';
 import { WriteBatcher } from '../store/write-batcher.js';
-import { LeaseRepository, type ClaimOutcome, type LeaseClaim } from './lease-repo.js';
+import { DhcpLeasesRepo, type ClaimOutcome, type LeaseClaim } from '../store/dhcp-leases-repo.js';
 import { LeaseBook, type Lease } from './leases.js';
 import { judgeRequest, requestedAddress, requestState } from './request-rules.js';
 import { describeConflict, usableReservations } from './reservations.js';
@@ -269,7 +269,7 @@ async function startFullMode(
 ): Promise<FullMode> {
   const pool = opts.pool;
   if (!pool) throw new Error('dhcp full mode needs a pool');
-  const repo = new LeaseRepository(opts.knex);
+  const repo = new DhcpLeasesRepo(opts.knex);
   const book = new LeaseBook(
     { start: pool.start, end: pool.end, excluded: [opts.serverIp, ...(pool.router ? [pool.router] : [])] },
     {
