@@ -1,5 +1,7 @@
 /**
- * DHCP socket edge: proxyDHCP or full DHCP on one interface.
+ * DHCP socket edge: proxyDHCP or full DHCP on one interface. It receives,
+ * parses, asks the decision (proxy-mode.ts, or full-mode.ts with the lease
+ * repository and claim batcher its caller built) and sends; it decides nothing.
  *
  * Sockets. Node's dgram cannot set SO_BINDTODEVICE or read IP_PKTINFO, so:
  *  - `wildcard` binds 0.0.0.0:67: on Linux only a wildcard bind receives
