@@ -21,7 +21,7 @@ import { createReprovisioning, type Reprovisioning } from './reprovision/index.j
 import { createHostKeyPinner } from './ssh/pin.js';
 import { startWebhooks } from './webhooks/delivery.js';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db.js';
-import { boundLeaseIp } from './store/lease-lookup.js';
+import { DhcpLeasesRepo } from './store/dhcp-leases-repo.js';
 
 import type { Clock } from './kernel/clock.js';
 
@@ -87,6 +87,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
 
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
+  const dhcpLeases = new DhcpLeasesRepo(db.knex);
   const rounds = {
     secret,
     bindSource: config.auth.bindSource,
@@ -96,7 +97,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, {
     groupCommitMs: config.database.groupCommitMs,
     rounds,
-    leaseIp: (mac) => boundLeaseIp(db.knex, mac, clock()),
+    leaseIp: (mac) => dhcpLeases.boundIp(mac, clock()),
     // Full-mode DHCP hands a node's ip out as its reservation: refuse at input what it could not hand out.
     ipRule: config.dhcp.mode === 'full' ? (ip) => reservationProblem(ip, config.dhcp) : undefined,
   });

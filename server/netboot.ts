@@ -6,6 +6,8 @@ import { startDhcpServer, type BootRequestInfo } from './dhcp/server.js';
 import type { Logger } from './log/logger.js';
 import { DiscoverCoalescer } from './nodes/coalesce.js';
 import type { NodeEvent, NodesService } from './nodes/service.js';
+import { DhcpLeasesRepo, type ClaimOutcome, type LeaseClaim } from './store/dhcp-leases-repo.js';
+import { WriteBatcher } from './store/write-batcher.js';
 import { startTftpServer } from './tftp/server.js';
 
 /** Debian's ipxe package installs its binaries here; TFTP serves them after the configured root. */
@@ -81,16 +83,20 @@ async function startDhcp({ config, knex, log, registry, nodes, httpPort, clock =
     if (event.type === 'phase' && event.entry.phase !== 'dhcp_discover') discovers?.reset(event.node.mac);
   };
   nodes.events.on('change', onProgress);
+  const leaseRepo = new DhcpLeasesRepo(knex);
+  // Group commit: claims from one burst of packets share a transaction and its fsync.
+  const claimBatcher = new WriteBatcher<LeaseClaim, ClaimOutcome>((claims) => leaseRepo.claim(claims, clock()));
   const server = await startDhcpServer({
     mode: dhcp.mode,
     interface: dhcp.interface,
     serverIp: dhcp.serverIp,
     httpBaseUrl: machineBaseUrl(config, httpPort)!,
     tftpServerIp: dhcp.serverIp,
-    knex,
     log: log.child({ component: 'dhcp' }),
     registry,
     pool: dhcp.pool,
+    leaseRepo,
+    claimBatcher,
     bootFiles: Object.fromEntries(Object.entries(dhcp.bootFiles).map(([arch, file]) => [Number(arch), file])),
     port: dhcp.port,
     proxyPort: dhcp.proxyPort,

@@ -3,19 +3,11 @@
  * persists what changed). One in-memory book of leases, indexed by MAC and by
  * address, so that one address never belongs to two clients.
  */
+import type { Lease, OfferedLease } from '../store/dhcp-leases-repo.js';
 import { ipToNumber, numberToIp } from './codec.js';
 
-export type LeaseState = 'offered' | 'bound' | 'declined' | 'released';
-
-export interface Lease {
-  mac: string;
-  ip: string;
-  state: LeaseState;
-  /** ms since the epoch */
-  expiresAt: number;
-  hostname?: string | null;
-  clientId?: string | null;
-}
+// The lease row types belong to the store (it may import nothing of dhcp/); the DHCP code takes them from here.
+export type { Lease, LeaseState, OfferedLease } from '../store/dhcp-leases-repo.js';
 
 export interface PoolRange {
   start: string;
@@ -30,9 +22,6 @@ export interface LeaseTimings {
   /** How long a declined address stays out of the pool (RFC 2131 3.1.5: another host uses it). */
   declineQuarantineMs: number;
 }
-
-/** An offer; `preempts` is the MAC whose older offer of the same address it replaces (the pool had no free address). */
-export type OfferedLease = Lease & { preempts?: string };
 
 export type RequestOutcome = { ok: true; lease: Lease } | { ok: false; reason: string };
 

@@ -42,6 +42,9 @@ export interface ReplySpec {
   message?: string;
 }
 
+/** What a request gets: a reply to build, or the reason it gets none. */
+export type Answer = ReplySpec | { ignored: string };
+
 export function buildReply(request: DhcpPacket, client: ClientRequest, spec: ReplySpec): DhcpPacket {
   const options = new Map<number, Buffer>();
   options.set(Option.MESSAGE_TYPE, encodeValue.u8(spec.messageType));

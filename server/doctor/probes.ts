@@ -12,7 +12,7 @@ import { confinedRealPath, safeSegments } from '../boot/assets.js';
 import type { Config } from '../config/schema.js';
 import { pendingMigrations, openDatabase, pingDatabase } from '../store/db.js';
 import { resolveRequestPath } from '../tftp/paths.js';
-import { LeaseRepository } from '../dhcp/lease-repo.js';
+import { DhcpLeasesRepo } from '../store/dhcp-leases-repo.js';
 import { unpinnedNodes } from '../store/host-keys.js';
 import { findReservationConflicts, usableReservations } from '../dhcp/reservations.js';
 import type {
@@ -69,7 +69,7 @@ export async function reservationFacts(config: Config): Promise<ReservationFacts
   if (!config.database.url && !fs.existsSync(config.database.sqlitePath)) return null;
   const db = openDatabase({ url: config.database.url, ...config.database });
   try {
-    const repo = new LeaseRepository(db.knex);
+    const repo = new DhcpLeasesRepo(db.knex);
     const [stored, leases] = await withTimeout(
       Promise.all([repo.loadReservations(), repo.loadAll()]),
       DATABASE_TIMEOUT_MS,

@@ -12,6 +12,7 @@ import {
   readClientRequest,
   type DhcpPacket,
 } from '../../server/dhcp/codec.js';
+import { bootRequest } from '../helpers/dhcp-packets.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/dhcp');
 const fixture = (name: string): Buffer => fs.readFileSync(path.join(FIXTURES, `${name}.bin`));
@@ -380,23 +381,7 @@ describe('dhcp codec', () => {
 });
 
 function samplePacket(options: Map<number, Buffer>): DhcpPacket {
-  return {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid: 0xdeadbeef,
-    secs: 0,
-    flags: 0,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: Buffer.from('020000770001' + '00'.repeat(10), 'hex'),
-    sname: '',
-    file: '',
-    options,
-  };
+  return bootRequest({ xid: 0xdeadbeef, chaddr: Buffer.from('020000770001' + '00'.repeat(10), 'hex'), options });
 }
 
 /** A BOOTP header, the cookie, then exactly these option-area bytes. */

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { LeaseRepository } from '../../server/dhcp/lease-repo.js';
+import { DhcpLeasesRepo } from '../../server/store/dhcp-leases-repo.js';
 import { declinedPlaceholderMac, LeaseBook, type Lease } from '../../server/dhcp/leases.js';
 import { DATABASE_KINDS, freshDatabase } from '../helpers/databases.js';
 
@@ -151,7 +151,7 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('claims leases: a held address is refused to another MAC, a released one is taken over with the old rows replaced', async () => {
-      const repo = new LeaseRepository(db.knex);
+      const repo = new DhcpLeasesRepo(db.knex);
       const a: Lease = {
         mac: mac(1),
         ip: '10.77.1.100',
@@ -185,7 +185,7 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('an offer to a client holding another bound address returns that lease instead of moving it', async () => {
-      const repo = new LeaseRepository(db.knex);
+      const repo = new DhcpLeasesRepo(db.knex);
       await repo.claim([{ lease: { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0);
       const [outcome] = await repo.claim(
         [{ lease: { mac: mac(1), ip: '10.77.1.101', state: 'offered', expiresAt: T0 + 60_000 }, offer: true }],
@@ -196,7 +196,7 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it("an offer claim is refused over another client's offer unless it preempts that one; a bound claim beats an offer", async () => {
-      const repo = new LeaseRepository(db.knex);
+      const repo = new DhcpLeasesRepo(db.knex);
       const first: Lease = { mac: mac(1), ip: '10.77.1.100', state: 'offered', expiresAt: T0 + 5000 };
       await repo.claim([{ lease: first, offer: true }], T0);
       const second: Lease = { mac: mac(2), ip: '10.77.1.100', state: 'offered', expiresAt: T0 + 5000 };
@@ -214,7 +214,7 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('a batch with a failing claim writes nothing, and the next batch commits', async () => {
-      const repo = new LeaseRepository(db.knex);
+      const repo = new DhcpLeasesRepo(db.knex);
       const good: Lease = { mac: mac(1), ip: '10.77.1.100', state: 'offered', expiresAt: T0 + 60_000 };
       // A lease without a MAC breaks the table's NOT NULL: a fault the server cannot produce, made here on purpose.
       const broken = { ...good, mac: null, ip: '10.77.1.101' } as unknown as Lease;
@@ -227,19 +227,19 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('gives a client the same address after a restart (a new book from the table)', async () => {
-      const repo = new LeaseRepository(db.knex);
+      const repo = new DhcpLeasesRepo(db.knex);
       const before = new LeaseBook(pool, timings);
       for (const n of [1, 2]) {
         const outcome = before.request(mac(n), before.offer(mac(n), undefined, T0)!.ip, HOUR, T0);
         if (outcome.ok) await repo.claim([{ lease: outcome.lease }], T0);
       }
-      const after = new LeaseBook(pool, timings, await new LeaseRepository(db.knex).loadAll());
+      const after = new LeaseBook(pool, timings, await new DhcpLeasesRepo(db.knex).loadAll());
       expect(after.offer(mac(2), undefined, T0 + 1000)?.ip).to.equal(before.leaseOf(mac(2))!.ip);
       expect(after.offer(mac(3), before.leaseOf(mac(1))!.ip, T0 + 1000)?.ip).to.not.equal(before.leaseOf(mac(1))!.ip);
     });
 
     it("finds a MAC's lease in the store (another instance's), for INIT-REBOOT", async () => {
-      const repo = new LeaseRepository(db.knex);
+      const repo = new DhcpLeasesRepo(db.knex);
       await repo.claim([{ lease: { mac: mac(1), ip: '10.77.1.100', state: 'bound', expiresAt: T0 + HOUR } }], T0);
       expect(await repo.leaseOfMac(mac(1))).to.deep.include({ ip: '10.77.1.100', state: 'bound' });
       expect(await repo.leaseOfMac(mac(2))).to.equal(undefined);
@@ -251,7 +251,7 @@ for (const kind of DATABASE_KINDS) {
         { mac: mac(1), ip: '10.77.1.50', hostname: 'pve1', registered_at: now, last_update: now },
         { mac: mac(2), ip: null, registered_at: now, last_update: now },
       ]);
-      const reservations = await new LeaseRepository(db.knex).loadReservations();
+      const reservations = await new DhcpLeasesRepo(db.knex).loadReservations();
       expect([...reservations]).to.deep.equal([[mac(1), { ip: '10.77.1.50', hostname: 'pve1' }]]);
     });
   });

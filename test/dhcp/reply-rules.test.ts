@@ -8,12 +8,12 @@ import {
   BROADCAST_FLAG,
   encodeDhcp,
   encodeValue,
-  macToChaddr,
   MessageType,
   Option,
   readClientRequest,
   type DhcpPacket,
 } from '../../server/dhcp/codec.js';
+import { clientPacket as request } from '../helpers/dhcp-packets.js';
 import { buildReply, maxReplyBytes, replyDestination, type ReplySpec } from '../../server/dhcp/replies.js';
 import { judgeRequest, requestState, type RequestFacts } from '../../server/dhcp/request-rules.js';
 import { findReservationConflicts, reservationProblem } from '../../server/dhcp/reservations.js';
@@ -21,27 +21,6 @@ import { findReservationConflicts, reservationProblem } from '../../server/dhcp/
 const SERVER = '10.77.1.1';
 const AGENT_INFO = Buffer.from('0104657468300206020000000001', 'hex'); // circuit-id "eth0", remote-id
 const DUID = Buffer.from('ff00000001000100012a2b2c2d020000000001', 'hex');
-
-function request(type: number, fields: Partial<DhcpPacket> = {}, options: [number, Buffer][] = []): DhcpPacket {
-  return {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid: 0x1234,
-    secs: 0,
-    flags: 0,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: macToChaddr('02:00:00:00:00:01'),
-    sname: '',
-    file: '',
-    options: new Map([[Option.MESSAGE_TYPE, encodeValue.u8(type)], ...options]),
-    ...fields,
-  };
-}
 
 const ack = (extra: Partial<ReplySpec> = {}): ReplySpec => ({
   messageType: MessageType.ACK,

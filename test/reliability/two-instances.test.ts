@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LOAD_REPORTS, loadMac } from '../../scripts/bench/phase-load.js';
-import { LeaseRepository } from '../../server/dhcp/lease-repo.js';
+import { DhcpLeasesRepo } from '../../server/store/dhcp-leases-repo.js';
 import { migrateLatest, openDatabase } from '../../server/store/db.js';
 import { probeHost, startDhcpRunner, type DhcpRunner } from '../helpers/dhcp-lab.js';
 import type { RelayClientsResult, RelayClientsSpec } from '../helpers/dhcp-relay-clients.js';
@@ -139,7 +139,7 @@ describe('two instances on one PostgreSQL serving full DHCP on one bridge', func
     );
     try {
       await migrateLatest(a!.knex);
-      const [repoA, repoB] = [new LeaseRepository(a!.knex), new LeaseRepository(b!.knex)];
+      const [repoA, repoB] = [new DhcpLeasesRepo(a!.knex), new DhcpLeasesRepo(b!.knex)];
       const now = Date.now();
       let wins = 0;
       for (let i = 0; i < 50; i++) {

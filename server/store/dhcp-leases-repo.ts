@@ -1,5 +1,5 @@
 /**
- * Leases and reservations in the store (knex). The leases table has unique
+ * Full-mode DHCP's leases and reservations in the store (knex). The leases table has unique
  * mac and unique ip, and the store, not any one server's memory, decides who
  * holds an address: several homeport instances on one PostgreSQL each keep
  * their own LeaseBook, and a claim only takes an address that no other MAC
@@ -13,8 +13,29 @@
  * costs tens of microseconds instead of knex's five round trips.
  */
 import type { Knex } from 'knex';
-import { withSqliteConnection, type SqliteConnection, type SqliteStatement } from '../store/db.js';
-import type { Lease, LeaseState, OfferedLease } from './leases.js';
+import { withSqliteConnection, type SqliteConnection, type SqliteStatement } from './db.js';
+
+export type LeaseState = 'offered' | 'bound' | 'declined' | 'released';
+
+/** One row of the leases table, as DHCP's lease book holds it. */
+export interface Lease {
+  mac: string;
+  ip: string;
+  state: LeaseState;
+  /** ms since the epoch */
+  expiresAt: number;
+  hostname?: string | null;
+  clientId?: string | null;
+}
+
+/** An offer; `preempts` is the MAC whose older offer of the same address it replaces (the pool had no free address). */
+export type OfferedLease = Lease & { preempts?: string };
+
+/** A node's static reservation, from the nodes table. */
+export interface Reservation {
+  ip: string;
+  hostname: string | null;
+}
 
 interface LeaseRow {
   id: number;
@@ -53,7 +74,7 @@ function isHeld(row: LeaseRow, now: number): boolean {
 /** Attempts of one claim that lost a race on the unique indexes (another instance inserted first). */
 const CLAIM_ATTEMPTS = 3;
 
-export class LeaseRepository {
+export class DhcpLeasesRepo {
   private statements: SqliteLeaseStatements | undefined;
 
   constructor(private readonly knex: Knex) {}
@@ -67,6 +88,15 @@ export class LeaseRepository {
   async leaseOfMac(mac: string): Promise<Lease | undefined> {
     const row = (await this.knex<LeaseRow>('leases').where({ mac }).first()) as LeaseRow | undefined;
     return row && LEASE_STATES.has(row.state) ? toLease(row) : undefined;
+  }
+
+  /**
+   * The address full-mode DHCP has bound to a MAC right now, or null
+   * (auth.bindSource: lease binds install rounds to it).
+   */
+  async boundIp(mac: string, now: number): Promise<string | null> {
+    const lease = await this.leaseOfMac(mac);
+    return lease?.state === 'bound' && lease.expiresAt > now ? lease.ip : null;
   }
 
   /** Claims leases in one transaction (one fsync for a batch); each claim succeeds or fails on its own. */
@@ -152,12 +182,10 @@ export class LeaseRepository {
   }
 
   /** Static reservations: nodes with an address, MAC → IP. */
-  async loadReservations(): Promise<Map<string, { ip: string; hostname: string | null }>> {
-    const rows = (await this.knex('nodes').whereNotNull('ip').select('mac', 'ip', 'hostname')) as {
+  async loadReservations(): Promise<Map<string, Reservation>> {
+    const rows = (await this.knex('nodes').whereNotNull('ip').select('mac', 'ip', 'hostname')) as ({
       mac: string;
-      ip: string;
-      hostname: string | null;
-    }[];
+    } & Reservation)[];
     return new Map(rows.map((row) => [row.mac, { ip: row.ip, hostname: row.hostname }]));
   }
 }
