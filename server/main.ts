@@ -11,7 +11,6 @@ import { countPhaseReports } from './app/metrics.js';
 import { createDomainMetrics, type DomainMetrics } from './metrics/domain.js';
 import { createRegistry } from './metrics/registry.js';
 import { createMonitoring } from './monitoring/index.js';
-import { countNodes } from './monitoring/queries.js';
 import { buildCatalogue } from './nodes/phases.js';
 import { nodeRouters } from './nodes/routes.js';
 import { NodesService } from './nodes/service.js';
@@ -22,6 +21,7 @@ import { createHostKeyPinner } from './ssh/pin.js';
 import { startWebhooks } from './webhooks/delivery.js';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db.js';
 import { DhcpLeasesRepo } from './store/dhcp-leases-repo.js';
+import { NodesRepo } from './store/nodes-repo.js';
 
 import type { Clock } from './kernel/clock.js';
 
@@ -101,10 +101,11 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
     // Full-mode DHCP hands a node's ip out as its reservation: refuse at input what it could not hand out.
     ipRule: config.dhcp.mode === 'full' ? (ip) => reservationProblem(ip, config.dhcp) : undefined,
   });
+  const nodeRows = new NodesRepo(db.knex);
   const metrics = createDomainMetrics({
     registry,
     catalogue: nodes.catalogue,
-    countNodes: () => countNodes(db.knex),
+    countNodes: () => nodeRows.counts(),
     onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes'),
   });
   countPhaseReports(nodes.events, metrics, nodes.catalogue);

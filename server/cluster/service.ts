@@ -13,7 +13,7 @@ import type { Node } from '../store/nodes-repo.js';
 import { JobCancelled, type JobContext, type JobType } from '../jobs/types.js';
 import type { ClusterDriver } from './driver.js';
 import { clusterVerdict, formationKey, type ClusterVerdict } from './plan.js';
-import type { ClusterRow, ClustersRepo } from './repo.js';
+import type { ClusterRow, ClustersRepo } from '../store/clusters-repo.js';
 
 export const FORM_CLUSTER_JOB = 'form_cluster';
 

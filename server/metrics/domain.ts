@@ -6,6 +6,7 @@
  * `increase()` sees the first one.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { NodeCounts } from '../store/nodes-repo.js';
 
 export const WATCHER_TICK_RESULTS = ['ok', 'error'] as const;
 export type WatcherTickResult = (typeof WATCHER_TICK_RESULTS)[number];
@@ -32,18 +33,6 @@ export interface DomainMetrics {
   recordWatcherTick(result: WatcherTickResult, seconds: number): void;
   recordClusterFormation(result: ClusterFormationResult): void;
   recordSshError(kind: SshErrorKind): void;
-}
-
-/** A node count by phase and status, as the store reports it. */
-export interface NodeCount {
-  phase: string;
-  status: string | null;
-  count: number;
-}
-
-export interface NodeCounts {
-  byPhase: NodeCount[];
-  byReprovisionStatus: { status: string | null; count: number }[];
 }
 
 export interface DomainMetricsOptions {

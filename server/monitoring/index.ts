@@ -6,6 +6,8 @@ import type { Knex } from 'knex';
 import type { Config } from '../config/schema.js';
 import { jobToJson } from '../jobs/present.js';
 import type { JobsService } from '../jobs/service.js';
+import { ClustersRepo } from '../store/clusters-repo.js';
+import { HistoryRepo } from '../store/history-repo.js';
 import type { Job } from '../store/jobs-repo.js';
 import type { Logger } from '../log/logger.js';
 import { historyToJson, nodeToJson, readerLabels } from '../nodes/present.js';
@@ -64,6 +66,16 @@ export function createMonitoring({
   // Job changes (created, cancelled, retried) refresh the page like node changes do.
   hub.follow<Job>(jobs.events, (job) => ({ type: 'job', job: jobToJson(job) }));
   const access = { required: config.requireAdmin, adminToken, sessionHours: config.sessionHours, clock };
-  const router = monitoringRouter({ service, jobs, knex, hub, renderer: createRenderer(), access, log, labels });
+  const router = monitoringRouter({
+    service,
+    jobs,
+    clusterRows: new ClustersRepo(knex),
+    history: new HistoryRepo(knex),
+    hub,
+    renderer: createRenderer(),
+    access,
+    log,
+    labels,
+  });
   return { routers: [router], reader: requireReader(access, 'error'), hub, close: () => hub.close() };
 }

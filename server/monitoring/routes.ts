@@ -3,7 +3,6 @@
  * the event stream (`/api/events`). Thin: load, build the view model
  * (./view), render (./render).
  */
-import type { Knex } from 'knex';
 import type Koa from 'koa';
 import { z } from 'zod';
 import { safeEqual } from '../auth/tokens.js';
@@ -23,9 +22,11 @@ import {
   startSession,
   type AccessOptions,
 } from './access.js';
+import type { ClustersRepo } from '../store/clusters-repo.js';
+import type { HistoryRepo } from '../store/history-repo.js';
 import type { EventHub } from './events.js';
 import { buildJobsSection, jobDetail } from './jobs-view.js';
-import { lastMessages, listClusters, listJobsForPage } from './queries.js';
+import { listJobsForPage } from './queries.js';
 import type { PageRenderer } from './render.js';
 import { filterLabels, type LabelFilter } from '../nodes/present.js';
 import {
@@ -48,7 +49,8 @@ import {
 export interface MonitoringRoutesOptions {
   service: NodesService;
   jobs: JobsService;
-  knex: Knex;
+  clusterRows: Pick<ClustersRepo, 'list'>;
+  history: Pick<HistoryRepo, 'lastMessages'>;
   hub: EventHub;
   renderer: PageRenderer;
   access: AccessOptions;
@@ -191,27 +193,28 @@ function securityHeaders(csp: string): Koa.Middleware {
 }
 
 const wantsFragment = (ctx: Koa.Context) => ctx.query.fragment === '1';
+/** Most clusters the list page shows. */
+const CLUSTERS_SHOWN = 1000;
+
 const loggedIn = (access: AccessOptions, ctx: Koa.Context) =>
   access.required && isValidSession(access.adminToken, ctx.cookies.get(SESSION_COOKIE), access.clock());
 
 async function listPage(
-  { service, jobs, knex, renderer, access }: MonitoringRoutesOptions,
+  { service, jobs, clusterRows, history, renderer, access }: MonitoringRoutesOptions,
   ctx: Koa.Context,
 ): Promise<void> {
   const now = access.clock();
   const catalogue = service.catalogue;
   const query = parseListQuery(ctx.query, catalogue);
-  const [nodes, clusterRows, jobLists] = await Promise.all([
+  const [nodes, recorded, jobLists] = await Promise.all([
     service.list({}),
-    listClusters(knex),
+    // Bounded: the page lists clusters, it is not an export.
+    clusterRows.list(CLUSTERS_SHOWN),
     listJobsForPage(jobs),
   ]);
-  const clusters = buildClusters(clusterRows, nodes, catalogue, now);
+  const clusters = buildClusters(recorded, nodes, catalogue, now);
   const shown = sortNodes(filterNodes(nodes, query, catalogue), query, catalogue, now);
-  const reasons = await lastMessages(
-    knex,
-    shown.filter((n) => needsReason(n, catalogue)).map((n) => n.id),
-  );
+  const reasons = await history.lastMessages(shown.filter((n) => needsReason(n, catalogue)).map((n) => n.id));
   const context = {
     summary: buildSummary(nodes, catalogue, query),
     headers: sortHeaders(query),

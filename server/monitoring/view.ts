@@ -7,7 +7,7 @@ import type { HistoryEntry } from '../store/history-repo.js';
 import type { Node } from '../store/nodes-repo.js';
 import { catalogueProgress, phaseIndex, type PhaseCatalogue } from '../nodes/phases.js';
 import { formatTime } from '../util/time.js';
-import type { ClusterRow } from './queries.js';
+import type { ClusterRow } from '../store/clusters-repo.js';
 
 /** What an admin scans for, in the order that needs attention. */
 export const NODE_STATES = ['failed', 'installing', 'waiting', 'deployed'] as const;
@@ -372,6 +372,11 @@ export interface ClusterView {
   updatedAgo: string | null;
 }
 
+/** What the page shows of a clusters row. */
+export type ClusterShown = Pick<ClusterRow, 'name' | 'driver' | 'expectedNodes' | 'lastError' | 'updatedAt'> & {
+  state: string;
+};
+
 const CLUSTER_TONES: Record<string, ClusterView['tone']> = { formed: 'ok', error: 'failed', forming: 'busy' };
 
 /**
@@ -379,7 +384,7 @@ const CLUSTER_TONES: Record<string, ClusterView['tone']> = { formed: 'ok', error
  * nodes (the watcher has not recorded them yet), so every node's cluster is listed.
  */
 export function buildClusters(
-  clusters: readonly ClusterRow[],
+  clusters: readonly ClusterShown[],
   nodes: readonly Node[],
   catalogue: PhaseCatalogue,
   now: number,

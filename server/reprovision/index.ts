@@ -3,7 +3,7 @@ import os from 'node:os';
 import type Router from '@koa/router';
 import { createDriver } from '../cluster/drivers.js';
 import type { ClusterDriver } from '../cluster/driver.js';
-import { ClustersRepo } from '../cluster/repo.js';
+import { ClustersRepo } from '../store/clusters-repo.js';
 import { clusterRouter } from '../cluster/routes.js';
 import { ClustersService } from '../cluster/service.js';
 import type { Config } from '../config/schema.js';

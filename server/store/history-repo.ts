@@ -76,6 +76,24 @@ export class HistoryRepo {
     return { entries: rows.map(rowToHistoryEntry), total: Number(count) };
   }
 
+  /**
+   * The last message in each node's history (the failure reason of a failed node,
+   * the last word of a stalled one), for the few nodes the status page shows it for.
+   */
+  async lastMessages(nodeIds: readonly number[]): Promise<Map<number, string>> {
+    if (nodeIds.length === 0) return new Map();
+    const latest = this.knex('deployment_history')
+      .whereIn('node_id', nodeIds)
+      .whereNotNull('message')
+      .max('id')
+      .groupBy('node_id');
+    const rows = (await this.knex('deployment_history').whereIn('id', latest).select('node_id', 'message')) as Record<
+      string,
+      unknown
+    >[];
+    return new Map(rows.map((r) => [Number(r.node_id), String(r.message)]));
+  }
+
   async count(): Promise<number> {
     const [{ count }] = (await this.knex('deployment_history').count({ count: '*' })) as [{ count: number | string }];
     return Number(count);

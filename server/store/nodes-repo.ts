@@ -132,6 +132,18 @@ export interface NodeFilter {
   offset?: number;
 }
 
+/** A node count by phase and status, for the node gauges. */
+export interface NodeCount {
+  phase: string;
+  status: string | null;
+  count: number;
+}
+
+export interface NodeCounts {
+  byPhase: NodeCount[];
+  byReprovisionStatus: { status: string | null; count: number }[];
+}
+
 export class NodesRepo {
   constructor(private readonly knex: Knex) {}
 
@@ -229,6 +241,30 @@ export class NodesRepo {
 
   async delete(id: number): Promise<boolean> {
     return (await this.knex('nodes').where({ id }).delete()) > 0;
+  }
+
+  /** Nodes per phase and status, and per reprovision status (one scrape of the node gauges). */
+  async counts(): Promise<NodeCounts> {
+    const [byPhase, byReprovision] = await Promise.all([
+      this.knex('nodes')
+        .select('deployment_status', 'deployment_phase_status')
+        .count({ n: '*' })
+        .groupBy('deployment_status', 'deployment_phase_status') as Promise<Record<string, unknown>[]>,
+      this.knex('nodes').select('reprovision_status').count({ n: '*' }).groupBy('reprovision_status') as Promise<
+        Record<string, unknown>[]
+      >,
+    ]);
+    return {
+      byPhase: byPhase.map((r) => ({
+        phase: String(r.deployment_status),
+        status: nullableString(r.deployment_phase_status),
+        count: Number(r.n),
+      })),
+      byReprovisionStatus: byReprovision.map((r) => ({
+        status: nullableString(r.reprovision_status),
+        count: Number(r.n),
+      })),
+    };
   }
 }
 

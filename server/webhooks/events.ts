@@ -1,4 +1,4 @@
-import type { ClusterRow } from '../cluster/repo.js';
+import type { ClusterRow } from '../store/clusters-repo.js';
 import type { NodeEvent } from '../nodes/service.js';
 
 /** What a webhook receives: one JSON object per event. */

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ClusterRow } from '../../server/cluster/repo.js';
+import type { ClusterRow } from '../../server/store/clusters-repo.js';
 import type { Node } from '../../server/store/nodes-repo.js';
 import { WebhookEventMapper } from '../../server/webhooks/events.js';
 import { signBody } from '../../server/webhooks/delivery.js';

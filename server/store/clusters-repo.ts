@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { nullableNumber, nullableString } from '../store/rows.js';
+import { nullableNumber, nullableString } from './rows.js';
 
 export type ClusterState = 'pending' | 'forming' | 'formed' | 'error';
 
@@ -33,8 +33,11 @@ function rowToCluster(row: Record<string, unknown>): ClusterRow {
 export class ClustersRepo {
   constructor(private readonly knex: Knex) {}
 
-  async list(): Promise<ClusterRow[]> {
-    return (await this.knex('clusters').orderBy('name')).map(rowToCluster);
+  /** By name; at most `limit` when given (the status page bounds its list). */
+  async list(limit?: number): Promise<ClusterRow[]> {
+    const query = this.knex('clusters').orderBy('name');
+    if (limit !== undefined) query.limit(limit);
+    return (await query).map(rowToCluster);
   }
 
   async byName(name: string): Promise<ClusterRow | null> {
