@@ -20,7 +20,7 @@ import { JobRunner } from '../jobs/runner.js';
 import { jobsRouter } from '../jobs/routes.js';
 import { JobsService } from '../jobs/service.js';
 import { importNodesJobType } from '../nodes/import-job.js';
-import { LeaderLease } from '../watcher/lease.js';
+import { LeaderLease } from '../store/leader-lease.js';
 import { createReadinessCheck } from '../watcher/readiness.js';
 import { Watcher } from '../watcher/watcher.js';
 import { createPowerControl } from './power.js';

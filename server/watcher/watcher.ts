@@ -10,7 +10,7 @@ import { REPROVISION_EVENT } from '../nodes/lifecycle.js';
 import type { Node } from '../store/nodes-repo.js';
 import { decideNode } from './decide.js';
 import type { JobRunner } from '../jobs/runner.js';
-import type { LeaderLease } from './lease.js';
+import type { LeaderLease } from '../store/leader-lease.js';
 import type { ReadinessCheck, ReadinessRequirements } from './readiness.js';
 
 export interface WatcherOptions {

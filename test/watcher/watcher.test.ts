@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import net from 'node:net';
 import { openDatabase, type Database } from '../../server/store/db.js';
-import { LeaderLease } from '../../server/watcher/lease.js';
+import { LeaderLease } from '../../server/store/leader-lease.js';
 import { captureLogger } from '../helpers/capture-log.js';
 import { DATABASE_KINDS, freshDatabase } from '../helpers/databases.js';
 import { installNodeStubs } from '../helpers/node-stubs.js';
