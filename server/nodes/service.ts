@@ -18,6 +18,7 @@ import { ValidationError } from '../kernel/errors.js';
 import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan.js';
 import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases.js';
 import { deploymentSummary, type DeploymentSummary } from './summary.js';
+import { readSummaryRows } from '../store/nodes-summary.js';
 import type { RegisterBody } from './validation.js';
 import type { Clock } from '../kernel/clock.js';
 import { expireDiscoveries } from '../boot/discovery.js';
@@ -368,12 +369,9 @@ export class NodesService {
     return this.nodes.list(filter);
   }
 
-  summary(): Promise<DeploymentSummary> {
-    return deploymentSummary(
-      this.knex,
-      this.catalogue.ordered[this.catalogue.ordered.length - 1]!,
-      this.catalogue.failure,
-    );
+  async summary(): Promise<DeploymentSummary> {
+    const deployedPhase = this.catalogue.ordered[this.catalogue.ordered.length - 1]!;
+    return deploymentSummary(await readSummaryRows(this.knex, deployedPhase, this.catalogue.failure));
   }
 
   /**
