@@ -1,6 +1,6 @@
-import type { Knex } from 'knex';
 import type { Logger } from '../log/logger.js';
 import type { NodesService } from '../nodes/service.js';
+import type { DiscoveriesRepo } from '../store/discoveries-repo.js';
 
 /**
  * Bounded discovery (issue 17). Anyone on the boot network can ask for
@@ -31,15 +31,6 @@ export function expiryCutoff(now: number, ttlHours: number): number {
   return now - ttlHours * 3600_000;
 }
 
-function openDiscoveries(knex: Knex): Knex.QueryBuilder {
-  return knex('nodes').where('status', 'discovered').whereNull('profile').whereNull('cluster');
-}
-
-export async function countOpenDiscoveries(knex: Knex): Promise<number> {
-  const row = (await openDiscoveries(knex).count({ n: '*' }).first()) as { n: number | string } | undefined;
-  return Number(row?.n ?? 0);
-}
-
 /**
  * Admits discoveries one at a time: the count and the insert it allows are
  * not interleaved with another request's, so concurrent unknown machines
@@ -50,13 +41,13 @@ export class DiscoveryGate {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly knex: Knex,
+    private readonly discoveries: Pick<DiscoveriesRepo, 'countOpen'>,
     readonly limit: number,
   ) {}
 
   admit<T>(register: () => Promise<T>): Promise<Admission<T>> {
     const turn = this.queue.then(async () => {
-      const verdict = discoveryVerdict(await countOpenDiscoveries(this.knex), this.limit);
+      const verdict = discoveryVerdict(await this.discoveries.countOpen(), this.limit);
       if (!verdict.admit) return { ok: false as const, reason: verdict.reason };
       return { ok: true as const, value: await register() };
     });
@@ -72,27 +63,9 @@ export function admitDiscovery<T>(gate: DiscoveryGate | undefined, register: () 
   return gate ? gate.admit(register) : register().then((value) => ({ ok: true, value }));
 }
 
-/** Most rows one sweep deletes: a sweep is one short statement, the next one takes the rest. */
-const SWEEP_BATCH = 500;
-
-/**
- * Deletes open discoveries older than the TTL that never phoned home (no
- * history row from an installer), with their history. Returns their ids.
- */
-export async function expireDiscoveries(knex: Knex, now: number, ttlHours: number): Promise<number[]> {
-  const phonedHome = knex('deployment_history')
-    .select(knex.raw('1'))
-    .whereRaw('deployment_history.node_id = nodes.id')
-    .andWhere('source', 'installer');
-  const rows: { id: number }[] = await openDiscoveries(knex)
-    .where('registered_at', '<', expiryCutoff(now, ttlHours))
-    .whereNotExists(phonedHome)
-    .orderBy('id')
-    .limit(SWEEP_BATCH)
-    .select('id');
-  const ids = rows.map((r) => Number(r.id));
-  if (ids.length) await knex('nodes').whereIn('id', ids).delete();
-  return ids;
+/** Deletes open discoveries older than the TTL that never phoned home, with their history. Returns their ids. */
+export function expireDiscoveries(discoveries: DiscoveriesRepo, now: number, ttlHours: number): Promise<number[]> {
+  return discoveries.deleteUnreportedBefore(expiryCutoff(now, ttlHours));
 }
 
 export interface DiscoverySweep {

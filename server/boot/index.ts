@@ -6,6 +6,7 @@ import type { Database } from '../store/db.js';
 import { assetServing } from './assets.js';
 import { loadCatalog, type BootCatalog } from './catalog.js';
 import { DiscoveryGate } from './discovery.js';
+import { DiscoveriesRepo } from '../store/discoveries-repo.js';
 import { SHIPPED_CLIENTS_DIR } from './paths.js';
 import { bootRouter } from './routes.js';
 import { BootService } from './service.js';
@@ -40,7 +41,7 @@ export function bootRouters(input: {
     },
     localBoot: boot.localBoot,
     log: input.log,
-    discovery: new DiscoveryGate(input.db.knex, boot.discoverLimit),
+    discovery: new DiscoveryGate(new DiscoveriesRepo(input.db.knex), boot.discoverLimit),
   });
   return [
     bootRouter({

@@ -12,6 +12,7 @@ import {
 import { HistoryRepo, type HistoryEntry, type HistoryPage, type HistoryPageOptions } from '../store/history-repo.js';
 import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo.js';
 import { isStatementDataError, type Database } from '../store/db.js';
+import { DiscoveriesRepo } from '../store/discoveries-repo.js';
 import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store.js';
 import { WriteBatcher } from '../store/write-batcher.js';
 import { ValidationError } from '../kernel/errors.js';
@@ -100,6 +101,7 @@ export class NodesService {
   private readonly writer: WriteBatcher<PhaseWrite, PhaseWriteResult>;
   /** uuid/arch that iPXE reported, batched like phase reports (a fleet booting at once has many first sightings). */
   private readonly factsWriter: WriteBatcher<{ id: number } & BootFacts, Node | null>;
+  private readonly discoveries: DiscoveriesRepo;
   private readonly knex: Knex;
   private readonly ipRule: NodeIpRule | undefined;
 
@@ -118,6 +120,7 @@ export class NodesService {
     this.knex = db.knex;
     this.nodes = new NodesRepo(db.knex);
     this.history = new HistoryRepo(db.knex);
+    this.discoveries = new DiscoveriesRepo(db.knex);
     const store = createPhaseStore(db);
     // A report the database refuses (input validation should have caught it) fails alone, not with its batch.
     this.writer = new WriteBatcher((writes) => store.writeBatch(writes), {
@@ -416,7 +419,7 @@ export class NodesService {
 
   /** Deletes discovered machines that never phoned home within ttlHours (boot.discoverTtlHours); answers their ids. */
   async expireDiscoveries(ttlHours: number): Promise<number[]> {
-    const ids = await expireDiscoveries(this.knex, this.clock(), ttlHours);
+    const ids = await expireDiscoveries(this.discoveries, this.clock(), ttlHours);
     for (const id of ids) this.emitter.emit('change', { type: 'node_deleted', id });
     return ids;
   }

@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { Agent, request } from 'undici';
 import { discoveryVerdict, expireDiscoveries } from '../../server/boot/discovery.js';
 import { DiscoverCoalescer } from '../../server/nodes/coalesce.js';
+import { DiscoveriesRepo } from '../../server/store/discoveries-repo.js';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 
 const randomMac = () => [0x02, ...crypto.randomBytes(5)].map((b) => b.toString(16).padStart(2, '0')).join('-');
@@ -82,8 +83,9 @@ describe('bounded discovery (boot.discoverLimit, boot.discoverTtlHours)', functi
     });
     expect(report.status).to.equal(200);
     const knex = hp.homeport.db.knex;
-    expect(await expireDiscoveries(knex, Date.now(), 24), 'not yet').to.deep.equal([]);
-    const expired = await expireDiscoveries(knex, Date.now() + 25 * 3600_000, 24);
+    const discoveries = new DiscoveriesRepo(knex);
+    expect(await expireDiscoveries(discoveries, Date.now(), 24), 'not yet').to.deep.equal([]);
+    const expired = await expireDiscoveries(discoveries, Date.now() + 25 * 3600_000, 24);
     expect(expired).to.have.length(1);
     const left = (await knex('nodes').orderBy('id').select('mac')).map((r: { mac: string }) => r.mac);
     expect(left).to.deep.equal([colon(adopted), colon(phoned)]);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { countOpenDiscoveries, expireDiscoveries } from '../../server/boot/discovery.js';
+import { expireDiscoveries } from '../../server/boot/discovery.js';
 import type { Database } from '../../server/store/db.js';
+import { DiscoveriesRepo } from '../../server/store/discoveries-repo.js';
 import { clearHostKeys, hostKeysFor, pinnedHostAt, saveHostKeys, unpinnedNodes } from '../../server/store/host-keys.js';
 import { DATABASE_KINDS, freshDatabase } from '../helpers/databases.js';
 
@@ -72,9 +73,10 @@ for (const kind of DATABASE_KINDS) {
         .knex('deployment_history')
         .insert({ node_id: phoned, phase: 'installation', status: 'in_progress', source: 'installer', at: 1 });
       await addNode('52:54:00:00:05:13', { status: 'discovered', registered_at: 30 * HOUR });
-      expect(await countOpenDiscoveries(db.knex)).to.equal(3);
-      expect(await expireDiscoveries(db.knex, 25 * HOUR, 24)).to.deep.equal([stale]);
-      expect(await countOpenDiscoveries(db.knex)).to.equal(2);
+      const discoveries = new DiscoveriesRepo(db.knex);
+      expect(await discoveries.countOpen()).to.equal(3);
+      expect(await expireDiscoveries(discoveries, 25 * HOUR, 24)).to.deep.equal([stale]);
+      expect(await discoveries.countOpen()).to.equal(2);
     });
   });
 }
