@@ -21,6 +21,7 @@ import { createHostKeyPinner } from './ssh/pin.js';
 import { startWebhooks } from './webhooks/delivery.js';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db.js';
 import { DhcpLeasesRepo } from './store/dhcp-leases-repo.js';
+import { HostKeysRepo } from './store/host-keys.js';
 import { NodesRepo } from './store/nodes-repo.js';
 
 import type { Clock } from './kernel/clock.js';
@@ -139,7 +140,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
       adminToken: admin.value,
       log,
       profiles,
-      pinHostKeys: createHostKeyPinner(db.knex, clock, log.child({ component: 'ssh' })),
+      pinHostKeys: createHostKeyPinner(new HostKeysRepo(db.knex), clock, log.child({ component: 'ssh' })),
       reader: monitoring.reader,
       bmcLabel,
     }),

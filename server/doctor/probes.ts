@@ -13,7 +13,7 @@ import type { Config } from '../config/schema.js';
 import { pendingMigrations, openDatabase, pingDatabase } from '../store/db.js';
 import { resolveRequestPath } from '../tftp/paths.js';
 import { DhcpLeasesRepo } from '../store/dhcp-leases-repo.js';
-import { unpinnedNodes } from '../store/host-keys.js';
+import { HostKeysRepo } from '../store/host-keys.js';
 import { findReservationConflicts, usableReservations } from '../dhcp/reservations.js';
 import type {
   AssetLookup,
@@ -93,7 +93,7 @@ export async function unpinnedFacts(config: Config): Promise<UnpinnedFacts> {
   if (!config.database.url && !fs.existsSync(config.database.sqlitePath)) return null;
   const db = openDatabase({ url: config.database.url, ...config.database });
   try {
-    return await withTimeout(unpinnedNodes(db.knex), DATABASE_TIMEOUT_MS, 'no answer');
+    return await withTimeout(new HostKeysRepo(db.knex).unpinnedNodes(), DATABASE_TIMEOUT_MS, 'no answer');
   } catch (err) {
     return { error: (err as Error).message.split('\n')[0]! };
   } finally {

@@ -13,7 +13,7 @@ import type { Clock } from '../kernel/clock.js';
 import type { NodesService } from '../nodes/service.js';
 import { createSshClient, type SshClient } from '../ssh/client.js';
 import { maskSecrets } from '../ssh/mask.js';
-import { pinnedHostAt } from '../store/host-keys.js';
+import { HostKeysRepo } from '../store/host-keys.js';
 import type { Database } from '../store/db.js';
 import { JobsRepo } from '../store/jobs-repo.js';
 import { JobRunner } from '../jobs/runner.js';
@@ -61,11 +61,12 @@ export interface Reprovisioning {
 export async function createReprovisioning(o: ReprovisioningOptions): Promise<Reprovisioning> {
   const { config, log, clock } = o;
   const instanceId = o.instanceId ?? `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  const hostKeys = new HostKeysRepo(o.db.knex);
   const ssh =
     o.ssh ??
     createSshClient({
       ...config.ssh,
-      pinnedHost: (host) => pinnedHostAt(o.db.knex, host),
+      pinnedHost: (host) => hostKeys.pinnedHostAt(host),
       log: log.child({ component: 'ssh' }),
       onError: o.metrics?.recordSshError,
     });

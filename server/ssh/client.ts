@@ -64,7 +64,7 @@ export interface SshClientOptions {
    */
   hostKeys: HostKeyPolicy;
   knownHostsFile: string;
-  /** pinned: the node at an address and its keys (server/store/host-keys.ts pinnedHostAt). */
+  /** pinned: the node at an address and its keys (server/store/host-keys.ts HostKeysRepo.pinnedHostAt). */
   pinnedHost?: (host: string) => Promise<PinnedHost>;
   /** Host certificates for @cert-authority hosts; default ssh-keyscan -c. */
   fetchCertificates?: FetchCertificates;

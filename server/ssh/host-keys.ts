@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { HostKey, PinnedHost } from '../store/host-keys.js';
 
 /**
  * SSH host public keys as the install reports them (pure: no I/O). A line of
@@ -10,11 +11,8 @@ import crypto from 'node:crypto';
 export const HOST_KEY_POLICIES = ['pinned', 'known_hosts', 'accept'] as const;
 export type HostKeyPolicy = (typeof HOST_KEY_POLICIES)[number];
 
-export interface HostKey {
-  type: string;
-  /** The blob in base64, as in the .pub line (what ssh2 hands the verifier, encoded). */
-  key: string;
-}
+/** Defined by the store that keeps them; the blob is base64, as in the .pub line (what ssh2 hands the verifier, encoded). */
+export type { HostKey, PinnedHost } from '../store/host-keys.js';
 
 /** Plain host key types OpenSSH generates; certificates are not pinned (they name a CA, not a machine). */
 export const HOST_KEY_TYPES = [
@@ -62,14 +60,6 @@ export function fingerprint(blob: Buffer): string {
 export function keyFingerprint(key: HostKey): string {
   return fingerprint(Buffer.from(key.key, 'base64'));
 }
-
-/** What homeport knows about the machine at an address it is about to connect to. */
-export type PinnedHost =
-  | { kind: 'node'; node: string; keys: HostKey[] }
-  /** No node has this address. */
-  | { kind: 'none' }
-  /** Several nodes claim it: which keys to expect is unknown. */
-  | { kind: 'ambiguous'; nodes: string[] };
 
 export type HostKeyVerdict = { ok: true } | { ok: false; reason: string };
 

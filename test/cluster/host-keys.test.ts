@@ -7,7 +7,7 @@ import { checkHostCertificate, parseHostCertificate } from '../../server/ssh/cer
 import { createSshClient } from '../../server/ssh/client.js';
 import { fingerprint, parseHostKeyLine } from '../../server/ssh/host-keys.js';
 import { knownHostsVerdict, parseKnownHosts } from '../../server/ssh/known-hosts.js';
-import { pinnedHostAt } from '../../server/store/host-keys.js';
+import { HostKeysRepo } from '../../server/store/host-keys.js';
 import { captureLogger } from '../helpers/capture-log.js';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 import { sshRejection as rejection } from '../helpers/ssh-fixture.js';
@@ -67,7 +67,7 @@ describe('ssh host keys pinned from the install (real sshd, real HTTP)', functio
       keyFile: node.keyFile,
       hostKeys: 'pinned',
       knownHostsFile: path.join(node.dir, 'no_known_hosts'),
-      pinnedHost: (host) => pinnedHostAt(hp.homeport.db.knex, host),
+      pinnedHost: (host) => new HostKeysRepo(hp.homeport.db.knex).pinnedHostAt(host),
       connectTimeoutMs: 20_000,
       commandTimeoutMs: 30_000,
       log: captureLogger().log,

@@ -2,19 +2,26 @@ import { expect } from 'chai';
 import { expireDiscoveries } from '../../server/boot/discovery.js';
 import type { Database } from '../../server/store/db.js';
 import { DiscoveriesRepo } from '../../server/store/discoveries-repo.js';
-import { clearHostKeys, hostKeysFor, pinnedHostAt, saveHostKeys, unpinnedNodes } from '../../server/store/host-keys.js';
+import { HostKeysRepo, type HostKey } from '../../server/store/host-keys.js';
+import { keyFingerprint } from '../../server/ssh/host-keys.js';
 import { DATABASE_KINDS, freshDatabase } from '../helpers/databases.js';
 
 const KEY_A = { type: 'ssh-ed25519', key: 'AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
 const KEY_B = { type: 'ssh-ed25519', key: 'AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB' };
 const HOUR = 3600_000;
+/** Keys as the register route hands them to the store: with their fingerprints. */
+const fingerprinted = (keys: HostKey[]) => keys.map((k) => ({ ...k, fingerprint: keyFingerprint(k) }));
 
 /** The pinned-key store and the discovery queries on both databases (migration 005). */
 for (const kind of DATABASE_KINDS) {
   describe(`host keys and discovery store on ${kind}`, function () {
     this.timeout(30_000);
     let db: Database;
-    beforeEach(async () => (db = await freshDatabase(kind)));
+    let hostKeys: HostKeysRepo;
+    beforeEach(async () => {
+      db = await freshDatabase(kind);
+      hostKeys = new HostKeysRepo(db.knex);
+    });
     afterEach(async () => db.close());
 
     const addNode = async (mac: string, fields: Record<string, unknown> = {}) => {
@@ -27,19 +34,19 @@ for (const kind of DATABASE_KINDS) {
 
     it('pins keys per round: the first keys of a round stay, a new round replaces them; deleting the node deletes them', async () => {
       const id = await addNode('52:54:00:00:05:01', { ip: '10.0.5.1', hostname: 'pve1' });
-      expect(await saveHostKeys(db.knex, id, [KEY_A], 'r1', 1)).to.equal('pinned');
-      expect(await saveHostKeys(db.knex, id, [KEY_A, KEY_A], 'r1', 2)).to.equal('unchanged');
-      expect(await saveHostKeys(db.knex, id, [KEY_B], 'r1', 3)).to.equal('kept');
-      expect(await hostKeysFor(db.knex, id)).to.deep.equal([KEY_A]);
-      expect(await pinnedHostAt(db.knex, '10.0.5.1')).to.deep.equal({
+      expect(await hostKeys.save(id, fingerprinted([KEY_A]), 'r1', 1)).to.equal('pinned');
+      expect(await hostKeys.save(id, fingerprinted([KEY_A, KEY_A]), 'r1', 2)).to.equal('unchanged');
+      expect(await hostKeys.save(id, fingerprinted([KEY_B]), 'r1', 3)).to.equal('kept');
+      expect(await hostKeys.forNode(id)).to.deep.equal([KEY_A]);
+      expect(await hostKeys.pinnedHostAt('10.0.5.1')).to.deep.equal({
         kind: 'node',
         node: `node ${id} (pve1, 52:54:00:00:05:01)`,
         keys: [KEY_A],
       });
-      expect(await saveHostKeys(db.knex, id, [KEY_B], 'r2', 4)).to.equal('pinned');
-      expect(await hostKeysFor(db.knex, id)).to.deep.equal([KEY_B]);
-      expect(await clearHostKeys(db.knex, id)).to.equal(1);
-      await saveHostKeys(db.knex, id, [KEY_A], 'r3', 5);
+      expect(await hostKeys.save(id, fingerprinted([KEY_B]), 'r2', 4)).to.equal('pinned');
+      expect(await hostKeys.forNode(id)).to.deep.equal([KEY_B]);
+      expect(await hostKeys.clear(id)).to.equal(1);
+      await hostKeys.save(id, fingerprinted([KEY_A]), 'r3', 5);
       await db.knex('nodes').where({ id }).delete();
       expect(Number((await db.knex('node_host_keys').count({ n: '*' }).first())!.n), 'cascaded').to.equal(0);
     });
@@ -48,21 +55,21 @@ for (const kind of DATABASE_KINDS) {
       const seen = await addNode('52:54:00:00:05:10', { observed_ip: '10.0.5.10', hostname: 'seen' });
       await addNode('52:54:00:00:05:11', { ip: '10.0.5.11', observed_ip: '10.0.5.10', hostname: 'admin-set' });
       await addNode('52:54:00:00:05:12', { hostname: 'no-address' });
-      expect(await pinnedHostAt(db.knex, '10.0.5.10'), "an admin's ip wins over a seen address").to.deep.equal({
+      expect(await hostKeys.pinnedHostAt('10.0.5.10'), "an admin's ip wins over a seen address").to.deep.equal({
         kind: 'node',
         node: `node ${seen} (seen, 52:54:00:00:05:10)`,
         keys: [],
       });
-      expect(await unpinnedNodes(db.knex)).to.deep.equal({ total: 2, names: ['seen', 'admin-set'] });
-      await saveHostKeys(db.knex, seen, [KEY_A], 'r1', 1);
-      expect(await unpinnedNodes(db.knex)).to.deep.equal({ total: 1, names: ['admin-set'] });
+      expect(await hostKeys.unpinnedNodes()).to.deep.equal({ total: 2, names: ['seen', 'admin-set'] });
+      await hostKeys.save(seen, fingerprinted([KEY_A]), 'r1', 1);
+      expect(await hostKeys.unpinnedNodes()).to.deep.equal({ total: 1, names: ['admin-set'] });
     });
 
     it('an address held by two nodes is ambiguous, an unknown one is none', async () => {
       await addNode('52:54:00:00:05:02', { ip: '10.0.5.2' });
       await addNode('52:54:00:00:05:03', { ip: '10.0.5.2' });
-      expect((await pinnedHostAt(db.knex, '10.0.5.2')).kind).to.equal('ambiguous');
-      expect(await pinnedHostAt(db.knex, '10.0.5.9')).to.deep.equal({ kind: 'none' });
+      expect((await hostKeys.pinnedHostAt('10.0.5.2')).kind).to.equal('ambiguous');
+      expect(await hostKeys.pinnedHostAt('10.0.5.9')).to.deep.equal({ kind: 'none' });
     });
 
     it('counts and expires only open discoveries that never phoned home', async () => {
