@@ -7,13 +7,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Knex } from 'knex';
 import { confinedRealPath, safeSegments } from '../boot/assets.js';
 import type { Config } from '../config/schema.js';
 import { pendingMigrations, openDatabase, pingDatabase } from '../store/db.js';
 import { resolveRequestPath } from '../tftp/paths.js';
 import { DhcpLeasesRepo } from '../store/dhcp-leases-repo.js';
 import { HostKeysRepo } from '../store/host-keys.js';
+import { NodesRepo } from '../store/nodes-repo.js';
 import { findReservationConflicts, usableReservations } from '../dhcp/reservations.js';
 import type {
   AssetLookup,
@@ -21,7 +21,6 @@ import type {
   DatabaseFacts,
   FirmwareKind,
   InterfaceFacts,
-  NodeProfile,
   PortProbe,
   PortUse,
   ReservationFacts,
@@ -48,7 +47,7 @@ export async function databaseFacts(database: Config['database']): Promise<Datab
     const nodeProfiles =
       pending.length === 0
         ? await withTimeout(
-            readNodeProfiles(db.knex),
+            new NodesRepo(db.knex).profiles(),
             DATABASE_TIMEOUT_MS,
             `no answer within ${DATABASE_TIMEOUT_MS / 1000} s`,
           )
@@ -99,15 +98,6 @@ export async function unpinnedFacts(config: Config): Promise<UnpinnedFacts> {
   } finally {
     void db.close().catch(() => undefined);
   }
-}
-
-async function readNodeProfiles(knex: Knex): Promise<NodeProfile[]> {
-  const rows = (await knex('nodes').whereNotNull('profile').select('mac', 'hostname', 'profile')) as {
-    mac: string;
-    hostname: string | null;
-    profile: string;
-  }[];
-  return rows.map((r) => ({ mac: r.mac, hostname: r.hostname, profile: r.profile }));
 }
 
 function redactUrl(url: string): string {

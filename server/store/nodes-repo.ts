@@ -243,6 +243,16 @@ export class NodesRepo {
     return (await this.knex('nodes').where({ id }).delete()) > 0;
   }
 
+  /** The nodes an admin gave a profile, with it (the doctor checks each profile exists). */
+  async profiles(): Promise<{ mac: string; hostname: string | null; profile: string }[]> {
+    const rows = (await this.knex('nodes').whereNotNull('profile').select('mac', 'hostname', 'profile')) as {
+      mac: string;
+      hostname: string | null;
+      profile: string;
+    }[];
+    return rows.map((r) => ({ mac: r.mac, hostname: r.hostname, profile: r.profile }));
+  }
+
   /** Nodes per phase and status, and per reprovision status (one scrape of the node gauges). */
   async counts(): Promise<NodeCounts> {
     const [byPhase, byReprovision] = await Promise.all([
