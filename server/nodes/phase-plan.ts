@@ -1,6 +1,6 @@
 import { bindFields, roundClosesAfter } from '../auth/rounds.js';
 import type { NewHistoryEntry } from '../store/history-repo.js';
-import type { Node } from '../store/nodes-repo.js';
+import { phaseFieldsOf, type Node, type PhaseFields } from '../store/nodes-repo.js';
 import { decidePhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases.js';
 
 /** Where a history row came from. */
@@ -15,19 +15,8 @@ export interface PhaseReportInput {
   sourceIp?: string | null;
 }
 
-/** The node columns a phase report may change, all of them, so one UPDATE fits every report. */
-export interface PhaseFields {
-  deploymentStatus: string;
-  deploymentPhaseStatus: PhaseStatus | null;
-  progress: number | null;
-  lastUpdate: number;
-  phaseStartedAt: number | null;
-  netbootEnabled: boolean;
-  reprovisionStatus: Node['reprovisionStatus'];
-  roundClosesAt: number | null;
-  roundBoundIp: string | null;
-  observedIp: string | null;
-}
+/** The node columns a phase report may change: the store names them (PHASE_FIELDS). */
+export type { PhaseFields } from '../store/nodes-repo.js';
 
 /** What a phone-home report does to the node's install round. */
 export interface RoundEffect {
@@ -76,14 +65,14 @@ export function planPhaseReport(
   const bound = bindFields(round.bind);
   // A report that is only recorded still binds the round on its first call.
   if (!decision.apply)
-    return { decision, fields: round.bind === null ? null : { ...currentFields(node), ...bound }, history };
+    return { decision, fields: round.bind === null ? null : { ...phaseFieldsOf(node), ...bound }, history };
   const { phase, phaseStatus } = decision.next;
   const deployed = isDeployed(catalogue, phase, phaseStatus);
   return {
     decision,
     history,
     fields: {
-      ...currentFields(node),
+      ...phaseFieldsOf(node),
       ...bound,
       deploymentStatus: phase,
       deploymentPhaseStatus: phaseStatus,
@@ -97,32 +86,5 @@ export function planPhaseReport(
         decision.reason === 'failure' && node.reprovisionStatus === 'in_progress' ? 'error' : node.reprovisionStatus,
       roundClosesAt: roundClosesAfter(deployed || decision.reason === 'failure', node, now, round.graceMs),
     },
-  };
-}
-
-function currentFields(node: Node): PhaseFields {
-  const {
-    deploymentStatus,
-    deploymentPhaseStatus,
-    progress,
-    lastUpdate,
-    phaseStartedAt,
-    netbootEnabled,
-    reprovisionStatus,
-    roundClosesAt,
-    roundBoundIp,
-    observedIp,
-  } = node;
-  return {
-    deploymentStatus,
-    deploymentPhaseStatus,
-    progress,
-    lastUpdate,
-    phaseStartedAt,
-    netbootEnabled,
-    reprovisionStatus,
-    roundClosesAt,
-    roundBoundIp,
-    observedIp,
   };
 }

@@ -2,6 +2,8 @@
  * The install-phase catalogue (seed 001) and the rule for applying a report.
  * Pure: no clock, no database.
  */
+import type { PhaseStatus } from '../kernel/statuses.js';
+
 export const DEFAULT_PHASES = [
   'pending',
   'monitoring_start',
@@ -21,11 +23,7 @@ export const DEFAULT_PHASES = [
 ] as const;
 
 export const FAILURE_PHASES = ['failed', 'cleanup_completed'] as const;
-export const PHASE_STATUSES = ['in_progress', 'completed', 'failed'] as const;
-export type PhaseStatus = (typeof PHASE_STATUSES)[number];
-
-export const REPROVISION_STATUSES = ['in_progress', 'completed', 'clustered', 'timeout', 'error'] as const;
-export type ReprovisionStatus = (typeof REPROVISION_STATUSES)[number];
+export { PHASE_STATUSES, REPROVISION_STATUSES, type PhaseStatus, type ReprovisionStatus } from '../kernel/statuses.js';
 
 export interface PhaseCatalogue {
   /** Ordered install phases, ending with the terminal success phase. */

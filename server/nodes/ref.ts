@@ -1,3 +1,4 @@
+import type { NodeKey } from '../store/nodes-repo.js';
 import { normalizeMac } from './mac.js';
 
 /**
@@ -5,8 +6,7 @@ import { normalizeMac } from './mac.js';
  * else a hostname. One parser for the API, the status page, the CLI and
  * reprovision targets.
  */
-export type NodeRef =
-  { kind: 'id'; id: number } | { kind: 'mac'; mac: string } | { kind: 'hostname'; hostname: string };
+export type NodeRef = NodeKey;
 
 export function parseNodeRef(ref: string): NodeRef {
   if (/^\d{1,10}$/.test(ref)) return { kind: 'id', id: Number(ref) };

@@ -16,7 +16,13 @@ import { DiscoveriesRepo } from '../store/discoveries-repo.js';
 import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store.js';
 import { WriteBatcher } from '../store/write-batcher.js';
 import { ValidationError } from '../kernel/errors.js';
-import { isDeployed, planPhaseReport, type HistorySource, type PhaseReportInput } from './phase-plan.js';
+import {
+  isDeployed,
+  planPhaseReport,
+  type HistorySource,
+  type PhasePlan,
+  type PhaseReportInput,
+} from './phase-plan.js';
 import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases.js';
 import { deploymentSummary, type DeploymentSummary } from './summary.js';
 import { readSummaryRows } from '../store/nodes-summary.js';
@@ -98,7 +104,7 @@ export class NodesService {
   private readonly emitter = new EventEmitter<{ change: [NodeEvent] }>();
   /** Every change of a node or its history, after commit. Only this service emits: it is the one writer of both tables. */
   readonly events: NodeEventSource = this.emitter;
-  private readonly writer: WriteBatcher<PhaseWrite, PhaseWriteResult>;
+  private readonly writer: WriteBatcher<PhaseWrite<PhasePlan>, PhaseWriteResult<PhasePlan>>;
   /** uuid/arch that iPXE reported, batched like phase reports (a fleet booting at once has many first sightings). */
   private readonly factsWriter: WriteBatcher<{ id: number } & BootFacts, Node | null>;
   private readonly discoveries: DiscoveriesRepo;

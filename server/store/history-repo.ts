@@ -31,18 +31,31 @@ export function rowToHistoryEntry(row: Record<string, unknown>): HistoryEntry {
   };
 }
 
+/** Field name -> column name of deployment_history: the one list its inserts (knex and raw SQL) are built from. */
+const HISTORY_COLUMNS: Record<keyof NewHistoryEntry, string> = {
+  nodeId: 'node_id',
+  phase: 'phase',
+  status: 'status',
+  message: 'message',
+  progress: 'progress',
+  source: 'source',
+  sourceIp: 'source_ip',
+  applied: 'applied',
+  at: 'at',
+};
+const HISTORY_FIELDS = Object.keys(HISTORY_COLUMNS) as (keyof NewHistoryEntry)[];
+
+/** `INSERT INTO deployment_history (...) VALUES (?, ...) RETURNING *`, its values in historyValues' order. */
+export const INSERT_HISTORY_SQL = `INSERT INTO deployment_history (${HISTORY_FIELDS.map((f) => HISTORY_COLUMNS[f]).join(
+  ', ',
+)}) VALUES (${HISTORY_FIELDS.map(() => '?').join(', ')}) RETURNING *`;
+
+export function historyValues(entry: NewHistoryEntry): NewHistoryEntry[keyof NewHistoryEntry][] {
+  return HISTORY_FIELDS.map((f) => entry[f]);
+}
+
 function entryToRow(entry: NewHistoryEntry): Record<string, unknown> {
-  return {
-    node_id: entry.nodeId,
-    phase: entry.phase,
-    status: entry.status,
-    message: entry.message,
-    progress: entry.progress,
-    source: entry.source,
-    source_ip: entry.sourceIp,
-    applied: entry.applied,
-    at: entry.at,
-  };
+  return Object.fromEntries(HISTORY_FIELDS.map((f) => [HISTORY_COLUMNS[f], entry[f]]));
 }
 
 export interface HistoryPage {

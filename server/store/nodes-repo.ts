@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
-import type { PhaseStatus, ReprovisionStatus } from '../nodes/phases.js';
-import type { NodeRef } from '../nodes/ref.js';
+import type { PhaseStatus, ReprovisionStatus } from '../kernel/statuses.js';
 import { nullableNumber, nullableString } from './rows.js';
 
 export interface Node {
@@ -35,6 +34,10 @@ export interface Node {
   /** The address the installer said it has: shown, never connected to. */
   reportedIp: string | null;
 }
+
+/** A node named by id, MAC or hostname (server/nodes/ref.ts parses one from what people type). */
+export type NodeKey =
+  { kind: 'id'; id: number } | { kind: 'mac'; mac: string } | { kind: 'hostname'; hostname: string };
 
 type NodeRow = Record<string, unknown>;
 
@@ -81,8 +84,11 @@ function parseLabels(value: unknown): Record<string, string> {
   }
 }
 
-/** Domain field name -> column name, for partial updates. */
-const COLUMNS: Record<string, string> = {
+/** The fields of a node its partial updates may set (labels are JSON, written apart). */
+type ColumnField = Exclude<keyof Node, 'id' | 'mac' | 'registeredAt' | 'labels'>;
+
+/** Field name -> column name: the one list partial updates and the phase store's UPDATE are built from. */
+export const NODE_COLUMNS: Record<ColumnField, string> = {
   hostname: 'hostname',
   ip: 'ip',
   uuid: 'uuid',
@@ -108,7 +114,28 @@ const COLUMNS: Record<string, string> = {
   reportedIp: 'reported_ip',
 };
 
-export type NodeChanges = Partial<Omit<Node, 'id' | 'mac' | 'registeredAt' | 'labels'>> & {
+/** The node fields a phase report may change, all of them, so one UPDATE fits every report (store/phase-store.ts). */
+export const PHASE_FIELDS = [
+  'deploymentStatus',
+  'deploymentPhaseStatus',
+  'progress',
+  'lastUpdate',
+  'phaseStartedAt',
+  'netbootEnabled',
+  'reprovisionStatus',
+  'roundClosesAt',
+  'roundBoundIp',
+  'observedIp',
+] as const satisfies readonly ColumnField[];
+
+export type PhaseFields = Pick<Node, (typeof PHASE_FIELDS)[number]>;
+
+/** A node's phase fields as they are now. */
+export function phaseFieldsOf(node: Node): PhaseFields {
+  return Object.fromEntries(PHASE_FIELDS.map((field) => [field, node[field]])) as PhaseFields;
+}
+
+export type NodeChanges = Partial<Pick<Node, ColumnField>> & {
   labels?: Record<string, string>;
 };
 
@@ -117,7 +144,7 @@ export function changesToRow(changes: NodeChanges): Record<string, unknown> {
   for (const [field, value] of Object.entries(changes)) {
     if (value === undefined) continue;
     if (field === 'labels') row.labels = JSON.stringify(value);
-    else if (COLUMNS[field]) row[COLUMNS[field]] = value;
+    else if (Object.hasOwn(NODE_COLUMNS, field)) row[NODE_COLUMNS[field as ColumnField]] = value;
   }
   return row;
 }
@@ -158,7 +185,7 @@ export class NodesRepo {
   }
 
   /** By id, MAC or hostname (hostnames are stored lower case). */
-  byRef(ref: NodeRef): Promise<Node | null> {
+  byRef(ref: NodeKey): Promise<Node | null> {
     if (ref.kind === 'id') return this.byId(ref.id);
     if (ref.kind === 'mac') return this.byMac(ref.mac);
     return this.byHostname(ref.hostname);

@@ -1,8 +1,13 @@
 import type { Knex } from 'knex';
-import type { PhaseFields, PhasePlan } from '../nodes/phase-plan.js';
 import { withSqliteConnection, type Database, type SqliteConnection, type SqliteStatement } from './db.js';
-import { rowToHistoryEntry, type HistoryEntry } from './history-repo.js';
-import { rowToNode, type Node } from './nodes-repo.js';
+import {
+  historyValues,
+  INSERT_HISTORY_SQL,
+  rowToHistoryEntry,
+  type HistoryEntry,
+  type NewHistoryEntry,
+} from './history-repo.js';
+import { NODE_COLUMNS, PHASE_FIELDS, rowToNode, type Node, type PhaseFields } from './nodes-repo.js';
 
 export type NodeRef = { id: number } | { mac: string };
 
@@ -11,13 +16,20 @@ export interface PhaseRefusal {
   refused: string;
 }
 
-export interface PhaseWrite {
-  ref: NodeRef;
-  plan: (node: Node) => PhasePlan | PhaseRefusal;
+/** What the store writes of a plan (server/nodes/phase-plan.ts makes them): the node's new phase fields, if any, and the history row. */
+export interface PhaseRows {
+  fields: PhaseFields | null;
+  history: Omit<NewHistoryEntry, 'nodeId'>;
 }
 
-export type PhaseWriteResult =
-  | { ok: true; node: Node; entry: HistoryEntry; plan: PhasePlan }
+/** `P`: the caller's plan, handed back whole in the result. */
+export interface PhaseWrite<P extends PhaseRows> {
+  ref: NodeRef;
+  plan: (node: Node) => P | PhaseRefusal;
+}
+
+export type PhaseWriteResult<P extends PhaseRows> =
+  | { ok: true; node: Node; entry: HistoryEntry; plan: P }
   | { ok: false; error: 'node_not_found' }
   | { ok: false; error: 'refused'; reason: string };
 
@@ -30,38 +42,22 @@ export type PhaseWriteResult =
  * PostgreSQL runs them through knex with a row lock.
  */
 export interface PhaseStore {
-  writeBatch(writes: PhaseWrite[]): Promise<PhaseWriteResult[]>;
+  writeBatch<P extends PhaseRows>(writes: PhaseWrite<P>[]): Promise<PhaseWriteResult<P>[]>;
 }
 
 export function createPhaseStore(db: Database): PhaseStore {
   return db.kind === 'sqlite' ? new SqlitePhaseStore(db.knex) : new KnexPhaseStore(db.knex);
 }
 
-const UPDATE_SQL =
-  'UPDATE nodes SET deployment_status = ?, deployment_phase_status = ?, progress = ?, last_update = ?, phase_started_at = ?, netboot_enabled = ?, reprovision_status = ?, round_closes_at = ?, round_bound_ip = ?, observed_ip = ? WHERE id = ?';
-const INSERT_HISTORY_SQL =
-  'INSERT INTO deployment_history (node_id, phase, status, message, progress, source, source_ip, applied, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *';
+/** One UPDATE for every report: it sets all the phase fields (PHASE_FIELDS' order, then the id). */
+const UPDATE_SQL = `UPDATE nodes SET ${PHASE_FIELDS.map((f) => `${NODE_COLUMNS[f]} = ?`).join(', ')} WHERE id = ?`;
 
 function updateParams(fields: PhaseFields, id: number): Knex.Value[] {
-  const f = fields;
-  return [
-    f.deploymentStatus,
-    f.deploymentPhaseStatus,
-    f.progress,
-    f.lastUpdate,
-    f.phaseStartedAt,
-    f.netbootEnabled,
-    f.reprovisionStatus,
-    f.roundClosesAt,
-    f.roundBoundIp,
-    f.observedIp,
-    id,
-  ];
+  return [...PHASE_FIELDS.map((f) => fields[f]), id];
 }
 
-function historyParams(nodeId: number, plan: PhasePlan): Knex.Value[] {
-  const h = plan.history;
-  return [nodeId, h.phase, h.status, h.message, h.progress, h.source, h.sourceIp, h.applied, h.at];
+function historyParams(nodeId: number, rows: PhaseRows): Knex.Value[] {
+  return historyValues({ ...rows.history, nodeId });
 }
 
 function applyFields(node: Node, fields: PhaseFields | null): Node {
@@ -79,13 +75,13 @@ class SqlitePhaseStore implements PhaseStore {
 
   constructor(private readonly knex: Knex) {}
 
-  writeBatch(writes: PhaseWrite[]): Promise<PhaseWriteResult[]> {
+  writeBatch<P extends PhaseRows>(writes: PhaseWrite<P>[]): Promise<PhaseWriteResult<P>[]> {
     // better-sqlite3 booleans are 0/1.
     const sqliteParams = (params: unknown[]) => params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
     return withSqliteConnection(this.knex, (conn) => {
       const s = this.prepared(conn);
       return conn.transaction(() =>
-        writes.map((write): PhaseWriteResult => {
+        writes.map((write): PhaseWriteResult<P> => {
           const row = 'id' in write.ref ? s.byId.get(write.ref.id) : s.byMac.get(write.ref.mac);
           if (!row) return { ok: false, error: 'node_not_found' };
           const node = rowToNode(row as Record<string, unknown>);
@@ -118,9 +114,9 @@ class SqlitePhaseStore implements PhaseStore {
 class KnexPhaseStore implements PhaseStore {
   constructor(private readonly knex: Knex) {}
 
-  writeBatch(writes: PhaseWrite[]): Promise<PhaseWriteResult[]> {
+  writeBatch<P extends PhaseRows>(writes: PhaseWrite<P>[]): Promise<PhaseWriteResult<P>[]> {
     return this.knex.transaction(async (trx) => {
-      const results: PhaseWriteResult[] = [];
+      const results: PhaseWriteResult<P>[] = [];
       for (const write of writes) {
         const row = await trx('nodes').where(write.ref).forUpdate().first();
         if (!row) {
