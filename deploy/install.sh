@@ -34,7 +34,9 @@ mkdir -p "$app.new"
 # installed), what it reads at run time beside it (boot-templates/, scripts/, package.json),
 # and node_modules as built by `npm ci` (native modules compiled for this machine), then
 # without the development tools.
-(cd "$src" && cp -a bin boot-templates scripts docs node_modules package.json package-lock.json README.md "$app.new/")
+(cd "$src" && cp -a bin boot-templates scripts docs package.json package-lock.json README.md "$app.new/")
+# node_modules/. : its contents also when node_modules is a symlink (a git worktree sharing one).
+cp -a "$src/node_modules/." "$app.new/node_modules"
 sh "$src/scripts/setup/build.sh" "$app.new/dist"
 (cd "$app.new" && npm prune --omit=dev --no-audit --no-fund >/dev/null)
 chmod -R u+rwX,go+rX,go-w "$app.new"
