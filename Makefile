@@ -1,5 +1,5 @@
 # homeport: two commands set up a fresh Debian machine.
-#   make run    installs what the server needs, migrates, starts it (SQLite under ./data, HTTP :8080)
+#   make run    installs what the server needs, builds dist/, migrates, starts it (SQLite under ./data, HTTP :8080)
 #   make test   installs what the tests need (Debian packages too) and runs every test
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.installed-stamp
@@ -8,7 +8,7 @@ MOCHA := node_modules/.bin/mocha
 MOCHA_FLAGS := $(if $(CI),--forbid-pending,)
 TESTS ?= test/**/*.test.ts
 
-.PHONY: run install test lint format soak soak-fuzz soak-crash e2e deps-run deps-test typecheck bench bench-phase bench-http bench-assets bench-storm bench-tftp bench-dhcp clean
+.PHONY: run build install test lint format soak soak-fuzz soak-crash e2e deps-run deps-test typecheck bench bench-phase bench-http bench-assets bench-storm bench-tftp bench-dhcp bench-start clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -20,13 +20,24 @@ deps-run: $(NPM_STAMP)
 deps-test: $(NPM_STAMP)
 	bash scripts/setup/debian-packages.sh test
 
-run: deps-run
+# The server as users run it: TypeScript compiled to JavaScript under dist/ (source maps kept,
+# views copied), run by bin/homeport with plain node. bin/homeport falls back to the sources
+# (tsx) while anything in BUILD_INPUTS is newer than dist/.built: keep the two lists alike.
+BUILD_INPUTS := $(shell find server db tsconfig.json tsconfig.build.json)
+build: dist/.built
+
+dist/.built: $(NPM_STAMP) $(BUILD_INPUTS)
+	sh scripts/setup/build.sh dist
+
+run: deps-run build
 	bin/homeport migrate
 	exec bin/homeport serve
 
 # As a system service: code in /opt/homeport, the homeport user, /etc/homeport/homeport.yaml,
 # /var/lib/homeport and deploy/homeport.service; starts nothing (deploy/install.sh).
 # DESTDIR=DIR stages the tree under DIR instead; PREFIX=/opt/homeport by default.
+# install.sh compiles into the installed tree itself (as `make build` does into dist/), so it
+# never ships a stale dist/ and leaves no root-owned dist/ in the checkout after `sudo make install`.
 install: deps-run
 	DESTDIR='$(DESTDIR)' PREFIX='$(or $(PREFIX),/opt/homeport)' sh deploy/install.sh
 
@@ -66,7 +77,7 @@ e2e: deps-test
 	$(MOCHA) $(MOCHA_FLAGS) 'test/e2e/**/*.test.ts'
 
 # Benchmarks: each runs homeport and its reference tool side by side in one run.
-bench: bench-phase bench-http bench-assets bench-storm bench-tftp bench-dhcp
+bench: bench-phase bench-http bench-assets bench-storm bench-tftp bench-dhcp bench-start
 
 bench-phase: deps-test
 	node --import tsx scripts/bench/phase-bench.ts --nodes 1000
@@ -88,5 +99,9 @@ bench-tftp: deps-test
 bench-dhcp: deps-test
 	node --import tsx scripts/bench/dhcp-bench.ts
 
+# Start time, spawn of `homeport serve` to the first 200 from /healthz: tsx on the sources vs node on dist/.
+bench-start: deps-test build
+	node --import tsx scripts/bench/start-bench.ts
+
 clean:
-	rm -rf node_modules test-output
+	rm -rf node_modules test-output dist

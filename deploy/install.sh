@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs homeport as a system service; `make install` runs it. Starts nothing.
-#   code        PREFIX (/opt/homeport), owned by root, read-only to the service
+#   code        PREFIX (/opt/homeport): dist/ compiled here, owned by root, read-only to the service
 #   command     BINDIR/homeport (/usr/local/bin) -> PREFIX/bin/homeport
 #   config      /etc/homeport/homeport.yaml (the example, only when there is none yet)
 #   state       /var/lib/homeport, owned by the homeport user
@@ -30,9 +30,14 @@ echo "installing homeport into $app"
 mkdir -p "$(dirname "$app")"
 rm -rf "$app.new"
 mkdir -p "$app.new"
-# node_modules as built by `npm ci` (native modules compiled for this machine), then
-# without the test tools: tsx, which runs the TypeScript, is a run-time dependency.
-(cd "$src" && cp -a bin server db boot-templates scripts docs node_modules package.json package-lock.json tsconfig.json README.md "$app.new/")
+# The code compiled to JavaScript (dist/, run by plain node; no TypeScript sources are
+# installed), what it reads at run time beside it (boot-templates/, scripts/, package.json),
+# and node_modules as built by `npm ci` (native modules compiled for this machine), then
+# without the development tools.
+(cd "$src" && cp -a bin boot-templates scripts docs package.json package-lock.json README.md "$app.new/")
+# node_modules/. : its contents also when node_modules is a symlink (a git worktree sharing one).
+cp -a "$src/node_modules/." "$app.new/node_modules"
+sh "$src/scripts/setup/build.sh" "$app.new/dist"
 (cd "$app.new" && npm prune --omit=dev --no-audit --no-fund >/dev/null)
 chmod -R u+rwX,go+rX,go-w "$app.new"
 rm -rf "$app"

@@ -18,9 +18,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Polls url until it answers 2xx (30 s at most). */
-export async function waitHttp(url: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
+/** Polls url every intervalMs until it answers 2xx (30 s at most). */
+export async function waitHttp(url: string, intervalMs = 200): Promise<void> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
     if (
       await fetch(url).then(
         (r) => r.ok,
@@ -28,7 +28,7 @@ export async function waitHttp(url: string): Promise<void> {
       )
     )
       return;
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`no answer from ${url}`);
 }

@@ -4,15 +4,11 @@
  * come from the schema that validates the config, so the reference cannot
  * drift. scripts/gen-config-reference.ts writes it; a test compares.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { HOMEPORT_ROOT } from '../util/root.js';
 import { KEY_DESCRIPTIONS } from './descriptions.js';
 import { configSchema } from './schema.js';
-
-/** Defaults that are paths inside the checkout are shown relative to it (they differ per machine). */
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface ConfigKey {
   /** Dotted path; `<name>` stands for a map key, `[]` for an array element. */
@@ -107,7 +103,8 @@ function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
-const shown = (value: unknown) => `\`${JSON.stringify(value).replaceAll(REPO_ROOT, '<homeport>')}\``;
+/** Defaults that are paths inside the checkout are shown relative to it (they differ per machine). */
+const shown = (value: unknown) => `\`${JSON.stringify(value).replaceAll(HOMEPORT_ROOT, '<homeport>')}\``;
 
 function defaultCell(key: ConfigKey): string {
   if (key.type === 'section') return '';

@@ -199,9 +199,12 @@ function socketOwner(proto: 'udp' | 'tcp', port: number): SocketOwner | null {
   return null;
 }
 
-/** `bin/homeport serve` runs node on server/cli/main.ts; an installed one may be named homeport. */
+/**
+ * `bin/homeport serve` runs node on dist/server/cli/main.js (compiled) or server/cli/main.ts
+ * (the sources, under tsx); an installed one may be named homeport.
+ */
 export function isHomeportCommand(cmdline: string): boolean {
-  return /server\/cli\/main\.ts\b.*\bserve\b/.test(cmdline) || /(^|\/)homeport serve\b/.test(cmdline);
+  return /server\/cli\/main\.[jt]s\b.*\bserve\b/.test(cmdline) || /(^|\/)homeport serve\b/.test(cmdline);
 }
 
 function processHoldsOne(pid: string, inodes: ReadonlySet<string>): boolean {

@@ -310,3 +310,71 @@ describe('homeport CLI', function () {
     }
   });
 });
+
+describe('bin/homeport: compiled dist/ or the sources', function () {
+  this.timeout(30_000);
+  let tree: string;
+  const stamp = () => path.join(tree, 'dist/.built');
+  /** Which entry point the wrapper ran: each prints its own name. */
+  const ran = () =>
+    runProcess(path.join(tree, 'bin/homeport'), [], process.env).then((r) => r.stdout.trim() || r.stderr);
+  /** Sets a path's modification time, seconds from now. */
+  const age = (file: string, seconds: number) => {
+    const at = new Date(Date.now() + seconds * 1000);
+    fs.utimesSync(path.join(tree, file), at, at);
+  };
+
+  beforeEach(() => {
+    // A tree shaped like the checkout, with entry points that only say which they are.
+    tree = fs.mkdtempSync(path.join(os.tmpdir(), 'homeport-bin-'));
+    fs.mkdirSync(path.join(tree, 'bin'));
+    fs.copyFileSync(HOMEPORT_BIN, path.join(tree, 'bin/homeport'));
+    fs.symlinkSync(path.resolve('node_modules'), path.join(tree, 'node_modules'));
+    for (const dir of ['server/cli', 'db/migrations', 'dist/server/cli'])
+      fs.mkdirSync(path.join(tree, dir), { recursive: true });
+    fs.writeFileSync(path.join(tree, 'server/cli/main.ts'), "console.log('sources');\n");
+    fs.writeFileSync(path.join(tree, 'db/migrations/001_initial.ts'), '\n');
+    fs.writeFileSync(path.join(tree, 'dist/server/cli/main.js'), "console.log('dist');\n");
+    for (const file of [
+      'server/cli/main.ts',
+      'server/cli',
+      'server',
+      'db/migrations/001_initial.ts',
+      'db/migrations',
+      'db',
+    ])
+      age(file, -60);
+  });
+  afterEach(() => fs.rmSync(tree, { recursive: true, force: true }));
+
+  it('runs the sources when dist/ was never built', async () => {
+    expect(await ran()).to.equal('sources');
+  });
+
+  it('runs dist/ once built, and the sources again after an edit, a new or a deleted file', async () => {
+    fs.writeFileSync(stamp(), '');
+    expect(await ran()).to.equal('dist');
+    age('server/cli/main.ts', 5);
+    expect(await ran(), 'edited source').to.equal('sources');
+
+    age('server/cli/main.ts', -60);
+    expect(await ran()).to.equal('dist');
+    fs.writeFileSync(path.join(tree, 'server/cli/added.ts'), '\n');
+    age('server/cli/added.ts', 5);
+    expect(await ran(), 'new source').to.equal('sources');
+
+    fs.rmSync(path.join(tree, 'server/cli/added.ts'));
+    age('server/cli', -60);
+    expect(await ran()).to.equal('dist');
+    fs.rmSync(path.join(tree, 'db/migrations/001_initial.ts'));
+    age('db/migrations', 5); // the directory's time moves with the deletion; set it ahead of the stamp on any clock
+    expect(await ran(), 'deleted migration').to.equal('sources');
+  });
+
+  it('runs dist/ in an installed tree, which has no sources', async () => {
+    fs.writeFileSync(stamp(), '');
+    fs.rmSync(path.join(tree, 'server'), { recursive: true });
+    fs.rmSync(path.join(tree, 'db'), { recursive: true });
+    expect(await ran()).to.equal('dist');
+  });
+});

@@ -474,8 +474,13 @@ describe('doctor checks (pure)', () => {
         'node --import file:///opt/homeport/node_modules/tsx/dist/loader.mjs /opt/homeport/server/cli/main.ts serve --config /etc/homeport/homeport.yaml',
         true,
       ],
+      [
+        'node --enable-source-maps /opt/homeport/dist/server/cli/main.js serve --config /etc/homeport/homeport.yaml',
+        true,
+      ],
       ['/usr/local/bin/homeport serve', true],
       ['node /opt/homeport/server/cli/main.ts doctor', false],
+      ['node --enable-source-maps /opt/homeport/dist/server/cli/main.js doctor', false],
       ['/usr/sbin/dnsmasq --no-daemon', false],
     ];
     for (const [cmdline, expected] of table) expect(isHomeportCommand(cmdline), cmdline).to.equal(expected);

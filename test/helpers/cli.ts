@@ -78,10 +78,14 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
 
-/** Starts `homeport serve` as a real process and waits for /healthz. */
-export async function startServerProcess(env: NodeJS.ProcessEnv, args: string[] = []): Promise<ServerProcess> {
+/** Starts `homeport serve` as a real process (this checkout's bin/homeport, or another tree's) and waits for /healthz. */
+export async function startServerProcess(
+  env: NodeJS.ProcessEnv,
+  args: string[] = [],
+  bin = HOMEPORT_BIN,
+): Promise<ServerProcess> {
   const port = env.HOMEPORT_HTTP__PORT ? Number(env.HOMEPORT_HTTP__PORT) : await freePort();
-  const child = spawn(HOMEPORT_BIN, ['serve', ...args], {
+  const child = spawn(bin, ['serve', ...args], {
     env: { ...process.env, HOMEPORT_HTTP__HOST: '127.0.0.1', ...env, HOMEPORT_HTTP__PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
