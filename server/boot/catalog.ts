@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError, describeIssue } from '../kernel/config-error.js';
+import type { BootConfig } from './config.js';
 import { languageOfFile } from './escape.js';
 import { imageName } from './context.js';
 import { profileSchema, type Group, type Profile } from './profiles.js';
@@ -137,4 +138,14 @@ class TemplateCache {
       );
     }
   }
+}
+
+/** Loads and checks profiles and templates; throws ConfigError (one line) on any mistake. Call before opening anything. */
+export function loadBootCatalog(boot: BootConfig): BootCatalog {
+  return loadCatalog({
+    templatesDir: boot.templatesDir,
+    configProfiles: boot.profiles,
+    groups: boot.groups,
+    defaultProfile: boot.defaultProfile,
+  });
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../log/logger.js';
+import type { Clock } from '../kernel/clock.js';
 import type { NodesService } from '../nodes/service.js';
 import type { DiscoveriesRepo } from '../store/discoveries-repo.js';
 
@@ -79,10 +80,11 @@ export function startDiscoverySweep(o: {
   nodes: Pick<NodesService, 'expireDiscoveries'>;
   ttlHours: number;
   intervalMs: number;
+  clock: Clock;
   log: Logger;
 }): DiscoverySweep {
   const run = async () => {
-    const ids = await o.nodes.expireDiscoveries(o.ttlHours);
+    const ids = await o.nodes.expireDiscoveries(expiryCutoff(o.clock(), o.ttlHours));
     if (ids.length)
       o.log.info({ expired: ids.length, ttlHours: o.ttlHours }, 'expired discovered machines that never phoned home');
     return ids;

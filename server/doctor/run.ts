@@ -3,14 +3,14 @@
  * the checks (checks.ts) in the order a machine meets them. Reads only: it
  * creates no database, token or file, and sends one DHCP DISCOVER.
  */
-import { loadBootCatalog } from '../boot/index.js';
+import { loadBootCatalog } from '../boot/catalog.js';
 import type { BootCatalog, LoadedProfile } from '../boot/catalog.js';
 import type { ContextNode } from '../boot/context.js';
 import { profileContext, renderInstallScript } from '../boot/service.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../kernel/config-error.js';
 import type { Config } from '../config/schema.js';
-import { machineBaseUrl, tftpRoots } from '../netboot.js';
+import { machineBaseUrl, tftpRoots } from '../app/netboot.js';
 import {
   catalogCheck,
   configCheck,

@@ -9,7 +9,7 @@ import { ApiRouter } from './api.js';
 import { bodyMiddleware } from './body.js';
 import { directDispatch } from './direct.js';
 import { errorMiddleware } from './errors.js';
-import { HOMEPORT_VERSION } from '../version.js';
+import { HOMEPORT_VERSION } from '../util/version.js';
 import { buildOpenApi } from './openapi.js';
 
 export interface HttpAppOptions {

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type { Knex } from 'knex';
 import {
   bindFields,
   checkPhoneHome,
@@ -9,11 +8,12 @@ import {
   type RoundCaller,
   type RoundPolicy,
 } from '../auth/rounds.js';
-import { HistoryRepo, type HistoryEntry, type HistoryPage, type HistoryPageOptions } from '../store/history-repo.js';
-import { NodesRepo, type Node, type NodeChanges, type NodeFilter } from '../store/nodes-repo.js';
-import { isStatementDataError, type Database } from '../store/db.js';
-import { DiscoveriesRepo } from '../store/discoveries-repo.js';
-import { createPhaseStore, type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store.js';
+import type { HistoryRepo, HistoryEntry, HistoryPage, HistoryPageOptions } from '../store/history-repo.js';
+import type { NodesRepo, Node, NodeChanges, NodeFilter } from '../store/nodes-repo.js';
+import { isStatementDataError } from '../store/errors.js';
+import type { DiscoveriesRepo } from '../store/discoveries-repo.js';
+import type { Repositories, RunInTransaction } from '../store/repositories.js';
+import { type NodeRef, type PhaseWrite, type PhaseWriteResult } from '../store/phase-store.js';
 import { WriteBatcher } from '../store/write-batcher.js';
 import { ValidationError } from '../kernel/errors.js';
 import {
@@ -25,10 +25,8 @@ import {
 } from './phase-plan.js';
 import { isKnownPhase, type PhaseCatalogue, type PhaseDecision, type PhaseStatus } from './phases.js';
 import { deploymentSummary, type DeploymentSummary } from './summary.js';
-import { readSummaryRows } from '../store/nodes-summary.js';
 import type { RegisterBody } from './validation.js';
 import type { Clock } from '../kernel/clock.js';
-import { expireDiscoveries } from '../boot/discovery.js';
 import type { LifecycleChange } from './lifecycle.js';
 import { lookupNode, resolveNodeRef, type NodeLookup } from './lookup.js';
 
@@ -74,6 +72,12 @@ export interface PhoneHomeCaller {
 /** What a register call says of its node (the token and host keys are checked and pinned elsewhere). */
 export type RegisterInput = Omit<RegisterBody, 'token' | 'host_keys'>;
 
+/** The repositories the nodes service writes through; it is their one writer. */
+export type NodeStore = Pick<
+  Repositories,
+  'nodes' | 'history' | 'phases' | 'discoveries' | 'summaryRows' | 'transaction'
+>;
+
 export interface NodesServiceOptions {
   groupCommitMs?: number;
   rounds: RoundPolicy;
@@ -108,14 +112,15 @@ export class NodesService {
   /** uuid/arch that iPXE reported, batched like phase reports (a fleet booting at once has many first sightings). */
   private readonly factsWriter: WriteBatcher<{ id: number } & BootFacts, Node | null>;
   private readonly discoveries: DiscoveriesRepo;
-  private readonly knex: Knex;
+  private readonly transaction: RunInTransaction;
+  private readonly summaryRows: Repositories['summaryRows'];
   private readonly ipRule: NodeIpRule | undefined;
 
   readonly rounds: RoundPolicy;
   private readonly leaseIp: (mac: string) => Promise<string | null>;
 
   constructor(
-    db: Database,
+    store: NodeStore,
     readonly catalogue: PhaseCatalogue,
     private readonly clock: Clock,
     options: NodesServiceOptions,
@@ -123,13 +128,13 @@ export class NodesService {
     this.rounds = options.rounds;
     this.leaseIp = options.leaseIp ?? (async () => null);
     this.ipRule = options.ipRule;
-    this.knex = db.knex;
-    this.nodes = new NodesRepo(db.knex);
-    this.history = new HistoryRepo(db.knex);
-    this.discoveries = new DiscoveriesRepo(db.knex);
-    const store = createPhaseStore(db);
+    this.transaction = store.transaction;
+    this.summaryRows = store.summaryRows;
+    this.nodes = store.nodes;
+    this.history = store.history;
+    this.discoveries = store.discoveries;
     // A report the database refuses (input validation should have caught it) fails alone, not with its batch.
-    this.writer = new WriteBatcher((writes) => store.writeBatch(writes), {
+    this.writer = new WriteBatcher((writes) => store.phases.writeBatch(writes), {
       windowMs: options.groupCommitMs,
       isolate: isStatementDataError,
     });
@@ -273,7 +278,7 @@ export class NodesService {
       lastUpdate: now,
     };
     const leaseIp = this.rounds.bindSource === 'lease' ? await this.leaseIp(input.mac) : null;
-    const registered = await this.knex.transaction(async (trx) => {
+    const registered = await this.transaction(async (trx) => {
       const existing = await this.nodes.byMac(input.mac, trx);
       let saved: Node;
       if (existing) {
@@ -380,7 +385,7 @@ export class NodesService {
 
   async summary(): Promise<DeploymentSummary> {
     const deployedPhase = this.catalogue.ordered[this.catalogue.ordered.length - 1]!;
-    return deploymentSummary(await readSummaryRows(this.knex, deployedPhase, this.catalogue.failure));
+    return deploymentSummary(await this.summaryRows(deployedPhase, this.catalogue.failure));
   }
 
   /**
@@ -391,7 +396,7 @@ export class NodesService {
    */
   async applyLifecycle(change: LifecycleChange): Promise<Node | null> {
     const now = this.clock();
-    const node = await this.knex.transaction(async (trx) => {
+    const node = await this.transaction(async (trx) => {
       const updated = await this.nodes.updateIfStatus(
         change.nodeId,
         change.expect,
@@ -423,9 +428,9 @@ export class NodesService {
     return saved ?? node;
   }
 
-  /** Deletes discovered machines that never phoned home within ttlHours (boot.discoverTtlHours); answers their ids. */
-  async expireDiscoveries(ttlHours: number): Promise<number[]> {
-    const ids = await expireDiscoveries(this.discoveries, this.clock(), ttlHours);
+  /** Deletes discovered machines registered before `cutoff` that never phoned home; answers their ids. */
+  async expireDiscoveries(cutoff: number): Promise<number[]> {
+    const ids = await this.discoveries.deleteUnreportedBefore(cutoff);
     for (const id of ids) this.emitter.emit('change', { type: 'node_deleted', id });
     return ids;
   }

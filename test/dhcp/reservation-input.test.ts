@@ -1,3 +1,4 @@
+import { createRepositories } from '../../server/store/repositories.js';
 /**
  * In full DHCP mode a node's ip is its reservation, so the node writes that
  * set it (admin create/edit, import) refuse at input what DHCP could not hand
@@ -24,11 +25,11 @@ describe('node ip refused at input in full DHCP mode', () => {
 
   beforeEach(async () => {
     db = await freshDatabase('sqlite');
-    full = new NodesService(db, buildCatalogue(), Date.now, {
+    full = new NodesService(createRepositories(db), buildCatalogue(), Date.now, {
       rounds: TEST_ROUNDS,
       ipRule: (ip) => reservationProblem(ip, dhcp),
     });
-    proxy = new NodesService(db, buildCatalogue(), Date.now, { rounds: TEST_ROUNDS });
+    proxy = new NodesService(createRepositories(db), buildCatalogue(), Date.now, { rounds: TEST_ROUNDS });
   });
   afterEach(async () => {
     await db?.close();

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../../server/config/load.js';
-import { startHomeport, type Homeport } from '../../server/main.js';
+import { startHomeport, type Homeport } from '../../server/app/homeport.js';
 import type { DatabaseKind } from './databases.js';
 import { freePort } from './ports.js';
 import { createTestDatabase } from './postgres.js';

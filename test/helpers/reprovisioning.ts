@@ -2,7 +2,8 @@ import { configSchema, type Config } from '../../server/config/schema.js';
 import type { Logger } from '../../server/log/logger.js';
 import { buildCatalogue } from '../../server/nodes/phases.js';
 import { NodesService } from '../../server/nodes/service.js';
-import { createReprovisioning, type Reprovisioning } from '../../server/reprovision/index.js';
+import { createRepositories } from '../../server/store/repositories.js';
+import { createReprovisioning, type Reprovisioning } from '../../server/app/reprovisioning.js';
 import type { Database } from '../../server/store/db.js';
 import type { TestSshd } from './sshd.js';
 
@@ -40,10 +41,11 @@ export async function reprovisioningHarness(
     },
     watcher: { enabled: false, sshTimeoutMs: 20_000, ...(extra.watcher as object | undefined) },
   });
-  const nodes = new NodesService(db, buildCatalogue(), options.clock, { rounds: TEST_ROUNDS });
+  const repositories = createRepositories(db);
+  const nodes = new NodesService(repositories, buildCatalogue(), options.clock, { rounds: TEST_ROUNDS });
   const rp = await createReprovisioning({
     config,
-    db,
+    repositories,
     nodes,
     profiles: [],
     adminToken: 'test-admin-token',

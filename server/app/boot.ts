@@ -2,31 +2,20 @@ import type Router from '@koa/router';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { NodesService } from '../nodes/service.js';
-import type { Database } from '../store/db.js';
-import { assetServing } from './assets.js';
-import { loadCatalog, type BootCatalog } from './catalog.js';
-import { DiscoveryGate } from './discovery.js';
-import { DiscoveriesRepo } from '../store/discoveries-repo.js';
-import { SHIPPED_CLIENTS_DIR } from './paths.js';
-import { bootRouter } from './routes.js';
-import { BootService } from './service.js';
-
-/** Loads and checks profiles and templates; throws ConfigError (one line) on any mistake. Call before opening anything. */
-export function loadBootCatalog(boot: Config['boot']): BootCatalog {
-  return loadCatalog({
-    templatesDir: boot.templatesDir,
-    configProfiles: boot.profiles,
-    groups: boot.groups,
-    defaultProfile: boot.defaultProfile,
-  });
-}
+import type { Repositories } from '../store/repositories.js';
+import { assetServing } from '../boot/assets.js';
+import type { BootCatalog } from '../boot/catalog.js';
+import { DiscoveryGate } from '../boot/discovery.js';
+import { SHIPPED_CLIENTS_DIR } from '../boot/paths.js';
+import { bootRouter } from '../boot/routes.js';
+import { BootService } from '../boot/service.js';
 
 /** The HTTP boot routes: /boot.ipxe, /boot/:mac.ipxe, /config/:mac/:name, /assets/, /ipxe/, /clients/. */
 export function bootRouters(input: {
   config: Config;
   catalog: BootCatalog;
   nodes: NodesService;
-  db: Database;
+  repositories: Pick<Repositories, 'discoveries'>;
   log: Logger;
 }): Router[] {
   const { boot, http } = input.config;
@@ -41,7 +30,7 @@ export function bootRouters(input: {
     },
     localBoot: boot.localBoot,
     log: input.log,
-    discovery: new DiscoveryGate(new DiscoveriesRepo(input.db.knex), boot.discoverLimit),
+    discovery: new DiscoveryGate(input.repositories.discoveries, boot.discoverLimit),
   });
   return [
     bootRouter({

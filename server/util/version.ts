@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { HOMEPORT_ROOT } from './util/root.js';
+import { HOMEPORT_ROOT } from './root.js';
 
 /** package.json's version: the CLI's --version and the OpenAPI document's. */
 export const HOMEPORT_VERSION = (

@@ -1,14 +1,13 @@
 import path from 'node:path';
-import type { Knex } from 'knex';
 import type { Registry } from 'prom-client';
-import type { Config } from './config/schema.js';
-import { startDhcpServer, type BootRequestInfo } from './dhcp/server.js';
-import type { Logger } from './log/logger.js';
-import { DiscoverCoalescer } from './nodes/coalesce.js';
-import type { NodeEvent, NodesService } from './nodes/service.js';
-import { DhcpLeasesRepo, type ClaimOutcome, type LeaseClaim } from './store/dhcp-leases-repo.js';
-import { WriteBatcher } from './store/write-batcher.js';
-import { startTftpServer } from './tftp/server.js';
+import type { Config } from '../config/schema.js';
+import { startDhcpServer, type BootRequestInfo } from '../dhcp/server.js';
+import type { Logger } from '../log/logger.js';
+import { DiscoverCoalescer } from '../nodes/coalesce.js';
+import type { NodeEvent, NodesService } from '../nodes/service.js';
+import type { ClaimOutcome, DhcpLeasesRepo, LeaseClaim } from '../store/dhcp-leases-repo.js';
+import { WriteBatcher } from '../store/write-batcher.js';
+import { startTftpServer } from '../tftp/server.js';
 
 /** Debian's ipxe package installs its binaries here; TFTP serves them after the configured root. */
 export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
@@ -19,7 +18,7 @@ export interface NetbootListeners {
 
 interface NetbootDeps {
   config: Config;
-  knex: Knex;
+  dhcpLeases: DhcpLeasesRepo;
   log: Logger;
   registry: Registry;
   nodes: NodesService;
@@ -73,7 +72,15 @@ async function startTftp({ config, log, registry }: NetbootDeps) {
   return server;
 }
 
-async function startDhcp({ config, knex, log, registry, nodes, httpPort, clock = Date.now }: NetbootDeps) {
+async function startDhcp({
+  config,
+  dhcpLeases: leaseRepo,
+  log,
+  registry,
+  nodes,
+  httpPort,
+  clock = Date.now,
+}: NetbootDeps) {
   const dhcp = config.dhcp;
   if (dhcp.mode === 'off' || !dhcp.interface || !dhcp.serverIp)
     throw new Error('dhcp: mode, interface and serverIp are required');
@@ -83,7 +90,6 @@ async function startDhcp({ config, knex, log, registry, nodes, httpPort, clock =
     if (event.type === 'phase' && event.entry.phase !== 'dhcp_discover') discovers?.reset(event.node.mac);
   };
   nodes.events.on('change', onProgress);
-  const leaseRepo = new DhcpLeasesRepo(knex);
   // Group commit: claims from one burst of packets share a transaction and its fsync.
   const claimBatcher = new WriteBatcher<LeaseClaim, ClaimOutcome>((claims) => leaseRepo.claim(claims, clock()));
   const server = await startDhcpServer({

@@ -3,7 +3,6 @@ import os from 'node:os';
 import type Router from '@koa/router';
 import { createDriver } from '../cluster/drivers.js';
 import type { ClusterDriver } from '../cluster/driver.js';
-import { ClustersRepo } from '../store/clusters-repo.js';
 import { clusterRouter } from '../cluster/routes.js';
 import { ClustersService } from '../cluster/service.js';
 import type { Config } from '../config/schema.js';
@@ -13,24 +12,21 @@ import type { Clock } from '../kernel/clock.js';
 import type { NodesService } from '../nodes/service.js';
 import { createSshClient, type SshClient } from '../ssh/client.js';
 import { maskSecrets } from '../ssh/mask.js';
-import { HostKeysRepo } from '../store/host-keys.js';
-import type { Database } from '../store/db.js';
-import { JobsRepo } from '../store/jobs-repo.js';
+import type { Repositories } from '../store/repositories.js';
 import { JobRunner } from '../jobs/runner.js';
 import { jobsRouter } from '../jobs/routes.js';
 import { JobsService } from '../jobs/service.js';
 import { importNodesJobType } from '../nodes/import-job.js';
-import { LeaderLease } from '../store/leader-lease.js';
 import { createReadinessCheck } from '../watcher/readiness.js';
 import { Watcher } from '../watcher/watcher.js';
-import { createPowerControl } from './power.js';
-import { powerJobType, reprovisionJobType } from './jobs.js';
-import { reprovisionRouter } from './routes.js';
-import { ReprovisionService } from './service.js';
+import { createPowerControl } from '../reprovision/power.js';
+import { powerJobType, reprovisionJobType } from '../reprovision/jobs.js';
+import { reprovisionRouter } from '../reprovision/routes.js';
+import { ReprovisionService } from '../reprovision/service.js';
 
 export interface ReprovisioningOptions {
   config: Pick<Config, 'ssh' | 'reprovision' | 'watcher' | 'clusters'>;
-  db: Database;
+  repositories: Pick<Repositories, 'jobs' | 'clusters' | 'hostKeys' | 'leaderLease'>;
   nodes: NodesService;
   /** The boot profiles an imported node may name. */
   profiles: readonly string[];
@@ -61,7 +57,7 @@ export interface Reprovisioning {
 export async function createReprovisioning(o: ReprovisioningOptions): Promise<Reprovisioning> {
   const { config, log, clock } = o;
   const instanceId = o.instanceId ?? `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
-  const hostKeys = new HostKeysRepo(o.db.knex);
+  const { jobs: jobRows, clusters: clusterRows, hostKeys } = o.repositories;
   const ssh =
     o.ssh ??
     createSshClient({
@@ -86,9 +82,9 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
       createDriver({ ssh, retry, log: log.child({ component: 'cluster', cluster: name }), clock }, settings),
     ]),
   );
-  const jobs = new JobsService({ repo: new JobsRepo(o.db.knex), clock, log: log.child({ component: 'jobs' }) });
+  const jobs = new JobsService({ repo: jobRows, clock, log: log.child({ component: 'jobs' }) });
   const clusters = new ClustersService({
-    clusters: new ClustersRepo(o.db.knex),
+    clusters: clusterRows,
     jobs,
     nodes: o.nodes,
     settings: config.clusters,
@@ -121,7 +117,7 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
     importNodesJobType(o.nodes, o.profiles),
   );
   const runner = new JobRunner({
-    jobs: new JobsRepo(o.db.knex),
+    jobs: jobRows,
     types: jobs.types(),
     workerId: instanceId,
     clock,
@@ -134,7 +130,7 @@ export async function createReprovisioning(o: ReprovisioningOptions): Promise<Re
   const watcher = new Watcher({
     nodes: o.nodes,
     clusters,
-    lease: new LeaderLease(o.db.knex, 'watcher', instanceId),
+    lease: o.repositories.leaderLease('watcher', instanceId),
     runner,
     readiness: createReadinessCheck({
       ssh,

@@ -1,26 +1,24 @@
 /** The status page and event stream, wired from their parts. */
 import type Router from '@koa/router';
 import type Koa from 'koa';
-import { requireReader } from './access.js';
-import type { Knex } from 'knex';
-import type { Config } from '../config/schema.js';
+import type { MonitoringConfig } from '../monitoring/config.js';
+import { requireReader } from '../monitoring/access.js';
 import { jobToJson } from '../jobs/present.js';
 import type { JobsService } from '../jobs/service.js';
-import { ClustersRepo } from '../store/clusters-repo.js';
-import { HistoryRepo } from '../store/history-repo.js';
+import type { Repositories } from '../store/repositories.js';
 import type { Job } from '../store/jobs-repo.js';
 import type { Logger } from '../log/logger.js';
 import { historyToJson, nodeToJson, readerLabels } from '../nodes/present.js';
 import type { NodeEvent, NodesService } from '../nodes/service.js';
-import { EventHub } from './events.js';
-import { createRenderer } from './render.js';
-import { monitoringRouter } from './routes.js';
+import { EventHub } from '../monitoring/events.js';
+import { createRenderer } from '../monitoring/render.js';
+import { monitoringRouter } from '../monitoring/routes.js';
 
 export interface MonitoringOptions {
-  config: Config['monitoring'];
+  config: MonitoringConfig;
   service: NodesService;
   jobs: JobsService;
-  knex: Knex;
+  repositories: Pick<Repositories, 'clusters' | 'history'>;
   adminToken: string;
   clock: () => number;
   log: Logger;
@@ -41,7 +39,7 @@ export function createMonitoring({
   config,
   service,
   jobs,
-  knex,
+  repositories,
   adminToken,
   clock,
   log,
@@ -69,8 +67,8 @@ export function createMonitoring({
   const router = monitoringRouter({
     service,
     jobs,
-    clusterRows: new ClustersRepo(knex),
-    history: new HistoryRepo(knex),
+    clusterRows: repositories.clusters,
+    history: repositories.history,
     hub,
     renderer: createRenderer(),
     access,

@@ -1,30 +1,29 @@
 import fs from 'node:fs';
 import type Router from '@koa/router';
-import { readOrCreateSecret } from './auth/tokens.js';
-import { bootRouters, loadBootCatalog } from './boot/index.js';
-import { startDiscoverySweep } from './boot/discovery.js';
-import type { Config } from './config/schema.js';
-import { createHttpApp } from './http/app.js';
-import { listenHttp, type RunningHttpServer } from './http/server.js';
-import type { Logger } from './log/logger.js';
-import { countPhaseReports } from './app/metrics.js';
-import { createDomainMetrics, type DomainMetrics } from './metrics/domain.js';
-import { createRegistry } from './metrics/registry.js';
-import { createMonitoring } from './monitoring/index.js';
-import { buildCatalogue } from './nodes/phases.js';
-import { nodeRouters } from './nodes/routes.js';
-import { NodesService } from './nodes/service.js';
-import { reservationProblem } from './dhcp/reservations.js';
+import { readOrCreateSecret } from '../auth/tokens.js';
+import { bootRouters } from './boot.js';
+import { loadBootCatalog } from '../boot/catalog.js';
+import { startDiscoverySweep } from '../boot/discovery.js';
+import type { Config } from '../config/schema.js';
+import { createHttpApp } from '../http/app.js';
+import { listenHttp, type RunningHttpServer } from '../http/server.js';
+import type { Logger } from '../log/logger.js';
+import { countPhaseReports } from './metrics.js';
+import { createDomainMetrics, type DomainMetrics } from '../metrics/domain.js';
+import { createRegistry } from '../metrics/registry.js';
+import { createMonitoring } from './monitoring.js';
+import { buildCatalogue } from '../nodes/phases.js';
+import { nodeRouters } from '../nodes/routes.js';
+import { NodesService } from '../nodes/service.js';
+import { reservationProblem } from '../dhcp/reservations.js';
 import { startNetbootListeners, type NetbootListeners } from './netboot.js';
-import { createReprovisioning, type Reprovisioning } from './reprovision/index.js';
-import { createHostKeyPinner } from './ssh/pin.js';
-import { startWebhooks } from './webhooks/delivery.js';
-import { migrateLatest, openDatabase, pingDatabase, type Database } from './store/db.js';
-import { DhcpLeasesRepo } from './store/dhcp-leases-repo.js';
-import { HostKeysRepo } from './store/host-keys.js';
-import { NodesRepo } from './store/nodes-repo.js';
+import { createReprovisioning, type Reprovisioning } from './reprovisioning.js';
+import { createHostKeyPinner } from '../ssh/pin.js';
+import { startWebhooks } from '../webhooks/delivery.js';
+import { migrateLatest, openDatabase, pingDatabase, type Database } from '../store/db.js';
+import { createRepositories } from '../store/repositories.js';
 
-import type { Clock } from './kernel/clock.js';
+import type { Clock } from '../kernel/clock.js';
 
 export type { Clock };
 
@@ -88,25 +87,24 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
 
   const registry = createRegistry();
   const clock = options.clock ?? Date.now;
-  const dhcpLeases = new DhcpLeasesRepo(db.knex);
+  const repositories = createRepositories(db);
   const rounds = {
     secret,
     bindSource: config.auth.bindSource,
     graceMs: config.auth.roundGraceMinutes * 60_000,
     openPhoneHome: config.auth.openPhoneHome,
   };
-  const nodes = new NodesService(db, buildCatalogue(config.phases.extra), clock, {
+  const nodes = new NodesService(repositories, buildCatalogue(config.phases.extra), clock, {
     groupCommitMs: config.database.groupCommitMs,
     rounds,
-    leaseIp: (mac) => dhcpLeases.boundIp(mac, clock()),
+    leaseIp: (mac) => repositories.dhcpLeases.boundIp(mac, clock()),
     // Full-mode DHCP hands a node's ip out as its reservation: refuse at input what it could not hand out.
     ipRule: config.dhcp.mode === 'full' ? (ip) => reservationProblem(ip, config.dhcp) : undefined,
   });
-  const nodeRows = new NodesRepo(db.knex);
   const metrics = createDomainMetrics({
     registry,
     catalogue: nodes.catalogue,
-    countNodes: () => nodeRows.counts(),
+    countNodes: () => repositories.nodes.counts(),
     onCollectError: (err) => log.warn({ err }, 'node gauges: could not count nodes'),
   });
   countPhaseReports(nodes.events, metrics, nodes.catalogue);
@@ -114,7 +112,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   const profiles = [...bootCatalog.keys()];
   const reprovisioning = await createReprovisioning({
     config,
-    db,
+    repositories,
     nodes,
     profiles,
     adminToken: admin.value,
@@ -128,7 +126,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
     config: config.monitoring,
     service: nodes,
     jobs: reprovisioning.jobs,
-    knex: db.knex,
+    repositories,
     adminToken: admin.value,
     clock,
     log,
@@ -140,11 +138,11 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
       adminToken: admin.value,
       log,
       profiles,
-      pinHostKeys: createHostKeyPinner(new HostKeysRepo(db.knex), clock, log.child({ component: 'ssh' })),
+      pinHostKeys: createHostKeyPinner(repositories.hostKeys, clock, log.child({ component: 'ssh' })),
       reader: monitoring.reader,
       bmcLabel,
     }),
-    ...bootRouters({ config, catalog: bootCatalog, nodes, db, log }),
+    ...bootRouters({ config, catalog: bootCatalog, nodes, repositories, log }),
     ...monitoring.routers,
     ...reprovisioning.routers,
   ];
@@ -168,7 +166,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   try {
     netboot = await startNetbootListeners({
       config,
-      knex: db.knex,
+      dhcpLeases: repositories.dhcpLeases,
       log,
       registry,
       nodes,
@@ -187,6 +185,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
     nodes,
     ttlHours: config.boot.discoverTtlHours,
     intervalMs: DISCOVERY_SWEEP_MS,
+    clock,
     log: log.child({ component: 'boot' }),
   });
   const webhooks = startWebhooks({
