@@ -143,31 +143,32 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
     404: 'no such file under the directory',
     416: 'the range is outside the file',
   };
-  api.endpoint(
-    {
-      method: 'get',
-      path: '/assets/:path',
-      match: /^\/assets\/.+/,
-      tag: 'boot',
-      summary: 'A file under boot.assetsDir (kernels, initrds, images)',
-      auth: 'public',
-      params: { path: 'path under boot.assetsDir; no .., no symlinks out' },
-      responses: file,
-    },
-    (ctx) => serveFile(ctx, options.assetsDir, ctx.path.slice('/assets/'.length), options.assets),
+  /** A public tree of files under one URL prefix, confined to its directory. */
+  const fileTree = (prefix: string, dir: string, summary: string, pathRule: string) =>
+    api.endpoint(
+      {
+        method: 'get',
+        path: `/${prefix}/:path`,
+        match: new RegExp(`^/${prefix}/.+`),
+        tag: 'boot',
+        summary,
+        auth: 'public',
+        params: { path: pathRule },
+        responses: file,
+      },
+      (ctx) => serveFile(ctx, dir, ctx.path.slice(`/${prefix}/`.length), options.assets),
+    );
+  fileTree(
+    'assets',
+    options.assetsDir,
+    'A file under boot.assetsDir (kernels, initrds, images)',
+    'path under boot.assetsDir; no .., no symlinks out',
   );
-  api.endpoint(
-    {
-      method: 'get',
-      path: '/ipxe/:path',
-      match: /^\/ipxe\/.+/,
-      tag: 'boot',
-      summary: 'An iPXE binary under boot.ipxeDir (for UEFI HTTP boot)',
-      auth: 'public',
-      params: { path: 'path under boot.ipxeDir' },
-      responses: file,
-    },
-    (ctx) => serveFile(ctx, options.ipxeDir, ctx.path.slice('/ipxe/'.length), options.assets),
+  fileTree(
+    'ipxe',
+    options.ipxeDir,
+    'An iPXE binary under boot.ipxeDir (for UEFI HTTP boot)',
+    'path under boot.ipxeDir',
   );
   api.endpoint(
     {

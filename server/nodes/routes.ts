@@ -49,6 +49,14 @@ const NODE_REF = {
 };
 const AMBIGUOUS_REF = { 409: 'several nodes have this hostname; detail lists them' } as const;
 
+/** The answers of a route that names one node by id, MAC or hostname. */
+const ONE_NODE = {
+  200: { description: 'the node', schema: nodeJson },
+  400: 'not a node id, MAC or hostname',
+  404: 'no such node',
+  ...AMBIGUOUS_REF,
+};
+
 /** The installers' calls (seed 000's register-node, seed 001's phase reports). */
 function phoneHomeRouter({ service, log, pinHostKeys }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter();
@@ -185,12 +193,7 @@ function statusRouter({ service, reader, bmcLabel }: NodeRoutesOptions): ApiRout
       summary: "A node's state",
       ...access,
       params: NODE_REF,
-      responses: {
-        200: { description: 'the node', schema: nodeJson },
-        400: 'not a node id, MAC or hostname',
-        404: 'no such node',
-        ...AMBIGUOUS_REF,
-      },
+      responses: ONE_NODE,
     },
     async (ctx) => {
       ctx.body = nodeToJson(await resolveNode(service, ctx.params.id!), service.catalogue, labels);
@@ -349,12 +352,7 @@ function adminRouter({ service, adminToken, profiles }: NodeRoutesOptions): ApiR
       summary: 'A node',
       auth: 'admin',
       params: NODE_REF,
-      responses: {
-        200: { description: 'the node', schema: nodeJson },
-        400: 'not a node id, MAC or hostname',
-        404: 'no such node',
-        ...AMBIGUOUS_REF,
-      },
+      responses: ONE_NODE,
     },
     async (ctx) => {
       ctx.body = json(await resolveNode(service, ctx.params.id!));
