@@ -39,6 +39,7 @@ import {
   isFiltered,
   listHref,
   needsReason,
+  pageOf,
   nodeDetail,
   nodeRow,
   parseListQuery,
@@ -213,12 +214,13 @@ async function listPage(
     listJobsForPage(jobs),
   ]);
   const clusters = buildClusters(recorded, nodes, catalogue, now);
-  const shown = sortNodes(filterNodes(nodes, query, catalogue), query, catalogue, now);
-  const reasons = await history.lastMessages(shown.filter((n) => needsReason(n, catalogue)).map((n) => n.id));
+  const shown = pageOf(sortNodes(filterNodes(nodes, query, catalogue), query, catalogue, now), query);
+  const reasons = await history.lastMessages(shown.items.filter((n) => needsReason(n, catalogue)).map((n) => n.id));
   const context = {
     summary: buildSummary(nodes, catalogue, query),
     headers: sortHeaders(query),
-    rows: shown.map((node) => nodeRow(node, catalogue, now, reasons.get(node.id) ?? null)),
+    rows: shown.items.map((node) => nodeRow(node, catalogue, now, reasons.get(node.id) ?? null)),
+    pager: shown,
     clusters,
     jobs: buildJobsSection(jobLists, now),
     filtered: isFiltered(query),

@@ -33,9 +33,19 @@ export interface ListQuery {
   cluster?: string;
   sort: SortKey;
   dir: SortDir;
+  /** 1-based page of the sorted, filtered table (PAGE_SIZE rows each). */
+  page: number;
 }
 
-export const DEFAULT_QUERY: ListQuery = { sort: 'phase', dir: 'asc' };
+export const DEFAULT_QUERY: ListQuery = { sort: 'phase', dir: 'asc', page: 1 };
+
+/**
+ * Rows of the node table per page: at fleet size the whole list would be
+ * megabytes of HTML, re-fetched on every change while a page is open.
+ */
+export const PAGE_SIZE = 100;
+/** The highest page number a URL may ask for (10,000,000 nodes). */
+const MAX_PAGE = 100_000;
 
 export function nodeState(
   node: Pick<Node, 'deploymentStatus' | 'deploymentPhaseStatus'>,
@@ -98,7 +108,13 @@ export function parseListQuery(raw: RawQuery, catalogue: PhaseCatalogue): ListQu
     cluster: single(raw.cluster),
     sort: oneOf(SORT_KEYS, single(raw.sort)) ?? DEFAULT_QUERY.sort,
     dir: oneOf(['asc', 'desc'] as const, single(raw.dir)) ?? DEFAULT_QUERY.dir,
+    page: pageNumber(single(raw.page)),
   };
+}
+
+function pageNumber(raw: string | undefined): number {
+  const page = raw && /^\d{1,6}$/.test(raw) ? Number(raw) : 1;
+  return Math.min(Math.max(page, 1), MAX_PAGE);
 }
 
 /** `?status=failed&sort=ip`: only what differs from the defaults, in a stable order. */
@@ -111,8 +127,34 @@ export function listHref(query: ListQuery): string {
     params.set('sort', query.sort);
     params.set('dir', query.dir);
   }
+  if (query.page > 1) params.set('page', String(query.page));
   const text = params.toString();
   return text ? `/monitoring?${text}` : '/monitoring';
+}
+
+// ---- paging ---------------------------------------------------------------
+
+export interface PageView<T> {
+  items: T[];
+  /** "101–200 of 10,000"; null when everything fits on one page. */
+  range: string | null;
+  prevHref: string | null;
+  nextHref: string | null;
+}
+
+/** One page of the sorted rows; a page past the end shows the last one. */
+export function pageOf<T>(rows: readonly T[], query: ListQuery): PageView<T> {
+  const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+  const page = Math.min(query.page, pages);
+  const start = (page - 1) * PAGE_SIZE;
+  const items = rows.slice(start, start + PAGE_SIZE);
+  const count = (n: number) => n.toLocaleString('en-US');
+  return {
+    items,
+    range: pages > 1 ? `${count(start + 1)}–${count(start + items.length)} of ${count(rows.length)}` : null,
+    prevHref: page > 1 ? listHref({ ...query, page: page - 1 }) : null,
+    nextHref: page < pages ? listHref({ ...query, page: page + 1 }) : null,
+  };
 }
 
 // ---- filtering and sorting ------------------------------------------------
@@ -222,7 +264,7 @@ export function sortHeaders(query: ListQuery): SortHeader[] {
     return {
       key,
       label: COLUMN_LABELS[key],
-      href: listHref({ ...query, sort: key, dir }),
+      href: listHref({ ...query, sort: key, dir, page: 1 }),
       ariaSort: current ? (query.dir === 'asc' ? 'ascending' : 'descending') : undefined,
       arrow: current ? (query.dir === 'asc' ? '▲' : '▼') : '',
     };
@@ -315,7 +357,7 @@ export function buildSummary(nodes: readonly Node[], catalogue: PhaseCatalogue, 
     label: state,
     count: nodes.filter((n) => nodeState(n, catalogue) === state).length,
     state,
-    href: listHref({ ...query, status: query.status === state ? undefined : state, phase: undefined }),
+    href: listHref({ ...query, status: query.status === state ? undefined : state, phase: undefined, page: 1 }),
     active: query.status === state,
   }));
   const groups = new Map<string, { phase: string; status: string | null; state: NodeState; count: number }>();
@@ -345,7 +387,7 @@ export function buildSummary(nodes: readonly Node[], catalogue: PhaseCatalogue, 
       label: phaseLabel(g.phase, g.status),
       count: g.count,
       state: g.state,
-      href: listHref({ ...query, phase: query.phase === g.phase ? undefined : g.phase, status: undefined }),
+      href: listHref({ ...query, phase: query.phase === g.phase ? undefined : g.phase, status: undefined, page: 1 }),
       active: query.phase === g.phase,
     }));
   return { total: nodes.length, states, phases };

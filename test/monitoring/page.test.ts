@@ -414,3 +414,55 @@ describe('status page access with monitoring.requireAdmin', function () {
     expect(ok.headers.get('location')).to.equal('/monitoring');
   });
 });
+
+describe('status page at fleet size: the node table is paged', function () {
+  this.timeout(60_000);
+  let hp: TestHomeport;
+  const COUNT = 230;
+  /** The page's link with rel=prev or rel=next, decoded (Handlebars escapes = and &), or null. */
+  const link = (html: string, rel: 'prev' | 'next') =>
+    new RegExp(`rel="${rel}" href="([^"]*)"`)
+      .exec(html)?.[1]
+      ?.replace(/&#x3D;/g, '=')
+      .replace(/&amp;/g, '&') ?? null;
+  before(async () => {
+    hp = await startTestHomeport();
+    for (let i = 0; i < COUNT; i++) {
+      const mac = `52:54:00:30:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      await hp.homeport.nodes.create(mac, { hostname: `fleet${String(i).padStart(3, '0')}` });
+    }
+  });
+  after(async () => hp?.stop());
+
+  it('shows 100 rows a page with the range and links to the neighbours, and every node on exactly one page', async () => {
+    const byHost = '/monitoring?sort=hostname&dir=asc';
+    const pages = [
+      { path: byHost, rows: 100, range: '1–100 of 230', prev: null, next: `${byHost}&page=2` },
+      { path: `${byHost}&page=2`, rows: 100, range: '101–200 of 230', prev: byHost, next: `${byHost}&page=3` },
+      { path: `${byHost}&page=3`, rows: 30, range: '201–230 of 230', prev: `${byHost}&page=2`, next: null },
+    ];
+    const seen: string[] = [];
+    for (const { path, rows, range, prev, next } of pages) {
+      const page = await hp.request('GET', path);
+      expect(page.status).to.equal(200);
+      const hosts = tableHosts(page.text) as string[];
+      expect(hosts, path).to.have.length(rows);
+      seen.push(...hosts);
+      expect(page.text).to.include(`<span class="range">${range}</span>`);
+      expect({ prev: link(page.text, 'prev'), next: link(page.text, 'next') }, path).to.deep.equal({ prev, next });
+    }
+    expect(new Set(seen).size).to.equal(COUNT);
+    expect(seen).to.deep.equal([...seen].sort());
+    // The summary still counts every node, not only the page's.
+    expect((await hp.request('GET', `${byHost}&page=3`)).text).to.include(`<b id="total-count">${COUNT}</b>`);
+  });
+
+  it('keeps the page in the live fragment link, and answers a page past the end with the last one', async () => {
+    const page = await hp.request('GET', '/monitoring?page=2');
+    expect(page.text).to.include('data-fragment="/monitoring?page&#x3D;2&amp;fragment&#x3D;1"');
+    const fragment = await hp.request('GET', '/monitoring?page=2&fragment=1');
+    expect(tableHosts(fragment.text)).to.have.length(100);
+    const past = await hp.request('GET', '/monitoring?page=50');
+    expect(past.text).to.include('<span class="range">201–230 of 230</span>');
+  });
+});

@@ -14,6 +14,8 @@ import {
   listHref,
   nodeRow,
   nodeState,
+  pageOf,
+  PAGE_SIZE,
   parseListQuery,
   relativeTime,
   sortHeaders,
@@ -84,6 +86,12 @@ describe('monitoring view models', () => {
       ],
       [{ status: ['failed', 'deployed'] }, {}], // given twice: ignored, not guessed
       [{ cluster: 'x'.repeat(65) }, {}],
+      [{ page: '3' }, { page: 3 }],
+      [{ page: '0' }, {}], // pages count from 1
+      [{ page: '-2' }, {}],
+      [{ page: '2.5' }, {}],
+      [{ page: '99999999' }, {}], // longer than any real page number: ignored
+      [{ page: '999999' }, { page: 100_000 }], // capped
     ];
     for (const [raw, expected] of cases) {
       it(`parses ${JSON.stringify(raw)}`, () =>
@@ -102,14 +110,71 @@ describe('monitoring view models', () => {
       [{ cluster: 'a b&c' }, '/monitoring?cluster=a+b%26c'],
       [{ sort: 'ip' }, '/monitoring?sort=ip&dir=asc'],
       [{ dir: 'desc' }, '/monitoring?sort=phase&dir=desc'],
+      [{ page: 2 }, '/monitoring?page=2'],
+      [{ status: 'failed', page: 4 }, '/monitoring?status=failed&page=4'],
     ];
     for (const [query, href] of hrefs)
       it(`links ${JSON.stringify(query)} as ${href}`, () => expect(listHref(q(query))).to.equal(href));
 
     it('round-trips: parsing a link gives its query back', () => {
-      const query = q({ status: 'installing', cluster: 'lab', sort: 'updated', dir: 'desc' });
+      const query = q({ status: 'installing', cluster: 'lab', sort: 'updated', dir: 'desc', page: 7 });
       const params = Object.fromEntries(new URL(listHref(query), 'http://x').searchParams);
       expect(parseListQuery(params, catalogue)).to.deep.equal({ ...query, phase: undefined });
+    });
+
+    describe('paging the table', () => {
+      const rows = Array.from({ length: 250 }, (_, i) => i);
+      const cases: [
+        string,
+        number,
+        { first: number | undefined; count: number; range: string | null; prev: string | null; next: string | null },
+      ][] = [
+        [
+          'the first page',
+          1,
+          { first: 0, count: PAGE_SIZE, range: '1–100 of 250', prev: null, next: '/monitoring?page=2' },
+        ],
+        [
+          'a middle page',
+          2,
+          { first: 100, count: 100, range: '101–200 of 250', prev: '/monitoring', next: '/monitoring?page=3' },
+        ],
+        [
+          'the last, short page',
+          3,
+          { first: 200, count: 50, range: '201–250 of 250', prev: '/monitoring?page=2', next: null },
+        ],
+        [
+          'a page past the end: the last one',
+          9,
+          { first: 200, count: 50, range: '201–250 of 250', prev: '/monitoring?page=2', next: null },
+        ],
+      ];
+      for (const [name, page, want] of cases)
+        it(name, () => {
+          const view = pageOf(rows, q({ page }));
+          expect({
+            first: view.items[0],
+            count: view.items.length,
+            range: view.range,
+            prev: view.prevHref,
+            next: view.nextHref,
+          }).to.deep.equal(want);
+        });
+
+      it('shows no pager when every row fits on one page, and an empty list as one empty page', () => {
+        expect(pageOf(rows.slice(0, PAGE_SIZE), q())).to.deep.include({ range: null, prevHref: null, nextHref: null });
+        expect(pageOf([], q({ page: 5 }))).to.deep.equal({ items: [], range: null, prevHref: null, nextHref: null });
+      });
+
+      it('starts sorting and filtering links again at the first page', () => {
+        const onPage3 = q({ page: 3 });
+        expect(
+          sortHeaders(onPage3)
+            .map((h) => h.href)
+            .filter((href) => href.includes('page=')),
+        ).to.deep.equal([]);
+      });
     });
 
     it('asks for the fragment of the same view', () => {
