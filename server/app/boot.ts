@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { Config } from '../config/schema.js';
+import type { Clock } from '../kernel/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { NodesService } from '../nodes/service.js';
 import type { Repositories } from '../store/repositories.js';
@@ -17,6 +18,7 @@ export function bootRouters(input: {
   nodes: NodesService;
   repositories: Pick<Repositories, 'discoveries'>;
   log: Logger;
+  clock: Clock;
 }): Router[] {
   const { boot, http } = input.config;
   const service = new BootService({
@@ -30,6 +32,7 @@ export function bootRouters(input: {
     },
     localBoot: boot.localBoot,
     log: input.log,
+    clock: input.clock,
     discovery: new DiscoveryGate(input.repositories.discoveries, boot.discoverLimit),
   });
   return [

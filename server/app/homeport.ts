@@ -96,6 +96,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
   };
   const nodes = new NodesService(repositories, buildCatalogue(config.phases.extra), clock, {
     groupCommitMs: config.database.groupCommitMs,
+    cacheMs: config.database.nodeCacheMs,
     rounds,
     leaseIp: (mac) => repositories.dhcpLeases.boundIp(mac, clock()),
     // Full-mode DHCP hands a node's ip out as its reservation: refuse at input what it could not hand out.
@@ -142,7 +143,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
       reader: monitoring.reader,
       bmcLabel,
     }),
-    ...bootRouters({ config, catalog: bootCatalog, nodes, repositories, log }),
+    ...bootRouters({ config, catalog: bootCatalog, nodes, repositories, log, clock }),
     ...monitoring.routers,
     ...reprovisioning.routers,
   ];

@@ -1,4 +1,5 @@
 import { roundToken } from '../auth/rounds.js';
+import type { Clock } from '../kernel/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { BootFacts, NodesService } from '../nodes/service.js';
 import type { Node } from '../store/nodes-repo.js';
@@ -33,8 +34,30 @@ export interface BootServiceOptions {
   policy: BootPolicy;
   localBoot: Omit<LocalBootInput, 'mac'>;
   log: Logger;
+  /** For the boot-fetch window; Date.now by default. */
+  clock?: Clock;
   /** Caps open discoveries (boot.discoverLimit); none: unbounded. */
   discovery?: DiscoveryGate;
+}
+
+/**
+ * A node that fetched its install script this recently, and has reported
+ * nothing since, is in the same boot attempt (iPXE retrying, a chain that
+ * loops): its `ipxe_boot` is on record already, so the script is served
+ * without another history row. A real reboot reports later phases in
+ * between, or comes after this window.
+ */
+export const BOOT_FETCH_WINDOW_MS = 60_000;
+
+export function isRepeatedBootFetch(
+  node: Pick<Node, 'deploymentStatus' | 'deploymentPhaseStatus' | 'lastUpdate'>,
+  now: number,
+): boolean {
+  return (
+    node.deploymentStatus === 'ipxe_boot' &&
+    node.deploymentPhaseStatus === 'completed' &&
+    now - node.lastUpdate < BOOT_FETCH_WINDOW_MS
+  );
 }
 
 /** What iPXE tells us about itself in the entry script's query string. */
@@ -90,7 +113,8 @@ export class BootService {
       case 'install': {
         const loaded = this.options.catalog.get(decision.profile)!;
         const body = this.installScriptFor(loaded, node, machine, baseUrl);
-        if (node) await this.record(node, 'ipxe_boot', `served profile ${loaded.name} (${decision.via})`, sourceIp);
+        if (node && !isRepeatedBootFetch(node, (this.options.clock ?? Date.now)()))
+          await this.record(node, 'ipxe_boot', `served profile ${loaded.name} (${decision.via})`, sourceIp);
         return body;
       }
       case 'local':

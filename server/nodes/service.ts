@@ -29,6 +29,7 @@ import type { RegisterBody } from './validation.js';
 import type { Clock } from '../kernel/clock.js';
 import type { LifecycleChange } from './lifecycle.js';
 import { lookupNode, resolveNodeRef, type NodeLookup } from './lookup.js';
+import { NodeCache } from './node-cache.js';
 
 export type { HistorySource, PhaseReportInput };
 
@@ -80,6 +81,8 @@ export type NodeStore = Pick<
 
 export interface NodesServiceOptions {
   groupCommitMs?: number;
+  /** How long a node read by MAC is served from memory (database.nodeCacheMs); 0 or unset: always read. */
+  cacheMs?: number;
   rounds: RoundPolicy;
   /** auth.bindSource lease: the address homeport's DHCP leased to a MAC. */
   leaseIp?: (mac: string) => Promise<string | null>;
@@ -113,6 +116,9 @@ export class NodesService {
   private readonly factsWriter: WriteBatcher<{ id: number } & BootFacts, Node | null>;
   private readonly discoveries: DiscoveriesRepo;
   private readonly transaction: RunInTransaction;
+  private readonly cache: NodeCache;
+  /** Counts published writes, so that a read raced by a write does not fill the cache with the older row. */
+  private writes = 0;
   private readonly summaryRows: Repositories['summaryRows'];
   private readonly ipRule: NodeIpRule | undefined;
 
@@ -129,6 +135,7 @@ export class NodesService {
     this.leaseIp = options.leaseIp ?? (async () => null);
     this.ipRule = options.ipRule;
     this.transaction = store.transaction;
+    this.cache = new NodeCache(options.cacheMs ?? 0);
     this.summaryRows = store.summaryRows;
     this.nodes = store.nodes;
     this.history = store.history;
@@ -148,8 +155,30 @@ export class NodesService {
     return this.nodes.byId(id);
   }
 
-  byMac(mac: string): Promise<Node | null> {
-    return this.nodes.byMac(mac);
+  /** From the node cache when it holds the MAC (see node-cache.ts), else from the store. */
+  async byMac(mac: string): Promise<Node | null> {
+    const cached = this.cache.get(mac, this.clock());
+    if (cached) return cached;
+    // A write published while this read was on its way may be newer than what it read: keep only an unraced read.
+    const generation = this.writes;
+    const node = await this.nodes.byMac(mac);
+    if (node && generation === this.writes) this.cache.put(node, this.clock());
+    return node;
+  }
+
+  /** Every change leaves through here: the cache learns it, then subscribers do. */
+  private publish(event: NodeEvent): void {
+    if (event.type === 'node_deleted') {
+      this.writes++;
+      this.cache.clear();
+    } else this.wrote(event.node);
+    this.emitter.emit('change', event);
+  }
+
+  /** A node as this service just wrote it: the cache's newest copy. */
+  private wrote(node: Node): void {
+    this.writes++;
+    this.cache.put(node, this.clock());
   }
 
   byIp(ip: string): Promise<Node | null> {
@@ -191,7 +220,7 @@ export class NodesService {
     });
     if (!result.ok && result.error === 'refused') throw new RoundRefusedError(result.reason);
     if (!result.ok) throw new NodeNotFoundError(`no node ${'id' in ref ? ref.id : ref.mac}`);
-    this.emitter.emit('change', { type: 'phase', node: result.node, entry: result.entry });
+    this.publish({ type: 'phase', node: result.node, entry: result.entry });
     return { node: result.node, entry: result.entry, decision: result.plan.decision };
   }
 
@@ -222,7 +251,7 @@ export class NodesService {
       }),
     });
     if (!result.ok) return null;
-    this.emitter.emit('change', { type: 'phase', node: result.node, entry: result.entry });
+    this.publish({ type: 'phase', node: result.node, entry: result.entry });
     return result.entry;
   }
 
@@ -239,7 +268,11 @@ export class NodesService {
     if (!verdict.ok) return verdict;
     if (verdict.bind === null) return { ok: true, node };
     const bound = await this.nodes.updateIfRoundUnchanged(node, bindFields(verdict.bind));
-    if (bound) return { ok: true, node: { ...node, ...bindFields(verdict.bind) } };
+    if (bound) {
+      const boundNode = { ...node, ...bindFields(verdict.bind) };
+      this.wrote(boundNode);
+      return { ok: true, node: boundNode };
+    }
     const current = await this.nodes.byId(node.id);
     if (!current) return { ok: false, reason: `${node.mac} was deleted` };
     const again = checkRoundAddress(this.rounds, current, caller, this.clock());
@@ -346,7 +379,7 @@ export class NodesService {
         )
       ).node;
     } else {
-      this.emitter.emit('change', { type: 'node', node });
+      this.publish({ type: 'node', node });
     }
     return { node, created: registered.created };
   }
@@ -356,14 +389,14 @@ export class NodesService {
     this.checkIp(fields.ip);
     const now = this.clock();
     const node = await this.nodes.insert(mac, { ...openRound(now), ...fields }, now);
-    this.emitter.emit('change', { type: 'node', node });
+    this.publish({ type: 'node', node });
     return node;
   }
 
   async update(id: number, changes: NodeChanges): Promise<Node | null> {
     this.checkIp(changes.ip);
     const node = await this.nodes.update(id, { ...changes, lastUpdate: this.clock() });
-    if (node) this.emitter.emit('change', { type: 'node', node });
+    if (node) this.publish({ type: 'node', node });
     return node;
   }
 
@@ -375,7 +408,7 @@ export class NodesService {
 
   async delete(id: number): Promise<boolean> {
     const deleted = await this.nodes.delete(id);
-    if (deleted) this.emitter.emit('change', { type: 'node_deleted', id });
+    if (deleted) this.publish({ type: 'node_deleted', id });
     return deleted;
   }
 
@@ -415,7 +448,7 @@ export class NodesService {
       await this.history.append(entry, trx);
       return updated;
     });
-    if (node) this.emitter.emit('change', { type: 'node', node });
+    if (node) this.publish({ type: 'node', node });
     return node;
   }
 
@@ -424,14 +457,14 @@ export class NodesService {
     const changes = { uuid: facts.uuid ?? node.uuid, arch: facts.arch ?? node.arch };
     if (changes.uuid === node.uuid && changes.arch === node.arch) return node;
     const saved = await this.factsWriter.run({ id: node.id, ...changes });
-    if (saved) this.emitter.emit('change', { type: 'node', node: saved });
+    if (saved) this.publish({ type: 'node', node: saved });
     return saved ?? node;
   }
 
   /** Deletes discovered machines registered before `cutoff` that never phoned home; answers their ids. */
   async expireDiscoveries(cutoff: number): Promise<number[]> {
     const ids = await this.discoveries.deleteUnreportedBefore(cutoff);
-    for (const id of ids) this.emitter.emit('change', { type: 'node_deleted', id });
+    for (const id of ids) this.publish({ type: 'node_deleted', id });
     return ids;
   }
 

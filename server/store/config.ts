@@ -11,6 +11,15 @@ export const databaseSchema = z
     sqlitePath: z.string().min(1).default('homeport.sqlite').describe('Relative paths are under dataDir.'),
     synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
     busyTimeoutMs: z.number().int().min(0).max(60000).default(5000),
+    nodeCacheMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(1000)
+      .describe(
+        "How long a node read by MAC for a boot script or config is served from memory. homeport's own writes keep it exact; it bounds how long a change made by another instance on the same database goes unseen. 0: read every time.",
+      ),
     groupCommitMs: z
       .number()
       .int()

@@ -30,6 +30,14 @@ export class LruMap<K, V> {
     if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as K);
   }
 
+  delete(key: K): void {
+    this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
   /** The cached value, or compute() stored and returned. */
   getOrSet(key: K, compute: () => V): V {
     const cached = this.get(key);

@@ -27,6 +27,24 @@ for (const kind of DATABASE_KINDS) {
       );
     });
 
+    it('records one ipxe_boot per boot attempt: fetching the script again at once adds no row, a new attempt does', async () => {
+      hp = await startTestHomeport({ kind });
+      await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, hostname: 'deb1', profile: 'debian' } });
+      for (let i = 0; i < 3; i++) expect((await bootScript(hp, MAC)).kind).to.equal('install');
+      expect(
+        (await phases(hp, MAC)).map((e) => e.phase),
+        'iPXE asking three times',
+      ).to.deep.equal(['ipxe_boot']);
+      const token = await hp.tokenFor(MAC);
+      const report = await hp.request('POST', '/api/status/phase', {
+        body: { mac: MAC, phase: 'installation', status: 'in_progress' },
+        headers: { 'x-homeport-token': token },
+      });
+      expect(report.status).to.equal(200);
+      expect((await bootScript(hp, MAC)).kind, 'the machine rebooted into iPXE').to.equal('install');
+      expect((await phases(hp, MAC)).map((e) => e.phase)).to.deep.equal(['ipxe_boot', 'installation', 'ipxe_boot']);
+    });
+
     it('boots a known node its profile, records ipxe_boot and config_download, and stores uuid/arch from iPXE', async () => {
       hp = await startTestHomeport({ kind });
       await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, hostname: 'deb1', profile: 'debian' } });
