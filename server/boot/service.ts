@@ -70,7 +70,12 @@ export interface Served {
 
 export class ConfigNotFound extends Error {}
 
+/** Scripts kept per node row (one per base URL and iPXE facts; a machine asks with one of each). */
+const RENDERED_PER_NODE = 4;
+
 export class BootService {
+  private readonly rendered = new WeakMap<Node, Map<string, string>>();
+
   constructor(private readonly options: BootServiceOptions) {}
 
   /** The per-MAC iPXE script. */
@@ -131,8 +136,21 @@ export class BootService {
     }
   }
 
+  /**
+   * The install script, rendered once per node row: a node as the nodes
+   * service last wrote it is one object (its cache's), and any change to it
+   * is a new object, so a script rendered for that object stays right. A
+   * rack that asks again and again costs a lookup, not a render.
+   */
   private installScriptFor(loaded: LoadedProfile, node: Node | null, machine: MachineFacts, baseUrl: string): string {
-    return renderInstallScript(loaded, this.context(loaded, node, machine, baseUrl));
+    const render = () => renderInstallScript(loaded, this.context(loaded, node, machine, baseUrl));
+    if (!node) return render();
+    const key = `${loaded.name}\n${baseUrl}\n${machine.uuid}\n${machine.arch}`;
+    let scripts = this.rendered.get(node);
+    if (!scripts || scripts.size >= RENDERED_PER_NODE) this.rendered.set(node, (scripts = new Map()));
+    let body = scripts.get(key);
+    if (body === undefined) scripts.set(key, (body = render()));
+    return body;
   }
 
   /**

@@ -45,6 +45,32 @@ for (const kind of DATABASE_KINDS) {
       expect((await phases(hp, MAC)).map((e) => e.phase)).to.deep.equal(['ipxe_boot', 'installation', 'ipxe_boot']);
     });
 
+    it('renders again after any change to the node: a script kept for a node row is never served for a changed one', async () => {
+      hp = await startTestHomeport({ kind });
+      const add = await hp.request('POST', '/api/nodes', {
+        admin: true,
+        body: { mac: MAC, hostname: 'gen1', profile: 'linux-initramfs' },
+      });
+      expect(add.status).to.equal(201);
+      const first = await bootScript(hp, MAC);
+      expect((await bootScript(hp, MAC)).text, 'asked again: the same bytes').to.equal(first.text);
+      const token = (text: string) => /homeport\.token=(\S+)/.exec(text)?.[1];
+      expect(token(first.text)).to.be.a('string');
+      const reprovisioned = await hp.request('POST', '/api/reprovision', { admin: true, body: { nodes: [MAC] } });
+      expect(reprovisioned.status, JSON.stringify(reprovisioned.body)).to.be.oneOf([200, 201, 202]);
+      const newRound = await bootScript(hp, MAC);
+      expect(token(newRound.text), 'a new install round: a new token in the script').to.not.equal(token(first.text));
+
+      const changed = await hp.request('PATCH', `/api/nodes/${MAC}`, {
+        admin: true,
+        body: { hostname: 'deb1', profile: 'debian' },
+      });
+      expect(changed.status).to.equal(200);
+      const debian = await bootScript(hp, MAC);
+      expect(debian.text).to.contain('hostname=deb1');
+      expect(debian.text).to.contain('/assets/debian/');
+    });
+
     it('boots a known node its profile, records ipxe_boot and config_download, and stores uuid/arch from iPXE', async () => {
       hp = await startTestHomeport({ kind });
       await hp.request('POST', '/api/nodes', { admin: true, body: { mac: MAC, hostname: 'deb1', profile: 'debian' } });
