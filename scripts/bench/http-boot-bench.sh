@@ -7,8 +7,10 @@
 # homeport runs from this checkout on SQLite (synchronous=FULL, the default) in a
 # temp data dir; NODES machines (default 3000) are seeded through the admin API
 # with the generic profile, and wrk asks for a random one's script on each
-# request, so every request renders a script and records an ipxe_boot history
-# row (a committed write per request, group-committed). nginx gets its own temp
+# request. A node's first fetch binds its install round and records ipxe_boot
+# (group-committed writes); its later fetches are the same boot attempt (no
+# new row) and are served from the node cache (database.nodeCacheMs) and the
+# script rendered for that node row. nginx gets its own temp
 # config on another loopback port, one worker (homeport is one Node process).
 # Targets: homeport >= 0.5 x nginx req/s, homeport p99 < 10 ms.
 # Needs: wrk, nginx (scripts/setup/packages-test.txt), curl, node.
@@ -141,5 +143,5 @@ echo "ratio bare node:http/nginx: $(awk -v a="$(rps bare)" -v b="$ng_rps" 'BEGIN
 echo "ratio homeport/nginx: $ratio (target >= 0.5)   homeport p99: ${hp_p99} ms (target < 10)"
 errors homeport; errors nginx
 history=$(curl -fs "http://127.0.0.1:$hp_port/api/status/summary" >/dev/null && curl -fs "http://127.0.0.1:$hp_port/api/status/history/52-54-00-00-00-00?limit=1" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>console.log(JSON.parse(s).total))')
-echo "history rows of one sample node after the runs: $history (one ipxe_boot per request)"
+echo "history rows of one sample node after the runs: $history (one ipxe_boot per boot attempt)"
 awk -v r="$ratio" -v p="$hp_p99" 'BEGIN { ok = (r >= 0.5 && p < 10); print ok ? "targets met" : "targets missed"; exit ok ? 0 : 3 }'

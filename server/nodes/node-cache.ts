@@ -20,10 +20,19 @@ export class NodeCache {
 
   get(mac: string, now: number): Node | undefined {
     const entry = this.entries.get(mac);
-    if (!entry) return undefined;
-    if (now - entry.at < this.ttlMs) return entry.node;
-    this.entries.delete(mac);
-    return undefined;
+    return entry && now - entry.at < this.ttlMs ? entry.node : undefined;
+  }
+
+  /**
+   * Stores a node read from the database. A row equal to the expired entry's
+   * keeps the entry's object, so what is kept with that object (its rendered
+   * script) stays valid: answers the object to use.
+   */
+  refresh(read: Node, now: number): Node {
+    const expired = this.entries.get(read.mac)?.node;
+    const node = expired && sameRow(expired, read) ? expired : read;
+    this.put(node, now);
+    return node;
   }
 
   put(node: Node, now: number): void {
@@ -34,4 +43,9 @@ export class NodeCache {
   clear(): void {
     this.entries.clear();
   }
+}
+
+/** rowToNode builds every node with the same keys in the same order, so equal rows serialize alike. */
+function sameRow(a: Node, b: Node): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -114,6 +114,8 @@ export class NodesService {
   private readonly writer: WriteBatcher<PhaseWrite<PhasePlan>, PhaseWriteResult<PhasePlan>>;
   /** uuid/arch that iPXE reported, batched like phase reports (a fleet booting at once has many first sightings). */
   private readonly factsWriter: WriteBatcher<{ id: number } & BootFacts, Node | null>;
+  /** First-use bindings of install rounds, group-committed too: a rack's first script fetches bind at once. */
+  private readonly binds: WriteBatcher<{ node: Node; changes: NodeChanges }, boolean>;
   private readonly discoveries: DiscoveriesRepo;
   private readonly transaction: RunInTransaction;
   private readonly cache: NodeCache;
@@ -148,6 +150,9 @@ export class NodesService {
     this.factsWriter = new WriteBatcher((updates) => this.nodes.updateEach(updates), {
       windowMs: options.groupCommitMs,
     });
+    this.binds = new WriteBatcher((binds) => this.nodes.updateEachIfRoundUnchanged(binds), {
+      windowMs: options.groupCommitMs,
+    });
     this.emitter.setMaxListeners(1000);
   }
 
@@ -162,8 +167,7 @@ export class NodesService {
     // A write published while this read was on its way may be newer than what it read: keep only an unraced read.
     const generation = this.writes;
     const node = await this.nodes.byMac(mac);
-    if (node && generation === this.writes) this.cache.put(node, this.clock());
-    return node;
+    return node && generation === this.writes ? this.cache.refresh(node, this.clock()) : node;
   }
 
   /** Every change leaves through here: the cache learns it, then subscribers do. */
@@ -267,7 +271,7 @@ export class NodesService {
     const verdict = checkRoundAddress(this.rounds, node, caller, this.clock());
     if (!verdict.ok) return verdict;
     if (verdict.bind === null) return { ok: true, node };
-    const bound = await this.nodes.updateIfRoundUnchanged(node, bindFields(verdict.bind));
+    const bound = await this.binds.run({ node, changes: bindFields(verdict.bind) });
     if (bound) {
       const boundNode = { ...node, ...bindFields(verdict.bind) };
       this.wrote(boundNode);
@@ -472,5 +476,6 @@ export class NodesService {
   async flush(): Promise<void> {
     await this.writer.flush();
     await this.factsWriter.flush();
+    await this.binds.flush();
   }
 }

@@ -246,11 +246,23 @@ export class NodesRepo {
   async updateIfRoundUnchanged(
     node: Pick<Node, 'id' | 'roundNonce' | 'roundBoundIp'>,
     changes: NodeChanges,
+    trx: Knex = this.knex,
   ): Promise<boolean> {
-    const updated = await this.knex('nodes')
+    const updated = await trx('nodes')
       .where({ id: node.id, round_nonce: node.roundNonce, round_bound_ip: node.roundBoundIp })
       .update(changesToRow(changes));
     return updated > 0;
+  }
+
+  /** Several rounds' compare-and-sets in one transaction (a group commit): whether each applied. */
+  updateEachIfRoundUnchanged(
+    binds: { node: Pick<Node, 'id' | 'roundNonce' | 'roundBoundIp'>; changes: NodeChanges }[],
+  ): Promise<boolean[]> {
+    return this.knex.transaction(async (trx) => {
+      const applied: boolean[] = [];
+      for (const { node, changes } of binds) applied.push(await this.updateIfRoundUnchanged(node, changes, trx));
+      return applied;
+    });
   }
 
   /** Compare-and-set on the reprovision status: with `expect`, applies only while the node's status is one of those. */

@@ -17,10 +17,19 @@ describe('node cache (boot-path reads by MAC)', () => {
       cache.put(pve1, 10_000);
       expect(cache.get(pve1.mac, 10_999)).to.equal(pve1);
       expect(cache.get(pve1.mac, 11_000), 'at the TTL').to.equal(undefined);
-      expect(cache.get(pve1.mac, 10_500), 'an expired entry is gone, not revived').to.equal(undefined);
       const off = new NodeCache(0);
       off.put(pve1, 0);
       expect(off.get(pve1.mac, 0)).to.equal(undefined);
+    });
+
+    it('keeps its object when a row read after the TTL is unchanged, and takes the new one when it changed', () => {
+      const cache = new NodeCache(1000);
+      const kept = node(1, { mac: '52:54:00:00:00:01', hostname: 'pve1' });
+      cache.put(kept, 0);
+      expect(cache.refresh({ ...kept }, 5000), 'same row').to.equal(kept);
+      expect(cache.get(kept.mac, 5500), 'and it is fresh again').to.equal(kept);
+      const renamed = { ...kept, hostname: 'pve1-renamed' };
+      expect(cache.refresh(renamed, 9000)).to.equal(renamed);
     });
 
     it('keeps at most maxNodes, forgetting the least recently used', () => {
