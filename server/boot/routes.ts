@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import { z } from 'zod';
-import { ApiRouter } from '../http/api.js';
+import { ApiRouter, type DirectContext } from '../http/api.js';
 import { HttpError, notFound, ValidationError } from '../kernel/errors.js';
 import type { Logger } from '../log/logger.js';
 import { normalizeMac } from '../nodes/mac.js';
@@ -44,16 +44,19 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
       contentType: 'text/plain',
     },
   };
-  const use = [scriptErrors(options)];
+  // Any failure of a script route (a bad query included) becomes an iPXE error script.
+  const recover = (ctx: DirectContext, err: unknown) =>
+    sendScript(ctx, options, { kind: 'error', body: errorScript(scriptErrorMessage(err, options.log, ctx.path)) });
 
-  api.endpoint(
+  // The scripts every booting machine asks for are served in front of Koa (http/direct.ts).
+  api.directEndpoint(
     {
       method: 'get',
       path: '/boot.ipxe',
       tag: 'boot',
       summary: 'The entry script: chains to the per-MAC script with uuid, arch and platform',
       auth: 'public',
-      use,
+      recover,
       responses: script,
     },
     (ctx) =>
@@ -64,7 +67,7 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
   );
 
   const perMac = /^\/boot\/([^/]+)\.ipxe$/;
-  api.endpoint(
+  api.directEndpoint(
     {
       method: 'get',
       path: '/boot/:mac.ipxe',
@@ -74,7 +77,7 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
       auth: 'public',
       params: { mac: 'MAC address, any spelling (iPXE sends aa-bb-cc-dd-ee-ff)' },
       query: ipxeQuery,
-      use,
+      recover,
       responses: script,
     },
     async (ctx, { query }) => {
@@ -191,7 +194,7 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
 }
 
 /** Sends an iPXE script: always 200 with the outcome in a header. */
-function sendScript(ctx: Koa.Context, options: BootRoutesOptions, outcome: { kind: string; body: string }): void {
+function sendScript(ctx: DirectContext, options: BootRoutesOptions, outcome: { kind: string; body: string }): void {
   // Which script a machine got is the first thing to know when it does not boot.
   options.log.info({ path: ctx.path, outcome: outcome.kind, client: ctx.ip }, 'boot script served');
   ctx.status = 200;
@@ -199,17 +202,6 @@ function sendScript(ctx: Koa.Context, options: BootRoutesOptions, outcome: { kin
   ctx.set(OUTCOME_HEADER, outcome.kind);
   ctx.set('Cache-Control', 'no-store');
   ctx.body = outcome.body;
-}
-
-/** Any failure of a script route (a bad query included) becomes an iPXE error script. */
-function scriptErrors(options: BootRoutesOptions): Koa.Middleware {
-  return async (ctx, next) => {
-    try {
-      await next();
-    } catch (err) {
-      sendScript(ctx, options, { kind: 'error', body: errorScript(scriptErrorMessage(err, options.log, ctx.path)) });
-    }
-  };
 }
 
 function scriptErrorMessage(err: unknown, log: Logger, urlPath: string): string {
@@ -232,7 +224,7 @@ function asHttpError(err: unknown, log: Logger, mac: string): unknown {
   return err;
 }
 
-function macParam(ctx: Koa.Context, pattern: RegExp): string {
+function macParam(ctx: DirectContext, pattern: RegExp): string {
   try {
     return decodeURIComponent(pattern.exec(ctx.path)?.[1] ?? '');
   } catch {
@@ -270,7 +262,7 @@ const ipxeQuery = z.object({
 const SAFE_HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)(:\d{1,5})?$/i;
 
 /** http.publicUrl, else the address the machine reached us at. */
-export function baseUrl(ctx: Koa.Context, publicUrl: string | undefined): string {
+export function baseUrl(ctx: DirectContext, publicUrl: string | undefined): string {
   if (publicUrl) return publicUrl.replace(/\/+$/, '');
   const host = ctx.get('host');
   if (SAFE_HOST.test(host)) return `${ctx.protocol}://${host}`;

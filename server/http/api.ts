@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 /**
  * Every HTTP route is declared once, with its contract, through an ApiRouter:
  * the declaration registers the route on a @koa/router AND records the
@@ -80,6 +81,12 @@ export interface RouteSpec<
   responses: Record<number, ResponseSpec | string>;
   /** Middleware run before validation and the handler (e.g. the status page's reader check). */
   use?: Koa.Middleware[];
+  /**
+   * Answers any error of this route itself (validation included) instead of
+   * the JSON error: the boot scripts answer an iPXE script, since iPXE does
+   * not run the body of a 4xx. Runs on the direct path and under Koa alike.
+   */
+  recover?: (ctx: DirectContext, err: unknown) => void;
 }
 
 /**
@@ -88,23 +95,33 @@ export interface RouteSpec<
  */
 export interface DirectContext {
   readonly ip: string;
+  readonly path: string;
+  /** The query string, parsed as Koa parses it (a key given twice is an array). */
+  readonly query: Record<string, string | string[] | undefined>;
+  readonly protocol: string;
+  readonly req: IncomingMessage;
   /** A request header, '' when absent (as Koa's ctx.get). */
   get(field: string): string;
+  /** Sets a response header. */
+  set(field: string, value: string): void;
+  /** The response's content type; a string body is sent as it is with it, anything else as JSON. */
+  type: string;
   status: number;
   body: unknown;
 }
 
-/** A route served before Koa: exact method and path, its body parsed and validated by `run`. */
+/** A route served before Koa: exact method and path (or `match`), its body and query parsed and validated by `run`. */
 export interface DirectRoute {
   method: string;
   path: string;
+  match?: RegExp;
   run(ctx: DirectContext, body: unknown): Promise<void>;
 }
 
 type Parsed<S> = S extends z.ZodTypeAny ? z.output<S> : undefined;
 export type RouteInput<B, Q> = { body: Parsed<B>; query: Parsed<Q> };
 export type RouteHandler<B, Q> = (ctx: RouterContext, input: RouteInput<B, Q>) => unknown;
-export type DirectHandler<B> = (ctx: DirectContext, input: RouteInput<B, undefined>) => unknown;
+export type DirectHandler<B, Q = undefined> = (ctx: DirectContext, input: RouteInput<B, Q>) => unknown;
 
 /** The body and query as the route's schemas parse them (400 naming the field otherwise). */
 function routeInput<B extends z.ZodTypeAny | undefined, Q extends z.ZodTypeAny | undefined>(
@@ -136,8 +153,14 @@ export class ApiRouter extends Router {
     const middleware: Koa.Middleware[] = [];
     if (spec.auth === 'admin') middleware.push(requireAdmin(this.adminToken(spec)));
     middleware.push(...(spec.use ?? []));
+    const { recover } = spec;
     middleware.push(async (ctx) => {
-      await handler(ctx as RouterContext, routeInput(spec, ctx.request.body, ctx.query));
+      try {
+        await handler(ctx as RouterContext, routeInput(spec, ctx.request.body, ctx.query));
+      } catch (err) {
+        if (!recover) throw err;
+        recover(ctx as unknown as DirectContext, err);
+      }
     });
     const path = spec.match ?? spec.path;
     // As router.get() & co. register: the router's options, and a RegExp taken as one.
@@ -156,19 +179,28 @@ export class ApiRouter extends Router {
    * installers' register and phase calls, where Koa's stack was a third of
    * the cost of a report (measured with scripts/bench/phase-bench.ts).
    */
-  directEndpoint<B extends z.ZodTypeAny | undefined = undefined>(
-    spec: RouteSpec<B, undefined>,
-    handler: DirectHandler<B>,
+  directEndpoint<B extends z.ZodTypeAny | undefined = undefined, Q extends z.ZodTypeAny | undefined = undefined>(
+    spec: RouteSpec<B, Q>,
+    handler: DirectHandler<B, Q>,
   ): this {
-    if (spec.auth === 'admin' || spec.use || spec.query || spec.match || spec.path.includes(':')) {
+    if (spec.auth === 'admin' || spec.use || (spec.path.includes(':') && !spec.match)) {
       throw new Error(
-        `${spec.method.toUpperCase()} ${spec.path}: a direct endpoint has a static path, no query, no admin auth and no middleware`,
+        `${spec.method.toUpperCase()} ${spec.path}: a direct endpoint has a static path or a match, no admin auth and no middleware`,
       );
     }
+    const { recover } = spec;
     this.directRoutes.push({
       method: spec.method.toUpperCase(),
       path: spec.path,
-      run: async (ctx, body) => void (await handler(ctx, routeInput(spec, body, undefined))),
+      match: spec.match,
+      run: async (ctx, body) => {
+        try {
+          await handler(ctx, routeInput(spec, body, ctx.query));
+        } catch (err) {
+          if (!recover) throw err;
+          recover(ctx, err);
+        }
+      },
     });
     return this.endpoint(spec, handler);
   }

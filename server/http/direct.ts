@@ -1,3 +1,4 @@
+import querystring from 'node:querystring';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { HttpMetrics } from '../metrics/registry.js';
 import type { DirectContext, DirectRoute } from './api.js';
@@ -24,9 +25,12 @@ export function directDispatch(
   options: DirectDispatchOptions,
   fallback: RequestListener,
 ): RequestListener {
-  const table = new Map(routes.map((route) => [`${route.method} ${route.path}`, route]));
+  const table = new Map(routes.filter((r) => !r.match).map((route) => [`${route.method} ${route.path}`, route]));
+  const patterns = routes.filter((r) => r.match);
+  const find = (method: string | undefined, path: string) =>
+    table.get(`${method} ${path}`) ?? patterns.find((r) => r.method === method && r.match!.test(path));
   return (req, res) => {
-    const route = table.get(`${req.method} ${pathOf(req.url)}`);
+    const route = find(req.method, pathOf(req.url));
     if (!route) return fallback(req, res);
     serveDirect(route, req, res, options).catch((err: unknown) => {
       // Only answering itself can fail here (serveDirect answers every other error): never an unhandled rejection.
@@ -49,9 +53,18 @@ async function serveDirect(
   options: DirectDispatchOptions,
 ): Promise<void> {
   const started = process.hrtime.bigint();
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const headers: Record<string, string> = {};
   const ctx: DirectContext = {
     ip: req.socket.remoteAddress ?? '',
+    path: pathOf(url),
+    query: queryAt < 0 ? {} : querystring.parse(url.slice(queryAt + 1)),
+    protocol: 'http',
+    req,
     get: (field) => headerValue(req, field),
+    set: (field, value) => void (headers[field.toLowerCase()] = value),
+    type: '',
     status: 200,
     body: undefined,
   };
@@ -63,13 +76,26 @@ async function serveDirect(
     ctx.status = httpError.status;
     ctx.body = errorJson(httpError);
   }
-  sendJson(res, ctx.status, ctx.body);
+  if (typeof ctx.body === 'string' && ctx.type) sendText(res, ctx.status, ctx.type, headers, ctx.body);
+  else sendJson(res, ctx.status, ctx.body);
   options.metrics.observe(route.path, route.method, ctx.status, Number(process.hrtime.bigint() - started) / 1e9);
 }
 
 function headerValue(req: IncomingMessage, field: string): string {
   const value = req.headers[field.toLowerCase()];
   return Array.isArray(value) ? value.join(', ') : (value ?? '');
+}
+
+function sendText(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  headers: Record<string, string>,
+  text: string,
+): void {
+  if (res.destroyed) return;
+  res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -122,12 +122,26 @@ describe('direct routes (server/http/direct.ts): the phone-home calls served bef
     expect(get.headers.get('allow')).to.equal('POST');
   });
 
-  it('takes only static, non-admin routes without middleware (a query is refused by the type)', () => {
+  it('serves the boot scripts too: the same answer as through Koa, errors as iPXE scripts', async () => {
+    // '/boot.ipxe/' is not in the direct table: Koa serves it through the same handler.
+    const [direct, koa] = await Promise.all(['/boot.ipxe', '/boot.ipxe/'].map((url) => fetch(hp.baseUrl + url)));
+    for (const header of ['content-type', 'x-homeport-boot', 'cache-control'])
+      expect(direct!.headers.get(header), header).to.equal(koa!.headers.get(header));
+    expect(await direct!.text()).to.equal(await koa!.text());
+    const bad = await fetch(`${hp.baseUrl}/boot/${MAC.replace(/:/g, '-')}.ipxe?arch=x86_64&arch=arm64`);
+    expect(bad.status, 'iPXE runs only a 200 body').to.equal(200);
+    expect(bad.headers.get('x-homeport-boot')).to.equal('error');
+    expect(await bad.text()).to.match(/^#!ipxe\n[\s\S]*arch: must be given once/);
+    const notMac = await fetch(`${hp.baseUrl}/boot/not-a-mac.ipxe`);
+    expect([notMac.status, notMac.headers.get('x-homeport-boot')]).to.deep.equal([200, 'error']);
+  });
+
+  it('takes only non-admin routes without middleware whose path is static or matched by a pattern', () => {
     const api = new ApiRouter({ adminToken: 't' });
     const spec = { method: 'post' as const, tag: 't', summary: 's', responses: { 200: 'ok' } };
     const refused = [
       { ...spec, path: '/api/x', auth: 'admin' as const },
-      { ...spec, path: '/api/x/:id', auth: 'node' as const },
+      { ...spec, path: '/api/x/:id', auth: 'node' as const }, // a parameter needs a match
       { ...spec, path: '/api/x', auth: 'public' as const, use: [async () => undefined] },
     ];
     for (const route of refused)
@@ -135,7 +149,8 @@ describe('direct routes (server/http/direct.ts): the phone-home calls served bef
         /a direct endpoint has a static path/,
       );
     api.directEndpoint({ ...spec, path: '/api/x', auth: 'node' }, () => undefined);
-    expect(api.directRoutes.map((r) => `${r.method} ${r.path}`)).to.deep.equal(['POST /api/x']);
-    expect(api.endpoints.map((e) => e.path)).to.deep.equal(['/api/x']);
+    api.directEndpoint({ ...spec, path: '/api/y/:id', match: /^\/api\/y\/[^/]+$/, auth: 'public' }, () => undefined);
+    expect(api.directRoutes.map((r) => `${r.method} ${r.path}`)).to.deep.equal(['POST /api/x', 'POST /api/y/:id']);
+    expect(api.endpoints.map((e) => e.path)).to.deep.equal(['/api/x', '/api/y/:id']);
   });
 });
