@@ -98,6 +98,11 @@ interface KnexConnectionPool {
  * transaction runs on it meanwhile (the hot paths: phase reports, lease
  * claims, on prepared statements).
  */
+/** Whether this knex runs on better-sqlite3 (homeport's embedded database) rather than PostgreSQL. */
+export function isSqliteKnex(knex: Knex): boolean {
+  return (knex.client as { config?: { client?: unknown } }).config?.client === 'better-sqlite3';
+}
+
 export async function withSqliteConnection<T>(knex: Knex, work: (conn: SqliteConnection) => T): Promise<T> {
   const pool = knex.client as KnexConnectionPool;
   const conn = await pool.acquireConnection();
