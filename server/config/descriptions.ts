@@ -14,6 +14,17 @@ export const KEY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   boot: 'What a machine boots: profiles, the groups that pick them, and what unknown and installed machines get.',
   dhcp: 'DHCP: off, proxyDHCP beside an existing DHCP server, or full DHCP with a pool.',
   tftp: 'TFTP, read-only, for firmware that is not yet iPXE.',
+  timeline:
+    'Boot events (DHCP, TFTP, scripts, assets, configs, refused phone-home calls) kept per machine for `homeport timeline`, and the limits its verdict uses.',
+  'timeline.enabled': 'Record boot events; false records none (the timeline then shows install phases only).',
+  'timeline.maxEventsPerNode': 'Boot events kept per MAC; older ones are deleted as new ones arrive.',
+  'timeline.maxAgeDays': 'Boot events older than this many days are deleted.',
+  'timeline.seenLimit':
+    'Unknown MACs kept in the seen list (GET /api/seen) with their events; the least recently seen is evicted first.',
+  'timeline.noPhoneHomeMinutes':
+    'A node served its install script with no phone-home within this many minutes gets the verdict `no_phone_home`.',
+  'timeline.phaseStallMinutes':
+    'A node whose last install phase is older than this many minutes gets the verdict `phase_stalled`.',
   ssh: 'SSH from homeport to nodes: reboot, readiness checks, cluster drivers.',
   reprovision: 'How a reprovision restarts machines.',
   watcher: 'The scheduled watcher: reprovision timeouts, readiness, cluster formation and jobs.',

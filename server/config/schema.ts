@@ -11,6 +11,7 @@ import { reprovisionSchema } from '../reprovision/config.js';
 import { sshSchema } from '../ssh/config.js';
 import { databaseSchema } from '../store/config.js';
 import { tftpSchema } from '../tftp/config.js';
+import { timelineSchema } from '../timeline/config.js';
 import { watcherSchema } from '../watcher/config.js';
 import { webhooksSchema } from '../webhooks/config.js';
 
@@ -30,6 +31,7 @@ export const configSchema = z
     boot: bootSchema,
     dhcp: dhcpSchema,
     tftp: tftpSchema,
+    timeline: timelineSchema,
     ssh: sshSchema,
     reprovision: reprovisionSchema,
     watcher: watcherSchema,

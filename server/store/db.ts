@@ -7,6 +7,7 @@ import * as leaderLeases from '../../db/migrations/002_leader_leases.js';
 import * as jobStages from '../../db/migrations/003_job_stages.js';
 import * as installRounds from '../../db/migrations/004_install_rounds.js';
 import * as hostKeys from '../../db/migrations/005_host_keys.js';
+import * as bootEvents from '../../db/migrations/006_boot_events.js';
 
 // PostgreSQL returns bigint (int8) as a string by default; our bigints are
 // millisecond timestamps and ids, well inside Number's exact range.
@@ -41,6 +42,7 @@ const migrations: Record<string, Knex.Migration> = {
   '003_job_stages': jobStages,
   '004_install_rounds': installRounds,
   '005_host_keys': hostKeys,
+  '006_boot_events': bootEvents,
 };
 
 const migrationSource: Knex.MigrationSource<string> = {
