@@ -116,10 +116,14 @@ export class BootEventsRepo {
     const seen: SeenMac[] = [];
     for (const group of groups) {
       const last = (await this.knex('boot_events').where({ mac: group.mac }).orderBy('id', 'desc').first()) as
-        | Record<string, unknown>
-        | undefined;
+        Record<string, unknown> | undefined;
       if (last)
-        seen.push({ mac: group.mac, lastAt: Number(group.last_at), events: Number(group.events), last: rowToBootEvent(last) });
+        seen.push({
+          mac: group.mac,
+          lastAt: Number(group.last_at),
+          events: Number(group.events),
+          last: rowToBootEvent(last),
+        });
     }
     return seen;
   }

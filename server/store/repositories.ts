@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { BootEventsRepo } from './boot-events-repo.js';
 import { ClustersRepo } from './clusters-repo.js';
 import type { Database } from './db.js';
 import { DhcpLeasesRepo } from './dhcp-leases-repo.js';
@@ -28,6 +29,8 @@ export interface Repositories {
   clusters: ClustersRepo;
   hostKeys: HostKeysRepo;
   dhcpLeases: DhcpLeasesRepo;
+  /** Boot events (issue 19), written only by server/timeline/service.ts. */
+  bootEvents: BootEventsRepo;
   /** A leader lease by name (the watcher's), held by `holder`. */
   leaderLease(name: string, holder: string): LeaderLease;
   /** The deployment summary's reads (counts per phase, nodes in progress, failures, durations). */
@@ -46,6 +49,7 @@ export function createRepositories(db: Database): Repositories {
     clusters: new ClustersRepo(knex),
     hostKeys: new HostKeysRepo(knex),
     dhcpLeases: new DhcpLeasesRepo(knex),
+    bootEvents: new BootEventsRepo(knex),
     leaderLease: (name, holder) => new LeaderLease(knex, name, holder),
     summaryRows: (deployedPhase, failurePhases) => readSummaryRows(knex, deployedPhase, failurePhases),
     transaction: (work) => knex.transaction(work),

@@ -164,7 +164,11 @@ function assetVerdict(a: Attempt): Verdict | null {
   if (!failed || a.phases.length > 0) return null;
   const name = String(failed.detail.path ?? 'an asset');
   if (failed.outcome === 'not_found')
-    return { verdict: 'asset_missing', summary: `${name} 404: not under boot.assetsDir`, evidence: [describeEvent(failed)] };
+    return {
+      verdict: 'asset_missing',
+      summary: `${name} 404: not under boot.assetsDir`,
+      evidence: [describeEvent(failed)],
+    };
   return {
     verdict: 'asset_aborted',
     summary: `${name} download aborted at ${percent(failed)}`,
@@ -195,7 +199,11 @@ function nodeScriptVerdict(a: Attempt): Verdict | null {
   const kind = SCRIPT_VERDICTS[script.outcome];
   if (kind) {
     const why = script.detail.reason ? `: ${String(script.detail.reason)}` : '';
-    return { verdict: kind, summary: `the node script said "${script.outcome}"${why}`, evidence: [describeEvent(script)] };
+    return {
+      verdict: kind,
+      summary: `the node script said "${script.outcome}"${why}`,
+      evidence: [describeEvent(script)],
+    };
   }
   if (script.outcome === 'local')
     return { verdict: 'ok', summary: 'netboot is off: served a local-disk boot', evidence: [describeEvent(script)] };

@@ -7,16 +7,33 @@ const S = 1000;
 const MIN = 60 * S;
 const limits: VerdictLimits = { noPhoneHomeMs: 20 * MIN, phaseStallMs: 60 * MIN, scriptGapMs: MIN };
 
-function ev(at: number, source: string, kind: string, outcome: string, detail: Record<string, unknown> = {}): BootEvent {
+function ev(
+  at: number,
+  source: string,
+  kind: string,
+  outcome: string,
+  detail: Record<string, unknown> = {},
+): BootEvent {
   return { mac: MAC, at, source, kind, outcome, detail };
 }
-function phase(at: number, name: string, status = 'completed', source = 'installer', message: string | null = null): PhaseRecord {
+function phase(
+  at: number,
+  name: string,
+  status = 'completed',
+  source = 'installer',
+  message: string | null = null,
+): PhaseRecord {
   return { phase: name, status, message, at, source };
 }
 
 // Recorded sequences: what a BIOS (iPXE ROM) and a UEFI (PXE, then TFTP) machine send, cut where each fault hits.
 const uefiDhcp = [
-  ev(0, 'dhcp', 'DISCOVER', 'offer', { arch: 7, vendorClass: 'PXEClient:Arch:00007', ipxe: false, file: 'snponly.efi' }),
+  ev(0, 'dhcp', 'DISCOVER', 'offer', {
+    arch: 7,
+    vendorClass: 'PXEClient:Arch:00007',
+    ipxe: false,
+    file: 'snponly.efi',
+  }),
   ev(1 * S, 'dhcp', 'REQUEST', 'ack', { arch: 7, ipxe: false, file: 'snponly.efi' }),
 ];
 const ipxeDhcp = [
@@ -29,7 +46,10 @@ const installScript = ev(13 * S, 'http', 'node_script', 'install', { profile: 'd
 const kernel = ev(14 * S, 'asset', 'asset', 'complete', { path: 'debian/linux', bytes: 100, total: 100 });
 const initrd = ev(15 * S, 'asset', 'asset', 'complete', { path: 'debian/initrd.gz', bytes: 200, total: 200 });
 const healthyUefi = [...uefiDhcp, uefiTftp, ...ipxeDhcp, entry, installScript, kernel, initrd];
-const installPhases = [phase(13 * S, 'ipxe_boot', 'completed', 'server'), phase(60 * S, 'foundation_start', 'in_progress')];
+const installPhases = [
+  phase(13 * S, 'ipxe_boot', 'completed', 'server'),
+  phase(60 * S, 'foundation_start', 'in_progress'),
+];
 
 const cases: {
   name: string;
@@ -99,7 +119,11 @@ const cases: {
   },
   {
     name: 'node script said deny (unknown machine)',
-    events: [...ipxeDhcp, entry, ev(13 * S, 'http', 'node_script', 'deny', { reason: 'unknown machine, boot.unknown=deny' })],
+    events: [
+      ...ipxeDhcp,
+      entry,
+      ev(13 * S, 'http', 'node_script', 'deny', { reason: 'unknown machine, boot.unknown=deny' }),
+    ],
     now: 5 * MIN,
     verdict: 'script_deny',
     says: /deny.*unknown machine/,
@@ -113,14 +137,25 @@ const cases: {
   },
   {
     name: 'initrd 404',
-    events: [...ipxeDhcp, entry, installScript, kernel, ev(15 * S, 'asset', 'asset', 'not_found', { path: 'debian/initrd.gz' })],
+    events: [
+      ...ipxeDhcp,
+      entry,
+      installScript,
+      kernel,
+      ev(15 * S, 'asset', 'asset', 'not_found', { path: 'debian/initrd.gz' }),
+    ],
     now: 5 * MIN,
     verdict: 'asset_missing',
     says: /debian\/initrd\.gz 404/,
   },
   {
     name: 'kernel download aborted',
-    events: [...ipxeDhcp, entry, installScript, ev(14 * S, 'asset', 'asset', 'aborted', { path: 'debian/linux', bytes: 40, total: 100 })],
+    events: [
+      ...ipxeDhcp,
+      entry,
+      installScript,
+      ev(14 * S, 'asset', 'asset', 'aborted', { path: 'debian/linux', bytes: 40, total: 100 }),
+    ],
     now: 5 * MIN,
     verdict: 'asset_aborted',
     says: /aborted at 40 %/,
@@ -142,7 +177,14 @@ const cases: {
   },
   {
     name: 'phone-home refused (wrong token)',
-    events: [...ipxeDhcp, entry, installScript, kernel, initrd, ev(60 * S, 'phone_home', 'phase', 'refused', { reason: 'wrong token' })],
+    events: [
+      ...ipxeDhcp,
+      entry,
+      installScript,
+      kernel,
+      initrd,
+      ev(60 * S, 'phone_home', 'phase', 'refused', { reason: 'wrong token' }),
+    ],
     now: 2 * MIN,
     verdict: 'phone_home_refused',
     says: /wrong token/,
@@ -179,7 +221,11 @@ const cases: {
   },
   {
     name: 'reprovisioned node netboots into a new install: not a loop',
-    events: [...healthyUefi, ev(500 * S, 'dhcp', 'DISCOVER', 'offer', { ipxe: true }), ev(503 * S, 'http', 'node_script', 'install')],
+    events: [
+      ...healthyUefi,
+      ev(500 * S, 'dhcp', 'DISCOVER', 'offer', { ipxe: true }),
+      ev(503 * S, 'http', 'node_script', 'install'),
+    ],
     phases: [...installPhases, phase(300 * S, 'deployed')],
     now: 510 * S,
     verdict: 'in_progress',
@@ -215,7 +261,9 @@ describe('boot attempts', () => {
   it('starts over at a DISCOVER after the boot reached HTTP, at a firmware retry after TFTP, and after a silence', () => {
     const retry = ev(60 * S, 'dhcp', 'DISCOVER', 'offer', { ipxe: false });
     expect(splitAttempts([...uefiDhcp, uefiTftp, retry])).to.have.length(2);
-    expect(splitAttempts([...ipxeDhcp, entry, ev(20 * S, 'dhcp', 'DISCOVER', 'offer', { ipxe: true })])).to.have.length(2);
+    expect(splitAttempts([...ipxeDhcp, entry, ev(20 * S, 'dhcp', 'DISCOVER', 'offer', { ipxe: true })])).to.have.length(
+      2,
+    );
     expect(splitAttempts([uefiDhcp[0]!, ev(31 * MIN, 'dhcp', 'REQUEST', 'ack')])).to.have.length(2);
   });
 });
