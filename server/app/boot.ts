@@ -10,6 +10,7 @@ import { DiscoveryGate } from '../boot/discovery.js';
 import { SHIPPED_CLIENTS_DIR } from '../boot/paths.js';
 import { bootRouter } from '../boot/routes.js';
 import { BootService } from '../boot/service.js';
+import type { BootEvents } from '../timeline/service.js';
 
 /** The HTTP boot routes: /boot.ipxe, /boot/:mac.ipxe, /config/:mac/:name, /assets/, /ipxe/, /clients/. */
 export function bootRouters(input: {
@@ -19,6 +20,7 @@ export function bootRouters(input: {
   repositories: Pick<Repositories, 'discoveries'>;
   log: Logger;
   clock: Clock;
+  timeline?: BootEvents;
 }): Router[] {
   const { boot, http } = input.config;
   const service = new BootService({
@@ -45,6 +47,7 @@ export function bootRouters(input: {
       ipxeDir: boot.ipxeDir,
       clientsDir: SHIPPED_CLIENTS_DIR,
       assets: assetServing(boot.assetCacheMb * 1024 * 1024, boot.assetStallSeconds * 1000),
+      timeline: input.timeline,
     }),
   ];
 }

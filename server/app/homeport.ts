@@ -19,11 +19,13 @@ import { reservationProblem } from '../dhcp/reservations.js';
 import { startNetbootListeners, type NetbootListeners } from './netboot.js';
 import { createReprovisioning, type Reprovisioning } from './reprovisioning.js';
 import { createHostKeyPinner } from '../ssh/pin.js';
+import { createTimeline } from './timeline.js';
 import { startWebhooks } from '../webhooks/delivery.js';
 import { migrateLatest, openDatabase, pingDatabase, type Database } from '../store/db.js';
 import { createRepositories } from '../store/repositories.js';
 
 import type { Clock } from '../kernel/clock.js';
+import type { BootEvents } from '../timeline/service.js';
 
 export type { Clock };
 
@@ -40,6 +42,8 @@ export interface Homeport {
   metrics: DomainMetrics;
   /** Reprovision API, watcher (tick() for tests) and cluster formation. */
   reprovisioning: Reprovisioning;
+  /** Boot events (issue 19); absent with timeline.enabled false. */
+  timeline: BootEvents | undefined;
   /** The HTTP routers as mounted, core first (the route-table tests walk their stacks). */
   routers: Router[];
   stop(): Promise<void>;
@@ -133,6 +137,15 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
     log,
     bmcLabel,
   });
+  const timeline = createTimeline({
+    config,
+    repositories,
+    nodes,
+    clock,
+    log,
+    adminToken: admin.value,
+    reader: monitoring.reader,
+  });
   const routers: Router[] = [
     ...nodeRouters({
       service: nodes,
@@ -142,8 +155,10 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
       pinHostKeys: createHostKeyPinner(repositories.hostKeys, clock, log.child({ component: 'ssh' })),
       reader: monitoring.reader,
       bmcLabel,
+      onRefused: timeline.onRefused,
     }),
-    ...bootRouters({ config, catalog: bootCatalog, nodes, repositories, log, clock }),
+    ...bootRouters({ config, catalog: bootCatalog, nodes, repositories, log, clock, timeline: timeline.events }),
+    ...timeline.routers,
     ...monitoring.routers,
     ...reprovisioning.routers,
   ];
@@ -173,6 +188,7 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
       nodes,
       httpPort: http.address.port,
       clock,
+      timeline: timeline.events,
     });
   } catch (err) {
     monitoring.close();
@@ -207,8 +223,20 @@ export async function startHomeport(config: Config, options: StartOptions): Prom
       monitoring.close(); // open event streams would hold http.close() for its whole grace period
       await http.close();
       await nodes.flush();
+      await timeline.flush();
       await db.close();
       log.info('stopped');
     })());
-  return { http, db, adminToken: admin.value, secret, nodes, metrics, reprovisioning, routers: mounted, stop };
+  return {
+    http,
+    db,
+    adminToken: admin.value,
+    secret,
+    nodes,
+    metrics,
+    reprovisioning,
+    timeline: timeline.events,
+    routers: mounted,
+    stop,
+  };
 }

@@ -8,6 +8,8 @@ import type { NodeEvent, NodesService } from '../nodes/service.js';
 import type { ClaimOutcome, DhcpLeasesRepo, LeaseClaim } from '../store/dhcp-leases-repo.js';
 import { WriteBatcher } from '../store/write-batcher.js';
 import { startTftpServer } from '../tftp/server.js';
+import { dhcpEvent, tftpEvent } from '../timeline/emitters.js';
+import type { BootEvents } from '../timeline/service.js';
 
 /** Debian's ipxe package installs its binaries here; TFTP serves them after the configured root. */
 export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
@@ -24,6 +26,8 @@ interface NetbootDeps {
   nodes: NodesService;
   httpPort: number;
   clock?: () => number;
+  /** Where DHCP answers and TFTP transfers are recorded (timeline.enabled). */
+  timeline?: BootEvents;
 }
 
 /** The base URL machines use for HTTP: the configured public URL, else the DHCP server address. */
@@ -54,7 +58,7 @@ export function tftpRoots(config: Config): string[] {
   return [root, config.boot.ipxeDir, DEBIAN_IPXE_DIR].filter((dir, i, all) => all.indexOf(dir) === i);
 }
 
-async function startTftp({ config, log, registry }: NetbootDeps) {
+async function startTftp({ config, log, registry, timeline }: NetbootDeps) {
   const tftp = config.tftp;
   const server = await startTftpServer({
     host: tftp.host,
@@ -67,6 +71,7 @@ async function startTftp({ config, log, registry }: NetbootDeps) {
     maxWindowsize: tftp.maxWindowsize,
     timeoutMs: tftp.timeoutMs,
     retries: tftp.retries,
+    onTransfer: timeline && ((info) => timeline.recordFrom(info.client.address, (mac) => tftpEvent(mac, info))),
   });
   log.info({ host: server.address.host, port: server.address.port }, 'tftp listening');
   return server;
@@ -80,6 +85,7 @@ async function startDhcp({
   nodes,
   httpPort,
   clock = Date.now,
+  timeline,
 }: NetbootDeps) {
   const dhcp = config.dhcp;
   if (dhcp.mode === 'off' || !dhcp.interface || !dhcp.serverIp)
@@ -109,6 +115,12 @@ async function startDhcp({
     authoritative: dhcp.authoritative,
     offerHoldSeconds: dhcp.offerHoldSeconds,
     onBootRequest: discovers ? (info) => recordDiscover(nodes, log, discovers, clock, info) : undefined,
+    onAnswer:
+      timeline &&
+      ((info) => {
+        timeline.addresses.learn(info.yiaddr ?? info.ciaddr, info.mac);
+        timeline.record(dhcpEvent(info));
+      }),
   });
   log.info({ mode: dhcp.mode, interface: dhcp.interface, serverIp: dhcp.serverIp }, 'dhcp listening');
   return {

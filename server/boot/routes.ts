@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type Koa from 'koa';
 import { z } from 'zod';
 import { ApiRouter, type DirectContext } from '../http/api.js';
@@ -8,7 +9,8 @@ import { serveFile, type AssetServing } from './assets.js';
 import { UnsafeValueError } from './escape.js';
 import { entryScript, errorScript } from './ipxe.js';
 import { CLIENT_SCRIPTS } from './paths.js';
-import { ConfigNotFound, type BootService } from './service.js';
+import { ConfigNotFound, type BootService, type Served } from './service.js';
+import type { BootEvents } from '../timeline/service.js';
 import { TemplateError } from './templates.js';
 
 export interface BootRoutesOptions {
@@ -22,6 +24,8 @@ export interface BootRoutesOptions {
   clientsDir: string;
   /** Shared chunks of the files served (boot.assetCacheMb) and the stall limit (boot.assetStallSeconds). */
   assets: AssetServing;
+  /** Where scripts, configs and assets served are recorded (timeline.enabled). */
+  timeline?: BootEvents;
 }
 
 /** Tells tests, curl and logs what a script does; iPXE itself only reads the body. */
@@ -36,7 +40,7 @@ const OUTCOME_HEADER = 'X-Homeport-Boot';
  */
 export function bootRouter(options: BootRoutesOptions): ApiRouter {
   const api = new ApiRouter();
-  const { service } = options;
+  const { service, timeline } = options;
   const script = {
     200: {
       description:
@@ -59,11 +63,13 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
       recover,
       responses: script,
     },
-    (ctx) =>
+    (ctx) => {
       sendScript(ctx, options, {
         kind: 'entry',
         body: entryScript({ baseUrl: baseUrl(ctx, options.publicUrl), retrySeconds: options.retrySeconds }),
-      }),
+      });
+      timeline?.recordFrom(ctx.ip, (mac) => ({ mac, source: 'http', kind: 'entry_script', outcome: 'served' }));
+    },
   );
 
   const perMac = /^\/boot\/([^/]+)\.ipxe$/;
@@ -83,26 +89,29 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
     async (ctx, { query }) => {
       const mac = normalizeMac(macParam(ctx, perMac));
       if (!mac) throw new ValidationError('mac', 'must be a MAC address such as 52-54-00-12-34-56');
-      sendScript(
-        ctx,
-        options,
-        await service.scriptFor(
-          mac,
-          { uuid: query.uuid ?? null, arch: query.arch ?? null },
-          baseUrl(ctx, options.publicUrl),
-          ctx.ip,
-        ),
+      const served = await service.scriptFor(
+        mac,
+        { uuid: query.uuid ?? null, arch: query.arch ?? null },
+        baseUrl(ctx, options.publicUrl),
+        ctx.ip,
       );
+      sendScript(ctx, options, served);
+      recordNodeScript(timeline, ctx.ip, mac, served);
     },
   );
 
   const config = async (ctx: Koa.Context) => {
     const mac = normalizeMac(ctx.params.mac!);
     if (!mac) throw new ValidationError('mac', 'must be a MAC address');
+    const name = ctx.params.name!;
+    const record = (outcome: string, reason?: string) =>
+      timeline?.record({ mac, source: 'config', kind: 'config', outcome, detail: { name, reason, client: ctx.ip } });
     try {
-      ctx.body = await service.configFor(mac, ctx.params.name!, baseUrl(ctx, options.publicUrl), ctx.ip);
+      ctx.body = await service.configFor(mac, name, baseUrl(ctx, options.publicUrl), ctx.ip);
       ctx.type = 'text/plain; charset=utf-8';
+      record('served');
     } catch (err) {
+      record('refused', err instanceof Error ? err.message : undefined);
       throw asHttpError(err, options.log, mac);
     }
   };
@@ -159,7 +168,8 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
         params: { path: pathRule },
         responses: file,
       },
-      (ctx) => serveFile(ctx, dir, ctx.path.slice(`/${prefix}/`.length), options.assets),
+      (ctx) =>
+        trackAsset(ctx, timeline, () => serveFile(ctx, dir, ctx.path.slice(`/${prefix}/`.length), options.assets)),
     );
   fileTree(
     'assets',
@@ -191,6 +201,62 @@ export function bootRouter(options: BootRoutesOptions): ApiRouter {
     },
   );
   return api;
+}
+
+/** The per-MAC script served, with why; it also tells the timeline which MAC this address is. */
+function recordNodeScript(timeline: BootEvents | undefined, address: string, mac: string, served: Served): void {
+  if (!timeline) return;
+  timeline.addresses.learn(address, mac);
+  timeline.record({
+    mac,
+    source: 'http',
+    kind: 'node_script',
+    outcome: served.kind,
+    detail: { ...served.why, client: address },
+  });
+}
+
+/**
+ * Records a download (kernel, initrd, iPXE binary) of the machine at this
+ * address when it ends: bytes sent of the total, or aborted; a 404 names
+ * the file. Counting chunks costs one listener call per 256 KiB.
+ */
+async function trackAsset(
+  ctx: Koa.Context,
+  timeline: BootEvents | undefined,
+  serve: () => Promise<void>,
+): Promise<void> {
+  if (!timeline) return serve();
+  const path = ctx.path;
+  const record = (outcome: string, detail: Record<string, string | number | undefined> = {}) =>
+    timeline.recordFrom(ctx.ip, (mac) => ({
+      mac,
+      source: 'asset',
+      kind: 'asset',
+      outcome,
+      detail: { path, ...detail },
+    }));
+  try {
+    await serve();
+  } catch (err) {
+    record(err instanceof HttpError && err.status === 404 ? 'not_found' : 'refused', {
+      status: err instanceof HttpError ? err.status : 500,
+    });
+    throw err;
+  }
+  const body: unknown = ctx.body;
+  if (!(body instanceof Readable)) return;
+  const total = ctx.length;
+  let sent = 0;
+  body.on('data', (chunk: Buffer) => (sent += chunk.length));
+  ctx.res.once('close', () =>
+    record(ctx.res.writableFinished ? 'complete' : 'aborted', {
+      bytes: sent,
+      total,
+      status: ctx.status,
+      range: ctx.get('range') || undefined,
+    }),
+  );
 }
 
 /** Sends an iPXE script: always 200 with the outcome in a header. */

@@ -66,6 +66,8 @@ export type IpxeFacts = BootFacts;
 export interface Served {
   kind: BootDecision['kind'] | 'refused';
   body: string;
+  /** Why this script (for the boot timeline): the decision's reason, or the profile and the rule that chose it. */
+  why?: { reason?: string; profile?: string; via?: string };
 }
 
 export class ConfigNotFound extends Error {}
@@ -90,7 +92,8 @@ export class BootService {
       // An unknown machine under `default` is registered too (its install
       // needs a round of its own), within the same discovery cap.
       const admitted = await admitDiscovery(this.options.discovery, () => this.discover(mac, facts));
-      if (!admitted.ok) return { kind: 'wait', body: waitScript({ mac, reason: admitted.reason }) };
+      if (!admitted.ok)
+        return { kind: 'wait', body: waitScript({ mac, reason: admitted.reason }), why: { reason: admitted.reason } };
       node = admitted.value;
       decision = decideBoot(this.options.policy, node, node);
     }
@@ -99,12 +102,16 @@ export class BootService {
       if (!admitted.ok) return this.refuse(node.mac, admitted.reason, sourceIp);
       node = await this.options.nodes.rememberFacts(admitted.node, facts);
     }
-    return { kind: decision.kind, body: await this.scriptForDecision(decision, node, machine, baseUrl, sourceIp) };
+    return {
+      kind: decision.kind,
+      body: await this.scriptForDecision(decision, node, machine, baseUrl, sourceIp),
+      why: whyOf(decision),
+    };
   }
 
   private refuse(mac: string, reason: string, sourceIp: string): Served {
     this.options.log.warn({ mac, client: sourceIp, reason }, 'boot script refused by the install round');
-    return { kind: 'refused', body: refusedScript({ mac, reason }) };
+    return { kind: 'refused', body: refusedScript({ mac, reason }), why: { reason } };
   }
 
   private async scriptForDecision(
@@ -241,6 +248,22 @@ export function renderInstallScript(loaded: LoadedProfile, context: TemplateCont
     initrds: loaded.profile.initrds.map(image),
     args: loaded.args.render(context),
   });
+}
+
+function whyOf(decision: BootDecision): Served['why'] {
+  switch (decision.kind) {
+    case 'install':
+      return { profile: decision.profile, via: decision.via };
+    case 'wait':
+    case 'error':
+      return { reason: decision.reason };
+    case 'deny':
+      return { reason: 'unknown machine, boot.unknown=deny' };
+    case 'local':
+      return { reason: 'netboot is off for this node' };
+    case 'discover':
+      return {};
+  }
 }
 
 function withFacts(node: Node, facts: IpxeFacts): Node {

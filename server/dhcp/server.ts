@@ -57,6 +57,25 @@ export interface BootRequestInfo {
   messageType: string;
 }
 
+/** What a network-boot client asked and what it got: the facts its boot timeline shows. */
+export interface DhcpAnswerInfo {
+  mac: string;
+  messageType: string;
+  arch?: number;
+  vendorClass?: string;
+  userClasses: string[];
+  /** The relay's address; absent when the client is on the server's own link. */
+  giaddr?: string;
+  ipxe: boolean;
+  /** OFFER, ACK, NAK, ... or `ignored`. */
+  answer: string;
+  reason?: string;
+  bootFile?: string;
+  yiaddr?: string;
+  /** The address the client already has (a renewal, a PXE request to port 4011). */
+  ciaddr?: string;
+}
+
 /** What full mode reads from the store. */
 export type LeaseReader = Pick<DhcpLeasesRepo, 'loadAll' | 'leaseOfMac' | 'loadReservations'>;
 
@@ -85,6 +104,8 @@ export interface DhcpServerOptions {
   port?: number;
   proxyPort?: number;
   onBootRequest?: (info: BootRequestInfo) => void;
+  /** After the decision, for network-boot clients only (others are the installed machines' own DHCP). */
+  onAnswer?: (info: DhcpAnswerInfo) => void;
   /** NAK an INIT-REBOOT from a client this server has no record of (RFC 2131 4.3.2); false: stay silent. */
   authoritative?: boolean;
   /** How long an offer holds its address against other offers; a few seconds. */
@@ -168,8 +189,16 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       via === 'pxe' || !full
         ? proxyAnswer(packet, client, via, { serverIp: opts.serverIp, bootFor })
         : await full.answer(packet, client);
-    if ('ignored' in spec) return ignore(spec.ignored, client);
+    if ('ignored' in spec) {
+      notifyAnswer(packet, client, type, { answer: 'ignored', reason: spec.ignored });
+      return ignore(spec.ignored, client);
+    }
     const reply = buildReply(packet, client, spec);
+    notifyAnswer(packet, client, type, {
+      answer: MESSAGE_TYPE_NAMES[spec.messageType] ?? 'unknown',
+      bootFile: reply.file || undefined,
+      yiaddr: reply.yiaddr === '0.0.0.0' ? undefined : reply.yiaddr,
+    });
     const to = via === 'pxe' ? { address: from.address, port: from.port } : replyDestination(packet, spec.messageType);
     const agentInfo = reply.options.get(Option.RELAY_AGENT_INFO)?.toString('hex');
     opts.log.debug(
@@ -199,6 +228,30 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       opts.onBootRequest({ mac: client.mac, arch: client.arch, uuid: client.uuid, ipxe: isIpxe(client), messageType });
     } catch (err) {
       opts.log.warn({ err }, 'onBootRequest callback failed');
+    }
+  }
+
+  function notifyAnswer(
+    packet: DhcpPacket,
+    client: ClientRequest,
+    messageType: string,
+    outcome: Pick<DhcpAnswerInfo, 'answer' | 'reason' | 'bootFile' | 'yiaddr'>,
+  ): void {
+    if (!opts.onAnswer || !client.mac || !isNetbootClient(client)) return;
+    try {
+      opts.onAnswer({
+        mac: client.mac,
+        messageType,
+        arch: client.arch,
+        vendorClass: client.vendorClass,
+        userClasses: client.userClasses,
+        giaddr: packet.giaddr === '0.0.0.0' ? undefined : packet.giaddr,
+        ciaddr: packet.ciaddr === '0.0.0.0' ? undefined : packet.ciaddr,
+        ipxe: isIpxe(client),
+        ...outcome,
+      });
+    } catch (err) {
+      opts.log.warn({ err }, 'onAnswer callback failed');
     }
   }
 

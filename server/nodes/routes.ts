@@ -33,6 +33,14 @@ export interface NodeRoutesOptions {
   bmcLabel?: string;
   /** The boot profiles a node may name. */
   profiles: readonly string[];
+  /** A phone-home call refused by the install round (for the boot timeline); never given the token. */
+  onRefused?: (call: {
+    mac: string;
+    kind: 'register' | 'phase';
+    reason: string;
+    client: string;
+    phase?: string;
+  }) => void;
 }
 
 /** `:id` is a numeric node id, a MAC in any accepted spelling or a hostname (409 when several nodes share it). */
@@ -58,13 +66,14 @@ const ONE_NODE = {
 };
 
 /** The installers' calls (seed 000's register-node, seed 001's phase reports). */
-function phoneHomeRouter({ service, log, pinHostKeys }: NodeRoutesOptions): ApiRouter {
+function phoneHomeRouter({ service, log, pinHostKeys, onRefused }: NodeRoutesOptions): ApiRouter {
   const api = new ApiRouter();
   const json = (node: Node) => nodeToJson(node, service.catalogue);
   /** A refusal is logged with the reason and the caller, never the token presented. */
-  const refused = (err: unknown, mac: string, client: string): unknown => {
+  const refused = (err: unknown, mac: string, client: string, kind: 'register' | 'phase', phase?: string): unknown => {
     if (!(err instanceof RoundRefusedError)) return err;
     log.warn({ mac, client, reason: err.message }, 'phone-home call refused');
+    onRefused?.({ mac, kind, reason: err.message, client, phase });
     return unauthorized(err.message);
   };
 
@@ -95,7 +104,7 @@ function phoneHomeRouter({ service, log, pinHostKeys }: NodeRoutesOptions): ApiR
         ctx.body = { node: json(node), created };
       } catch (err) {
         if (err instanceof NodeNotFoundError) throw notFound(err.message);
-        throw refused(err, body.mac, ctx.ip);
+        throw refused(err, body.mac, ctx.ip, 'register');
       }
     },
   );
@@ -147,7 +156,7 @@ function phoneHomeRouter({ service, log, pinHostKeys }: NodeRoutesOptions): ApiR
         if (err instanceof NodeNotFoundError)
           throw notFound(`no node with mac ${mac}; register it first (POST /api/nodes/register)`);
         if (err instanceof UnknownPhaseError) throw new ValidationError('phase', err.message);
-        throw refused(err, mac, ctx.ip);
+        throw refused(err, mac, ctx.ip, 'phase', body.phase);
       }
     },
   );

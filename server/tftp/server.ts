@@ -32,6 +32,17 @@ export interface TftpServerOptions {
   cacheBytes?: number;
   /** Worker threads for transfers; 0 runs them in this thread. Default: one per core. */
   workers?: number;
+  /** Every request's end, accepted or refused: the facts a boot timeline shows. Must not throw. */
+  onTransfer?: (info: TftpTransferInfo) => void;
+}
+
+/** One read request and how it ended. */
+export interface TftpTransferInfo {
+  client: { address: string; port: number };
+  file: string;
+  /** `completed`, `timed-out`, `peer-error`, `aborted`, or the refusal: `not_found`, `access_violation`, `busy`, ... */
+  ended: string;
+  report?: TransferReport;
 }
 
 export interface TftpServer {
@@ -164,8 +175,17 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   listener.on('error', (err) => log.error({ err }, 'tftp listener error'));
   listener.on('message', onDatagram);
 
-  function refuse(client: RemoteInfo, code: ErrorCode, message: string, result: string): void {
+  function notify(info: TftpTransferInfo): void {
+    try {
+      opts.onTransfer?.(info);
+    } catch (err) {
+      log.warn({ err }, 'tftp: onTransfer failed');
+    }
+  }
+
+  function refuse(client: RemoteInfo, code: ErrorCode, message: string, result: string, file = ''): void {
     metrics.requests.inc({ result });
+    notify({ client: { address: client.address, port: client.port }, file, ended: result });
     listener.send(encodeError(code, message), client.port, client.address);
   }
 
@@ -183,7 +203,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     if (packet.type !== 'RRQ')
       return log.debug({ client: key, type: packet.type }, 'tftp: packet outside a transfer dropped');
     if (transfers.has(key)) return log.debug({ client: key }, 'tftp: repeated RRQ ignored');
-    if (transfers.size >= maxSessions) return refuse(client, ErrorCode.NotDefined, 'server busy', 'busy');
+    if (transfers.size >= maxSessions)
+      return refuse(client, ErrorCode.NotDefined, 'server busy', 'busy', packet.filename);
     transfers.set(key, serve(packet, client, key));
   }
 
@@ -194,6 +215,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       const report = await backend.serve(toJob(request, client, rendered), sessionLog);
       record(metrics, report);
       if (report.outcome) sessionLog.info(report, 'tftp transfer ended');
+      const ended = report.outcome ?? report.result;
+      notify({ client: { address: client.address, port: client.port }, file: request.filename, ended, report });
     } catch (err) {
       metrics.requests.inc({ result: 'error' });
       sessionLog.error({ err }, 'tftp transfer failed');

@@ -140,6 +140,8 @@ export interface SessionResult {
   outcome: TransferOutcome | 'aborted';
   bytes: number;
   blocksRetransmitted: number;
+  /** Highest block the client acknowledged: where a stalled transfer stopped. */
+  ackedBlock: number;
 }
 
 /** The logging a transfer needs: a pino Logger fits, and so does a worker's relay to the main thread. */
@@ -306,6 +308,11 @@ export class Session {
     this.opts.socket.close();
     await this.opts.source.close().catch(() => {});
     const bytes = outcome === 'completed' ? this.opts.source.size : 0;
-    this.resolveDone({ outcome, bytes, blocksRetransmitted: this.blocksRetransmitted });
+    this.resolveDone({
+      outcome,
+      bytes,
+      blocksRetransmitted: this.blocksRetransmitted,
+      ackedBlock: Math.max(0, this.state.acked),
+    });
   }
 }

@@ -40,6 +40,9 @@ export interface TransferReport {
   blksize?: number;
   windowsize?: number;
   blocksRetransmitted: number;
+  /** The file's size (what tsize would say), once it was opened. */
+  size?: number;
+  ackedBlock?: number;
 }
 
 export interface TransferSettings {
@@ -189,6 +192,6 @@ export class TransferRunner {
     session.start();
     const result = await session.done;
     this.sessions.delete(session);
-    return { ...result, blksize: negotiated.blksize, windowsize: negotiated.windowsize };
+    return { ...result, blksize: negotiated.blksize, windowsize: negotiated.windowsize, size: source.size };
   }
 }

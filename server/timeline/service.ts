@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.js';
 import type { BootEventsRepo, NewBootEvent, SeenMac, StoredBootEvent } from '../store/boot-events-repo.js';
 import { WriteBatcher } from '../store/write-batcher.js';
 import { LruMap } from '../util/lru.js';
+import { MacsByAddress } from './emitters.js';
 import { boundDetail, boundedName, type BootEventInput } from './events.js';
 
 export interface BootEventsOptions {
@@ -34,6 +35,8 @@ export class BootEvents {
   private readonly lastByMac = new LruMap<string, { key: string; at: number }>(COALESCE_MACS);
   private pending = 0;
   private dropped = 0;
+  /** Which MAC an address is: TFTP and the entry script arrive by address only. */
+  readonly addresses = new MacsByAddress();
 
   constructor(
     private readonly repo: BootEventsRepo,
@@ -71,6 +74,12 @@ export class BootEvents {
       .run(event)
       .catch((err: unknown) => this.log.warn({ err, mac: input.mac }, 'boot event not recorded'))
       .finally(() => this.pending--);
+  }
+
+  /** An event from an address, for the MAC last seen at it; an address never seen is not recorded. */
+  recordFrom(address: string, event: (mac: string) => BootEventInput): void {
+    const mac = this.addresses.macOf(address);
+    if (mac) this.record(event(mac));
   }
 
   /** A MAC's stored events, oldest first. */
