@@ -15,6 +15,7 @@ import { CliExit, EXIT } from './exit.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerJobsCommands } from './jobs.js';
 import { registerReprovisionCommands } from './reprovision.js';
+import { registerTimelineCommand } from './timeline.js';
 
 export { EXIT } from './exit.js';
 
@@ -181,6 +182,7 @@ export function buildCli(): Command {
   registerReprovisionCommands(program, configOption);
   registerJobsCommands(program, nodesCmd, configOption);
   registerDoctorCommand(program, configOption);
+  registerTimelineCommand(program, configOption);
   return program;
 }
 

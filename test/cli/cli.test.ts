@@ -25,6 +25,7 @@ describe('homeport CLI', function () {
       ['config', 'check', '--help'],
       ['nodes', 'ls', '--help'],
       ['nodes', 'show', '--help'],
+      ['timeline', '--help'],
     ]) {
       const result = runHomeport(args, env());
       expect(result.status, args.join(' ')).to.equal(0);

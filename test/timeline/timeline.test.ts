@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
+import { HOMEPORT_BIN, runProcess } from '../helpers/cli.js';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 import { freePort } from '../helpers/ports.js';
 import { clients, run } from '../tftp/helpers.js';
@@ -85,6 +86,19 @@ describe('boot timeline from real clients', function () {
     expect(body.verdict.summary).to.equal('/assets/debian/initrd.gz 404: not under boot.assetsDir');
     const served = body.attempt.events.find((e) => e.outcome === 'complete')!;
     expect(served.detail).to.include({ path: '/assets/debian/linux', bytes: 300_000, total: 300_000 });
+  });
+
+  it('homeport timeline prints the verdict first, then the attempt; --json is the API document; exit 5 on a fault', async () => {
+    await events().flush();
+    const env = { HOMEPORT_CONFIG: '', HOMEPORT_ADMIN_TOKEN: hp.adminToken, HOMEPORT_DATADIR: hp.dataDir };
+    const text = await runProcess(HOMEPORT_BIN, ['timeline', '52-54-00-19-00-01', '--url', hp.baseUrl], env);
+    expect(text.status, text.stderr).to.equal(5);
+    const lines = text.stdout.split('\n');
+    expect(lines[0]).to.equal('52:54:00:19:00:01 (unknown machine)');
+    expect(lines[1]).to.equal('verdict: tftp_not_found: TFTP file not found: missing-snponly.efi');
+    expect(text.stdout).to.match(/\+ +0\.0 s {2}tftp read → not_found {2}file=missing-snponly\.efi/);
+    const json = await runProcess(HOMEPORT_BIN, ['timeline', '52:54:00:19:00:01', '--url', hp.baseUrl, '--json'], env);
+    expect(JSON.parse(json.stdout)).to.deep.equal((await timelineOf('52:54:00:19:00:01')).body);
   });
 
   it('attack: a refused phone-home is in the timeline with its reason, never a token', async () => {
