@@ -122,4 +122,42 @@ describe('dhcp_discover history: one row per boot attempt (real DHCP in a namesp
     for (let i = 0; i < 3; i++) await discover();
     expect(await discoverRows()).to.equal(2);
   });
+
+  it("boot events: DHCP answers land in the timeline with the client's vendor class, retransmissions coalesced; an unknown MAC in the seen list", async () => {
+    const host = await probeHost(lab, 'pxe2', `${subnet}.61`);
+    const stranger = '02:00:00:53:00:99';
+    await probe(lab, host, {
+      to: '255.255.255.255',
+      port: 67,
+      waitMs: 300,
+      packet: { messageType: MessageType.DISCOVER, mac: stranger, flags: 0x8000, options: { 60: PXE_BIOS } },
+    });
+    const adminToken = fs.readFileSync(path.join(dir, 'data', 'admin.token'), 'utf8').trim();
+    const get = async (urlPath: string) => {
+      const result = await lab.exec(lab.ns, 'curl', [
+        '-sS',
+        '-H',
+        `authorization: Bearer ${adminToken}`,
+        `http://127.0.0.1:8080${urlPath}`,
+      ]);
+      return JSON.parse(result.stdout) as Record<string, unknown>;
+    };
+    let seen: { mac: string; last: { kind: string; outcome: string; detail: Record<string, unknown> } }[] = [];
+    for (let i = 0; i < 20 && seen.length === 0; i++) {
+      seen = (await get('/api/seen')).machines as typeof seen;
+      if (seen.length === 0) await sleep(100);
+    }
+    expect(seen.map((m) => m.mac)).to.deep.equal([stranger]);
+    expect(seen[0]!.last).to.deep.include({ kind: 'DISCOVER', outcome: 'offer' });
+    expect(seen[0]!.last.detail).to.include({ vendorClass: 'PXEClient:Arch:00000:UNDI:002001', ipxe: false });
+    const timeline = (await get(`/api/nodes/${KNOWN_MAC}/timeline`)) as {
+      node_id: number;
+      attempt: { events: { source: string; kind: string; outcome: string }[] };
+    };
+    expect(timeline.node_id).to.be.a('number');
+    const discovers = timeline.attempt.events.filter((e) => e.source === 'dhcp' && e.kind === 'DISCOVER');
+    // Eight DISCOVERs were sent, in two bursts; each burst is written once.
+    expect(discovers.length).to.be.within(1, 2);
+    expect(discovers[0]!.outcome).to.equal('offer');
+  });
 });
