@@ -3,6 +3,7 @@
  * bounded, and how a MAC's events split into boot attempts. No clock, no
  * database.
  */
+import type { NewBootEvent } from '../store/boot-events-repo.js';
 
 export const BOOT_EVENT_SOURCES = [
   'dhcp',
@@ -30,14 +31,8 @@ export interface BootEventInput {
   detail?: Record<string, DetailValue | undefined>;
 }
 
-export interface BootEvent {
-  mac: string;
-  at: number;
-  source: string;
-  kind: string;
-  outcome: string;
-  detail: Record<string, unknown>;
-}
+/** An event as stored (without its row ids): what attempts and verdicts are computed from. */
+export type BootEvent = NewBootEvent;
 
 /** Bounds of one event's detail: what a caller controls (a vendor class, a file name) cannot grow a row. */
 export const DETAIL_LIMITS = { keys: 16, keyLength: 32, stringLength: 200 } as const;
