@@ -218,7 +218,8 @@ function recordNodeScript(timeline: BootEvents | undefined, address: string, mac
 
 /**
  * Records a download (kernel, initrd, iPXE binary) of the machine at this
- * address when it ends: bytes sent of the total, or aborted; a 404 names
+ * address when it ends: bytes handed to the socket of the total (the client
+ * may have received fewer), or aborted; a 404 names
  * the file. Counting chunks costs one listener call per 256 KiB.
  */
 async function trackAsset(

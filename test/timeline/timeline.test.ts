@@ -4,7 +4,7 @@ import path from 'node:path';
 import { HOMEPORT_BIN, runProcess } from '../helpers/cli.js';
 import { startTestHomeport, type TestHomeport } from '../helpers/homeport.js';
 import { freePort } from '../helpers/ports.js';
-import { clients, run } from '../tftp/helpers.js';
+import { clients, RawClient, run } from '../tftp/helpers.js';
 
 const SEEN_LIMIT = 5;
 
@@ -23,6 +23,7 @@ describe('boot timeline from real clients', function () {
     const assets = fs.mkdtempSync('/tmp/homeport-timeline-assets-');
     fs.mkdirSync(path.join(assets, 'debian'));
     fs.writeFileSync(path.join(assets, 'debian', 'linux'), Buffer.alloc(300_000, 7));
+    fs.writeFileSync(path.join(assets, 'debian', 'big'), Buffer.alloc(20 * 1024 * 1024, 7));
     hp = await startTestHomeport({
       env: {
         HOMEPORT_TFTP__ENABLED: 'true',
@@ -31,8 +32,13 @@ describe('boot timeline from real clients', function () {
         HOMEPORT_BOOT__UNKNOWN: 'deny',
         HOMEPORT_BOOT__ASSETSDIR: assets,
         HOMEPORT_TIMELINE__SEENLIMIT: String(SEEN_LIMIT),
+        HOMEPORT_TFTP__TIMEOUTMS: '100',
+        HOMEPORT_TFTP__RETRIES: '1',
+        HOMEPORT_BOOT__ASSETSTALLSECONDS: '30',
       },
     });
+    fs.mkdirSync(path.join(hp.dataDir, 'tftp'), { recursive: true });
+    fs.writeFileSync(path.join(hp.dataDir, 'tftp', 'stall.efi'), Buffer.alloc(5000, 1));
   });
   after(async () => hp?.stop());
 
@@ -86,6 +92,43 @@ describe('boot timeline from real clients', function () {
     expect(body.verdict.summary).to.equal('/assets/debian/initrd.gz 404: not under boot.assetsDir');
     const served = body.attempt.events.find((e) => e.outcome === 'complete')!;
     expect(served.detail).to.include({ path: '/assets/debian/linux', bytes: 300_000, total: 300_000 });
+  });
+
+  it('TFTP stalled: a client that stops acknowledging after block 1 gets "stalled at block 1"', async () => {
+    dhcpAcked('52:54:00:19:00:05');
+    const client = await RawClient.open();
+    try {
+      client.send({ type: 'RRQ', filename: 'stall.efi', mode: 'octet', options: new Map() }, tftpPort);
+      const first = await client.next(0);
+      expect(first?.packet).to.include({ type: 'DATA', block: 1 });
+      client.send({ type: 'ACK', block: 1 }, first!.from.port);
+      let body: { verdict: { verdict: string; summary: string } } | undefined;
+      for (let i = 0; i < 50 && body?.verdict.verdict !== 'tftp_stalled'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        body = (await timelineOf('52:54:00:19:00:05')).body;
+      }
+      expect(body!.verdict.summary).to.equal('TFTP stall.efi stalled at block 1');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a kernel download the client abandons half way: aborted, with the bytes sent of the total', async () => {
+    await fetch(`${hp.baseUrl}/boot/52-54-00-19-00-06.ipxe`);
+    const controller = new AbortController();
+    const response = await fetch(`${hp.baseUrl}/assets/debian/big`, { signal: controller.signal });
+    const reader = response.body!.getReader();
+    await reader.read();
+    controller.abort();
+    let body: { verdict: { verdict: string; summary: string } } | undefined;
+    for (let i = 0; i < 50 && body?.verdict.verdict !== 'asset_aborted'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      body = (await timelineOf('52:54:00:19:00:06')).body;
+    }
+    expect(body!.verdict.verdict).to.equal('asset_aborted');
+    expect(body!.verdict.summary).to.match(
+      /^\/assets\/debian\/big download aborted at \d+ % \(\d+ of 20971520 bytes\)$/,
+    );
   });
 
   it('homeport timeline prints the verdict first, then the attempt; --json is the API document; exit 5 on a fault', async () => {
