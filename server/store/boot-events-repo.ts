@@ -61,10 +61,12 @@ function unknownMacs(knex: Knex) {
     .groupBy('mac')
     .select('mac')
     .max({ last_at: 'at' })
+    .max({ last_id: 'id' })
     .count({ events: '*' })
+    // Within one millisecond, the row written last is the most recent.
     .orderBy([
       { column: 'last_at', order: 'desc' },
-      { column: 'mac', order: 'asc' },
+      { column: 'last_id', order: 'desc' },
     ]);
 }
 
