@@ -55,19 +55,21 @@ function parseDetail(value: unknown): Record<string, unknown> {
 
 /** Unknown MACs: events with no node row, from MACs that are not (or no longer) a node. */
 function unknownMacs(knex: Knex) {
-  return knex('boot_events')
-    .whereNull('node_id')
-    .whereNotIn('mac', knex('nodes').select('mac'))
-    .groupBy('mac')
-    .select('mac')
-    .max({ last_at: 'at' })
-    .max({ last_id: 'id' })
-    .count({ events: '*' })
-    // Within one millisecond, the row written last is the most recent.
-    .orderBy([
-      { column: 'last_at', order: 'desc' },
-      { column: 'last_id', order: 'desc' },
-    ]);
+  return (
+    knex('boot_events')
+      .whereNull('node_id')
+      .whereNotIn('mac', knex('nodes').select('mac'))
+      .groupBy('mac')
+      .select('mac')
+      .max({ last_at: 'at' })
+      .max({ last_id: 'id' })
+      .count({ events: '*' })
+      // Within one millisecond, the row written last is the most recent.
+      .orderBy([
+        { column: 'last_at', order: 'desc' },
+        { column: 'last_id', order: 'desc' },
+      ])
+  );
 }
 
 /**
